@@ -1,0 +1,338 @@
+//! Parsing and validating one unified event, and writing it back as compact JSON.
+
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+
+use crate::json::{first_duplicate, write_raw, write_str, CowStr, RawObject};
+use crate::limits::{EVENT_ID_BYTES, MAX_DIMENSIONS, MAX_MEASURES, MAX_VALUE_BYTES};
+use crate::names::{check_dimension_name, check_measure_name, MetricName, TenantId};
+use crate::reason::{Invalid, Reason};
+use crate::time::EventTime;
+
+/// Top-level field names the schema owns.
+pub const METRIC_NAME: &str = "metric_name";
+pub const METADATA: &str = "metadata";
+pub const DATA: &str = "data";
+pub const TENANT_ID: &str = "tenant_id";
+pub const EVENT_ID: &str = "event_id";
+pub const EVENT_TIME: &str = "event_time";
+/// Set by the enrich stage: when Firehose received the record (epoch milliseconds).
+pub const INGEST_TIME: &str = "ingest_time";
+
+/// A validated unified event, borrowing from the bytes it was parsed from.
+#[derive(Debug, Clone)]
+pub struct UnifiedEvent<'a> {
+    pub metric_name: MetricName<'a>,
+    pub tenant_id: TenantId<'a>,
+    /// `metadata.event_id`, the stable identity of the fact, when the producer set one.
+    pub event_id: Option<Cow<'a, str>>,
+    pub event_time: EventTime,
+    /// `data.event_time` exactly as sent, so writing the event back does not change it.
+    pub event_time_raw: &'a RawValue,
+    /// When the pipeline received the event (set by the enrich stage).
+    pub ingest_time: Option<EventTime>,
+    /// Every `metadata` entry in input order, `tenant_id` and `event_id` included.
+    pub dimensions: Vec<Dimension<'a>>,
+    /// Every `data` entry except `event_time`, in input order.
+    pub measures: Vec<Measure<'a>>,
+    /// Other top-level fields, preserved as sent.
+    pub extra: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+/// A `metadata` entry: a string dimension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dimension<'a> {
+    pub name: Cow<'a, str>,
+    pub value: Cow<'a, str>,
+}
+
+/// A `data` entry: a typed measure, with its JSON text as sent.
+#[derive(Debug, Clone)]
+pub struct Measure<'a> {
+    pub name: Cow<'a, str>,
+    pub value: MeasureValue<'a>,
+    pub raw: &'a RawValue,
+}
+
+/// A measure's type follows its JSON: integers are BIGINT, other numbers DOUBLE.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MeasureValue<'a> {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(Cow<'a, str>),
+}
+
+/// Parses and validates one unified event. `now` is the clock used for the future-time rule.
+pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Invalid> {
+    let top: RawObject<'_> = match serde_json::from_slice(bytes) {
+        Ok(top) => top,
+        Err(_) => return Err(classify_unparsable(bytes)),
+    };
+    if let Some(key) = top.duplicate_key() {
+        return Err(duplicate(key, "the event"));
+    }
+
+    let metric_name = match top.get(METRIC_NAME) {
+        None => return Err(Invalid::new(Reason::MissingMetricName, "metric_name is required")),
+        Some(raw) => MetricName::parse(string_or(raw, Reason::InvalidMetricName, "metric_name")?)?,
+    };
+
+    let metadata = object_field(&top, METADATA, Reason::MissingMetadata, Reason::InvalidMetadata)?;
+    let (tenant_id, event_id, dimensions) = parse_metadata(metadata)?;
+
+    let data = object_field(&top, DATA, Reason::MissingData, Reason::InvalidData)?;
+    let (event_time, event_time_raw, measures) = parse_data(data, now)?;
+
+    if let Some(name) = first_clash(&dimensions, &measures) {
+        return Err(Invalid::new(
+            Reason::NameClash,
+            format!("{name} is both a dimension and a measure"),
+        ));
+    }
+
+    let ingest_time = match top.get(INGEST_TIME) {
+        None => None,
+        Some(raw) => Some(
+            raw.get()
+                .parse::<i64>()
+                .ok()
+                .filter(|ms| *ms >= 0)
+                .map(EventTime::from_millis)
+                .ok_or_else(|| {
+                    Invalid::new(Reason::InvalidIngestTime, "ingest_time must be epoch milliseconds")
+                })?,
+        ),
+    };
+
+    let extra = top
+        .0
+        .into_iter()
+        .filter(|(k, _)| ![METRIC_NAME, METADATA, DATA, INGEST_TIME].contains(&k.as_ref()))
+        .collect();
+
+    Ok(UnifiedEvent {
+        metric_name,
+        tenant_id,
+        event_id,
+        event_time,
+        event_time_raw,
+        ingest_time,
+        dimensions,
+        measures,
+        extra,
+    })
+}
+
+/// Bytes that did not parse as an object: say why as precisely as the bytes allow.
+fn classify_unparsable(bytes: &[u8]) -> Invalid {
+    if std::str::from_utf8(bytes).is_err() {
+        Invalid::new(Reason::NotUtf8, "the record is not UTF-8")
+    } else if serde_json::from_slice::<IgnoredAny>(bytes).is_ok() {
+        Invalid::new(Reason::NotAnObject, "the record is JSON but not an object")
+    } else {
+        Invalid::new(Reason::NotJson, "the record is not a JSON value")
+    }
+}
+
+fn duplicate(key: &str, place: &str) -> Invalid {
+    Invalid::new(Reason::DuplicateKey, format!("{place} has the key {} twice", short(key)))
+}
+
+/// A field name for an error message, bounded so a hostile key cannot bloat the logs.
+fn short(name: &str) -> String {
+    let mut end = name.len().min(64);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}", &name[..end])
+}
+
+fn string_or<'a>(raw: &'a RawValue, reason: Reason, field: &str) -> Result<Cow<'a, str>, Invalid> {
+    if raw.get().starts_with('"') {
+        if let Ok(CowStr(s)) = serde_json::from_str(raw.get()) {
+            return Ok(s);
+        }
+    }
+    Err(Invalid::new(reason, format!("{field} must be a string")))
+}
+
+fn object_field<'a>(
+    top: &RawObject<'a>,
+    name: &str,
+    missing: Reason,
+    invalid: Reason,
+) -> Result<RawObject<'a>, Invalid> {
+    let raw = top.get(name).ok_or_else(|| Invalid::new(missing, format!("{name} is required")))?;
+    if !raw.get().starts_with('{') {
+        return Err(Invalid::new(invalid, format!("{name} must be an object")));
+    }
+    let object: RawObject<'a> = serde_json::from_str(raw.get())
+        .map_err(|_| Invalid::new(invalid, format!("{name} must be an object")))?;
+    if let Some(key) = object.duplicate_key() {
+        return Err(duplicate(key, name));
+    }
+    Ok(object)
+}
+
+type ParsedMetadata<'a> = (TenantId<'a>, Option<Cow<'a, str>>, Vec<Dimension<'a>>);
+
+fn parse_metadata(metadata: RawObject<'_>) -> Result<ParsedMetadata<'_>, Invalid> {
+    if metadata.0.len() > MAX_DIMENSIONS {
+        return Err(Invalid::new(Reason::TooManyDimensions, "metadata has more than 128 entries"));
+    }
+    let mut tenant_id = None;
+    let mut event_id = None;
+    let mut dimensions = Vec::with_capacity(metadata.0.len());
+    for (name, raw) in metadata.0 {
+        let value = match name.as_ref() {
+            TENANT_ID => {
+                let value = string_or(raw, Reason::InvalidTenantId, "metadata.tenant_id")?;
+                tenant_id = Some(TenantId::parse(value.clone())?);
+                value
+            }
+            EVENT_ID => {
+                let value = string_or(raw, Reason::InvalidEventId, "metadata.event_id")?;
+                if !EVENT_ID_BYTES.contains(&value.len()) || value.chars().any(char::is_control) {
+                    return Err(Invalid::new(
+                        Reason::InvalidEventId,
+                        "event_id must be 1-256 bytes without control characters",
+                    ));
+                }
+                event_id = Some(value.clone());
+                value
+            }
+            other => {
+                check_dimension_name(other)?;
+                let field = format!("metadata.{}", short(other));
+                string_or(raw, Reason::InvalidDimensionValue, &field)?
+            }
+        };
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(Invalid::new(
+                Reason::ValueTooLong,
+                format!("metadata.{} is over 2048 bytes", short(&name)),
+            ));
+        }
+        dimensions.push(Dimension { name, value });
+    }
+    let tenant_id =
+        tenant_id.ok_or_else(|| Invalid::new(Reason::MissingTenantId, "metadata.tenant_id is required"))?;
+    Ok((tenant_id, event_id, dimensions))
+}
+
+type ParsedData<'a> = (EventTime, &'a RawValue, Vec<Measure<'a>>);
+
+fn parse_data(data: RawObject<'_>, now: EventTime) -> Result<ParsedData<'_>, Invalid> {
+    // `event_time` is one of the entries but not a measure.
+    if data.0.len() > MAX_MEASURES + 1 {
+        return Err(Invalid::new(Reason::TooManyMeasures, "data has more than 256 measures"));
+    }
+    let mut event_time = None;
+    let mut measures = Vec::with_capacity(data.0.len());
+    for (name, raw) in data.0 {
+        if name == EVENT_TIME {
+            event_time = Some((EventTime::from_json(raw.get(), now)?, raw));
+            continue;
+        }
+        check_measure_name(&name)?;
+        let value = measure_value(&name, raw)?;
+        measures.push(Measure { name, value, raw });
+    }
+    if measures.len() > MAX_MEASURES {
+        return Err(Invalid::new(Reason::TooManyMeasures, "data has more than 256 measures"));
+    }
+    let (event_time, raw) =
+        event_time.ok_or_else(|| Invalid::new(Reason::MissingEventTime, "data.event_time is required"))?;
+    Ok((event_time, raw, measures))
+}
+
+fn measure_value<'a>(name: &str, raw: &'a RawValue) -> Result<MeasureValue<'a>, Invalid> {
+    let text = raw.get();
+    let invalid = || {
+        Invalid::new(
+            Reason::InvalidMeasureValue,
+            format!("data.{} must be a number, a boolean or a string", short(name)),
+        )
+    };
+    let out_of_range =
+        || Invalid::new(Reason::MeasureOutOfRange, format!("data.{} does not fit its type", short(name)));
+    match text.as_bytes().first() {
+        Some(b'"') => {
+            let s = string_or(raw, Reason::InvalidMeasureValue, name)?;
+            if s.len() > MAX_VALUE_BYTES {
+                return Err(Invalid::new(
+                    Reason::ValueTooLong,
+                    format!("data.{} is over 2048 bytes", short(name)),
+                ));
+            }
+            Ok(MeasureValue::Str(s))
+        }
+        Some(b't') => Ok(MeasureValue::Bool(true)),
+        Some(b'f') => Ok(MeasureValue::Bool(false)),
+        Some(b'-' | b'0'..=b'9') => {
+            if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+                let f: f64 = text.parse().map_err(|_| invalid())?;
+                if f.is_finite() { Ok(MeasureValue::Float(f)) } else { Err(out_of_range()) }
+            } else {
+                text.parse::<i64>().map(MeasureValue::Int).map_err(|_| out_of_range())
+            }
+        }
+        _ => Err(invalid()),
+    }
+}
+
+fn first_clash(dimensions: &[Dimension<'_>], measures: &[Measure<'_>]) -> Option<String> {
+    if dimensions.is_empty() || measures.is_empty() {
+        return None;
+    }
+    let names = dimensions.iter().map(|d| d.name.as_ref()).chain(measures.iter().map(|m| m.name.as_ref()));
+    // Names are unique within each side (duplicate keys were rejected), so a name seen twice
+    // across both is a clash.
+    first_duplicate(names).map(short)
+}
+
+impl<'a> UnifiedEvent<'a> {
+    /// The value of a dimension.
+    pub fn dimension(&self, name: &str) -> Option<&str> {
+        self.dimensions.iter().find(|d| d.name == name).map(|d| d.value.as_ref())
+    }
+
+    /// Appends the event as compact JSON on one line (no trailing newline).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"metric_name\":");
+        write_str(out, self.metric_name.as_str());
+        out.extend_from_slice(b",\"metadata\":{");
+        for (i, d) in self.dimensions.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, &d.name);
+            out.push(b':');
+            write_str(out, &d.value);
+        }
+        out.extend_from_slice(b"},\"data\":{\"event_time\":");
+        write_raw(out, self.event_time_raw);
+        for m in &self.measures {
+            out.push(b',');
+            write_str(out, &m.name);
+            out.push(b':');
+            write_raw(out, m.raw);
+        }
+        out.push(b'}');
+        if let Some(t) = self.ingest_time {
+            out.extend_from_slice(b",\"ingest_time\":");
+            out.extend_from_slice(t.as_millis().to_string().as_bytes());
+        }
+        for (name, raw) in &self.extra {
+            out.push(b',');
+            write_str(out, name);
+            out.push(b':');
+            write_raw(out, raw);
+        }
+        out.push(b'}');
+    }
+
+}

@@ -1,0 +1,165 @@
+//! Zero-copy JSON helpers shared by every stage: reading an object as ordered
+//! `(key, raw value)` pairs (duplicates kept, so they can be rejected), and writing compact
+//! JSON fast (strings escaped only when they need it, raw values minified onto one line).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// A string that borrows from the input when it has no escapes.
+#[derive(Debug, Deserialize)]
+pub struct CowStr<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+/// A JSON object as its entries in input order, values left unparsed.
+#[derive(Debug, Default)]
+pub struct RawObject<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = RawObject<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(CowStr(key)) = map.next_key()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    entries.push((key, value));
+                }
+                Ok(RawObject(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor)
+    }
+}
+
+impl<'a> RawObject<'a> {
+    /// The first entry named `key`.
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// The first key that appears twice, if any.
+    pub fn duplicate_key(&self) -> Option<&str> {
+        first_duplicate(self.0.iter().map(|(k, _)| k.as_ref()))
+    }
+}
+
+/// The first name that appears twice. Quadratic for the small maps events usually carry,
+/// hashed beyond that, so the worst case stays linear.
+pub fn first_duplicate<'s>(names: impl Iterator<Item = &'s str> + Clone) -> Option<&'s str> {
+    let count = names.clone().count();
+    if count <= 16 {
+        let all: Vec<&str> = names.collect();
+        for (i, a) in all.iter().enumerate() {
+            if all[i + 1..].contains(a) {
+                return Some(a);
+            }
+        }
+        None
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(count);
+        names.into_iter().find(|n| !seen.insert(*n))
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    // Writing into a Vec cannot fail, and a &str is always serialisable.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Appends a raw JSON value with the whitespace outside strings removed, so the result is
+/// always on one line (JSON strings cannot hold a raw newline).
+pub fn write_raw(out: &mut Vec<u8>, raw: &RawValue) {
+    let json = raw.get().as_bytes();
+    if !matches!(json.first(), Some(b'{' | b'[')) {
+        // serde_json trims scalars, and scalars hold no whitespace outside strings.
+        out.extend_from_slice(json);
+        return;
+    }
+    out.reserve(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+            out.push(b);
+        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            out.push(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_objects_keep_order_and_duplicates() {
+        let obj: RawObject = serde_json::from_str(r#"{"b":1,"a":{"x": [1, 2]},"b":"two"}"#).unwrap();
+        let keys: Vec<&str> = obj.0.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["b", "a", "b"]);
+        assert_eq!(obj.duplicate_key(), Some("b"));
+        assert_eq!(obj.get("b").unwrap().get(), "1");
+    }
+
+    #[test]
+    fn keys_without_escapes_are_borrowed() {
+        let obj: RawObject = serde_json::from_str(r#"{"plain":1,"esc\"aped":2}"#).unwrap();
+        assert!(matches!(obj.0[0].0, Cow::Borrowed(_)));
+        assert_eq!(obj.0[1].0, "esc\"aped");
+    }
+
+    #[test]
+    fn duplicates_are_found_in_large_maps_too() {
+        let many: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let mut names: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(first_duplicate(names.iter().copied()), None);
+        names.push("k7");
+        assert_eq!(first_duplicate(names.iter().copied()), Some("k7"));
+    }
+
+    #[test]
+    fn strings_are_escaped_only_when_needed() {
+        let mut out = Vec::new();
+        write_str(&mut out, "plain");
+        write_str(&mut out, "q\"b\\n\n");
+        assert_eq!(String::from_utf8(out).unwrap(), r#""plain""q\"b\\n\n""#);
+    }
+
+    #[test]
+    fn raw_values_are_minified_onto_one_line() {
+        let raw: Box<RawValue> =
+            serde_json::from_str("{ \"a\" : [1,\n 2],\t\"s\": \"keep  spaces \\\" here\" }").unwrap();
+        let mut out = Vec::new();
+        write_raw(&mut out, &raw);
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":[1,2],"s":"keep  spaces \" here"}"#);
+    }
+}
