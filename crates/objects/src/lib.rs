@@ -1,0 +1,20 @@
+//! What every consumer of Firehose's S3 objects (the store writer, the forwarder) needs, so
+//! they read objects exactly the same way:
+//!
+//! - [`trigger`]: a Lambda payload (an S3 notification, or SQS messages carrying S3
+//!   notifications raw, in an SNS envelope or as EventBridge `Object Created` events) into the
+//!   objects to read, per SQS message so failures are reported per message;
+//! - [`read`]: fetching an object as a bounded stream and splitting it into records (gzip by
+//!   magic bytes, newline-delimited or concatenated JSON), with limits so a gzip bomb or a
+//!   giant line fails that object, not the process;
+//! - [`dead_letter`]: where records that could not be delivered go, with their reason;
+//! - [`sqs`]: the partial-batch response.
+
+pub mod dead_letter;
+pub mod key;
+pub mod read;
+pub mod sqs;
+pub mod trigger;
+
+pub use read::{ReadError, ReadLimits, SourceRecord};
+pub use trigger::{ObjectRef, SqsMessage, Trigger, TriggerError};
