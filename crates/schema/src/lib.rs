@@ -16,6 +16,7 @@
 pub mod event;
 pub mod json;
 pub mod limits;
+pub mod mapping;
 pub mod names;
 pub mod reason;
 pub mod time;
