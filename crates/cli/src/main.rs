@@ -1,0 +1,29 @@
+//! `metrics-lake`: the project's command line. Each command group lives in its own module;
+//! this file only parses arguments and turns the group's result into an exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod mappings;
+mod output;
+
+#[derive(Debug, Parser)]
+#[command(name = "metrics-lake", version, about = "Serverless multi-tenant metrics pipeline: local tools.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check, render and try the metric mappings (run these before `cdk deploy`).
+    Mappings(mappings::MappingsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Mappings(args) => mappings::run(args),
+    }
+}
