@@ -1,0 +1,280 @@
+//! Firehose data-transformation wire types: the event Firehose sends, and the response written
+//! straight into one buffer.
+//!
+//! The event deserialises into owned records with only the fields the transform reads (other
+//! fields such as `invocationId` or `kinesisRecordMetadata` are skipped without being built).
+//! The response is never a tree of values: [`ResponseWriter`] appends each record's JSON to one
+//! `Vec<u8>`, and [`FirehoseResponse`] serialises those bytes verbatim, so handing it to the
+//! Lambda runtime costs one copy.
+//!
+//! Contract (AWS "data transformation status model"): every input `recordId` exactly once, in
+//! input order; `result` is exactly `Ok`, `Dropped` or `ProcessingFailed`; `data` is always
+//! present and base64.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use metrics_schema::json::write_str;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+/// The event Firehose sends to a transformation Lambda.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FirehoseEvent {
+    #[serde(default)]
+    pub records: Vec<FirehoseRecord>,
+}
+
+/// One buffered record.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirehoseRecord {
+    pub record_id: String,
+    /// When Firehose received the record, epoch milliseconds.
+    #[serde(default)]
+    pub approximate_arrival_timestamp: ArrivalTime,
+    /// The producer's bytes, base64.
+    pub data: String,
+}
+
+/// `approximateArrivalTimestamp`: an integer of epoch milliseconds. A float or an absent value
+/// is tolerated (it only feeds `ingest_time`), so an odd timestamp never fails a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArrivalTime(pub Option<i64>);
+
+impl<'de> Deserialize<'de> for ArrivalTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MillisVisitor;
+
+        impl Visitor<'_> for MillisVisitor {
+            type Value = ArrivalTime;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("epoch milliseconds")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ArrivalTime, E> {
+                Ok(ArrivalTime((v >= 0).then_some(v)))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ArrivalTime, E> {
+                Ok(ArrivalTime(i64::try_from(v).ok()))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ArrivalTime, E> {
+                // `as` saturates; the range check keeps NaN and negatives out.
+                Ok(ArrivalTime((v.is_finite() && v >= 0.0).then_some(v as i64)))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<ArrivalTime, E> {
+                Ok(ArrivalTime(None))
+            }
+        }
+
+        deserializer.deserialize_any(MillisVisitor)
+    }
+}
+
+/// A record's outcome. Serialised as exactly `Ok`, `Dropped` or `ProcessingFailed` (the
+/// `aws_lambda_events` type is a free string and its fixture says `TRANSFORMED_STATE_OK`, which
+/// Firehose rejects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum FirehoseResult {
+    Ok,
+    Dropped,
+    ProcessingFailed,
+}
+
+impl FirehoseResult {
+    pub const ALL: [FirehoseResult; 3] =
+        [FirehoseResult::Ok, FirehoseResult::Dropped, FirehoseResult::ProcessingFailed];
+
+    /// The wire value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FirehoseResult::Ok => "Ok",
+            FirehoseResult::Dropped => "Dropped",
+            FirehoseResult::ProcessingFailed => "ProcessingFailed",
+        }
+    }
+
+    /// `,"result":"…","data":` — the bytes between a record's id and its data.
+    const fn infix(self) -> &'static [u8] {
+        match self {
+            FirehoseResult::Ok => b",\"result\":\"Ok\",\"data\":",
+            FirehoseResult::Dropped => b",\"result\":\"Dropped\",\"data\":",
+            FirehoseResult::ProcessingFailed => b",\"result\":\"ProcessingFailed\",\"data\":",
+        }
+    }
+}
+
+impl fmt::Display for FirehoseResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Builds `{"records":[…]}` record by record into one buffer.
+#[derive(Debug)]
+pub struct ResponseWriter {
+    out: Vec<u8>,
+    records: usize,
+}
+
+impl ResponseWriter {
+    /// `capacity`: the expected response size, so the buffer is allocated once.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut out = Vec::with_capacity(capacity);
+        out.extend_from_slice(b"{\"records\":[");
+        ResponseWriter { out, records: 0 }
+    }
+
+    fn begin(&mut self, record_id: &str, result: FirehoseResult) {
+        if self.records > 0 {
+            self.out.push(b',');
+        }
+        self.records += 1;
+        self.out.extend_from_slice(b"{\"recordId\":");
+        write_str(&mut self.out, record_id);
+        self.out.extend_from_slice(result.infix());
+    }
+
+    /// An `Ok` record: `payload` is base64-encoded into the response.
+    pub fn push_ok(&mut self, record_id: &str, payload: &[u8]) {
+        self.begin(record_id, FirehoseResult::Ok);
+        self.out.push(b'"');
+        let start = self.out.len();
+        let len = base64::encoded_len(payload.len(), true).unwrap_or(0);
+        self.out.resize(start + len, 0);
+        // The slice has exactly the encoded length, so encoding cannot fail.
+        let written = BASE64.encode_slice(payload, &mut self.out[start..]).unwrap_or(0);
+        self.out.truncate(start + written);
+        self.out.extend_from_slice(b"\"}");
+    }
+
+    /// A `Dropped` or `ProcessingFailed` record with the data exactly as Firehose sent it.
+    /// Valid base64 needs no JSON escaping; anything else is escaped so the response stays JSON.
+    pub fn push_original(&mut self, record_id: &str, result: FirehoseResult, original: &str) {
+        self.begin(record_id, result);
+        write_str(&mut self.out, original);
+        self.out.push(b'}');
+    }
+
+    /// Bytes written so far, with the closing brackets.
+    pub fn len(&self) -> usize {
+        self.out.len() + 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Closes the JSON document.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(b"]}");
+        self.out
+    }
+}
+
+/// A transformation response: pre-built JSON, serialised verbatim.
+#[derive(Debug, Clone)]
+pub struct FirehoseResponse(Box<RawValue>);
+
+impl FirehoseResponse {
+    /// Wraps bytes from [`ResponseWriter::finish`]. They are checked once to be one JSON value,
+    /// so a bug here can never send Firehose a malformed document.
+    pub fn from_json(json: Vec<u8>) -> Result<Self, serde_json::Error> {
+        let text = String::from_utf8(json).map_err(|e| {
+            <serde_json::Error as de::Error>::custom(format!("response is not UTF-8: {e}"))
+        })?;
+        RawValue::from_string(text).map(FirehoseResponse)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.get().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.get().is_empty()
+    }
+}
+
+impl Serialize for FirehoseResponse {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_serialise_only_to_the_three_values_firehose_accepts() {
+        for result in FirehoseResult::ALL {
+            // Exhaustive: a new variant must be added here and to the accepted set.
+            let expected = match result {
+                FirehoseResult::Ok => "Ok",
+                FirehoseResult::Dropped => "Dropped",
+                FirehoseResult::ProcessingFailed => "ProcessingFailed",
+            };
+            assert_eq!(serde_json::to_string(&result).unwrap(), format!("\"{expected}\""));
+            assert_eq!(result.as_str(), expected);
+            let infix = std::str::from_utf8(result.infix()).unwrap();
+            assert_eq!(infix, format!(",\"result\":\"{expected}\",\"data\":"));
+            assert_ne!(result.as_str(), "TRANSFORMED_STATE_OK");
+        }
+    }
+
+    #[test]
+    fn written_response_is_json_with_one_entry_per_push_in_order() {
+        let mut writer = ResponseWriter::with_capacity(0);
+        writer.push_ok("a\"1", b"{}\n");
+        writer.push_original("b", FirehoseResult::Dropped, "eyJ4IjoxfQ==");
+        writer.push_original("c", FirehoseResult::ProcessingFailed, "not base64 \"quoted\"");
+        let response = FirehoseResponse::from_json(writer.finish()).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(response.as_str()).unwrap();
+        let records = parsed["records"].as_array().unwrap();
+        let ids: Vec<&str> = records.iter().map(|r| r["recordId"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["a\"1", "b", "c"]);
+        assert_eq!(records[0]["result"], "Ok");
+        assert_eq!(records[0]["data"], BASE64.encode(b"{}\n"));
+        assert_eq!(records[1]["data"], "eyJ4IjoxfQ==");
+        assert_eq!(records[2]["data"], "not base64 \"quoted\"");
+        assert_eq!(records[2]["result"], "ProcessingFailed");
+    }
+
+    #[test]
+    fn empty_response_is_an_empty_records_array() {
+        let response = FirehoseResponse::from_json(ResponseWriter::with_capacity(0).finish()).unwrap();
+        assert_eq!(response.as_str(), r#"{"records":[]}"#);
+        assert_eq!(serde_json::to_string(&response).unwrap(), r#"{"records":[]}"#);
+    }
+
+    #[test]
+    fn arrival_time_accepts_integers_floats_and_absence() {
+        let parse = |json: &str| serde_json::from_str::<FirehoseRecord>(json).unwrap().approximate_arrival_timestamp;
+        assert_eq!(parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":1795428000000}"#).0, Some(1_795_428_000_000));
+        assert_eq!(parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":1.5e12}"#).0, Some(1_500_000_000_000));
+        assert_eq!(parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":-4}"#).0, None);
+        assert_eq!(parse(r#"{"recordId":"1","data":""}"#).0, None);
+    }
+
+    #[test]
+    fn event_ignores_fields_it_does_not_use() {
+        let event: FirehoseEvent = serde_json::from_str(
+            r#"{"invocationId":"i","deliveryStreamArn":"arn","region":"us-east-1","records":[
+                {"recordId":"r","approximateArrivalTimestamp":1,"data":"e30=",
+                 "kinesisRecordMetadata":{"shardId":"s","partitionKey":"p"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(event.records.len(), 1);
+        assert_eq!(event.records[0].data, "e30=");
+    }
+}

@@ -1,0 +1,152 @@
+//! `metrics-enrich`: the Firehose data-transformation Lambda of metrics-lake.
+//!
+//! Every record Firehose buffers comes back exactly once, in order: `Ok` with the event
+//! validated by the unified schema and enriched with `metadata.tenant_name` (from the tenant
+//! directory), `metadata.environment` (from `ENVIRONMENT`) and top-level `ingest_time`
+//! (Firehose's `approximateArrivalTimestamp`, so lateness can be measured), as one line of
+//! compact JSON ending in `\n`; or `ProcessingFailed` / `Dropped` (per
+//! `INVALID_RECORD_POLICY`) with its original bytes, logged and counted with a reason code.
+//!
+//! Modules: [`firehose`] (wire types), [`transform`] (the pure core), [`directory`] (tenant
+//! names behind a port, with a TTL cache), [`telemetry`] (logs, EMF metrics), [`config`].
+//!
+//! # Processor buffer size: 1 MB
+//!
+//! Lambda answers at most 6,291,456 bytes. Per record, with a record id of `k` bytes and a
+//! payload of `p` bytes (`B(n) = 4⌈n/3⌉` is base64's length):
+//!
+//! - the request entry is `70 + k + B(p)` bytes (`recordId`, `approximateArrivalTimestamp`,
+//!   `data`);
+//! - a `ProcessingFailed`/`Dropped` entry echoes the data and is 16 bytes *shorter*;
+//! - an `Ok` entry is `40 + k + B(q)`, where the enriched line `q` is at most `p + G + 1`:
+//!   compact re-serialisation never lengthens the producer's JSON, and the enrichment `G` is
+//!   at most 222 bytes (`,"tenant_name":` + a name of at most 64 bytes, 130 once escaped,
+//!   `,"environment":` + at most 32 bytes, `,"ingest_time":` + 13 digits).
+//!
+//! So an `Ok` entry is at most about 270 bytes longer than its request entry. The smallest
+//! valid event is 74 bytes, so with Firehose's 56-character record ids the response is at most
+//! 2.18× the request, and at most 6.65× the raw payload bytes.
+//!
+//! - A 1 MB buffer gives at most about 2.2 MB of response when the buffer counts the request,
+//!   and stays under 6 MiB when it counts raw payload for every payload of 100 bytes or more
+//!   (5.3× at 100 bytes, 2.7× at 300); our events are 300–900 bytes.
+//! - 3 MB (the maximum, and CDK's default) is not safe: the worst case is 6.5 MB counted
+//!   either way, although typical traffic fits (a 3 MB benchmark event of 300–900-byte records
+//!   gives 3.29 MB, +4.7%).
+//!
+//! The infrastructure must therefore set the processor's `BufferSizeInMBs` to `1`. As a
+//! defence, a response that would still be over the limit fails the invocation with a clear
+//! error ([`transform::TransformError::ResponseTooLarge`]): Firehose retries it and then
+//! delivers the batch under `Error/processing-failed/`, instead of Lambda rejecting the reply.
+
+pub mod config;
+pub mod directory;
+pub mod firehose;
+pub mod reason;
+pub mod telemetry;
+pub mod transform;
+
+use std::sync::Mutex;
+
+use metrics_schema::EventTime;
+
+use crate::config::{Config, InvalidRecordPolicy, TenantsConfig};
+use crate::directory::{CachedDirectory, Directory, DirectoryError, DynamoDbDirectory, FileDirectory};
+use crate::firehose::{FirehoseEvent, FirehoseResult};
+use crate::transform::{Batch, Context, TransformError, Transformed};
+
+pub use crate::transform::MAX_RESPONSE_BYTES;
+
+/// An invocation that cannot be answered record by record; Firehose retries the batch.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrichError {
+    #[error("tenant directory unavailable: {0}")]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Transform(#[from] TransformError),
+}
+
+impl EnrichError {
+    /// Stable code for logs, metrics and Lambda's `errorType`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EnrichError::Directory(_) => "directory_unavailable",
+            EnrichError::Transform(TransformError::ResponseTooLarge { .. }) => "response_too_large",
+            EnrichError::Transform(TransformError::MalformedResponse(_)) => "malformed_response",
+        }
+    }
+}
+
+impl From<EnrichError> for lambda_runtime::Diagnostic {
+    fn from(error: EnrichError) -> Self {
+        lambda_runtime::Diagnostic { error_type: error.code().to_owned(), error_message: error.to_string() }
+    }
+}
+
+/// The transformer: configuration, tenant directory, and buffers kept between invocations.
+#[derive(Debug)]
+pub struct Enricher {
+    environment: String,
+    policy: InvalidRecordPolicy,
+    directory: Directory,
+    scratch: Mutex<Scratch>,
+}
+
+/// Buffers reused by every invocation of a warm Lambda, so a batch does not allocate them anew.
+#[derive(Debug, Default)]
+struct Scratch {
+    arena: Vec<u8>,
+    json: Vec<u8>,
+}
+
+impl Enricher {
+    pub fn new(config: &Config, directory: Directory) -> Self {
+        Enricher {
+            environment: config.environment.clone(),
+            policy: config.policy,
+            directory,
+            scratch: Mutex::new(Scratch::default()),
+        }
+    }
+
+    /// Builds the configured directory. The AWS SDK configuration (region, credentials,
+    /// `AWS_ENDPOINT_URL`) is loaded only for `TENANTS_TABLE`, so `TENANTS_FILE` needs neither
+    /// credentials nor network.
+    pub async fn from_config(config: &Config) -> Result<Self, DirectoryError> {
+        let directory = match &config.tenants {
+            TenantsConfig::File(path) => Directory::File(FileDirectory::load(path)?),
+            TenantsConfig::Table(table) => {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                let source = DynamoDbDirectory::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
+                Directory::Table(CachedDirectory::new(source, config.tenant_ttl, config.unknown_tenant_ttl))
+            }
+        };
+        Ok(Self::new(config, directory))
+    }
+
+    /// What rejected records become.
+    pub fn rejected_result(&self) -> FirehoseResult {
+        self.policy.result()
+    }
+
+    /// Transforms one Firehose event. `now` is the clock for the schema's time rules.
+    pub async fn handle(&self, event: &FirehoseEvent, now: EventTime) -> Result<Transformed, EnrichError> {
+        // Taken out rather than locked, so no guard is held across the directory lookup.
+        let mut scratch = std::mem::take(&mut *self.scratch.lock().unwrap_or_else(|p| p.into_inner()));
+        let result = self.transform(event, now, &mut scratch).await;
+        *self.scratch.lock().unwrap_or_else(|p| p.into_inner()) = scratch;
+        result
+    }
+
+    async fn transform(
+        &self,
+        event: &FirehoseEvent,
+        now: EventTime,
+        scratch: &mut Scratch,
+    ) -> Result<Transformed, EnrichError> {
+        let batch = Batch::parse(&event.records, &mut scratch.arena, now);
+        let names = self.directory.resolve(&batch.tenant_ids()).await?;
+        let ctx = Context { environment: &self.environment, policy: self.policy };
+        Ok(batch.respond(&names, &ctx, &mut scratch.json)?)
+    }
+}

@@ -1,0 +1,69 @@
+//! Why a record was not enriched: a schema rule (the schema crate's stable codes), or one of the
+//! few rules only this stage has. Codes appear in logs and metric dimensions, so they are never
+//! renamed or reused.
+
+use std::fmt;
+
+use metrics_schema::Reason;
+
+/// The reason a record was dropped or failed. [`RejectReason::code`] is the stable string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// A rule of the unified event schema.
+    Schema(Reason),
+    /// Firehose's `data` is not standard padded base64.
+    NotBase64,
+    /// The tenant id is valid but the tenant directory does not know it.
+    UnknownTenant,
+    /// The tenant directory's display name breaks the rules for one (see
+    /// [`crate::directory::check_tenant_name`]), so it cannot be added to events.
+    InvalidTenantName,
+}
+
+impl RejectReason {
+    /// Every reason this stage adds on top of the schema's.
+    pub const ENRICH: [RejectReason; 3] =
+        [RejectReason::NotBase64, RejectReason::UnknownTenant, RejectReason::InvalidTenantName];
+
+    /// The stable snake_case code.
+    pub const fn code(self) -> &'static str {
+        match self {
+            RejectReason::Schema(reason) => reason.code(),
+            RejectReason::NotBase64 => "not_base64",
+            RejectReason::UnknownTenant => "unknown_tenant",
+            RejectReason::InvalidTenantName => "invalid_tenant_name",
+        }
+    }
+
+    /// Every code, schema codes first.
+    pub fn all() -> impl Iterator<Item = RejectReason> {
+        Reason::ALL.into_iter().map(RejectReason::Schema).chain(RejectReason::ENRICH)
+    }
+}
+
+impl From<Reason> for RejectReason {
+    fn from(reason: Reason) -> Self {
+        RejectReason::Schema(reason)
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let codes: Vec<&str> = RejectReason::all().map(RejectReason::code).collect();
+        let unique: std::collections::BTreeSet<&str> = codes.iter().copied().collect();
+        assert_eq!(unique.len(), codes.len(), "a code is used twice: {codes:?}");
+        for code in codes {
+            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()), "{code}");
+        }
+    }
+}

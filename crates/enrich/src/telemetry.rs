@@ -1,0 +1,192 @@
+//! What the function tells operators: one structured JSON log line per record that was not
+//! `Ok` (never its payload), and CloudWatch embedded-metric-format (EMF) counts per invocation,
+//! per outcome and per reason.
+//!
+//! EMF documents are printed to stdout as bare JSON lines (CloudWatch turns them into metrics);
+//! logs go through `tracing` as flattened JSON.
+
+use std::io::Write as _;
+
+use metrics_schema::EventTime;
+use serde_json::json;
+
+use crate::firehose::{FirehoseRecord, FirehoseResult};
+use crate::transform::Summary;
+
+/// CloudWatch namespace of every metric.
+pub const NAMESPACE: &str = "MetricsLake";
+/// Value of the `Stage` dimension.
+pub const STAGE: &str = "enrich";
+
+/// JSON logs on stdout. The level comes from `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's logging
+/// configuration) or `RUST_LOG`, default `info`.
+pub fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .map(|l| l.to_ascii_lowercase())
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Lambda stamps every line itself.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// Logs each rejected record once: its `recordId`, reason code, result, tenant when known.
+pub fn log_rejections(records: &[FirehoseRecord], summary: &Summary, result: FirehoseResult) {
+    for rejected in &summary.rejected {
+        let record_id = records.get(rejected.index).map(|r| r.record_id.as_str()).unwrap_or_default();
+        tracing::warn!(
+            "recordId" = record_id,
+            reason = rejected.reason.code(),
+            result = result.as_str(),
+            tenant_id = rejected.tenant.as_deref(),
+            detail = %rejected.detail,
+            "Record not enriched."
+        );
+    }
+}
+
+/// The EMF documents for one invocation: outcome counts with dimension `Stage`, and one
+/// document per reason with dimensions `Stage` and `Reason`.
+pub fn metric_documents(summary: &Summary, result: FirehoseResult, timestamp: EventTime) -> Vec<serde_json::Value> {
+    let rejected = summary.rejected.len();
+    let (dropped, failed) = match result {
+        FirehoseResult::Dropped => (rejected, 0),
+        _ => (0, rejected),
+    };
+    let mut documents = vec![json!({
+        "_aws": {
+            "Timestamp": timestamp.as_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Stage"]],
+                "Metrics": [
+                    {"Name": "Records", "Unit": "Count"},
+                    {"Name": "Ok", "Unit": "Count"},
+                    {"Name": "Dropped", "Unit": "Count"},
+                    {"Name": "ProcessingFailed", "Unit": "Count"},
+                ],
+            }],
+        },
+        "Stage": STAGE,
+        "Records": summary.records,
+        "Ok": summary.ok,
+        "Dropped": dropped,
+        "ProcessingFailed": failed,
+    })];
+    for (reason, count) in summary.by_reason() {
+        documents.push(json!({
+            "_aws": {
+                "Timestamp": timestamp.as_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["Stage", "Reason"]],
+                    "Metrics": [{"Name": "RejectedRecords", "Unit": "Count"}],
+                }],
+            },
+            "Stage": STAGE,
+            "Reason": reason,
+            "RejectedRecords": count,
+        }));
+    }
+    documents
+}
+
+/// The EMF document for a failed invocation (Firehose retries the whole batch).
+pub fn error_document(error_type: &str, timestamp: EventTime) -> serde_json::Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp.as_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Stage", "ErrorType"]],
+                "Metrics": [{"Name": "InvocationErrors", "Unit": "Count"}],
+            }],
+        },
+        "Stage": STAGE,
+        "ErrorType": error_type,
+        "InvocationErrors": 1,
+    })
+}
+
+/// Prints EMF documents, one line each, in one write.
+pub fn emit(documents: &[serde_json::Value]) {
+    let mut buf = Vec::with_capacity(512 * documents.len());
+    for doc in documents {
+        if serde_json::to_writer(&mut buf, doc).is_ok() {
+            buf.push(b'\n');
+        }
+    }
+    // Nothing useful can be done if stdout is gone.
+    let _ = std::io::stdout().lock().write_all(&buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reason::RejectReason;
+    use crate::transform::Rejected;
+    use metrics_schema::Reason;
+
+    fn summary() -> Summary {
+        let rejected = |index, reason| Rejected { index, reason, tenant: None, detail: String::new() };
+        Summary {
+            records: 5,
+            ok: 2,
+            rejected: vec![
+                rejected(1, RejectReason::UnknownTenant),
+                rejected(2, RejectReason::Schema(Reason::NotJson)),
+                rejected(4, RejectReason::UnknownTenant),
+            ],
+        }
+    }
+
+    #[test]
+    fn outcome_counts_follow_the_policy_result() {
+        let t = EventTime::from_millis(1_795_428_000_000);
+        let failed = &metric_documents(&summary(), FirehoseResult::ProcessingFailed, t)[0];
+        assert_eq!(failed["_aws"]["CloudWatchMetrics"][0]["Namespace"], "MetricsLake");
+        assert_eq!(failed["_aws"]["Timestamp"], 1_795_428_000_000_i64);
+        assert_eq!(failed["Stage"], "enrich");
+        assert_eq!((failed["Records"].as_u64(), failed["Ok"].as_u64()), (Some(5), Some(2)));
+        assert_eq!((failed["ProcessingFailed"].as_u64(), failed["Dropped"].as_u64()), (Some(3), Some(0)));
+        let dropped = &metric_documents(&summary(), FirehoseResult::Dropped, t)[0];
+        assert_eq!((dropped["ProcessingFailed"].as_u64(), dropped["Dropped"].as_u64()), (Some(0), Some(3)));
+    }
+
+    #[test]
+    fn each_reason_gets_its_own_document_with_a_reason_dimension() {
+        let docs = metric_documents(&summary(), FirehoseResult::ProcessingFailed, EventTime::from_millis(0));
+        let per_reason: Vec<(String, u64)> = docs[1..]
+            .iter()
+            .map(|d| {
+                assert_eq!(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Stage", "Reason"]]));
+                (d["Reason"].as_str().unwrap().to_owned(), d["RejectedRecords"].as_u64().unwrap())
+            })
+            .collect();
+        assert_eq!(per_reason, [("not_json".to_owned(), 1), ("unknown_tenant".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn every_metric_named_in_a_document_has_a_value() {
+        let mut docs = metric_documents(&summary(), FirehoseResult::Dropped, EventTime::from_millis(0));
+        docs.push(error_document("directory_unavailable", EventTime::from_millis(0)));
+        for doc in docs {
+            for metric in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap();
+                assert!(doc[name].is_number(), "{name} missing in {doc}");
+            }
+            for dimension in doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0].as_array().unwrap() {
+                assert!(doc[dimension.as_str().unwrap()].is_string(), "{dimension} missing in {doc}");
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The transform itself, in two steps around the tenant lookup:
+//!
+//! 1. [`Batch::parse`]: base64-decode every record into one reused arena and parse it with the
+//!    schema (borrowing from the arena), so the batch's distinct tenants are known before any
+//!    lookup ([`Batch::tenant_ids`]).
+//! 2. [`Batch::respond`]: per record, add `metadata.tenant_name`, `metadata.environment` and
+//!    `ingest_time` (Firehose's arrival time), write compact JSON plus `\n`, base64 it into the
+//!    response; anything else echoes the original data with the policy's result.
+//!
+//! No network, no clock: `now` and the names come in as arguments.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use metrics_schema::limits::{MAX_DIMENSIONS, MAX_VALUE_BYTES};
+use metrics_schema::{Dimension, EventTime, Invalid, Reason, TenantId, UnifiedEvent, parse_event};
+use serde::Deserialize;
+
+use crate::config::InvalidRecordPolicy;
+use crate::directory::{TenantNames, check_tenant_name};
+use crate::firehose::{FirehoseRecord, FirehoseResponse, ResponseWriter};
+use crate::reason::RejectReason;
+
+/// Lambda's synchronous response limit: 6 MiB.
+pub const MAX_RESPONSE_BYTES: usize = 6_291_456;
+
+/// Dimension added from the tenant directory.
+pub const TENANT_NAME: &str = "tenant_name";
+/// Dimension added from `ENVIRONMENT`.
+pub const ENVIRONMENT: &str = "environment";
+
+/// What a batch is transformed with.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'c> {
+    pub environment: &'c str,
+    pub policy: InvalidRecordPolicy,
+}
+
+/// A record that was not enriched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Position in the input (and the response).
+    pub index: usize,
+    pub reason: RejectReason,
+    /// The record's tenant id when it has a valid one.
+    pub tenant: Option<String>,
+    /// What broke, without the payload (at most a bounded field name).
+    pub detail: String,
+}
+
+/// Counts per outcome, and every rejection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub records: usize,
+    pub ok: usize,
+    pub rejected: Vec<Rejected>,
+}
+
+impl Summary {
+    /// Rejections per reason code, in code order.
+    pub fn by_reason(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for r in &self.rejected {
+            *counts.entry(r.reason.code()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// The response and what happened.
+#[derive(Debug)]
+pub struct Transformed {
+    pub response: FirehoseResponse,
+    pub summary: Summary,
+}
+
+/// A batch that cannot be answered; the invocation fails and Firehose retries it.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error(
+        "the response would be {bytes} bytes for {records} records, over Lambda's 6,291,456-byte \
+         limit: lower the Firehose processor buffer size (see the metrics-enrich README)"
+    )]
+    ResponseTooLarge { bytes: usize, records: usize },
+    #[error("the response is not valid JSON: {0}")]
+    MalformedResponse(#[from] serde_json::Error),
+}
+
+enum Parsed<'a> {
+    Valid(UnifiedEvent<'a>),
+    Rejected { reason: RejectReason, detail: String, payload: Option<&'a [u8]> },
+}
+
+/// Decoded and parsed records, borrowing from the event and the arena.
+pub struct Batch<'a> {
+    records: &'a [FirehoseRecord],
+    parsed: Vec<Parsed<'a>>,
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch").field("records", &self.records.len()).finish()
+    }
+}
+
+impl<'a> Batch<'a> {
+    /// Decodes every record into `arena` (cleared first, reused across invocations) and parses
+    /// it. `now` is the clock for the schema's future-time rule, read once per batch.
+    pub fn parse(records: &'a [FirehoseRecord], arena: &'a mut Vec<u8>, now: EventTime) -> Batch<'a> {
+        arena.clear();
+        // Upper bound of the decoded size, so the arena is allocated once.
+        arena.reserve(records.iter().map(|r| r.data.len() / 4 * 3 + 3).sum());
+        let mut spans = Vec::with_capacity(records.len());
+        for record in records {
+            let start = arena.len();
+            match BASE64.decode_vec(record.data.as_bytes(), arena) {
+                Ok(()) => spans.push(Some(start..arena.len())),
+                Err(_) => {
+                    arena.truncate(start);
+                    spans.push(None);
+                }
+            }
+        }
+        let arena: &'a [u8] = arena;
+        let parsed = spans
+            .into_iter()
+            .map(|span| match span {
+                None => Parsed::Rejected {
+                    reason: RejectReason::NotBase64,
+                    detail: "data is not base64".to_owned(),
+                    payload: None,
+                },
+                Some(span) => {
+                    let payload = &arena[span];
+                    match parse_event(payload, now) {
+                        Ok(event) => Parsed::Valid(event),
+                        Err(Invalid { reason, detail }) => {
+                            Parsed::Rejected { reason: reason.into(), detail, payload: Some(payload) }
+                        }
+                    }
+                }
+            })
+            .collect();
+        Batch { records, parsed }
+    }
+
+    /// The distinct tenant ids of the valid records, sorted.
+    pub fn tenant_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .parsed
+            .iter()
+            .filter_map(|p| match p {
+                Parsed::Valid(event) => Some(event.tenant_id.as_str()),
+                Parsed::Rejected { .. } => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Enriches every valid record with a known tenant and writes the whole response.
+    /// `json` is a reusable buffer for one record's JSON.
+    pub fn respond(
+        self,
+        names: &impl TenantNames,
+        ctx: &Context<'_>,
+        json: &mut Vec<u8>,
+    ) -> Result<Transformed, TransformError> {
+        let records = self.records;
+        // Enrichment grows an Ok record by a few percent; reserve that once.
+        let input: usize = records.iter().map(|r| r.record_id.len() + r.data.len() + 48).sum();
+        let mut writer = ResponseWriter::with_capacity(input + input / 8 + 64);
+        let mut summary = Summary { records: records.len(), ..Summary::default() };
+        let rejected_result = ctx.policy.result();
+
+        for (index, (record, parsed)) in records.iter().zip(self.parsed).enumerate() {
+            let outcome = match parsed {
+                Parsed::Valid(event) => {
+                    let tenant = event.tenant_id.clone();
+                    enrich(event, names, ctx, record, json).map_err(|invalid| (invalid, Some(tenant)))
+                }
+                Parsed::Rejected { reason, detail, payload } => {
+                    let tenant = payload.and_then(probe_tenant);
+                    Err((Rejection { reason, detail }, tenant))
+                }
+            };
+            match outcome {
+                Ok(()) => {
+                    summary.ok += 1;
+                    writer.push_ok(&record.record_id, json);
+                }
+                Err((rejection, tenant)) => {
+                    writer.push_original(&record.record_id, rejected_result, &record.data);
+                    summary.rejected.push(Rejected {
+                        index,
+                        reason: rejection.reason,
+                        tenant: tenant.map(|t| t.as_str().to_owned()),
+                        detail: rejection.detail,
+                    });
+                }
+            }
+        }
+
+        let bytes = writer.len();
+        if bytes > MAX_RESPONSE_BYTES {
+            return Err(TransformError::ResponseTooLarge { bytes, records: records.len() });
+        }
+        let response = FirehoseResponse::from_json(writer.finish())?;
+        Ok(Transformed { response, summary })
+    }
+}
+
+struct Rejection {
+    reason: RejectReason,
+    detail: String,
+}
+
+impl From<Invalid> for Rejection {
+    fn from(invalid: Invalid) -> Self {
+        Rejection { reason: invalid.reason.into(), detail: invalid.detail }
+    }
+}
+
+/// Adds the enrichment to one valid event and writes it as one JSON line into `out`.
+fn enrich<'e>(
+    mut event: UnifiedEvent<'e>,
+    names: &'e impl TenantNames,
+    ctx: &Context<'e>,
+    record: &FirehoseRecord,
+    out: &mut Vec<u8>,
+) -> Result<(), Rejection> {
+    let Some(name) = names.name(event.tenant_id.as_str()) else {
+        return Err(Rejection { reason: RejectReason::UnknownTenant, detail: "the tenant directory does not know this tenant".to_owned() });
+    };
+    if !check_tenant_name(name) {
+        return Err(Rejection {
+            reason: RejectReason::InvalidTenantName,
+            detail: "the directory's name for this tenant is empty, over 64 bytes or has control characters".to_owned(),
+        });
+    }
+    put_dimension(&mut event, TENANT_NAME, name)?;
+    put_dimension(&mut event, ENVIRONMENT, ctx.environment)?;
+    if let Some(ms) = record.approximate_arrival_timestamp.0 {
+        event.ingest_time = Some(EventTime::from_millis(ms));
+    }
+    out.clear();
+    event.write_json(out);
+    out.push(b'\n');
+    Ok(())
+}
+
+/// Sets a dimension the pipeline owns: replaces the producer's value if there is one (the
+/// directory and the deployment are the authority for these), else appends it, within the
+/// schema's limits.
+fn put_dimension<'e>(event: &mut UnifiedEvent<'e>, name: &'static str, value: &'e str) -> Result<(), Invalid> {
+    if event.measures.iter().any(|m| m.name == name) {
+        return Err(Invalid::new(Reason::NameClash, format!("{name} is both a dimension and a measure")));
+    }
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(Invalid::new(Reason::ValueTooLong, format!("metadata.{name} is over 2048 bytes")));
+    }
+    if let Some(existing) = event.dimensions.iter_mut().find(|d| d.name == name) {
+        existing.value = Cow::Borrowed(value);
+        return Ok(());
+    }
+    if event.dimensions.len() >= MAX_DIMENSIONS {
+        return Err(Invalid::new(
+            Reason::TooManyDimensions,
+            format!("adding metadata.{name} would make more than 128 dimensions"),
+        ));
+    }
+    event.dimensions.push(Dimension { name: Cow::Borrowed(name), value: Cow::Borrowed(value) });
+    Ok(())
+}
+
+/// The tenant of a record the schema rejected, when it still carries a valid one, so the log
+/// line can name it. Only run for rejected records; anything odd gives `None`.
+fn probe_tenant(payload: &[u8]) -> Option<TenantId<'_>> {
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow)]
+        metadata: ProbeMetadata<'a>,
+    }
+    #[derive(Deserialize)]
+    struct ProbeMetadata<'a> {
+        #[serde(borrow)]
+        tenant_id: Cow<'a, str>,
+    }
+    let probe: Probe<'_> = serde_json::from_slice(payload).ok()?;
+    TenantId::parse(probe.metadata.tenant_id).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::firehose::ArrivalTime;
+    use std::collections::HashMap;
+
+    #[test]
+    fn probe_finds_a_valid_tenant_only() {
+        let probe = |json: &str| probe_tenant(json.as_bytes()).map(|t| t.as_str().to_owned());
+        assert_eq!(probe(r#"{"metadata":{"tenant_id":"acme"},"data":7}"#).as_deref(), Some("acme"));
+        assert_eq!(probe(r#"{"metadata":{"tenant_id":"a b"}}"#), None);
+        assert_eq!(probe(r#"{"metadata":[]}"#), None);
+        assert_eq!(probe("not json"), None);
+    }
+
+    #[test]
+    fn producer_values_of_pipeline_dimensions_are_replaced_in_place() {
+        let record = FirehoseRecord {
+            record_id: "r".into(),
+            approximate_arrival_timestamp: ArrivalTime(Some(5)),
+            data: BASE64.encode(
+                r#"{"metric_name":"m","metadata":{"tenant_id":"acme","environment":"spoofed","x":"y"},"data":{"event_time":1}}"#,
+            ),
+        };
+        let records = [record];
+        let mut arena = Vec::new();
+        let batch = Batch::parse(&records, &mut arena, EventTime::from_millis(10));
+        let names: HashMap<String, String> = [("acme".to_string(), "Acme".to_string())].into();
+        let ctx = Context { environment: "prod", policy: InvalidRecordPolicy::Fail };
+        let out = batch.respond(&names, &ctx, &mut Vec::new()).unwrap();
+        let response: serde_json::Value = serde_json::from_str(out.response.as_str()).unwrap();
+        let data = BASE64.decode(response["records"][0]["data"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&data).unwrap(),
+            "{\"metric_name\":\"m\",\"metadata\":{\"tenant_id\":\"acme\",\"environment\":\"prod\",\"x\":\"y\",\
+             \"tenant_name\":\"Acme\"},\"data\":{\"event_time\":1},\"ingest_time\":5}\n"
+        );
+    }
+}
