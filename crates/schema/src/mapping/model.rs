@@ -128,7 +128,10 @@ impl MappingFile {
     pub fn parse(text: &str) -> Result<MappingFile, Diagnostic> {
         toml::from_str(text).map_err(|e| {
             let message = e.message().trim().to_owned();
-            let code = if message.starts_with("unknown field") || message.starts_with("unknown variant") {
+            // A misspelt key, type name or pattern operator is an unknown name; anything else
+            // (syntax, wrong value type, missing key) is a malformed file.
+            let unknown = ["unknown field", "unknown variant", "unsupported pattern operator"];
+            let code = if unknown.iter().any(|u| message.starts_with(u)) {
                 Code::UnknownField
             } else {
                 Code::InvalidToml
