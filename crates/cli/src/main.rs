@@ -9,7 +9,11 @@ mod mappings;
 mod output;
 
 #[derive(Debug, Parser)]
-#[command(name = "metrics-lake", version, about = "Serverless multi-tenant metrics pipeline: local tools.")]
+#[command(
+    name = "metrics-lake",
+    version,
+    about = "Serverless multi-tenant metrics pipeline: local tools."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,7 +31,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {

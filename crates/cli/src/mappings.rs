@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use metrics_schema::mapping::{Diagnostic, Evaluation, RuleSet};
-use metrics_schema::{parse_event, EventTime};
+use metrics_schema::{EventTime, parse_event};
 
 use crate::output::{err, out};
 
@@ -77,11 +77,11 @@ fn render(file: &Path, target: Option<&Path>) -> ExitCode {
         out(document.trim_end());
         return ExitCode::SUCCESS;
     };
-    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if let Err(e) = fs::create_dir_all(parent) {
-            err(format!("error: cannot create {}: {e}", parent.display()));
-            return ExitCode::FAILURE;
-        }
+    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Err(e) = fs::create_dir_all(parent)
+    {
+        err(format!("error: cannot create {}: {e}", parent.display()));
+        return ExitCode::FAILURE;
     }
     match fs::write(target, document) {
         Ok(()) => {
@@ -128,7 +128,11 @@ fn apply(event_file: &Path, file: &Path) -> ExitCode {
             Ok(_) => out("  valid unified event"),
             Err(e) => {
                 invalid += 1;
-                out(format!("  INVALID unified event: {} ({})", e.reason.code(), e.detail));
+                out(format!(
+                    "  INVALID unified event: {} ({})",
+                    e.reason.code(),
+                    e.detail
+                ));
             }
         }
     }
@@ -141,7 +145,11 @@ fn apply(event_file: &Path, file: &Path) -> ExitCode {
         }
         return ExitCode::FAILURE;
     }
-    if invalid > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if invalid > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Reads and checks the mapping file, printing every problem to stderr.
@@ -167,5 +175,9 @@ fn print_diagnostics(file: &Path, diagnostics: &[Diagnostic]) {
         err(format!("{}: {d}", file.display()));
     }
     let n = diagnostics.len();
-    err(format!("{}: {n} problem{}; nothing was rendered", file.display(), if n == 1 { "" } else { "s" }));
+    err(format!(
+        "{}: {n} problem{}; nothing was rendered",
+        file.display(),
+        if n == 1 { "" } else { "s" }
+    ));
 }

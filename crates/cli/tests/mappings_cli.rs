@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 //! `metrics-lake mappings …` as a user runs it: the built binary, from the repository root,
 //! checking exit codes and what is printed where.
 
@@ -49,7 +50,11 @@ impl Drop for TempFile {
 fn check_passes_on_the_shipped_mapping_file() {
     let o = run(&["mappings", "check"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("infra/metrics.toml: ok, 7 rules"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("infra/metrics.toml: ok, 7 rules"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -71,8 +76,14 @@ metadata.title = { from = "$.detail.title", type = "text" }
     let o = run(&["mappings", "check", "--file", bad.path()]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("error[missing_tenant_id] in metric \"no_tenant\""), "{err}");
-    assert!(err.contains("error[free_text_in_string] in metric \"free_text\""), "{err}");
+    assert!(
+        err.contains("error[missing_tenant_id] in metric \"no_tenant\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("error[free_text_in_string] in metric \"free_text\""),
+        "{err}"
+    );
     assert!(err.contains("2 problems; nothing was rendered"), "{err}");
     assert_eq!(stdout(&o), "");
 }
@@ -85,14 +96,22 @@ fn check_reports_an_unknown_field_with_its_line() {
     );
     let o = run(&["mappings", "check", "--file", bad.path()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("error[unknown_field] at line 3"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error[unknown_field] at line 3"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn a_missing_mapping_file_is_an_error_not_a_panic() {
     let o = run(&["mappings", "check", "--file", "does/not/exist.toml"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("cannot read does/not/exist.toml"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot read does/not/exist.toml"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!stderr(&o).contains("panicked"));
 }
 
@@ -117,7 +136,10 @@ fn render_out_writes_the_document_to_a_file() {
 
 #[test]
 fn render_refuses_a_file_that_fails_its_checks() {
-    let bad = TempFile::new("render-bad.toml", "[[metric]]\nname = \"m\"\npattern = { source = [\"s\"], detail-type = [\"t\"] }\n");
+    let bad = TempFile::new(
+        "render-bad.toml",
+        "[[metric]]\nname = \"m\"\npattern = { source = [\"s\"], detail-type = [\"t\"] }\n",
+    );
     let o = run(&["mappings", "render", "--file", bad.path()]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout(&o), "");
@@ -125,24 +147,46 @@ fn render_refuses_a_file_that_fails_its_checks() {
 
 #[test]
 fn apply_prints_the_unified_event_of_the_matching_rule() {
-    let o = run(&["mappings", "apply", "--event", "events/mappings/findings_upload_completed.json"]);
+    let o = run(&[
+        "mappings",
+        "apply",
+        "--event",
+        "events/mappings/findings_upload_completed.json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("rule findings_upload_completed matched"), "{out}");
-    assert!(out.contains(r#""new_findings_count":3,"existing_findings_count":41"#), "{out}");
+    assert!(
+        out.contains(r#""new_findings_count":3,"existing_findings_count":41"#),
+        "{out}"
+    );
     assert!(out.contains("valid unified event"), "{out}");
 }
 
 #[test]
 fn apply_exits_1_and_names_the_reason_when_the_output_is_invalid() {
-    let o = run(&["mappings", "apply", "--event", "events/mappings/awkward-quote-in-id-field.json"]);
+    let o = run(&[
+        "mappings",
+        "apply",
+        "--event",
+        "events/mappings/awkward-quote-in-id-field.json",
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("INVALID unified event: not_json"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("INVALID unified event: not_json"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
 fn apply_explains_why_no_rule_matches() {
-    let o = run(&["mappings", "apply", "--event", "events/mappings/awkward-cancelled-check.json"]);
+    let o = run(&[
+        "mappings",
+        "apply",
+        "--event",
+        "events/mappings/awkward-cancelled-check.json",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(out.contains("no rule matches"), "{out}");
@@ -160,7 +204,11 @@ fn apply_rejects_input_that_is_not_an_event() {
     assert!(stderr(&o).contains("the event is not JSON"), "{}", stderr(&o));
     let o = run(&["mappings", "apply", "--event", "no/such/event.json"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("cannot read no/such/event.json"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot read no/such/event.json"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

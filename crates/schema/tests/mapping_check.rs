@@ -1,7 +1,8 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 //! Static checks of the mapping file: one test per rule, each asserting the stable code and
 //! that the message tells the user what to do.
 
-use metrics_schema::mapping::{check, Code, Diagnostic, RuleSet};
+use metrics_schema::mapping::{Code, Diagnostic, RuleSet, check};
 
 /// A valid one-metric file; tests add or replace lines to break exactly one rule.
 const BASE: &str = r#"
@@ -55,7 +56,10 @@ fn an_unknown_metric_key_is_reported_with_its_line() {
 
 #[test]
 fn a_misspelt_field_key_is_an_unknown_field() {
-    let text = BASE.replace(r#"{ from = "$.detail.repo_name""#, r#"{ path = "$.detail.repo_name""#);
+    let text = BASE.replace(
+        r#"{ from = "$.detail.repo_name""#,
+        r#"{ path = "$.detail.repo_name""#,
+    );
     let d = only(&text);
     assert_eq!(d.code, Code::UnknownField);
     assert!(d.message.contains("path"), "{}", d.message);
@@ -66,7 +70,11 @@ fn an_unknown_field_type_lists_the_known_ones() {
     let text = BASE.replace(r#"type = "id""#, r#"type = "string""#);
     let d = only(&text);
     assert_eq!(d.code, Code::UnknownField);
-    assert!(d.message.contains("string") && d.message.contains("text"), "{}", d.message);
+    assert!(
+        d.message.contains("string") && d.message.contains("text"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
@@ -74,7 +82,11 @@ fn an_unsupported_pattern_operator_names_the_supported_ones() {
     let text = BASE.replace(r#"source = ["scanner"]"#, r#"source = [{ suffix = "scanner" }]"#);
     let d = only(&text);
     assert_eq!(d.code, Code::UnknownField);
-    assert!(d.message.contains("suffix") && d.message.contains("anything-but"), "{}", d.message);
+    assert!(
+        d.message.contains("suffix") && d.message.contains("anything-but"),
+        "{}",
+        d.message
+    );
     assert_eq!(d.location.map(|(line, _)| line), Some(4));
 }
 
@@ -118,12 +130,19 @@ fn a_rule_without_tenant_id_could_never_produce_a_valid_event() {
     let text = BASE.replace("tenant_id = \"$.detail.tenant_id\"\n", "");
     let d = only(&text);
     assert_eq!(d.code, Code::MissingTenantId);
-    assert!(d.message.contains("tenant_id = \"$.detail.tenant_id\""), "{}", d.message);
+    assert!(
+        d.message.contains("tenant_id = \"$.detail.tenant_id\""),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
 fn an_event_time_that_is_never_a_timestamp_is_rejected() {
-    let text = BASE.replace("tenant_id = ", "event_time = \"aws.events.rule-name\"\ntenant_id = ");
+    let text = BASE.replace(
+        "tenant_id = ",
+        "event_time = \"aws.events.rule-name\"\ntenant_id = ",
+    );
     let d = only(&text);
     assert_eq!(d.code, Code::UnusableSource);
     assert!(d.message.contains("ingestion-time"), "{}", d.message);
@@ -133,25 +152,38 @@ fn an_event_time_that_is_never_a_timestamp_is_rejected() {
 
 #[test]
 fn the_ingestion_time_is_an_acceptable_event_time() {
-    let text = BASE.replace("tenant_id = ", "event_time = \"aws.events.event.ingestion-time\"\ntenant_id = ");
+    let text = BASE.replace(
+        "tenant_id = ",
+        "event_time = \"aws.events.event.ingestion-time\"\ntenant_id = ",
+    );
     assert_eq!(findings(&text), []);
 }
 
 #[test]
 fn a_tenant_id_from_an_object_variable_is_rejected() {
-    let text = BASE.replace("tenant_id = \"$.detail.tenant_id\"", "tenant_id = \"aws.events.event.json\"");
+    let text = BASE.replace(
+        "tenant_id = \"$.detail.tenant_id\"",
+        "tenant_id = \"aws.events.event.json\"",
+    );
     assert_eq!(codes(&text), [Code::UnusableSource]);
 }
 
 #[test]
 fn a_reserved_variable_must_match_the_declared_type() {
-    let text = BASE.replace(r#"{ from = "$.detail.repo_name", type = "id" }"#, r#"{ from = "aws.events.event", type = "id" }"#);
+    let text = BASE.replace(
+        r#"{ from = "$.detail.repo_name", type = "id" }"#,
+        r#"{ from = "aws.events.event", type = "id" }"#,
+    );
     assert_eq!(codes(&text), [Code::UnusableSource]);
 }
 
 #[test]
 fn unsupported_paths_are_rejected_with_the_supported_form() {
-    for (path, hint) in [("$.detail.*", "wildcard"), ("detail.repo_name", "$"), ("$['detail']", "dot notation")] {
+    for (path, hint) in [
+        ("$.detail.*", "wildcard"),
+        ("detail.repo_name", "$"),
+        ("$['detail']", "dot notation"),
+    ] {
         let text = BASE.replace("$.detail.repo_name", path);
         let d = only(&text);
         assert_eq!(d.code, Code::InvalidPath, "{path}");
@@ -192,7 +224,10 @@ fn a_name_used_as_dimension_and_measure_is_a_clash() {
 
 #[test]
 fn objects_are_only_allowed_as_extra_members_and_extras_only_as_objects() {
-    let text = BASE.replace(r#"{ from = "$.detail.repo_name", type = "id" }"#, r#"{ from = "$.detail.repo", type = "object" }"#);
+    let text = BASE.replace(
+        r#"{ from = "$.detail.repo_name", type = "id" }"#,
+        r#"{ from = "$.detail.repo", type = "object" }"#,
+    );
     let d = only(&text);
     assert_eq!(d.code, Code::TypeNotAllowed);
     assert!(d.message.contains("dimensions are strings"), "{}", d.message);
@@ -206,7 +241,11 @@ fn objects_are_only_allowed_as_extra_members_and_extras_only_as_objects() {
 fn free_text_in_a_string_placeholder_is_rejected_with_the_safe_alternatives() {
     for section in ["metadata", "data"] {
         let text = BASE.replace(
-            if section == "metadata" { "repo_name = {" } else { "duration_ms = {" },
+            if section == "metadata" {
+                "repo_name = {"
+            } else {
+                "duration_ms = {"
+            },
             &format!("title = {{ from = \"$.detail.title\", type = \"text\" }}\nx_{section} = {{"),
         );
         let d = only(&text);
@@ -214,7 +253,11 @@ fn free_text_in_a_string_placeholder_is_rejected_with_the_safe_alternatives() {
         assert!(d.message.contains(&format!("{section}.title")), "{}", d.message);
         assert!(d.message.contains("without escaping"), "{}", d.message);
         assert!(d.message.contains("drop the field"), "{}", d.message);
-        assert!(d.message.contains("[metric.extra]") && d.message.contains("type = \"object\""), "{}", d.message);
+        assert!(
+            d.message.contains("[metric.extra]") && d.message.contains("type = \"object\""),
+            "{}",
+            d.message
+        );
     }
 }
 
@@ -222,7 +265,9 @@ fn free_text_in_a_string_placeholder_is_rejected_with_the_safe_alternatives() {
 fn too_many_dimensions_for_the_store_are_rejected() {
     // 126 mapped dimensions plus tenant_id and event_id is the store's 128.
     let fields = |n: usize| {
-        (0..n).map(|i| format!("d{i} = {{ from = \"$.detail.d\", type = \"id\" }}\n")).collect::<String>()
+        (0..n)
+            .map(|i| format!("d{i} = {{ from = \"$.detail.d\", type = \"id\" }}\n"))
+            .collect::<String>()
     };
     let file = |n: usize| BASE.replace("repo_name = {", &format!("{}repo_name = {{", fields(n)));
     assert!(!codes(&file(125)).contains(&Code::TooManyDimensions));
@@ -232,7 +277,9 @@ fn too_many_dimensions_for_the_store_are_rejected() {
 #[test]
 fn too_many_measures_for_the_store_are_rejected() {
     let fields = |n: usize| {
-        (0..n).map(|i| format!("m{i} = {{ from = \"$.detail.m\", type = \"number\" }}\n")).collect::<String>()
+        (0..n)
+            .map(|i| format!("m{i} = {{ from = \"$.detail.m\", type = \"number\" }}\n"))
+            .collect::<String>()
     };
     let file = |n: usize| BASE.replace("duration_ms = {", &format!("{}duration_ms = {{", fields(n)));
     assert_eq!(findings(&file(255)), []);
@@ -243,10 +290,26 @@ fn too_many_measures_for_the_store_are_rejected() {
 fn invalid_patterns_are_rejected() {
     for (from, to, hint) in [
         (r#"source = ["scanner"]"#, r#"source = []"#, "empty"),
-        (r#"source = ["scanner"]"#, r#"source = ["scanner"], detail = { n = [{ numeric = [">", 6000000000] }] }"#, "5.0e9"),
-        (r#"source = ["scanner"]"#, r#"source = ["scanner"], detail = { n = [{ numeric = ["<", 5, ">", 1] }] }"#, "lower bound"),
-        (r#"source = ["scanner"]"#, r#"source = [{ anything-but = [] }]"#, "at least one"),
-        (r#"source = ["scanner"]"#, r#"source = [{ anything-but = ["a", 1] }]"#, "only strings or only numbers"),
+        (
+            r#"source = ["scanner"]"#,
+            r#"source = ["scanner"], detail = { n = [{ numeric = [">", 6000000000] }] }"#,
+            "5.0e9",
+        ),
+        (
+            r#"source = ["scanner"]"#,
+            r#"source = ["scanner"], detail = { n = [{ numeric = ["<", 5, ">", 1] }] }"#,
+            "lower bound",
+        ),
+        (
+            r#"source = ["scanner"]"#,
+            r#"source = [{ anything-but = [] }]"#,
+            "at least one",
+        ),
+        (
+            r#"source = ["scanner"]"#,
+            r#"source = [{ anything-but = ["a", 1] }]"#,
+            "only strings or only numbers",
+        ),
     ] {
         let d = only(&BASE.replace(from, to));
         assert_eq!(d.code, Code::InvalidPattern, "{to}");
@@ -256,10 +319,17 @@ fn invalid_patterns_are_rejected() {
 
 #[test]
 fn malformed_numeric_ranges_are_reported_where_they_are_written() {
-    let text = BASE.replace(r#"source = ["scanner"]"#, r#"source = ["scanner"], detail = { n = [{ numeric = [">"] }] }"#);
+    let text = BASE.replace(
+        r#"source = ["scanner"]"#,
+        r#"source = ["scanner"], detail = { n = [{ numeric = [">"] }] }"#,
+    );
     let d = only(&text);
     assert_eq!(d.code, Code::InvalidToml);
-    assert!(d.message.contains("numeric takes one or two comparisons"), "{}", d.message);
+    assert!(
+        d.message.contains("numeric takes one or two comparisons"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
@@ -268,7 +338,10 @@ fn event_bus_names_are_checked() {
     assert_eq!(codes(&text), [Code::InvalidEventBus]);
     let text = format!("[defaults]\nevent_bus = \"\"\n{BASE}");
     assert_eq!(codes(&text), [Code::InvalidEventBus]);
-    let text = BASE.replace("tenant_id = ", "event_bus = \"arn:aws:events:eu-west-1:123456789012:event-bus/domain\"\ntenant_id = ");
+    let text = BASE.replace(
+        "tenant_id = ",
+        "event_bus = \"arn:aws:events:eu-west-1:123456789012:event-bus/domain\"\ntenant_id = ",
+    );
     assert_eq!(findings(&text), []);
 }
 
@@ -286,7 +359,14 @@ fn every_problem_of_every_metric_is_reported_at_once() {
 fn diagnostics_display_code_metric_and_location() {
     let d = only(&BASE.replace("tenant_id = ", "colour = 1\ntenant_id = "));
     let shown = d.to_string();
-    assert!(shown.starts_with("error[unknown_field] at line 5, column 1"), "{shown}");
+    assert!(
+        shown.starts_with("error[unknown_field] at line 5, column 1"),
+        "{shown}"
+    );
     let d = only(&BASE.replace("tenant_id = \"$.detail.tenant_id\"\n", ""));
-    assert!(d.to_string().starts_with("error[missing_tenant_id] in metric \"scan_completed\": "), "{d}");
+    assert!(
+        d.to_string()
+            .starts_with("error[missing_tenant_id] in metric \"scan_completed\": "),
+        "{d}"
+    );
 }

@@ -1,8 +1,9 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 //! The emulator: input-transformer substitution with EventBridge's quoting rules, reserved
 //! variables, pattern operators, and the real-shaped envelopes in `events/mappings/`.
 
 use metrics_schema::mapping::{CompiledTransformer, EventError, InputTransformer, RuleContext, RuleSet};
-use metrics_schema::{parse_event, EventTime, Reason};
+use metrics_schema::{EventTime, Reason, parse_event};
 use serde_json::value::RawValue;
 
 const NOW: EventTime = EventTime::from_millis(1_795_651_200_000); // 2026-11-26T00:00:00Z
@@ -18,7 +19,10 @@ fn rule_context() -> RuleContext {
 /// Applies a hand-written transformer to an event and returns the output as text.
 fn transform(paths: &[(&str, &str)], template: &str, event: &str) -> String {
     let transformer = CompiledTransformer::new(&InputTransformer {
-        input_paths_map: paths.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        input_paths_map: paths
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
         input_template: template.to_owned(),
     })
     .unwrap();
@@ -62,9 +66,17 @@ fn value_placeholders_quote_strings_and_insert_everything_else_as_json() {
 
 #[test]
 fn placeholders_inside_strings_are_replaced_by_text() {
-    let paths = [("s", "$.detail.s"), ("n", "$.detail.n"), ("o", "$.detail.o"), ("b", "$.detail.b")];
+    let paths = [
+        ("s", "$.detail.s"),
+        ("n", "$.detail.n"),
+        ("o", "$.detail.o"),
+        ("b", "$.detail.b"),
+    ];
     let out = transform(&paths, r#"{"msg": "<s> has <n> items, flag <b>, <o>"}"#, EVENT);
-    assert_eq!(out, r#"{"msg": "plain has 42 items, flag true, {"k":[1,2],"q":"say \"hi\""}"}"#);
+    assert_eq!(
+        out,
+        r#"{"msg": "plain has 42 items, flag true, {"k":[1,2],"q":"say \"hi\""}"}"#
+    );
     // A template that is itself a string.
     let out = transform(&paths, r#""instance <s> is in state <n>""#, EVENT);
     assert_eq!(out, r#""instance plain is in state 42""#);
@@ -101,14 +113,26 @@ fn unicode_is_decoded_and_inserted_as_utf8() {
 
 #[test]
 fn a_missing_path_leaves_its_variable_out() {
-    let paths = [("m", "$.detail.missing"), ("deep", "$.detail.s.deeper"), ("s", "$.detail.s")];
-    let out = transform(&paths, r#"{"m": <m>, "in": "<m>", "deep": <deep>, "s": <s>}"#, EVENT);
+    let paths = [
+        ("m", "$.detail.missing"),
+        ("deep", "$.detail.s.deeper"),
+        ("s", "$.detail.s"),
+    ];
+    let out = transform(
+        &paths,
+        r#"{"m": <m>, "in": "<m>", "deep": <deep>, "s": <s>}"#,
+        EVENT,
+    );
     assert_eq!(out, r#"{"m": , "in": "", "deep": , "s": "plain"}"#);
 }
 
 #[test]
 fn array_indices_select_one_element() {
-    let out = transform(&[("r", "$.resources[1]"), ("k", "$.detail.o.k[0]")], r#"{"r": <r>, "k": <k>}"#, EVENT);
+    let out = transform(
+        &[("r", "$.resources[1]"), ("k", "$.detail.o.k[0]")],
+        r#"{"r": <r>, "k": <k>}"#,
+        EVENT,
+    );
     assert_eq!(out, r#"{"r": "arn:r1", "k": 1}"#);
 }
 
@@ -128,7 +152,11 @@ fn reserved_variables_need_no_path() {
 #[test]
 fn the_event_variables_insert_the_envelope_with_and_without_detail() {
     let small = r#"{"id": "e-2", "source": "s", "detail": {"x": 1}, "region": "eu-west-1"}"#;
-    let out = transform(&[], r#"{"e": <aws.events.event>, "j": <aws.events.event.json>}"#, small);
+    let out = transform(
+        &[],
+        r#"{"e": <aws.events.event>, "j": <aws.events.event.json>}"#,
+        small,
+    );
     assert_eq!(
         out,
         r#"{"e": {"id":"e-2","source":"s","region":"eu-west-1"}, "j": {"id":"e-2","source":"s","detail":{"x":1},"region":"eu-west-1"}}"#
@@ -137,8 +165,15 @@ fn the_event_variables_insert_the_envelope_with_and_without_detail() {
 
 #[test]
 fn unknown_placeholders_and_angle_brackets_stay_literal() {
-    let out = transform(&[("s", "$.detail.s")], r#"{"html": "<b>bold</b>", "cmp": "1 < 2 > 0", "s": <s>}"#, EVENT);
-    assert_eq!(out, r#"{"html": "<b>bold</b>", "cmp": "1 < 2 > 0", "s": "plain"}"#);
+    let out = transform(
+        &[("s", "$.detail.s")],
+        r#"{"html": "<b>bold</b>", "cmp": "1 < 2 > 0", "s": <s>}"#,
+        EVENT,
+    );
+    assert_eq!(
+        out,
+        r#"{"html": "<b>bold</b>", "cmp": "1 < 2 > 0", "s": "plain"}"#
+    );
 }
 
 #[test]
@@ -172,7 +207,10 @@ fn event_with_detail(detail: &str) -> String {
 }
 
 fn matches(rules: &RuleSet, detail: &str) -> bool {
-    !rules.apply(event_with_detail(detail).as_bytes(), NOW).unwrap().is_empty()
+    !rules
+        .apply(event_with_detail(detail).as_bytes(), NOW)
+        .unwrap()
+        .is_empty()
 }
 
 #[test]
@@ -189,8 +227,14 @@ fn exact_strings_are_case_sensitive_and_typed() {
 fn exact_numbers_and_booleans_compare_as_json_text() {
     let rules = rule_with_detail_filter(r#"n = [5], b = [true]"#);
     assert!(matches(&rules, r#"{"n":5,"b":true}"#));
-    assert!(!matches(&rules, r#"{"n":5.0,"b":true}"#), "5.0 is not the JSON text 5");
-    assert!(!matches(&rules, r#"{"n":"5","b":true}"#), "a string holding digits is not a number");
+    assert!(
+        !matches(&rules, r#"{"n":5.0,"b":true}"#),
+        "5.0 is not the JSON text 5"
+    );
+    assert!(
+        !matches(&rules, r#"{"n":"5","b":true}"#),
+        "a string holding digits is not a number"
+    );
     assert!(!matches(&rules, r#"{"n":5,"b":"true"}"#));
 }
 
@@ -209,7 +253,10 @@ fn anything_but_needs_the_field_and_excludes_the_listed_values() {
     let rules = rule_with_detail_filter(r#"conclusion = [{ anything-but = ["cancelled", "skipped"] }]"#);
     assert!(matches(&rules, r#"{"conclusion":"failure"}"#));
     assert!(!matches(&rules, r#"{"conclusion":"cancelled"}"#));
-    assert!(!matches(&rules, r#"{}"#), "anything-but does not match an absent field");
+    assert!(
+        !matches(&rules, r#"{}"#),
+        "anything-but does not match an absent field"
+    );
     let rules = rule_with_detail_filter(r#"code = [{ anything-but = 404 }]"#);
     assert!(matches(&rules, r#"{"code":200}"#));
     assert!(!matches(&rules, r#"{"code":404}"#));
@@ -251,14 +298,23 @@ fn any_element_of_an_event_array_may_match() {
     assert!(matches(&rules, r#"{"tags":["internal","pci"]}"#));
     assert!(!matches(&rules, r#"{"tags":["internal"]}"#));
     let rules = rule_with_detail_filter(r#"resource = { cloud = ["gcp"] }"#);
-    assert!(matches(&rules, r#"{"resource":[{"cloud":"aws"},{"cloud":"gcp"}]}"#));
+    assert!(matches(
+        &rules,
+        r#"{"resource":[{"cloud":"aws"},{"cloud":"gcp"}]}"#
+    ));
 }
 
 #[test]
 fn nested_filters_follow_the_detail_structure() {
     let rules = rule_with_detail_filter(r#"resource = { cloud = ["aws"], region = [{ prefix = "eu-" }] }"#);
-    assert!(matches(&rules, r#"{"resource":{"cloud":"aws","region":"eu-west-1"}}"#));
-    assert!(!matches(&rules, r#"{"resource":{"cloud":"aws","region":"us-east-1"}}"#));
+    assert!(matches(
+        &rules,
+        r#"{"resource":{"cloud":"aws","region":"eu-west-1"}}"#
+    ));
+    assert!(!matches(
+        &rules,
+        r#"{"resource":{"cloud":"aws","region":"us-east-1"}}"#
+    ));
     assert!(!matches(&rules, r#"{"resource":"aws"}"#));
 }
 
@@ -278,7 +334,10 @@ fn source_and_detail_type_are_matched_too_and_a_mismatch_says_where() {
     let evaluations = rules.evaluate(event.as_bytes(), NOW).unwrap();
     let why = evaluations[0].outcome.as_ref().unwrap_err();
     assert_eq!(why.field, "source");
-    assert_eq!(why.to_string(), r#"source must match ["s"], but the event has "other""#);
+    assert_eq!(
+        why.to_string(),
+        r#"source must match ["s"], but the event has "other""#
+    );
     let event = event_with_detail(r#"{"a":"q"}"#);
     let evaluations = rules.evaluate(event.as_bytes(), NOW).unwrap();
     let why = evaluations[0].outcome.as_ref().unwrap_err();
@@ -302,7 +361,9 @@ fn shipped_rules() -> RuleSet {
 }
 
 fn sample(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/mappings").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events/mappings")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -316,7 +377,11 @@ fn apply_sample(name: &str) -> Vec<(String, Result<(), Reason>, String)> {
         .into_iter()
         .map(|m| {
             let valid = parse_event(&m.output, NOW).map(|_| ()).map_err(|e| e.reason);
-            (m.rule.metric_name.clone(), valid, String::from_utf8_lossy(&m.output).into_owned())
+            (
+                m.rule.metric_name.clone(),
+                valid,
+                String::from_utf8_lossy(&m.output).into_owned(),
+            )
         })
         .collect()
 }
@@ -326,13 +391,20 @@ fn every_shipped_metric_turns_its_sample_envelope_into_a_valid_unified_event() {
     for rule in shipped_rules().rules() {
         let name = rule.metric_name.clone();
         let results = apply_sample(&format!("{name}.json"));
-        assert_eq!(results.len(), 1, "{name}: exactly one rule should match its sample");
+        assert_eq!(
+            results.len(),
+            1,
+            "{name}: exactly one rule should match its sample"
+        );
         let (matched, valid, output) = &results[0];
         assert_eq!(matched, &name);
         assert_eq!(valid, &Ok(()), "{name}: {output}");
         let event = parse_event(output.as_bytes(), NOW).unwrap();
         assert_eq!(event.metric_name.as_str(), name);
-        assert!(event.event_id.is_some(), "{name}: event_id defaults to the envelope id");
+        assert!(
+            event.event_id.is_some(),
+            "{name}: event_id defaults to the envelope id"
+        );
     }
 }
 
@@ -341,46 +413,83 @@ fn the_article_example_keeps_its_counts_and_takes_time_from_the_detail() {
     let results = apply_sample("findings_upload_completed.json");
     let event = parse_event(results[0].2.as_bytes(), NOW).unwrap();
     assert_eq!(event.tenant_id.as_str(), "acme-prod");
-    assert_eq!(event.event_id.as_deref(), Some("6f1c2a9e-3b7d-4c1e-9a55-0d2f8e4b7a10"));
-    assert_eq!(event.event_time, EventTime::parse_rfc3339("2026-11-23T10:00:00Z").unwrap());
-    let measures: Vec<(&str, &str)> = event.measures.iter().map(|m| (m.name.as_ref(), m.raw.get())).collect();
-    assert_eq!(measures, [("new_findings_count", "3"), ("existing_findings_count", "41")]);
+    assert_eq!(
+        event.event_id.as_deref(),
+        Some("6f1c2a9e-3b7d-4c1e-9a55-0d2f8e4b7a10")
+    );
+    assert_eq!(
+        event.event_time,
+        EventTime::parse_rfc3339("2026-11-23T10:00:00Z").unwrap()
+    );
+    let measures: Vec<(&str, &str)> = event
+        .measures
+        .iter()
+        .map(|m| (m.name.as_ref(), m.raw.get()))
+        .collect();
+    assert_eq!(
+        measures,
+        [("new_findings_count", "3"), ("existing_findings_count", "41")]
+    );
 }
 
 #[test]
 fn a_quote_in_a_field_declared_id_yields_invalid_json_as_on_eventbridge() {
     let results = apply_sample("awkward-quote-in-id-field.json");
     assert_eq!(results[0].1, Err(Reason::NotJson));
-    assert!(results[0].2.contains(r#""repo_name":"web "frontend"""#), "{}", results[0].2);
+    assert!(
+        results[0].2.contains(r#""repo_name":"web "frontend"""#),
+        "{}",
+        results[0].2
+    );
 }
 
 #[test]
 fn a_missing_measure_leaves_a_hole_that_is_invalid_json() {
     let results = apply_sample("awkward-missing-measure.json");
     assert_eq!(results[0].1, Err(Reason::NotJson));
-    assert!(results[0].2.ends_with(r#""existing_findings_count":}}"#), "{}", results[0].2);
+    assert!(
+        results[0].2.ends_with(r#""existing_findings_count":}}"#),
+        "{}",
+        results[0].2
+    );
 }
 
 #[test]
 fn a_number_sent_as_a_string_stays_a_string_measure() {
     let results = apply_sample("awkward-number-as-string.json");
     assert_eq!(results[0].1, Ok(()));
-    assert!(results[0].2.contains(r#""new_findings_count":"3""#), "{}", results[0].2);
+    assert!(
+        results[0].2.contains(r#""new_findings_count":"3""#),
+        "{}",
+        results[0].2
+    );
 }
 
 #[test]
 fn an_array_where_a_dimension_was_expected_is_rejected_by_validation() {
     let results = apply_sample("awkward-array-dimension.json");
     assert_eq!(results[0].1, Err(Reason::InvalidDimensionValue));
-    assert!(results[0].2.contains(r#""ecosystem":["npm","yarn"]"#), "{}", results[0].2);
+    assert!(
+        results[0].2.contains(r#""ecosystem":["npm","yarn"]"#),
+        "{}",
+        results[0].2
+    );
 }
 
 #[test]
 fn a_nested_array_matches_the_pattern_but_its_paths_do_not_resolve() {
     let results = apply_sample("awkward-resource-array.json");
-    assert_eq!(results.len(), 1, "the resource.cloud filter matches inside the array");
+    assert_eq!(
+        results.len(),
+        1,
+        "the resource.cloud filter matches inside the array"
+    );
     assert_eq!(results[0].1, Err(Reason::NotJson));
-    assert!(results[0].2.contains(r#""resource_type":,"cloud":}"#), "{}", results[0].2);
+    assert!(
+        results[0].2.contains(r#""resource_type":,"cloud":}"#),
+        "{}",
+        results[0].2
+    );
 }
 
 #[test]
@@ -397,7 +506,10 @@ fn escaped_and_raw_unicode_arrive_as_utf8() {
     assert_eq!(results[0].1, Ok(()));
     let event = parse_event(results[0].2.as_bytes(), NOW).unwrap();
     assert_eq!(event.dimension("repo_name"), Some("dépôt-api"));
-    assert_eq!(event.event_time, EventTime::parse_rfc3339("2026-11-24T07:59:00Z").unwrap());
+    assert_eq!(
+        event.event_time,
+        EventTime::parse_rfc3339("2026-11-24T07:59:00Z").unwrap()
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 //! Rendering: the committed rules file is current, templates and patterns have the exact
 //! EventBridge shape, and EventBridge's input-transformer limits are enforced at their edges.
 
-use metrics_schema::mapping::{check::check_rule, Code, RuleSet};
-use serde_json::{json, Value};
+use metrics_schema::mapping::{Code, RuleSet, check::check_rule};
+use serde_json::{Value, json};
 
 const MAPPING_FILE: &str = include_str!("../../../infra/metrics.toml");
 
@@ -12,7 +13,9 @@ fn rendered_file_path() -> std::path::PathBuf {
 
 #[test]
 fn the_committed_rules_file_is_rendered_from_the_current_mapping_file() {
-    let rendered = RuleSet::from_toml(MAPPING_FILE).expect("the mapping file passes its checks").to_rendered_json();
+    let rendered = RuleSet::from_toml(MAPPING_FILE)
+        .expect("the mapping file passes its checks")
+        .to_rendered_json();
     // Read at run time (not include_str!) so a re-render is seen without a rebuild.
     let committed = std::fs::read_to_string(rendered_file_path()).unwrap_or_default();
     assert!(
@@ -39,7 +42,10 @@ fn the_rules_file_is_json_the_cdk_app_can_pass_to_cfn_rule() {
 #[test]
 fn the_article_example_renders_to_the_unified_schema() {
     let rules = RuleSet::from_toml(MAPPING_FILE).unwrap();
-    let rule = rules.rules().find(|r| r.metric_name == "findings_upload_completed").unwrap();
+    let rule = rules
+        .rules()
+        .find(|r| r.metric_name == "findings_upload_completed")
+        .unwrap();
     assert_eq!(
         rule.pattern.to_json(),
         json!({"source": ["findings"], "detail-type": ["findings-uploaded"], "detail": {"tenant_id": [{"exists": true}]}})
@@ -48,8 +54,12 @@ fn the_article_example_renders_to_the_unified_schema() {
         rule.transformer.input_template,
         r#"{"metric_name":"findings_upload_completed","metadata":{"tenant_id":<tenantId>,"event_id":<eventId>,"scanner":<scanner>,"repo_name":<repoName>},"data":{"event_time":<eventTime>,"new_findings_count":<newFindingsCount>,"existing_findings_count":<existingFindingsCount>}}"#
     );
-    let paths: Vec<(&str, &str)> =
-        rule.transformer.input_paths_map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let paths: Vec<(&str, &str)> = rule
+        .transformer
+        .input_paths_map
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     assert_eq!(
         paths,
         [
@@ -82,9 +92,13 @@ fn fill_placeholders(template: &str) -> String {
 fn every_rendered_template_is_a_json_object_once_filled() {
     for rule in RuleSet::from_toml(MAPPING_FILE).unwrap().rules() {
         let filled = fill_placeholders(&rule.transformer.input_template);
-        let value: Value = serde_json::from_str(&filled)
-            .unwrap_or_else(|e| panic!("{}: {e}: {filled}", rule.metric_name));
-        assert!(value["metadata"].is_object() && value["data"].is_object(), "{}", rule.metric_name);
+        let value: Value =
+            serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{}: {e}: {filled}", rule.metric_name));
+        assert!(
+            value["metadata"].is_object() && value["data"].is_object(),
+            "{}",
+            rule.metric_name
+        );
         assert_eq!(value["metric_name"], rule.metric_name.as_str());
     }
 }
@@ -146,8 +160,16 @@ fn dimensions_quote_numbers_measures_keep_them_and_paths_share_variables() {
         )
     );
     // Reserved variables need no path; each distinct path has one variable.
-    let names: Vec<&str> = rule.transformer.input_paths_map.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(names, ["tenantId", "eventId", "countAsText", "flagAsText", "resources"]);
+    let names: Vec<&str> = rule
+        .transformer
+        .input_paths_map
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["tenantId", "eventId", "countAsText", "flagAsText", "resources"]
+    );
 }
 
 /// A file with `dimensions` distinct paths in metadata, or one measure named `name`.
@@ -168,8 +190,15 @@ fn a_hundred_input_paths_render_and_a_hundred_and_one_do_not() {
     let ok = RuleSet::from_toml(&with_dimensions(97)).unwrap();
     assert_eq!(ok.rules().next().unwrap().transformer.input_paths_map.len(), 100);
     let err = RuleSet::from_toml(&with_dimensions(98)).unwrap_err();
-    assert_eq!(err.iter().map(|d| d.code).collect::<Vec<_>>(), [Code::TooManyPaths]);
-    assert!(err[0].message.contains("101") && err[0].message.contains("100"), "{}", err[0].message);
+    assert_eq!(
+        err.iter().map(|d| d.code).collect::<Vec<_>>(),
+        [Code::TooManyPaths]
+    );
+    assert!(
+        err[0].message.contains("101") && err[0].message.contains("100"),
+        "{}",
+        err[0].message
+    );
 }
 
 fn with_long_measures(names: &[String]) -> String {
@@ -178,7 +207,9 @@ fn with_long_measures(names: &[String]) -> String {
          tenant_id = \"$.detail.tenant_id\"\n[metric.data]\n",
     );
     for name in names {
-        text.push_str(&format!("{name} = {{ from = \"$.detail.n\", type = \"number\" }}\n"));
+        text.push_str(&format!(
+            "{name} = {{ from = \"$.detail.n\", type = \"number\" }}\n"
+        ));
     }
     text
 }
@@ -189,12 +220,22 @@ fn a_template_of_8192_characters_renders_and_one_more_does_not() {
     // one): only the template grows. Grow it to just under the limit, then pad the last name.
     let template_length = |names: &[String]| {
         let rules = RuleSet::from_toml(&with_long_measures(names)).unwrap();
-        rules.rules().next().unwrap().transformer.input_template.chars().count()
+        rules
+            .rules()
+            .next()
+            .unwrap()
+            .transformer
+            .input_template
+            .chars()
+            .count()
     };
     let mut names = vec!["a".to_owned(), "z".to_owned()];
     let mut length = template_length(&names);
     while 8192 - length > 251 {
-        names.insert(names.len() - 1, format!("m{:02}_{}", names.len(), "x".repeat(240)));
+        names.insert(
+            names.len() - 1,
+            format!("m{:02}_{}", names.len(), "x".repeat(240)),
+        );
         length = template_length(&names);
     }
     assert!(8192 - length < 255, "adjust the test: {length}");
@@ -202,11 +243,24 @@ fn a_template_of_8192_characters_renders_and_one_more_does_not() {
     let last = names.len() - 1;
     names[last] = "z".repeat(1 + 8192 - length);
     let exact = RuleSet::from_toml(&with_long_measures(&names)).unwrap();
-    assert_eq!(exact.rules().next().unwrap().transformer.input_template.chars().count(), 8192);
+    assert_eq!(
+        exact
+            .rules()
+            .next()
+            .unwrap()
+            .transformer
+            .input_template
+            .chars()
+            .count(),
+        8192
+    );
 
     names[last].push('z');
     let err = RuleSet::from_toml(&with_long_measures(&names)).unwrap_err();
-    assert_eq!(err.iter().map(|d| d.code).collect::<Vec<_>>(), [Code::TemplateTooLong]);
+    assert_eq!(
+        err.iter().map(|d| d.code).collect::<Vec<_>>(),
+        [Code::TemplateTooLong]
+    );
     assert!(err[0].message.contains("8193"), "{}", err[0].message);
 }
 
@@ -215,7 +269,12 @@ fn variable_names_outside_the_alphanumeric_pattern_are_rejected() {
     let rules = RuleSet::from_toml(SMALL).unwrap();
     let mut rule = rules.rules().next().unwrap().clone();
     assert_eq!(check_rule(&rule), []);
-    rule.transformer.input_paths_map.push(("tenant_id".to_owned(), "$.detail.tenant".to_owned()));
+    rule.transformer
+        .input_paths_map
+        .push(("tenant_id".to_owned(), "$.detail.tenant".to_owned()));
     let found = check_rule(&rule);
-    assert_eq!(found.iter().map(|d| d.code).collect::<Vec<_>>(), [Code::InvalidVariableName]);
+    assert_eq!(
+        found.iter().map(|d| d.code).collect::<Vec<_>>(),
+        [Code::InvalidVariableName]
+    );
 }

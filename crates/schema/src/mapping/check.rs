@@ -5,19 +5,24 @@
 use std::collections::HashSet;
 
 use crate::event::{DATA, EVENT_ID, EVENT_TIME, INGEST_TIME, METADATA, METRIC_NAME, TENANT_ID};
-use crate::limits::{MAX_DIMENSIONS, MAX_DIMENSION_NAME_BYTES, MAX_MEASURES, MAX_MEASURE_NAME_BYTES};
+use crate::limits::{MAX_DIMENSION_NAME_BYTES, MAX_DIMENSIONS, MAX_MEASURE_NAME_BYTES, MAX_MEASURES};
 use crate::mapping::diagnostic::{Code, Diagnostic};
-use crate::mapping::model::{FieldKind, FieldSpec, MappingFile, MetricSpec, DEFAULT_EVENT_ID, DEFAULT_EVENT_TIME};
-use crate::mapping::render::{placement, PlacementError, Rule, Section};
+use crate::mapping::model::{
+    DEFAULT_EVENT_ID, DEFAULT_EVENT_TIME, FieldKind, FieldSpec, MappingFile, MetricSpec,
+};
+use crate::mapping::render::{PlacementError, Rule, Section, placement};
 use crate::mapping::source::Source;
-use crate::mapping::transform::{is_valid_variable_name, MAX_INPUT_PATHS, MAX_TEMPLATE_CHARS};
-use crate::names::{is_reserved_name, is_safe_identifier_byte, MetricName};
+use crate::mapping::transform::{MAX_INPUT_PATHS, MAX_TEMPLATE_CHARS, is_valid_variable_name};
+use crate::names::{MetricName, is_reserved_name, is_safe_identifier_byte};
 
 /// Checks that concern the file as a whole.
 pub fn check_file(file: &MappingFile) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if let Err(message) = check_event_bus(&file.defaults.event_bus) {
-        out.push(Diagnostic::new(Code::InvalidEventBus, format!("[defaults].event_bus: {message}")));
+        out.push(Diagnostic::new(
+            Code::InvalidEventBus,
+            format!("[defaults].event_bus: {message}"),
+        ));
     }
     let mut seen = HashSet::new();
     for metric in &file.metrics {
@@ -34,15 +39,19 @@ pub fn check_file(file: &MappingFile) -> Vec<Diagnostic> {
 
 /// Checks one metric before it is rendered.
 pub fn check_metric(metric: &MetricSpec) -> Vec<Diagnostic> {
-    let mut c = Checker { metric: &metric.name, out: Vec::new() };
+    let mut c = Checker {
+        metric: &metric.name,
+        out: Vec::new(),
+    };
 
     if MetricName::parse(metric.name.as_str()).is_err() {
-        c.error(Code::InvalidMetricName, "metric names are 1-256 bytes of [A-Za-z0-9_.-]");
+        c.error(
+            Code::InvalidMetricName,
+            "metric names are 1-256 bytes of [A-Za-z0-9_.-]",
+        );
     }
-    if let Some(bus) = &metric.event_bus {
-        if let Err(message) = check_event_bus(bus) {
-            c.error(Code::InvalidEventBus, format!("event_bus: {message}"));
-        }
+    if let Some(Err(message)) = metric.event_bus.as_deref().map(check_event_bus) {
+        c.error(Code::InvalidEventBus, format!("event_bus: {message}"));
     }
     for problem in metric.pattern.problems() {
         c.error(Code::InvalidPattern, format!("pattern: {problem}"));
@@ -56,8 +65,14 @@ pub fn check_metric(metric: &MetricSpec) -> Vec<Diagnostic> {
         ),
         Some(from) => c.core_source(Section::TenantId, from),
     }
-    c.core_source(Section::EventId, metric.event_id.as_deref().unwrap_or(DEFAULT_EVENT_ID));
-    c.core_source(Section::EventTime, metric.event_time.as_deref().unwrap_or(DEFAULT_EVENT_TIME));
+    c.core_source(
+        Section::EventId,
+        metric.event_id.as_deref().unwrap_or(DEFAULT_EVENT_ID),
+    );
+    c.core_source(
+        Section::EventTime,
+        metric.event_time.as_deref().unwrap_or(DEFAULT_EVENT_TIME),
+    );
 
     for (name, field) in metric.metadata.iter() {
         c.field(Section::Metadata, name, field);
@@ -90,7 +105,10 @@ pub fn check_metric(metric: &MetricSpec) -> Vec<Diagnostic> {
     if metric.data.len() > MAX_MEASURES {
         c.error(
             Code::TooManyMeasures,
-            format!("{} measures; the store accepts {MAX_MEASURES} per record", metric.data.len()),
+            format!(
+                "{} measures; the store accepts {MAX_MEASURES} per record",
+                metric.data.len()
+            ),
         );
     }
     c.out
@@ -98,7 +116,10 @@ pub fn check_metric(metric: &MetricSpec) -> Vec<Diagnostic> {
 
 /// Checks a rendered rule against EventBridge's input-transformer limits.
 pub fn check_rule(rule: &Rule) -> Vec<Diagnostic> {
-    let mut c = Checker { metric: &rule.metric_name, out: Vec::new() };
+    let mut c = Checker {
+        metric: &rule.metric_name,
+        out: Vec::new(),
+    };
     let paths = rule.transformer.input_paths_map.len();
     if paths > MAX_INPUT_PATHS {
         c.error(
@@ -121,7 +142,10 @@ pub fn check_rule(rule: &Rule) -> Vec<Diagnostic> {
     }
     for (name, _) in &rule.transformer.input_paths_map {
         if !is_valid_variable_name(name) || name.starts_with("AWS.") {
-            c.error(Code::InvalidVariableName, format!("variable {name:?} is not [A-Za-z0-9]+"));
+            c.error(
+                Code::InvalidVariableName,
+                format!("variable {name:?} is not [A-Za-z0-9]+"),
+            );
         }
     }
     c.out
@@ -145,7 +169,9 @@ impl Checker<'_> {
                 Code::UnusableSource,
                 format!("{what} = {from:?} is a JSON object, never a valid {what}"),
             ),
-            Ok(Source::Reserved(r)) if section == Section::EventTime && r.name() != "aws.events.event.ingestion-time" => {
+            Ok(Source::Reserved(r))
+                if section == Section::EventTime && r.name() != "aws.events.event.ingestion-time" =>
+            {
                 self.error(
                     Code::UnusableSource,
                     format!(
@@ -168,7 +194,11 @@ impl Checker<'_> {
                 format!(
                     "{at}: {} is {}, but the field is declared type = {:?}",
                     r.name(),
-                    if r.is_object() { "a JSON object" } else { "a string" },
+                    if r.is_object() {
+                        "a JSON object"
+                    } else {
+                        "a string"
+                    },
                     field.kind.as_str()
                 ),
             ),
@@ -176,8 +206,12 @@ impl Checker<'_> {
         }
         match placement(section, field.kind) {
             Ok(_) => {}
-            Err(PlacementError::FreeText) => self.error(Code::FreeTextInString, free_text_message(section, &at)),
-            Err(PlacementError::WrongKind) => self.error(Code::TypeNotAllowed, wrong_kind_message(section, &at, field.kind)),
+            Err(PlacementError::FreeText) => {
+                self.error(Code::FreeTextInString, free_text_message(section, &at))
+            }
+            Err(PlacementError::WrongKind) => {
+                self.error(Code::TypeNotAllowed, wrong_kind_message(section, &at, field.kind))
+            }
         }
     }
 
@@ -215,9 +249,11 @@ impl Checker<'_> {
 fn free_text_message(section: Section, at: &str) -> String {
     let safe_alternative = match section {
         Section::Extra => "map the enclosing object instead (type = \"object\")",
-        _ => "drop the field, map a constrained value instead (an id, a category or a length, \
+        _ => {
+            "drop the field, map a constrained value instead (an id, a category or a length, \
               type = \"id\" or \"number\"), or carry the enclosing object under [metric.extra] \
-              with type = \"object\" (objects are inserted as escaped JSON)",
+              with type = \"object\" (objects are inserted as escaped JSON)"
+        }
     };
     format!(
         "{at} is free text; EventBridge inserts string values between quotes without escaping them, \
@@ -228,8 +264,12 @@ fn free_text_message(section: Section, at: &str) -> String {
 
 fn wrong_kind_message(section: Section, at: &str, kind: FieldKind) -> String {
     let allowed = match section {
-        Section::Metadata => "dimensions are strings: use type = \"id\", or \"number\"/\"bool\" (rendered as text)",
-        Section::Data => "measures are numbers, booleans or strings: use type = \"number\", \"bool\" or \"id\"",
+        Section::Metadata => {
+            "dimensions are strings: use type = \"id\", or \"number\"/\"bool\" (rendered as text)"
+        }
+        Section::Data => {
+            "measures are numbers, booleans or strings: use type = \"number\", \"bool\" or \"id\""
+        }
         Section::Extra => "extra members are inserted raw and must be objects: use type = \"object\"",
         Section::TenantId | Section::EventId => "use an id",
         Section::EventTime => "use an RFC 3339 string or epoch milliseconds",

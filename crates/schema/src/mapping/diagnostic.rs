@@ -118,11 +118,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Diagnostic { code, metric: None, location: None, message: message.into() }
+        Diagnostic {
+            code,
+            metric: None,
+            location: None,
+            message: message.into(),
+        }
     }
 
     pub fn for_metric(code: Code, metric: &str, message: impl Into<String>) -> Self {
-        Diagnostic { code, metric: Some(metric.to_owned()), location: None, message: message.into() }
+        Diagnostic {
+            code,
+            metric: Some(metric.to_owned()),
+            location: None,
+            message: message.into(),
+        }
     }
 }
 

@@ -44,8 +44,17 @@ fn rule_arn(rule: &Rule, event: &RawValue) -> String {
             .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
             .unwrap_or_default()
     };
-    let bus = if rule.event_bus == DEFAULT_EVENT_BUS { String::new() } else { format!("{}/", rule.event_bus) };
-    format!("arn:aws:events:{}:{}:rule/{bus}{}", envelope("region"), envelope("account"), rule.metric_name)
+    let bus = if rule.event_bus == DEFAULT_EVENT_BUS {
+        String::new()
+    } else {
+        format!("{}/", rule.event_bus)
+    };
+    format!(
+        "arn:aws:events:{}:{}:rule/{bus}{}",
+        envelope("region"),
+        envelope("account"),
+        rule.metric_name
+    )
 }
 
 /// The result of one rule for one event.
@@ -76,11 +85,20 @@ pub enum EventError {
 /// Parses event bytes into the raw form the emulator reads.
 pub(crate) fn parse_envelope(bytes: &[u8]) -> Result<&RawValue, EventError> {
     let raw: &RawValue = serde_json::from_slice(bytes).map_err(|_| EventError::NotJson)?;
-    if raw.get().starts_with('{') { Ok(raw) } else { Err(EventError::NotAnObject) }
+    if raw.get().starts_with('{') {
+        Ok(raw)
+    } else {
+        Err(EventError::NotAnObject)
+    }
 }
 
 impl fmt::Display for Match<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.rule.metric_name, String::from_utf8_lossy(&self.output))
+        write!(
+            f,
+            "{}: {}",
+            self.rule.metric_name,
+            String::from_utf8_lossy(&self.output)
+        )
     }
 }

@@ -41,7 +41,7 @@ pub mod source;
 pub mod transform;
 
 pub use diagnostic::{Code, Diagnostic};
-pub use emulate::{CompiledRule, EventError, Evaluation, Match};
+pub use emulate::{CompiledRule, Evaluation, EventError, Match};
 pub use model::{FieldKind, FieldSpec, MappingFile, MetricSpec};
 pub use pattern::{Mismatch, Pattern};
 pub use render::Rule;
@@ -91,7 +91,11 @@ impl RuleSet {
                 )),
             }
         }
-        if diagnostics.is_empty() { Ok(RuleSet { rules }) } else { Err(diagnostics) }
+        if diagnostics.is_empty() {
+            Ok(RuleSet { rules })
+        } else {
+            Err(diagnostics)
+        }
     }
 
     /// The rendered rules, in file order.
@@ -115,12 +119,19 @@ impl RuleSet {
 
     /// Every rule's result for one EventBridge event: its output, or why it did not match.
     /// `ingestion_time` is the value of `aws.events.event.ingestion-time`.
-    pub fn evaluate(&self, event: &[u8], ingestion_time: EventTime) -> Result<Vec<Evaluation<'_>>, EventError> {
+    pub fn evaluate(
+        &self,
+        event: &[u8],
+        ingestion_time: EventTime,
+    ) -> Result<Vec<Evaluation<'_>>, EventError> {
         let event = emulate::parse_envelope(event)?;
         Ok(self
             .rules
             .iter()
-            .map(|r| Evaluation { rule: &r.rule, outcome: r.evaluate(event, ingestion_time) })
+            .map(|r| Evaluation {
+                rule: &r.rule,
+                outcome: r.evaluate(event, ingestion_time),
+            })
             .collect())
     }
 

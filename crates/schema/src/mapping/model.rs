@@ -5,10 +5,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 
-use crate::mapping::diagnostic::{line_column, Code, Diagnostic};
+use crate::mapping::diagnostic::{Code, Diagnostic, line_column};
 use crate::mapping::pattern::Pattern;
 
 /// The bus a metric's rule is attached to when neither the metric nor `[defaults]` names one.
@@ -40,7 +40,9 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { event_bus: default_event_bus() }
+        Defaults {
+            event_bus: default_event_bus(),
+        }
     }
 }
 

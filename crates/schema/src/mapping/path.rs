@@ -27,9 +27,13 @@ pub struct EventPath {
 pub enum PathError {
     #[error("a JSON path starts with `$` (e.g. `$.detail.tenant_id`)")]
     NoRoot,
-    #[error("wildcards (`*`) are not supported: the shape of their result is not documented, so it cannot be checked or emulated")]
+    #[error(
+        "wildcards (`*`) are not supported: the shape of their result is not documented, so it cannot be checked or emulated"
+    )]
     Wildcard,
-    #[error("bracket notation is not supported; EventBridge asks for dot notation (`$.detail.field`), with brackets only for array indices (`$.resources[0]`)")]
+    #[error(
+        "bracket notation is not supported; EventBridge asks for dot notation (`$.detail.field`), with brackets only for array indices (`$.resources[0]`)"
+    )]
     Brackets,
     #[error("an empty key (`..` or a trailing `.`)")]
     EmptyKey,
@@ -78,7 +82,10 @@ impl EventPath {
                 other => return Err(PathError::BadCharacter(other)),
             }
         }
-        Ok(EventPath { text: text.to_owned(), segments })
+        Ok(EventPath {
+            text: text.to_owned(),
+            segments,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -163,7 +170,12 @@ mod tests {
     #[test]
     fn resolution_keeps_raw_text_and_misses_quietly() {
         let event = raw(r#"{"detail":{"a":{"b": [1, 2]},"s":"x"},"resources":["r0"]}"#);
-        let get = |p: &str| EventPath::parse(p).unwrap().resolve(&event).map(|v| v.get().to_owned());
+        let get = |p: &str| {
+            EventPath::parse(p)
+                .unwrap()
+                .resolve(&event)
+                .map(|v| v.get().to_owned())
+        };
         assert_eq!(get("$.detail.a").as_deref(), Some(r#"{"b": [1, 2]}"#));
         assert_eq!(get("$.detail.a.b[1]").as_deref(), Some("2"));
         assert_eq!(get("$.resources[0]").as_deref(), Some(r#""r0""#));

@@ -5,10 +5,10 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::mapping::path::{array_items, object_entry};
 
@@ -166,14 +166,18 @@ impl<'de> Deserialize<'de> for Matcher {
                 Ok(Matcher::Exact(Literal::Num(v.to_string())))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Matcher, E> {
-                number_text(v).map(|n| Matcher::Exact(Literal::Num(n))).ok_or_else(|| not_finite())
+                number_text(v)
+                    .map(|n| Matcher::Exact(Literal::Num(n)))
+                    .ok_or_else(|| not_finite())
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Matcher, E> {
                 Ok(Matcher::Exact(Literal::Bool(v)))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Matcher, A::Error> {
                 let Some(operator) = map.next_key::<String>()? else {
-                    return Err(de::Error::custom("an empty matcher table; write e.g. { prefix = \"repo-\" }"));
+                    return Err(de::Error::custom(
+                        "an empty matcher table; write e.g. { prefix = \"repo-\" }",
+                    ));
                 };
                 let matcher = match operator.as_str() {
                     "prefix" => Matcher::Prefix(map.next_value()?),
@@ -225,14 +229,20 @@ impl<'de> Deserialize<'de> for OneOrMany {
                 Ok(OneOrMany(vec![Literal::Num(v.to_string())]))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<OneOrMany, E> {
-                number_text(v).map(|n| OneOrMany(vec![Literal::Num(n)])).ok_or_else(|| not_finite())
+                number_text(v)
+                    .map(|n| OneOrMany(vec![Literal::Num(n)]))
+                    .ok_or_else(|| not_finite())
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
                 let mut out = Vec::new();
                 while let Some(m) = seq.next_element::<Matcher>()? {
                     match m {
                         Matcher::Exact(lit @ (Literal::Str(_) | Literal::Num(_))) => out.push(lit),
-                        _ => return Err(de::Error::custom("anything-but lists hold only strings or only numbers")),
+                        _ => {
+                            return Err(de::Error::custom(
+                                "anything-but lists hold only strings or only numbers",
+                            ));
+                        }
                     }
                 }
                 Ok(OneOrMany(out))
@@ -294,7 +304,9 @@ impl Pattern {
         for (path, matchers) in self.flatten() {
             let at = path.join(".");
             if matchers.is_empty() {
-                problems.push(format!("`{at}` has an empty list; EventBridge rejects empty pattern arrays"));
+                problems.push(format!(
+                    "`{at}` has an empty list; EventBridge rejects empty pattern arrays"
+                ));
             }
             for m in matchers {
                 match m {
@@ -305,10 +317,15 @@ impl Pattern {
                         if list.iter().any(|l| matches!(l, Literal::Str(_)))
                             && list.iter().any(|l| matches!(l, Literal::Num(_))) =>
                     {
-                        problems.push(format!("`{at}`: anything-but lists hold only strings or only numbers"));
+                        problems.push(format!(
+                            "`{at}`: anything-but lists hold only strings or only numbers"
+                        ));
                     }
                     Matcher::Numeric(range) => {
-                        if range.iter().any(|(_, b)| !(-NUMERIC_LIMIT..=NUMERIC_LIMIT).contains(b)) {
+                        if range
+                            .iter()
+                            .any(|(_, b)| !(-NUMERIC_LIMIT..=NUMERIC_LIMIT).contains(b))
+                        {
                             problems.push(format!(
                                 "`{at}`: numeric bounds must lie within ±5.0e9 (EventBridge's numeric matching range)"
                             ));
@@ -367,7 +384,11 @@ fn is_lower_then_upper(first: Comparison, second: Comparison) -> bool {
     matches!(first, Comparison::Gt | Comparison::Ge) && matches!(second, Comparison::Lt | Comparison::Le)
 }
 
-fn flatten_fields<'p>(fields: &'p Fields, prefix: &mut Vec<String>, out: &mut Vec<(Vec<String>, &'p [Matcher])>) {
+fn flatten_fields<'p>(
+    fields: &'p Fields,
+    prefix: &mut Vec<String>,
+    out: &mut Vec<(Vec<String>, &'p [Matcher])>,
+) {
     for (key, node) in &fields.0 {
         prefix.push(key.clone());
         match node {
@@ -441,7 +462,9 @@ impl Matcher {
     fn matches(&self, leaves: &[&RawValue]) -> bool {
         match self {
             Matcher::Exact(lit) => leaves.iter().any(|leaf| lit.equals(leaf)),
-            Matcher::Prefix(p) => leaves.iter().any(|leaf| decoded_string(leaf).is_some_and(|s| s.starts_with(p))),
+            Matcher::Prefix(p) => leaves
+                .iter()
+                .any(|leaf| decoded_string(leaf).is_some_and(|s| s.starts_with(p))),
             Matcher::AnythingBut(list) => leaves.iter().any(|leaf| !list.iter().any(|lit| lit.equals(leaf))),
             Matcher::Exists(wanted) => leaves.is_empty() != *wanted,
             Matcher::Numeric(range) => leaves.iter().any(|leaf| {
@@ -461,13 +484,21 @@ fn bound_json(bound: f64) -> Value {
 }
 
 fn decoded_string(leaf: &RawValue) -> Option<String> {
-    if leaf.get().starts_with('"') { serde_json::from_str(leaf.get()).ok() } else { None }
+    if leaf.get().starts_with('"') {
+        serde_json::from_str(leaf.get()).ok()
+    } else {
+        None
+    }
 }
 
 /// A JSON number (never a string holding digits: numeric matching is for numbers only).
 fn json_number(leaf: &RawValue) -> Option<f64> {
     let text = leaf.get();
-    if matches!(text.as_bytes().first(), Some(b'-' | b'0'..=b'9')) { text.parse().ok() } else { None }
+    if matches!(text.as_bytes().first(), Some(b'-' | b'0'..=b'9')) {
+        text.parse().ok()
+    } else {
+        None
+    }
 }
 
 /// The leaf values at `path`: arrays anywhere along the way are flattened, objects are not
@@ -475,9 +506,15 @@ fn json_number(leaf: &RawValue) -> Option<f64> {
 fn leaves_at<'a>(event: &'a RawValue, path: &[String]) -> Vec<&'a RawValue> {
     let mut current = vec![event];
     for key in path {
-        current = flatten_arrays(current).into_iter().filter_map(|v| object_entry(v, key)).collect();
+        current = flatten_arrays(current)
+            .into_iter()
+            .filter_map(|v| object_entry(v, key))
+            .collect();
     }
-    flatten_arrays(current).into_iter().filter(|v| !v.get().starts_with('{')).collect()
+    flatten_arrays(current)
+        .into_iter()
+        .filter(|v| !v.get().starts_with('{'))
+        .collect()
 }
 
 fn flatten_arrays(values: Vec<&RawValue>) -> Vec<&RawValue> {
@@ -529,6 +566,10 @@ pub struct Mismatch {
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} must match {}, but {}", self.field, self.expected, self.found)
+        write!(
+            f,
+            "{} must match {}, but {}",
+            self.field, self.expected, self.found
+        )
     }
 }

@@ -2,11 +2,11 @@
 //! transformer whose template builds the unified event. Also decides how each kind of field
 //! is placed in the template, which the checks reuse so both agree.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::event::{DATA, EVENT_ID, EVENT_TIME, METADATA, METRIC_NAME, TENANT_ID};
 use crate::json::write_str;
-use crate::mapping::model::{FieldKind, MetricSpec, DEFAULT_EVENT_ID, DEFAULT_EVENT_TIME};
+use crate::mapping::model::{DEFAULT_EVENT_ID, DEFAULT_EVENT_TIME, FieldKind, MetricSpec};
 use crate::mapping::pattern::Pattern;
 use crate::mapping::source::Source;
 use crate::mapping::transform::InputTransformer;
@@ -89,7 +89,10 @@ struct TemplateBuilder {
 
 impl TemplateBuilder {
     fn new() -> Self {
-        TemplateBuilder { paths: Vec::new(), template: Vec::with_capacity(512) }
+        TemplateBuilder {
+            paths: Vec::new(),
+            template: Vec::with_capacity(512),
+        }
     }
 
     fn literal(&mut self, text: &str) {
@@ -258,12 +261,23 @@ mod tests {
 
     #[test]
     fn free_text_is_never_placed_and_objects_only_at_top_level() {
-        for section in [Section::Metadata, Section::Data, Section::Extra, Section::TenantId] {
+        for section in [
+            Section::Metadata,
+            Section::Data,
+            Section::Extra,
+            Section::TenantId,
+        ] {
             assert_eq!(placement(section, FieldKind::Text), Err(PlacementError::FreeText));
         }
-        assert_eq!(placement(Section::Metadata, FieldKind::Object), Err(PlacementError::WrongKind));
+        assert_eq!(
+            placement(Section::Metadata, FieldKind::Object),
+            Err(PlacementError::WrongKind)
+        );
         assert_eq!(placement(Section::Extra, FieldKind::Object), Ok(Placement::Value));
-        assert_eq!(placement(Section::Metadata, FieldKind::Number), Ok(Placement::InString));
+        assert_eq!(
+            placement(Section::Metadata, FieldKind::Number),
+            Ok(Placement::InString)
+        );
         assert_eq!(placement(Section::Data, FieldKind::Number), Ok(Placement::Value));
     }
 }

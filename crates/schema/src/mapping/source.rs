@@ -17,8 +17,13 @@ pub enum Reserved {
 }
 
 impl Reserved {
-    pub const ALL: [Reserved; 5] =
-        [Reserved::RuleArn, Reserved::RuleName, Reserved::IngestionTime, Reserved::Event, Reserved::EventJson];
+    pub const ALL: [Reserved; 5] = [
+        Reserved::RuleArn,
+        Reserved::RuleName,
+        Reserved::IngestionTime,
+        Reserved::Event,
+        Reserved::EventJson,
+    ];
 
     /// The variable's name, as written between `<` and `>` in a template.
     pub const fn name(self) -> &'static str {

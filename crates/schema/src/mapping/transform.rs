@@ -13,7 +13,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::json::{write_raw, write_str, RawObject};
+use crate::json::{RawObject, write_raw, write_str};
 use crate::mapping::path::{EventPath, PathError};
 use crate::mapping::source::Reserved;
 
@@ -72,8 +72,10 @@ impl CompiledTransformer {
             if !is_valid_variable_name(name) {
                 return Err(TransformerError::VariableName(name.clone()));
             }
-            let path = EventPath::parse(path)
-                .map_err(|source| TransformerError::Path { name: name.clone(), source })?;
+            let path = EventPath::parse(path).map_err(|source| TransformerError::Path {
+                name: name.clone(),
+                source,
+            })?;
             paths.push((name.clone(), path));
         }
         let is_variable =
@@ -130,18 +132,19 @@ fn tokenize(template: &str, is_variable: impl Fn(&str) -> bool) -> Vec<Part> {
     let mut escaped = false;
     let mut rest = template;
     while let Some(c) = rest.chars().next() {
-        if c == '<' {
-            if let Some(end) = rest[1..].find('>') {
-                let name = &rest[1..=end];
-                if is_variable(name) {
-                    if !literal.is_empty() {
-                        parts.push(Part::Literal(std::mem::take(&mut literal)));
-                    }
-                    parts.push(Part::Var { name: name.to_owned(), in_string });
-                    rest = &rest[end + 2..];
-                    continue;
-                }
+        if c == '<'
+            && let Some(end) = rest[1..].find('>')
+            && is_variable(&rest[1..=end])
+        {
+            if !literal.is_empty() {
+                parts.push(Part::Literal(std::mem::take(&mut literal)));
             }
+            parts.push(Part::Var {
+                name: rest[1..=end].to_owned(),
+                in_string,
+            });
+            rest = &rest[end + 2..];
+            continue;
         }
         if in_string {
             if escaped {
@@ -210,7 +213,9 @@ mod tests {
 
     #[test]
     fn placeholders_inside_strings_are_marked() {
-        let parts = tokenize(r#"{"a": <x>, "b": "id <x> \"<x>\"", "c": "<nope>"}"#, |n| n == "x");
+        let parts = tokenize(r#"{"a": <x>, "b": "id <x> \"<x>\"", "c": "<nope>"}"#, |n| {
+            n == "x"
+        });
         let vars: Vec<bool> = parts
             .iter()
             .filter_map(|p| match p {
@@ -219,6 +224,6 @@ mod tests {
             })
             .collect();
         assert_eq!(vars, [false, true, true]);
-        assert!(parts.contains(&Part::Literal(r#"", "c": "<nope>"}"#.to_owned())));
+        assert!(parts.contains(&Part::Literal(r#"\"", "c": "<nope>"}"#.to_owned())));
     }
 }
