@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 //! Splitting objects into records, with the limits that keep a bad object from taking the
 //! function down, and fetching through the real S3 client from a moto server.
 
@@ -147,7 +148,7 @@ async fn objects_are_fetched_through_the_sdk_and_notified_keys_decode_to_them() 
 
     let letter = DeadLetter::for_record("writer", "not_json", "x", &objects[0], Some(1), Some(b"x"));
     let dl_key = dead_letter_key("Error/writer/", &objects[0]);
-    put_dead_letters(&s3, "objects-fetch", &dl_key, &[letter.clone()]).await.unwrap();
+    put_dead_letters(&s3, "objects-fetch", &dl_key, std::slice::from_ref(&letter)).await.unwrap();
     // Writing again replaces, never appends.
     put_dead_letters(&s3, "objects-fetch", &dl_key, &[letter]).await.unwrap();
     let stored = s3.get_object().bucket("objects-fetch").key(&dl_key).send().await.unwrap();

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 //! Trigger payloads as S3, SNS, EventBridge and SQS deliver them (real shapes, and moto's
 //! S3 event without `userIdentity`).
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 use std::io::{Read, Write};
 use std::net::TcpStream;
 

@@ -1,0 +1,125 @@
+//! A local directory used as the S3 bucket: an object key is a relative path under the root.
+//! Writes go to a temporary file first and are renamed into place, so a reader never sees a
+//! half-written object.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct LocalBucket {
+    root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BucketError {
+    #[error("object key {0:?} is not a safe relative path")]
+    UnsafeKey(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl LocalBucket {
+    /// Opens (creating if needed) a bucket rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, BucketError> {
+        let root = root.into();
+        fs::create_dir_all(&root).map_err(|source| BucketError::Io { path: root.clone(), source })?;
+        Ok(LocalBucket { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file that holds `key`.
+    pub fn path(&self, key: &str) -> Result<PathBuf, BucketError> {
+        let safe = !key.is_empty()
+            && !key.starts_with('/')
+            && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+            && !key.contains('\\')
+            && !key.contains('\0');
+        if !safe {
+            return Err(BucketError::UnsafeKey(key.to_owned()));
+        }
+        Ok(self.root.join(key))
+    }
+
+    /// Stores an object, replacing any object with the same key.
+    pub fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BucketError> {
+        let path = self.path(key)?;
+        let io = |source| BucketError::Io { path: path.clone(), source };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension("partial");
+        fs::write(&tmp, bytes).map_err(io)?;
+        fs::rename(&tmp, &path).map_err(io)
+    }
+
+    pub fn get(&self, key: &str) -> Result<Vec<u8>, BucketError> {
+        let path = self.path(key)?;
+        fs::read(&path).map_err(|source| BucketError::Io { path, source })
+    }
+
+    /// Keys under `prefix`, sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, BucketError> {
+        let mut keys = Vec::new();
+        self.walk(&self.root, &mut keys)?;
+        keys.retain(|k| k.starts_with(prefix));
+        keys.sort();
+        Ok(keys)
+    }
+
+    fn walk(&self, dir: &Path, keys: &mut Vec<String>) -> Result<(), BucketError> {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(BucketError::Io { path: dir.to_owned(), source }),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| BucketError::Io { path: dir.to_owned(), source })?;
+            let path = entry.path();
+            if path.is_dir() {
+                self.walk(&path, keys)?;
+            } else if path.extension().is_none_or(|e| e != "partial")
+                && let Ok(rel) = path.strip_prefix(&self.root)
+            {
+                keys.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_bucket(name: &str) -> LocalBucket {
+        let dir = std::env::temp_dir().join(format!("metrics-local-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        LocalBucket::open(dir).unwrap()
+    }
+
+    #[test]
+    fn objects_round_trip_and_list_by_prefix() {
+        let bucket = temp_bucket("roundtrip");
+        bucket.put("Data/2026/11/23/10/a.gz", b"a").unwrap();
+        bucket.put("Data/2026/11/23/11/b.gz", b"b").unwrap();
+        bucket.put("Error/processing-failed/x", b"x").unwrap();
+        bucket.put("Data/2026/11/23/10/a.gz", b"a2").unwrap();
+        assert_eq!(bucket.get("Data/2026/11/23/10/a.gz").unwrap(), b"a2");
+        assert_eq!(bucket.list("Data/").unwrap(), ["Data/2026/11/23/10/a.gz", "Data/2026/11/23/11/b.gz"]);
+        assert_eq!(bucket.list("").unwrap().len(), 3);
+        fs::remove_dir_all(bucket.root()).unwrap();
+    }
+
+    #[test]
+    fn keys_cannot_escape_the_root() {
+        let bucket = temp_bucket("escape");
+        for key in ["../x", "/etc/passwd", "a/../../x", "a//b", "", "a\\b", "./a"] {
+            assert!(matches!(bucket.put(key, b""), Err(BucketError::UnsafeKey(_))), "{key:?}");
+        }
+        fs::remove_dir_all(bucket.root()).unwrap();
+    }
+}

@@ -1,0 +1,83 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+//! Properties of the parser over generated input.
+
+use metrics_schema::{parse_event, EventTime};
+use proptest::prelude::*;
+
+const NOW: EventTime = EventTime::from_millis(1_795_435_200_000);
+
+fn valid_event() -> impl Strategy<Value = serde_json::Value> {
+    let name = "[a-z][a-z0-9_]{0,20}";
+    let dims = prop::collection::btree_map(name, "\\PC{0,30}", 0..8);
+    let measure = prop_oneof![
+        any::<i64>().prop_map(serde_json::Value::from),
+        (-1e12f64..1e12).prop_map(serde_json::Value::from),
+        any::<bool>().prop_map(serde_json::Value::from),
+        "\\PC{0,30}".prop_map(serde_json::Value::from),
+    ];
+    let measures = prop::collection::btree_map("m_[a-z0-9]{1,10}", measure, 0..8);
+    (dims, measures, 0i64..1_795_435_200_000).prop_map(|(dims, measures, t)| {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("tenant_id".into(), "acme-prod".into());
+        metadata.insert("event_id".into(), "e-1".into());
+        for (k, v) in dims {
+            metadata.insert(format!("d_{k}"), v.into());
+        }
+        let mut data = serde_json::Map::new();
+        data.insert("event_time".into(), t.into());
+        data.extend(measures);
+        serde_json::json!({"metric_name": "m", "metadata": metadata, "data": data})
+    })
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = parse_event(&bytes, NOW);
+    }
+
+    #[test]
+    fn arbitrary_json_values_never_panic(text in "[{}\\[\\]\":,0-9a-z_ .eE+-]{0,200}") {
+        let _ = parse_event(text.as_bytes(), NOW);
+    }
+
+    #[test]
+    fn written_events_parse_back_to_the_same_event(event in valid_event()) {
+        let bytes = serde_json::to_vec(&event).unwrap();
+        let parsed = parse_event(&bytes, NOW).unwrap();
+        let mut written = Vec::new();
+        parsed.write_json(&mut written);
+        prop_assert!(!written.contains(&b'\n'));
+        let reparsed = parse_event(&written, NOW).unwrap();
+        prop_assert_eq!(&reparsed.dimensions, &parsed.dimensions);
+        prop_assert_eq!(reparsed.event_time, parsed.event_time);
+        let values = |e: &metrics_schema::UnifiedEvent| e.measures.iter().map(|m| (m.name.to_string(), format!("{:?}", m.value))).collect::<Vec<_>>();
+        prop_assert_eq!(values(&reparsed), values(&parsed));
+        // The written JSON means the same as the input.
+        let back: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        prop_assert_eq!(back, event);
+    }
+}
+
+#[test]
+fn deep_nesting_neither_overflows_nor_gets_in() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_eq!(parse_event(deep.as_bytes(), NOW).unwrap_err().reason.code(), "not_an_object");
+    let unbalanced = "[".repeat(100_000);
+    assert_eq!(parse_event(unbalanced.as_bytes(), NOW).unwrap_err().reason.code(), "not_json");
+    let deep_measure = format!(
+        r#"{{"metric_name":"m","metadata":{{"tenant_id":"acme"}},"data":{{"event_time":0,"x":{}{}}}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    assert_eq!(parse_event(deep_measure.as_bytes(), NOW).unwrap_err().reason.code(), "invalid_measure_value");
+}
+
+#[test]
+fn megabyte_strings_are_rejected_by_length_rules() {
+    let big = "x".repeat(1 << 20);
+    let event = serde_json::json!({"metric_name": "m", "metadata": {"tenant_id": "acme", "note": big}, "data": {"event_time": 0}});
+    let err = parse_event(&serde_json::to_vec(&event).unwrap(), NOW).unwrap_err();
+    assert_eq!(err.reason.code(), "value_too_long");
+    assert!(err.detail.len() < 200, "errors never echo the payload");
+}
