@@ -533,3 +533,21 @@ fn the_rule_arn_and_ingestion_time_come_from_the_event_and_the_caller() {
         r#"{"metric_name":"m","metadata":{"tenant_id":"acme","event_id":"e"},"data":{"event_time":"2026-11-26T00:00:00.000Z","rule_arn":"arn:aws:events:eu-west-1:123456789012:rule/domain/m"}}"#
     );
 }
+
+#[test]
+fn free_text_carried_in_an_extra_object_arrives_intact() {
+    let rules = RuleSet::from_toml(
+        "[[metric]]\nname = \"m\"\npattern = { source = [\"s\"], detail-type = [\"t\"] }\n\
+         tenant_id = \"$.detail.tenant_id\"\n[metric.extra]\ncontext = { from = \"$.detail.context\", type = \"object\" }\n",
+    )
+    .unwrap();
+    let event = event_with_detail(
+        r#"{"tenant_id":"acme","context":{"title":"SQL injection in \"orders\" (C:\\temp)"}}"#,
+    );
+    let out = rules.apply(event.as_bytes(), NOW).unwrap();
+    let unified = parse_event(&out[0].output, NOW).unwrap();
+    let (name, raw) = &unified.extra[0];
+    assert_eq!(name, "context");
+    let context: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+    assert_eq!(context["title"], "SQL injection in \"orders\" (C:\\temp)");
+}

@@ -75,6 +75,12 @@ impl RuleSet {
                 continue;
             }
             let Some(rule) = render::render_metric(metric, &file.defaults.event_bus) else {
+                // The checks accept only what renders; never drop a metric silently if they drift.
+                diagnostics.push(Diagnostic::for_metric(
+                    DiagnosticCode::InvalidPath,
+                    &metric.name,
+                    "the metric passed its checks but could not be rendered; please report this",
+                ));
                 continue;
             };
             let limits = check::check_rule(&rule);
