@@ -25,10 +25,17 @@ pub fn init_logging() {
         .or_else(|_| std::env::var("RUST_LOG"))
         .map(|l| l.to_ascii_lowercase())
         .unwrap_or_else(|_| "info".to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+    let _ = tracing::subscriber::set_global_default(json_subscriber(std::io::stdout, &level));
+}
+
+/// The log format: one flat JSON object per line, no timestamp (Lambda stamps every line).
+pub fn json_subscriber<W>(writer: W, level: &str) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Lambda stamps every line itself.
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
@@ -36,7 +43,8 @@ pub fn init_logging() {
         .with_target(false)
         .without_time()
         .with_env_filter(filter)
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// Logs each rejected record once: its `recordId`, reason code, result, tenant when known.

@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests: building Firehose events and running the
+//! transformer with a fixed clock.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use metrics_enrich::Enricher;
+use metrics_enrich::config::{Config, InvalidRecordPolicy, TenantsConfig};
+use metrics_enrich::directory::{Directory, FileDirectory};
+use metrics_enrich::firehose::{FirehoseEvent, FirehoseRecord};
+use metrics_enrich::transform::Transformed;
+use metrics_schema::EventTime;
+use serde_json::Value;
+
+/// 2026-11-23T12:00:00Z: the fixed clock of every test, so fixtures never expire.
+pub const NOW: EventTime = EventTime::from_millis(1_795_435_200_000);
+pub const ARRIVAL: i64 = 1_795_428_060_000;
+
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/enrich")
+}
+
+pub fn config(policy: InvalidRecordPolicy) -> Config {
+    Config {
+        environment: metrics_enrich::config::DEFAULT_ENVIRONMENT.into(),
+        policy,
+        tenants: TenantsConfig::File(events_dir().join("tenants.json")),
+        tenant_ttl: Duration::from_secs(300),
+        unknown_tenant_ttl: Duration::from_secs(30),
+    }
+}
+
+/// An enricher over `events/enrich/tenants.json`.
+pub fn enricher(policy: InvalidRecordPolicy) -> Enricher {
+    let config = config(policy);
+    let TenantsConfig::File(path) = &config.tenants else { unreachable!() };
+    Enricher::new(&config, Directory::File(FileDirectory::load(path).unwrap()))
+}
+
+/// A valid event for a tenant in the test directory.
+pub fn valid_payload(tenant: &str) -> Vec<u8> {
+    format!(
+        r#"{{"metric_name":"scan_completed","metadata":{{"tenant_id":"{tenant}","source":"api"}},"data":{{"event_time":"2026-11-23T10:00:00Z","n":1}}}}"#
+    )
+    .into_bytes()
+}
+
+pub fn record(id: &str, payload: &[u8]) -> FirehoseRecord {
+    serde_json::from_value(serde_json::json!({
+        "recordId": id,
+        "approximateArrivalTimestamp": ARRIVAL,
+        "data": BASE64.encode(payload),
+    }))
+    .unwrap()
+}
+
+pub fn event(records: Vec<FirehoseRecord>) -> FirehoseEvent {
+    FirehoseEvent { records }
+}
+
+pub fn load_event(name: &str) -> FirehoseEvent {
+    serde_json::from_slice(&std::fs::read(events_dir().join(name)).unwrap()).unwrap()
+}
+
+pub fn run(enricher: &Enricher, event: &FirehoseEvent) -> Transformed {
+    block_on(enricher.handle(event, NOW)).unwrap()
+}
+
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+}
+
+/// The response as JSON.
+pub fn response_json(out: &Transformed) -> Value {
+    serde_json::from_str(out.response.as_str()).unwrap()
+}
+
+pub fn decode(data: &Value) -> Vec<u8> {
+    BASE64.decode(data.as_str().unwrap()).unwrap()
+}
