@@ -192,6 +192,21 @@ fn unsupported_paths_are_rejected_with_the_supported_form() {
 }
 
 #[test]
+fn a_misspelt_reserved_variable_lists_the_real_ones() {
+    let text = BASE.replace(
+        "tenant_id = ",
+        "event_time = \"aws.events.ingestion-time\"\ntenant_id = ",
+    );
+    let d = only(&text);
+    assert_eq!(d.code, Code::InvalidPath);
+    assert!(
+        d.message.contains("aws.events.event.ingestion-time"),
+        "{}",
+        d.message
+    );
+}
+
+#[test]
 fn output_names_must_be_identifiers() {
     let text = BASE.replace("repo_name = {", "\"repo name\" = {");
     assert_eq!(codes(&text), [Code::InvalidFieldName]);

@@ -535,6 +535,26 @@ fn the_rule_arn_and_ingestion_time_come_from_the_event_and_the_caller() {
 }
 
 #[test]
+fn the_rule_arn_names_the_bus_given_by_arn_and_omits_the_default_bus() {
+    let arn_of = |bus: &str| {
+        let rules = RuleSet::from_toml(&format!(
+            "[[metric]]\nname = \"m\"\nevent_bus = \"{bus}\"\npattern = {{ source = [\"s\"], detail-type = [\"t\"] }}\n\
+             tenant_id = \"$.detail.tenant_id\"\n[metric.metadata]\narn = {{ from = \"aws.events.rule-arn\", type = \"id\" }}\n"
+        ))
+        .unwrap();
+        let event = r#"{"id":"e","time":"2026-11-25T10:00:00Z","source":"s","detail-type":"t","account":"123456789012","region":"eu-west-1","detail":{"tenant_id":"acme"}}"#;
+        let out = rules.apply(event.as_bytes(), NOW).unwrap();
+        let unified = parse_event(&out[0].output, NOW).unwrap();
+        unified.dimension("arn").unwrap().to_owned()
+    };
+    assert_eq!(arn_of("default"), "arn:aws:events:eu-west-1:123456789012:rule/m");
+    assert_eq!(
+        arn_of("arn:aws:events:eu-west-1:123456789012:event-bus/domain"),
+        "arn:aws:events:eu-west-1:123456789012:rule/domain/m"
+    );
+}
+
+#[test]
 fn free_text_carried_in_an_extra_object_arrives_intact() {
     let rules = RuleSet::from_toml(
         "[[metric]]\nname = \"m\"\npattern = { source = [\"s\"], detail-type = [\"t\"] }\n\

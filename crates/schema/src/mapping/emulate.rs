@@ -44,10 +44,16 @@ fn rule_arn(rule: &Rule, event: &RawValue) -> String {
             .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
             .unwrap_or_default()
     };
-    let bus = if rule.event_bus == DEFAULT_EVENT_BUS {
+    // A bus may be given by name or by ARN; the rule ARN holds its name, except for the
+    // default bus, which it leaves out.
+    let bus_name = rule
+        .event_bus
+        .rsplit_once("event-bus/")
+        .map_or(rule.event_bus.as_str(), |(_, name)| name);
+    let bus = if bus_name == DEFAULT_EVENT_BUS {
         String::new()
     } else {
-        format!("{}/", rule.event_bus)
+        format!("{bus_name}/")
     };
     format!(
         "arn:aws:events:{}:{}:rule/{bus}{}",

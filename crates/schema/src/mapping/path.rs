@@ -39,6 +39,11 @@ pub enum PathError {
     EmptyKey,
     #[error("the character {0:?} is not allowed; keys are letters, digits, `_` and `-`")]
     BadCharacter(char),
+    #[error(
+        "{0:?} is not a reserved variable; they are aws.events.rule-name, aws.events.rule-arn, \
+         aws.events.event.ingestion-time, aws.events.event and aws.events.event.json"
+    )]
+    UnknownVariable(String),
 }
 
 impl EventPath {

@@ -59,6 +59,9 @@ impl Source {
         if let Some(reserved) = Reserved::from_name(text) {
             return Ok(Source::Reserved(reserved));
         }
+        if text.starts_with("aws.") {
+            return Err(PathError::UnknownVariable(text.to_owned()));
+        }
         EventPath::parse(text).map(Source::Path)
     }
 }
