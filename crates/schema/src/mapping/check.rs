@@ -248,9 +248,9 @@ impl Checker<'_> {
 
 fn free_text_message(section: Section, at: &str) -> String {
     let safe_alternative = match section {
-        Section::Extra => "map the enclosing object instead (type = \"object\")",
+        Section::Extra => "map the enclosing object (type = \"object\")",
         _ => {
-            "drop the field, map a constrained value instead (an id, a category or a length, \
+            "drop the field, map a constrained value (an id, a category or a length, \
               type = \"id\" or \"number\"), or carry the enclosing object under [metric.extra] \
               with type = \"object\" (objects are inserted as escaped JSON)"
         }
@@ -258,7 +258,7 @@ fn free_text_message(section: Section, at: &str) -> String {
     format!(
         "{at} is free text; EventBridge inserts string values between quotes without escaping them, \
          so a value holding `\"` or `\\` would produce invalid JSON and the event would be rejected. \
-         Instead, {safe_alternative}"
+         Instead: {safe_alternative}."
     )
 }
 
