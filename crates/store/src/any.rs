@@ -1,0 +1,83 @@
+//! The store chosen at run time (`METRICS_STORE`).
+
+use std::str::FromStr;
+
+use metrics_schema::TenantId;
+
+use crate::embedded::EmbeddedStore;
+use crate::port::{Deadline, Store, StoreError, WriteReport};
+use crate::record::StoreRecord;
+use crate::timestream::TimestreamStore;
+
+/// Which adapter to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreKind {
+    #[default]
+    Timestream,
+    Embedded,
+}
+
+impl FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "timestream" => Ok(StoreKind::Timestream),
+            "embedded" => Ok(StoreKind::Embedded),
+            other => Err(format!(
+                "unknown store {other:?}: expected timestream or embedded"
+            )),
+        }
+    }
+}
+
+impl StoreKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            StoreKind::Timestream => "timestream",
+            StoreKind::Embedded => "embedded",
+        }
+    }
+}
+
+/// One of the adapters.
+#[derive(Debug)]
+pub enum AnyStore {
+    Timestream(TimestreamStore),
+    Embedded(EmbeddedStore),
+}
+
+impl AnyStore {
+    pub const fn kind(&self) -> StoreKind {
+        match self {
+            AnyStore::Timestream(_) => StoreKind::Timestream,
+            AnyStore::Embedded(_) => StoreKind::Embedded,
+        }
+    }
+}
+
+impl Store for AnyStore {
+    async fn ensure_table(&self, tenant: &TenantId<'_>, deadline: Deadline) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Timestream(s) => s.ensure_table(tenant, deadline).await,
+            AnyStore::Embedded(s) => s.ensure_table(tenant, deadline).await,
+        }
+    }
+
+    async fn write(&self, tenant: &TenantId<'_>, records: &[StoreRecord], deadline: Deadline) -> WriteReport {
+        match self {
+            AnyStore::Timestream(s) => s.write(tenant, records, deadline).await,
+            AnyStore::Embedded(s) => s.write(tenant, records, deadline).await,
+        }
+    }
+}
+
+impl<S: Store> Store for std::sync::Arc<S> {
+    async fn ensure_table(&self, tenant: &TenantId<'_>, deadline: Deadline) -> Result<(), StoreError> {
+        self.as_ref().ensure_table(tenant, deadline).await
+    }
+
+    async fn write(&self, tenant: &TenantId<'_>, records: &[StoreRecord], deadline: Deadline) -> WriteReport {
+        self.as_ref().write(tenant, records, deadline).await
+    }
+}

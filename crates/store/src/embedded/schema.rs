@@ -1,0 +1,220 @@
+//! The embedded store's catalog: which columns of a tenant's table are dimensions and which
+//! are measures, with their types. Kept in `ts_schema` next to the tables, so a query engine
+//! can check every identifier of a request against the tenant's own schema.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, params};
+
+use crate::record::{MeasureType, StoreRecord};
+
+/// The catalog table.
+pub const CATALOG: &str = "ts_schema";
+/// Columns every tenant table has besides its dimensions and measures.
+pub const TIME: &str = "time";
+pub const MEASURE_NAME: &str = "measure_name";
+pub const SERIES: &str = "ts_series";
+pub const DIGEST: &str = "ts_digest";
+
+/// Tables per tenant are limited like Timestream's.
+pub const MAX_TABLE_DIMENSIONS: usize = 128;
+pub const MAX_TABLE_MEASURES: usize = 1024;
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Dimension,
+    Measure(MeasureType),
+}
+
+impl ColumnKind {
+    fn kind_name(self) -> &'static str {
+        match self {
+            ColumnKind::Dimension => "dimension",
+            ColumnKind::Measure(_) => "measure",
+        }
+    }
+
+    fn type_name(self) -> &'static str {
+        match self {
+            ColumnKind::Dimension => "VARCHAR",
+            ColumnKind::Measure(t) => t.name(),
+        }
+    }
+}
+
+/// A dimension or measure column of a tenant's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub kind: ColumnKind,
+}
+
+/// The columns of one table, looked up without regard to case (SQLite's column names are
+/// case-insensitive, so `Region` and `region` cannot both be columns).
+#[derive(Debug, Default, Clone)]
+pub struct TableSchema {
+    by_folded_name: HashMap<String, Column>,
+    dimensions: usize,
+    measures: usize,
+}
+
+/// Why a record does not fit the table's schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Misfit {
+    Conflict(String),
+    Limit(String),
+}
+
+impl TableSchema {
+    pub fn load(conn: &Connection, table: &str) -> rusqlite::Result<TableSchema> {
+        let mut stmt =
+            conn.prepare_cached("SELECT column_name, kind, type FROM ts_schema WHERE table_name = ?1")?;
+        let mut schema = TableSchema::default();
+        let rows = stmt.query_map(params![table], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (name, kind, ty) = row?;
+            let kind = match (kind.as_str(), MeasureType::from_name(&ty)) {
+                ("measure", Some(t)) => ColumnKind::Measure(t),
+                _ => ColumnKind::Dimension,
+            };
+            schema.insert(Column { name, kind });
+        }
+        Ok(schema)
+    }
+
+    fn insert(&mut self, column: Column) {
+        match column.kind {
+            ColumnKind::Dimension => self.dimensions += 1,
+            ColumnKind::Measure(_) => self.measures += 1,
+        }
+        self.by_folded_name.insert(column.name.to_lowercase(), column);
+    }
+
+    pub fn columns(&self) -> impl Iterator<Item = &Column> {
+        self.by_folded_name.values()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Column> {
+        self.by_folded_name
+            .get(&name.to_lowercase())
+            .filter(|c| c.name == name)
+    }
+
+    /// The columns `record` needs that the table lacks, or why it cannot have them.
+    pub fn missing_columns(&self, record: &StoreRecord) -> Result<Vec<Column>, Misfit> {
+        let mut missing: Vec<Column> = Vec::new();
+        let wanted = record
+            .dimensions
+            .iter()
+            .map(|(n, _)| (n.as_str(), ColumnKind::Dimension))
+            .chain(
+                record
+                    .measures
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), ColumnKind::Measure(v.measure_type()))),
+            );
+        for (name, kind) in wanted {
+            let folded = name.to_lowercase();
+            if [TIME, MEASURE_NAME, SERIES, DIGEST].contains(&folded.as_str()) {
+                return Err(Misfit::Conflict(format!("{name:?} is a reserved column")));
+            }
+            match self.by_folded_name.get(&folded) {
+                Some(existing) if existing.name == name && existing.kind == kind => {}
+                Some(existing) => {
+                    return Err(Misfit::Conflict(format!(
+                        "{name:?} is a {} {} but the table has {:?} as a {} {}",
+                        kind.type_name(),
+                        kind.kind_name(),
+                        existing.name,
+                        existing.kind.type_name(),
+                        existing.kind.kind_name(),
+                    )));
+                }
+                None => {
+                    if let Some(dup) = missing.iter().find(|c| c.name.to_lowercase() == folded) {
+                        return Err(Misfit::Conflict(format!(
+                            "{name:?} and {:?} differ only in case",
+                            dup.name
+                        )));
+                    }
+                    missing.push(Column {
+                        name: name.to_owned(),
+                        kind,
+                    });
+                }
+            }
+        }
+        let new_dims = missing.iter().filter(|c| c.kind == ColumnKind::Dimension).count();
+        if self.dimensions + new_dims > MAX_TABLE_DIMENSIONS {
+            return Err(Misfit::Limit(
+                "the table would have more than 128 dimensions".into(),
+            ));
+        }
+        if self.measures + (missing.len() - new_dims) > MAX_TABLE_MEASURES {
+            return Err(Misfit::Limit(
+                "the table would have more than 1024 measures".into(),
+            ));
+        }
+        Ok(missing)
+    }
+
+    /// Adds a column to the table and the catalog.
+    pub fn add(&mut self, conn: &Connection, table: &str, column: Column) -> rusqlite::Result<()> {
+        conn.execute(
+            &format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                quote(table),
+                quote(&column.name),
+                column.kind.type_name()
+            ),
+            [],
+        )?;
+        conn.execute(
+            "INSERT INTO ts_schema (table_name, column_name, kind, type) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                table,
+                column.name,
+                column.kind.kind_name(),
+                column.kind.type_name()
+            ],
+        )?;
+        self.insert(column);
+        Ok(())
+    }
+}
+
+/// An SQL identifier, quoted: any text is safe inside double quotes once `"` is doubled.
+pub fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// Creates the catalog, and the tenant's table if it does not exist.
+pub fn create_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {} (measure_name TEXT NOT NULL, time INTEGER NOT NULL, \
+             ts_series TEXT NOT NULL, ts_digest TEXT NOT NULL, \
+             PRIMARY KEY (measure_name, time, ts_series))",
+            quote(table)
+        ),
+        [],
+    )?;
+    Ok(())
+}
+
+pub fn create_catalog(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS ts_schema (table_name TEXT NOT NULL, column_name TEXT NOT NULL, \
+         kind TEXT NOT NULL CHECK (kind IN ('dimension', 'measure')), type TEXT NOT NULL, \
+         PRIMARY KEY (table_name, column_name))",
+        [],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! The store of metrics-lake: one table per tenant, multi-measure records.
+//!
+//! - [`record`]: the typed record every adapter writes, and [`convert`] from a validated
+//!   [`metrics_schema::UnifiedEvent`] to it (pure, checked against the store's limits);
+//! - [`port`]: the [`Store`] trait, with one outcome per record;
+//! - adapters: [`timestream`] (Amazon Timestream for LiveAnalytics) and [`embedded`] (SQLite,
+//!   for the local pipeline and tests), chosen at run time through [`AnyStore`];
+//! - [`reason`]: stable codes for every record the store does not take.
+//!
+//! Identity and replays: a record is identified by its table, dimensions, measure name and
+//! time. `event_id` is always a dimension, so two events in the same millisecond never collide,
+//! and every record is written with `Version = 1`, so writing the same record again is a no-op
+//! while a different value at the same identity is rejected (`version_conflict`).
+
+pub mod any;
+pub mod convert;
+pub mod embedded;
+#[cfg(feature = "fake-timestream")]
+pub mod fake_timestream;
+pub mod port;
+pub mod reason;
+pub mod record;
+pub mod retry;
+pub mod timestream;
+
+pub use any::{AnyStore, StoreKind};
+pub use convert::{Rejection, convert};
+pub use embedded::{EmbeddedSettings, EmbeddedStore};
+pub use port::{Deadline, MAX_RECORDS_PER_WRITE, RecordOutcome, Store, StoreError, WriteReport};
+pub use reason::RejectReason;
+pub use record::{MeasureType, StoreRecord, StoreValue};
+pub use timestream::{TableSettings, TimestreamSettings, TimestreamStore};
