@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
+use metrics_enrich::Enricher;
 use metrics_enrich::config::{Config, InvalidRecordPolicy, TenantsConfig};
 use metrics_enrich::directory::{Directory, FileDirectory};
 use metrics_enrich::firehose::FirehoseEvent;
-use metrics_enrich::Enricher;
 use metrics_schema::EventTime;
 
 const WARMUP: usize = 3;
@@ -18,10 +18,17 @@ const ITERATIONS: usize = 20;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    let tenants_at = args.iter().position(|a| a == "--tenants").expect("--tenants TENANTS.json");
+    let tenants_at = args
+        .iter()
+        .position(|a| a == "--tenants")
+        .expect("--tenants TENANTS.json");
     let tenants = std::path::PathBuf::from(&args[tenants_at + 1]);
-    let events: Vec<&String> =
-        args.iter().enumerate().filter(|(i, _)| *i != tenants_at && *i != tenants_at + 1).map(|(_, a)| a).collect();
+    let events: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != tenants_at && *i != tenants_at + 1)
+        .map(|(_, a)| a)
+        .collect();
     let config = Config {
         environment: "bench".into(),
         policy: InvalidRecordPolicy::Fail,
@@ -29,11 +36,19 @@ fn main() {
         tenant_ttl: Duration::from_secs(300),
         unknown_tenant_ttl: Duration::from_secs(30),
     };
-    let enricher = Enricher::new(&config, Directory::File(FileDirectory::load(&tenants).expect("tenants file")));
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let enricher = Enricher::new(
+        &config,
+        Directory::File(FileDirectory::load(&tenants).expect("tenants file")),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let now = EventTime::now();
 
-    println!("{:<40} {:>10} {:>8} {:>12} {:>10} {:>8}", "event", "bytes", "records", "median ms", "min ms", "MB/s");
+    println!(
+        "{:<40} {:>10} {:>8} {:>12} {:>10} {:>8}",
+        "event", "bytes", "records", "median ms", "min ms", "MB/s"
+    );
     for path in events {
         let bytes = std::fs::read(path).expect("event file");
         let mut times = Vec::with_capacity(ITERATIONS);
@@ -52,8 +67,13 @@ fn main() {
         times.sort();
         let median = times[times.len() / 2].as_secs_f64() * 1e3;
         let min = times[0].as_secs_f64() * 1e3;
-        let records = serde_json::from_slice::<FirehoseEvent>(&bytes).map(|e| e.records.len()).unwrap_or(0);
-        let name = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
+        let records = serde_json::from_slice::<FirehoseEvent>(&bytes)
+            .map(|e| e.records.len())
+            .unwrap_or(0);
+        let name = std::path::Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(path);
         println!(
             "{name:<40} {:>10} {records:>8} {median:>12.2} {min:>10.2} {:>8.0}   (response {response_len} bytes)",
             bytes.len(),

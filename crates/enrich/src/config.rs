@@ -86,7 +86,9 @@ impl Config {
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let environment = var("ENVIRONMENT").unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
         let environment_ok = (1..=MAX_ENVIRONMENT_BYTES).contains(&environment.len())
-            && environment.bytes().all(metrics_schema::names::is_safe_identifier_byte);
+            && environment
+                .bytes()
+                .all(metrics_schema::names::is_safe_identifier_byte);
         if !environment_ok {
             return Err(ConfigError::Environment(environment));
         }
@@ -133,7 +135,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -170,9 +173,18 @@ mod tests {
         let cases: [(&[(&str, &str)], &str); 6] = [
             (&[], "TENANTS_FILE"),
             (&[("TENANTS_FILE", "a"), ("TENANTS_TABLE", "b")], "only one"),
-            (&[("TENANTS_FILE", "a"), ("INVALID_RECORD_POLICY", "ignore")], "INVALID_RECORD_POLICY"),
-            (&[("TENANTS_FILE", "a"), ("ENVIRONMENT", "has space")], "ENVIRONMENT"),
-            (&[("TENANTS_FILE", "a"), ("TENANT_CACHE_TTL_SECS", "5m")], "TENANT_CACHE_TTL_SECS"),
+            (
+                &[("TENANTS_FILE", "a"), ("INVALID_RECORD_POLICY", "ignore")],
+                "INVALID_RECORD_POLICY",
+            ),
+            (
+                &[("TENANTS_FILE", "a"), ("ENVIRONMENT", "has space")],
+                "ENVIRONMENT",
+            ),
+            (
+                &[("TENANTS_FILE", "a"), ("TENANT_CACHE_TTL_SECS", "5m")],
+                "TENANT_CACHE_TTL_SECS",
+            ),
             (&[("TENANTS_TABLE", "")], "TENANTS_TABLE"),
         ];
         for (vars, needle) in cases {

@@ -88,8 +88,11 @@ pub enum FirehoseResult {
 }
 
 impl FirehoseResult {
-    pub const ALL: [FirehoseResult; 3] =
-        [FirehoseResult::Ok, FirehoseResult::Dropped, FirehoseResult::ProcessingFailed];
+    pub const ALL: [FirehoseResult; 3] = [
+        FirehoseResult::Ok,
+        FirehoseResult::Dropped,
+        FirehoseResult::ProcessingFailed,
+    ];
 
     /// The wire value.
     pub const fn as_str(self) -> &'static str {
@@ -186,9 +189,8 @@ impl FirehoseResponse {
     /// Wraps bytes from [`ResponseWriter::finish`]. They are checked once to be one JSON value,
     /// so a bug here can never send Firehose a malformed document.
     pub fn from_json(json: Vec<u8>) -> Result<Self, serde_json::Error> {
-        let text = String::from_utf8(json).map_err(|e| {
-            <serde_json::Error as de::Error>::custom(format!("response is not UTF-8: {e}"))
-        })?;
+        let text = String::from_utf8(json)
+            .map_err(|e| <serde_json::Error as de::Error>::custom(format!("response is not UTF-8: {e}")))?;
         RawValue::from_string(text).map(FirehoseResponse)
     }
 
@@ -259,10 +261,23 @@ mod tests {
 
     #[test]
     fn arrival_time_accepts_integers_floats_and_absence() {
-        let parse = |json: &str| serde_json::from_str::<FirehoseRecord>(json).unwrap().approximate_arrival_timestamp;
-        assert_eq!(parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":1795428000000}"#).0, Some(1_795_428_000_000));
-        assert_eq!(parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":1.5e12}"#).0, Some(1_500_000_000_000));
-        assert_eq!(parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":-4}"#).0, None);
+        let parse = |json: &str| {
+            serde_json::from_str::<FirehoseRecord>(json)
+                .unwrap()
+                .approximate_arrival_timestamp
+        };
+        assert_eq!(
+            parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":1795428000000}"#).0,
+            Some(1_795_428_000_000)
+        );
+        assert_eq!(
+            parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":1.5e12}"#).0,
+            Some(1_500_000_000_000)
+        );
+        assert_eq!(
+            parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":-4}"#).0,
+            None
+        );
         assert_eq!(parse(r#"{"recordId":"1","data":""}"#).0, None);
     }
 

@@ -79,7 +79,10 @@ impl EnrichError {
 
 impl From<EnrichError> for lambda_runtime::Diagnostic {
     fn from(error: EnrichError) -> Self {
-        lambda_runtime::Diagnostic { error_type: error.code().to_owned(), error_message: error.to_string() }
+        lambda_runtime::Diagnostic {
+            error_type: error.code().to_owned(),
+            error_message: error.to_string(),
+        }
     }
 }
 
@@ -116,9 +119,15 @@ impl Enricher {
         let directory = match &config.tenants {
             TenantsConfig::File(path) => Directory::File(FileDirectory::load(path)?),
             TenantsConfig::Table(table) => {
-                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
                 let source = DynamoDbDirectory::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
-                Directory::Table(CachedDirectory::new(source, config.tenant_ttl, config.unknown_tenant_ttl))
+                Directory::Table(CachedDirectory::new(
+                    source,
+                    config.tenant_ttl,
+                    config.unknown_tenant_ttl,
+                ))
             }
         };
         Ok(Self::new(config, directory))
@@ -146,7 +155,10 @@ impl Enricher {
     ) -> Result<Transformed, EnrichError> {
         let batch = Batch::parse(&event.records, &mut scratch.arena, now);
         let names = self.directory.resolve(&batch.tenant_ids()).await?;
-        let ctx = Context { environment: &self.environment, policy: self.policy };
+        let ctx = Context {
+            environment: &self.environment,
+            policy: self.policy,
+        };
         Ok(batch.respond(&names, &ctx, &mut scratch.json)?)
     }
 }

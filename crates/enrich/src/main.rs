@@ -27,13 +27,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-async fn handle(enricher: &Enricher, event: LambdaEvent<FirehoseEvent>) -> Result<FirehoseResponse, Diagnostic> {
+async fn handle(
+    enricher: &Enricher,
+    event: LambdaEvent<FirehoseEvent>,
+) -> Result<FirehoseResponse, Diagnostic> {
     let now = EventTime::now();
     let records = &event.payload.records;
     match enricher.handle(&event.payload, now).await {
         Ok(out) => {
             telemetry::log_rejections(records, &out.summary, enricher.rejected_result());
-            telemetry::emit(&telemetry::metric_documents(&out.summary, enricher.rejected_result(), now));
+            telemetry::emit(&telemetry::metric_documents(
+                &out.summary,
+                enricher.rejected_result(),
+                now,
+            ));
             Ok(out.response)
         }
         Err(error) => {

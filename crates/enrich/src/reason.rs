@@ -22,8 +22,11 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason this stage adds on top of the schema's.
-    pub const ENRICH: [RejectReason; 3] =
-        [RejectReason::NotBase64, RejectReason::UnknownTenant, RejectReason::InvalidTenantName];
+    pub const ENRICH: [RejectReason; 3] = [
+        RejectReason::NotBase64,
+        RejectReason::UnknownTenant,
+        RejectReason::InvalidTenantName,
+    ];
 
     /// The stable snake_case code.
     pub const fn code(self) -> &'static str {
@@ -37,7 +40,10 @@ impl RejectReason {
 
     /// Every code, schema codes first.
     pub fn all() -> impl Iterator<Item = RejectReason> {
-        Reason::ALL.into_iter().map(RejectReason::Schema).chain(RejectReason::ENRICH)
+        Reason::ALL
+            .into_iter()
+            .map(RejectReason::Schema)
+            .chain(RejectReason::ENRICH)
     }
 }
 
@@ -63,7 +69,11 @@ mod tests {
         let unique: std::collections::BTreeSet<&str> = codes.iter().copied().collect();
         assert_eq!(unique.len(), codes.len(), "a code is used twice: {codes:?}");
         for code in codes {
-            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()), "{code}");
+            assert!(
+                code.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()),
+                "{code}"
+            );
         }
     }
 }

@@ -50,7 +50,10 @@ where
 /// Logs each rejected record once: its `recordId`, reason code, result, tenant when known.
 pub fn log_rejections(records: &[FirehoseRecord], summary: &Summary, result: FirehoseResult) {
     for rejected in &summary.rejected {
-        let record_id = records.get(rejected.index).map(|r| r.record_id.as_str()).unwrap_or_default();
+        let record_id = records
+            .get(rejected.index)
+            .map(|r| r.record_id.as_str())
+            .unwrap_or_default();
         tracing::warn!(
             "recordId" = record_id,
             reason = rejected.reason.code(),
@@ -64,7 +67,11 @@ pub fn log_rejections(records: &[FirehoseRecord], summary: &Summary, result: Fir
 
 /// The EMF documents for one invocation: outcome counts with dimension `Stage`, and one
 /// document per reason with dimensions `Stage` and `Reason`.
-pub fn metric_documents(summary: &Summary, result: FirehoseResult, timestamp: EventTime) -> Vec<serde_json::Value> {
+pub fn metric_documents(
+    summary: &Summary,
+    result: FirehoseResult,
+    timestamp: EventTime,
+) -> Vec<serde_json::Value> {
     let rejected = summary.rejected.len();
     let (dropped, failed) = match result {
         FirehoseResult::Dropped => (rejected, 0),
@@ -145,7 +152,12 @@ mod tests {
     use metrics_schema::Reason;
 
     fn summary() -> Summary {
-        let rejected = |index, reason| Rejected { index, reason, tenant: None, detail: String::new() };
+        let rejected = |index, reason| Rejected {
+            index,
+            reason,
+            tenant: None,
+            detail: String::new(),
+        };
         Summary {
             records: 5,
             ok: 2,
@@ -164,23 +176,45 @@ mod tests {
         assert_eq!(failed["_aws"]["CloudWatchMetrics"][0]["Namespace"], "MetricsLake");
         assert_eq!(failed["_aws"]["Timestamp"], 1_795_428_000_000_i64);
         assert_eq!(failed["Stage"], "enrich");
-        assert_eq!((failed["Records"].as_u64(), failed["Ok"].as_u64()), (Some(5), Some(2)));
-        assert_eq!((failed["ProcessingFailed"].as_u64(), failed["Dropped"].as_u64()), (Some(3), Some(0)));
+        assert_eq!(
+            (failed["Records"].as_u64(), failed["Ok"].as_u64()),
+            (Some(5), Some(2))
+        );
+        assert_eq!(
+            (failed["ProcessingFailed"].as_u64(), failed["Dropped"].as_u64()),
+            (Some(3), Some(0))
+        );
         let dropped = &metric_documents(&summary(), FirehoseResult::Dropped, t)[0];
-        assert_eq!((dropped["ProcessingFailed"].as_u64(), dropped["Dropped"].as_u64()), (Some(0), Some(3)));
+        assert_eq!(
+            (dropped["ProcessingFailed"].as_u64(), dropped["Dropped"].as_u64()),
+            (Some(0), Some(3))
+        );
     }
 
     #[test]
     fn each_reason_gets_its_own_document_with_a_reason_dimension() {
-        let docs = metric_documents(&summary(), FirehoseResult::ProcessingFailed, EventTime::from_millis(0));
+        let docs = metric_documents(
+            &summary(),
+            FirehoseResult::ProcessingFailed,
+            EventTime::from_millis(0),
+        );
         let per_reason: Vec<(String, u64)> = docs[1..]
             .iter()
             .map(|d| {
-                assert_eq!(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Stage", "Reason"]]));
-                (d["Reason"].as_str().unwrap().to_owned(), d["RejectedRecords"].as_u64().unwrap())
+                assert_eq!(
+                    d["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                    json!([["Stage", "Reason"]])
+                );
+                (
+                    d["Reason"].as_str().unwrap().to_owned(),
+                    d["RejectedRecords"].as_u64().unwrap(),
+                )
             })
             .collect();
-        assert_eq!(per_reason, [("not_json".to_owned(), 1), ("unknown_tenant".to_owned(), 2)]);
+        assert_eq!(
+            per_reason,
+            [("not_json".to_owned(), 1), ("unknown_tenant".to_owned(), 2)]
+        );
     }
 
     #[test]
@@ -192,8 +226,14 @@ mod tests {
                 let name = metric["Name"].as_str().unwrap();
                 assert!(doc[name].is_number(), "{name} missing in {doc}");
             }
-            for dimension in doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0].as_array().unwrap() {
-                assert!(doc[dimension.as_str().unwrap()].is_string(), "{dimension} missing in {doc}");
+            for dimension in doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+                .as_array()
+                .unwrap()
+            {
+                assert!(
+                    doc[dimension.as_str().unwrap()].is_string(),
+                    "{dimension} missing in {doc}"
+                );
             }
         }
     }

@@ -89,7 +89,11 @@ pub enum TransformError {
 
 enum Parsed<'a> {
     Valid(UnifiedEvent<'a>),
-    Rejected { reason: RejectReason, detail: String, payload: Option<&'a [u8]> },
+    Rejected {
+        reason: RejectReason,
+        detail: String,
+        payload: Option<&'a [u8]>,
+    },
 }
 
 /// Decoded and parsed records, borrowing from the event and the arena.
@@ -100,7 +104,9 @@ pub struct Batch<'a> {
 
 impl std::fmt::Debug for Batch<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batch").field("records", &self.records.len()).finish()
+        f.debug_struct("Batch")
+            .field("records", &self.records.len())
+            .finish()
     }
 }
 
@@ -135,9 +141,11 @@ impl<'a> Batch<'a> {
                     let payload = &arena[span];
                     match parse_event(payload, now) {
                         Ok(event) => Parsed::Valid(event),
-                        Err(Invalid { reason, detail }) => {
-                            Parsed::Rejected { reason: reason.into(), detail, payload: Some(payload) }
-                        }
+                        Err(Invalid { reason, detail }) => Parsed::Rejected {
+                            reason: reason.into(),
+                            detail,
+                            payload: Some(payload),
+                        },
                     }
                 }
             })
@@ -170,9 +178,15 @@ impl<'a> Batch<'a> {
     ) -> Result<Transformed, TransformError> {
         let records = self.records;
         // Enrichment grows an Ok record by a few percent; reserve that once.
-        let input: usize = records.iter().map(|r| r.record_id.len() + r.data.len() + 48).sum();
+        let input: usize = records
+            .iter()
+            .map(|r| r.record_id.len() + r.data.len() + 48)
+            .sum();
         let mut writer = ResponseWriter::with_capacity(input + input / 8 + 64);
-        let mut summary = Summary { records: records.len(), ..Summary::default() };
+        let mut summary = Summary {
+            records: records.len(),
+            ..Summary::default()
+        };
         let rejected_result = ctx.policy.result();
 
         for (index, (record, parsed)) in records.iter().zip(self.parsed).enumerate() {
@@ -181,7 +195,11 @@ impl<'a> Batch<'a> {
                     let tenant = event.tenant_id.clone();
                     enrich(event, names, ctx, record, json).map_err(|invalid| (invalid, Some(tenant)))
                 }
-                Parsed::Rejected { reason, detail, payload } => {
+                Parsed::Rejected {
+                    reason,
+                    detail,
+                    payload,
+                } => {
                     let tenant = payload.and_then(probe_tenant);
                     Err((Rejection { reason, detail }, tenant))
                 }
@@ -205,7 +223,10 @@ impl<'a> Batch<'a> {
 
         let bytes = writer.len();
         if bytes > MAX_RESPONSE_BYTES {
-            return Err(TransformError::ResponseTooLarge { bytes, records: records.len() });
+            return Err(TransformError::ResponseTooLarge {
+                bytes,
+                records: records.len(),
+            });
         }
         let response = FirehoseResponse::from_json(writer.finish())?;
         Ok(Transformed { response, summary })
@@ -219,7 +240,10 @@ struct Rejection {
 
 impl From<Invalid> for Rejection {
     fn from(invalid: Invalid) -> Self {
-        Rejection { reason: invalid.reason.into(), detail: invalid.detail }
+        Rejection {
+            reason: invalid.reason.into(),
+            detail: invalid.detail,
+        }
     }
 }
 
@@ -232,12 +256,16 @@ fn enrich<'e>(
     out: &mut Vec<u8>,
 ) -> Result<(), Rejection> {
     let Some(name) = names.name(event.tenant_id.as_str()) else {
-        return Err(Rejection { reason: RejectReason::UnknownTenant, detail: "the tenant directory does not know this tenant".to_owned() });
+        return Err(Rejection {
+            reason: RejectReason::UnknownTenant,
+            detail: "the tenant directory does not know this tenant".to_owned(),
+        });
     };
     if !check_tenant_name(name) {
         return Err(Rejection {
             reason: RejectReason::InvalidTenantName,
-            detail: "the directory's name for this tenant is empty, over 64 bytes or has control characters".to_owned(),
+            detail: "the directory's name for this tenant is empty, over 64 bytes or has control characters"
+                .to_owned(),
         });
     }
     put_dimension(&mut event, TENANT_NAME, name)?;
@@ -254,12 +282,22 @@ fn enrich<'e>(
 /// Sets a dimension the pipeline owns: replaces the producer's value if there is one (the
 /// directory and the deployment are the authority for these), else appends it, within the
 /// schema's limits.
-fn put_dimension<'e>(event: &mut UnifiedEvent<'e>, name: &'static str, value: &'e str) -> Result<(), Invalid> {
+fn put_dimension<'e>(
+    event: &mut UnifiedEvent<'e>,
+    name: &'static str,
+    value: &'e str,
+) -> Result<(), Invalid> {
     if event.measures.iter().any(|m| m.name == name) {
-        return Err(Invalid::new(Reason::NameClash, format!("{name} is both a dimension and a measure")));
+        return Err(Invalid::new(
+            Reason::NameClash,
+            format!("{name} is both a dimension and a measure"),
+        ));
     }
     if value.len() > MAX_VALUE_BYTES {
-        return Err(Invalid::new(Reason::ValueTooLong, format!("metadata.{name} is over 2048 bytes")));
+        return Err(Invalid::new(
+            Reason::ValueTooLong,
+            format!("metadata.{name} is over 2048 bytes"),
+        ));
     }
     if let Some(existing) = event.dimensions.iter_mut().find(|d| d.name == name) {
         existing.value = Cow::Borrowed(value);
@@ -271,7 +309,10 @@ fn put_dimension<'e>(event: &mut UnifiedEvent<'e>, name: &'static str, value: &'
             format!("adding metadata.{name} would make more than 128 dimensions"),
         ));
     }
-    event.dimensions.push(Dimension { name: Cow::Borrowed(name), value: Cow::Borrowed(value) });
+    event.dimensions.push(Dimension {
+        name: Cow::Borrowed(name),
+        value: Cow::Borrowed(value),
+    });
     Ok(())
 }
 
@@ -301,7 +342,10 @@ mod tests {
     #[test]
     fn probe_finds_a_valid_tenant_only() {
         let probe = |json: &str| probe_tenant(json.as_bytes()).map(|t| t.as_str().to_owned());
-        assert_eq!(probe(r#"{"metadata":{"tenant_id":"acme"},"data":7}"#).as_deref(), Some("acme"));
+        assert_eq!(
+            probe(r#"{"metadata":{"tenant_id":"acme"},"data":7}"#).as_deref(),
+            Some("acme")
+        );
         assert_eq!(probe(r#"{"metadata":{"tenant_id":"a b"}}"#), None);
         assert_eq!(probe(r#"{"metadata":[]}"#), None);
         assert_eq!(probe("not json"), None);
@@ -320,10 +364,15 @@ mod tests {
         let mut arena = Vec::new();
         let batch = Batch::parse(&records, &mut arena, EventTime::from_millis(10));
         let names: HashMap<String, String> = [("acme".to_string(), "Acme".to_string())].into();
-        let ctx = Context { environment: "prod", policy: InvalidRecordPolicy::Fail };
+        let ctx = Context {
+            environment: "prod",
+            policy: InvalidRecordPolicy::Fail,
+        };
         let out = batch.respond(&names, &ctx, &mut Vec::new()).unwrap();
         let response: serde_json::Value = serde_json::from_str(out.response.as_str()).unwrap();
-        let data = BASE64.decode(response["records"][0]["data"].as_str().unwrap()).unwrap();
+        let data = BASE64
+            .decode(response["records"][0]["data"].as_str().unwrap())
+            .unwrap();
         assert_eq!(
             std::str::from_utf8(&data).unwrap(),
             "{\"metric_name\":\"m\",\"metadata\":{\"tenant_id\":\"acme\",\"environment\":\"prod\",\"x\":\"y\",\

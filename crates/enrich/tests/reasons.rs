@@ -16,16 +16,27 @@ use metrics_enrich::transform::{Batch, Context};
 /// Runs the sample record for `code` alone and checks the outcome.
 fn assert_rejected_with(code: &str) {
     let sample = load_event("every-invalid.json");
-    let record = sample.records.iter().find(|r| r.record_id == code).unwrap_or_else(|| panic!("no sample for {code}"));
+    let record = sample
+        .records
+        .iter()
+        .find(|r| r.record_id == code)
+        .unwrap_or_else(|| panic!("no sample for {code}"));
     assert_single_rejection(record.clone(), code);
 }
 
 fn assert_single_rejection(record: FirehoseRecord, code: &str) {
-    for (policy, result) in [(InvalidRecordPolicy::Fail, "ProcessingFailed"), (InvalidRecordPolicy::Drop, "Dropped")] {
+    for (policy, result) in [
+        (InvalidRecordPolicy::Fail, "ProcessingFailed"),
+        (InvalidRecordPolicy::Drop, "Dropped"),
+    ] {
         let out = run(&enricher(policy), &event(vec![record.clone()]));
         let response = response_json(&out);
         assert_eq!(response["records"][0]["result"], result, "{code}");
-        assert_eq!(response["records"][0]["data"], record.data.as_str(), "{code}: data must be the original");
+        assert_eq!(
+            response["records"][0]["data"],
+            record.data.as_str(),
+            "{code}: data must be the original"
+        );
         assert_eq!(out.summary.rejected.len(), 1, "{code}");
         assert_eq!(out.summary.rejected[0].reason.code(), code);
         assert_eq!(out.summary.ok, 0);
@@ -95,7 +106,10 @@ fn invalid_tenant_name() {
         let records = vec![record("r1", &valid_payload("acme-prod"))];
         let mut arena = Vec::new();
         let batch = Batch::parse(&records, &mut arena, NOW);
-        let ctx = Context { environment: "dev", policy: InvalidRecordPolicy::Fail };
+        let ctx = Context {
+            environment: "dev",
+            policy: InvalidRecordPolicy::Fail,
+        };
         let out = batch.respond(&names, &ctx, &mut Vec::new()).unwrap();
         assert_eq!(out.summary.rejected[0].reason, RejectReason::InvalidTenantName);
         assert_eq!(out.summary.rejected[0].tenant.as_deref(), Some("acme-prod"));
@@ -115,8 +129,14 @@ fn too_many_dimensions_counts_the_added_fields() {
         metadata.insert(format!("d{i}"), "v".into());
     }
     let ok = serde_json::json!({"metric_name": "m", "metadata": metadata.clone(), "data": {"event_time": 1}});
-    let out = run(&enricher(InvalidRecordPolicy::Fail), &event(vec![record("r", ok.to_string().as_bytes())]));
-    assert_eq!(out.summary.ok, 1, "128 dimensions after enrichment is within the limit");
+    let out = run(
+        &enricher(InvalidRecordPolicy::Fail),
+        &event(vec![record("r", ok.to_string().as_bytes())]),
+    );
+    assert_eq!(
+        out.summary.ok, 1,
+        "128 dimensions after enrichment is within the limit"
+    );
     metadata.insert("d125".into(), "v".into());
     let over = serde_json::json!({"metric_name": "m", "metadata": metadata, "data": {"event_time": 1}});
     assert_single_rejection(record("r", over.to_string().as_bytes()), "too_many_dimensions");
@@ -134,7 +154,10 @@ fn name_clash_with_an_added_dimension() {
 fn rejections_name_the_tenant_when_it_is_known() {
     let records = vec![
         record("unknown", &valid_payload("initech")),
-        record("bad-time", br#"{"metric_name":"m","metadata":{"tenant_id":"globex"},"data":{"event_time":"soon"}}"#),
+        record(
+            "bad-time",
+            br#"{"metric_name":"m","metadata":{"tenant_id":"globex"},"data":{"event_time":"soon"}}"#,
+        ),
         record("not-json", b"nope"),
     ];
     let out = run(&enricher(InvalidRecordPolicy::Fail), &event(records));

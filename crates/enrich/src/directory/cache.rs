@@ -54,7 +54,13 @@ impl<S: TenantSource> CachedDirectory<S, SystemClock> {
 
 impl<S: TenantSource, C: Clock> CachedDirectory<S, C> {
     pub fn with_clock(source: S, ttl: Duration, unknown_ttl: Duration, clock: C) -> Self {
-        CachedDirectory { source, clock, ttl, unknown_ttl, entries: Mutex::new(HashMap::new()) }
+        CachedDirectory {
+            source,
+            clock,
+            ttl,
+            unknown_ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn source(&self) -> &S {
@@ -96,7 +102,11 @@ impl<S: TenantSource, C: Clock> CachedDirectory<S, C> {
         }
         for id in missing {
             let name: Option<Arc<str>> = found.get(id).map(|name| Arc::from(name.as_str()));
-            let ttl = if name.is_some() { self.ttl } else { self.unknown_ttl };
+            let ttl = if name.is_some() {
+                self.ttl
+            } else {
+                self.unknown_ttl
+            };
             let expires = now.checked_add(ttl).unwrap_or(now);
             if let Some(name) = &name {
                 names.insert(id.to_owned(), Arc::clone(name));
@@ -115,7 +125,9 @@ impl<S: TenantSource, C: Clock> CachedDirectory<S, C> {
 
     fn entries(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
         // A panic elsewhere cannot leave the map half-updated in a way that matters here.
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -132,7 +144,10 @@ mod tests {
 
     impl ManualClock {
         fn new() -> Self {
-            ManualClock { start: Instant::now(), offset_ms: AtomicU64::new(0) }
+            ManualClock {
+                start: Instant::now(),
+                offset_ms: AtomicU64::new(0),
+            }
         }
         fn advance(&self, by: Duration) {
             self.offset_ms.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
@@ -157,16 +172,28 @@ mod tests {
     impl TenantSource for FakeSource {
         async fn lookup_many(&self, ids: &[&str]) -> Result<HashMap<String, String>, DirectoryError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            self.asked.lock().unwrap().push(ids.iter().map(|s| s.to_string()).collect());
+            self.asked
+                .lock()
+                .unwrap()
+                .push(ids.iter().map(|s| s.to_string()).collect());
             if self.failing.load(Ordering::SeqCst) {
-                return Err(DirectoryError::Lookup { table: "t".into(), source: "outage".into() });
+                return Err(DirectoryError::Lookup {
+                    table: "t".into(),
+                    source: "outage".into(),
+                });
             }
-            Ok(ids.iter().filter_map(|id| self.names.get(*id).map(|n| (id.to_string(), n.clone()))).collect())
+            Ok(ids
+                .iter()
+                .filter_map(|id| self.names.get(*id).map(|n| (id.to_string(), n.clone())))
+                .collect())
         }
     }
 
     fn source() -> FakeSource {
-        FakeSource { names: [("acme".to_string(), "Acme".to_string())].into(), ..Default::default() }
+        FakeSource {
+            names: [("acme".to_string(), "Acme".to_string())].into(),
+            ..Default::default()
+        }
     }
 
     const TTL: Duration = Duration::from_secs(300);
@@ -224,7 +251,9 @@ mod tests {
     async fn the_cache_stays_bounded_under_a_flood_of_ids() {
         let clock = ManualClock::new();
         let cache = CachedDirectory::with_clock(source(), TTL, UNKNOWN_TTL, &clock);
-        let ids: Vec<String> = (0..MAX_CACHED_TENANTS + 500).map(|i| format!("tenant-{i}")).collect();
+        let ids: Vec<String> = (0..MAX_CACHED_TENANTS + 500)
+            .map(|i| format!("tenant-{i}"))
+            .collect();
         for chunk in ids.chunks(3000) {
             let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
             cache.resolve(&chunk).await.unwrap();

@@ -34,7 +34,10 @@ pub struct DynamoDbDirectory {
 
 impl DynamoDbDirectory {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoDbDirectory { client, table: table.into() }
+        DynamoDbDirectory {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -45,10 +48,16 @@ impl DynamoDbDirectory {
     /// whole chain (service code, message, connection cause), which an operator needs.
     fn lookup_error(&self, error: impl std::error::Error) -> DirectoryError {
         let message = aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string();
-        DirectoryError::Lookup { table: self.table.clone(), source: message.into() }
+        DirectoryError::Lookup {
+            table: self.table.clone(),
+            source: message.into(),
+        }
     }
 
-    fn request(&self, keys: Vec<HashMap<String, AttributeValue>>) -> Result<KeysAndAttributes, DirectoryError> {
+    fn request(
+        &self,
+        keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<KeysAndAttributes, DirectoryError> {
         KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .projection_expression("#id, #name")
@@ -58,7 +67,11 @@ impl DynamoDbDirectory {
             .map_err(|e| self.lookup_error(e))
     }
 
-    async fn lookup_chunk(&self, ids: &[&str], found: &mut HashMap<String, String>) -> Result<(), DirectoryError> {
+    async fn lookup_chunk(
+        &self,
+        ids: &[&str],
+        found: &mut HashMap<String, String>,
+    ) -> Result<(), DirectoryError> {
         let mut keys: Vec<HashMap<String, AttributeValue>> = ids
             .iter()
             .map(|id| HashMap::from([(KEY_ATTRIBUTE.to_owned(), AttributeValue::S((*id).to_owned()))]))
@@ -72,7 +85,12 @@ impl DynamoDbDirectory {
                 .send()
                 .await
                 .map_err(|e| self.lookup_error(e))?;
-            for item in output.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+            for item in output
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
                 if let (Some(AttributeValue::S(id)), Some(AttributeValue::S(name))) =
                     (item.get(KEY_ATTRIBUTE), item.get(NAME_ATTRIBUTE))
                 {
@@ -96,7 +114,11 @@ impl DynamoDbDirectory {
                 backoff *= 2;
             }
         }
-        Err(DirectoryError::Unprocessed { table: self.table.clone(), keys: keys.len(), attempts: MAX_ATTEMPTS })
+        Err(DirectoryError::Unprocessed {
+            table: self.table.clone(),
+            keys: keys.len(),
+            attempts: MAX_ATTEMPTS,
+        })
     }
 }
 

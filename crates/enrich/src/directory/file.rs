@@ -18,9 +18,15 @@ impl FileDirectory {
     /// valid display name, so a bad entry is found at start, not on the first event.
     pub fn load(path: &Path) -> Result<Self, DirectoryError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| DirectoryError::ReadFile { path: shown.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| DirectoryError::ReadFile {
+            path: shown.clone(),
+            source,
+        })?;
         let names: HashMap<String, String> =
-            serde_json::from_slice(&bytes).map_err(|source| DirectoryError::ParseFile { path: shown.clone(), source })?;
+            serde_json::from_slice(&bytes).map_err(|source| DirectoryError::ParseFile {
+                path: shown.clone(),
+                source,
+            })?;
         Self::from_map(names).map_err(|detail| DirectoryError::InvalidEntry { path: shown, detail })
     }
 
@@ -31,7 +37,9 @@ impl FileDirectory {
                 return Err(format!("{id:?} is not a valid tenant id"));
             }
             if !check_tenant_name(name) {
-                return Err(format!("the name of {id} must be 1-64 bytes without control characters"));
+                return Err(format!(
+                    "the name of {id} must be 1-64 bytes without control characters"
+                ));
             }
         }
         Ok(FileDirectory { names })
@@ -76,7 +84,10 @@ mod tests {
 
     #[test]
     fn loads_names_by_tenant_id() {
-        let path = write("ok.json", r#"{"acme-prod": "Acme \"Prod\"", "globex": "Globex Ltd"}"#);
+        let path = write(
+            "ok.json",
+            r#"{"acme-prod": "Acme \"Prod\"", "globex": "Globex Ltd"}"#,
+        );
         let dir = FileDirectory::load(&path).unwrap();
         assert_eq!(dir.len(), 2);
         assert_eq!(dir.name("acme-prod"), Some("Acme \"Prod\""));

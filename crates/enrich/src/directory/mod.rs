@@ -65,9 +65,16 @@ pub enum DirectoryError {
     #[error("the tenants file {path} has an invalid entry: {detail}")]
     InvalidEntry { path: String, detail: String },
     #[error("the tenants table {table} could not be read: {source}")]
-    Lookup { table: String, source: Box<dyn std::error::Error + Send + Sync> },
+    Lookup {
+        table: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("the tenants table {table} left {keys} keys unprocessed after {attempts} attempts")]
-    Unprocessed { table: String, keys: usize, attempts: usize },
+    Unprocessed {
+        table: String,
+        keys: usize,
+        attempts: usize,
+    },
 }
 
 /// The directory the handler uses, chosen by configuration.

@@ -36,7 +36,9 @@ pub fn config(policy: InvalidRecordPolicy) -> Config {
 /// An enricher over `events/enrich/tenants.json`.
 pub fn enricher(policy: InvalidRecordPolicy) -> Enricher {
     let config = config(policy);
-    let TenantsConfig::File(path) = &config.tenants else { unreachable!() };
+    let TenantsConfig::File(path) = &config.tenants else {
+        unreachable!()
+    };
     Enricher::new(&config, Directory::File(FileDirectory::load(path).unwrap()))
 }
 
@@ -70,7 +72,11 @@ pub fn run(enricher: &Enricher, event: &FirehoseEvent) -> Transformed {
 }
 
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
 }
 
 /// The response as JSON.

@@ -1,0 +1,144 @@
+//! The built `metrics-enrich` binary, run as Lambda runs it: a minimal Runtime API on
+//! 127.0.0.1 hands it a sample event and reads its response. With `TENANTS_FILE` it needs no
+//! AWS credentials and no network (its environment is cleared).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// One HTTP/1.1 request: method, path, body.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<u8>)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        if header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((method, path, body))
+}
+
+/// Serves `event` once on `/next` and sends back what is posted to `/response` or `/error`.
+fn runtime_api(listener: TcpListener, event: Vec<u8>, posted: mpsc::Sender<(String, Vec<u8>)>) {
+    std::thread::spawn(move || {
+        let mut served = false;
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let event = event.clone();
+            let posted = posted.clone();
+            let first = !served;
+            served = true;
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut handed_out = !first;
+                while let Some((method, path, body)) = read_request(&mut reader) {
+                    if method == "GET" && path.ends_with("/invocation/next") {
+                        if handed_out {
+                            // Like a frozen sandbox: the next event never comes.
+                            std::thread::sleep(Duration::from_secs(60));
+                            return;
+                        }
+                        handed_out = true;
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                             Lambda-Runtime-Aws-Request-Id: req-1\r\nLambda-Runtime-Deadline-Ms: 4102444800000\r\n\
+                             Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:enrich\r\n\r\n",
+                            event.len()
+                        );
+                        writer.write_all(head.as_bytes()).unwrap();
+                        writer.write_all(&event).unwrap();
+                    } else {
+                        writer
+                            .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+                            .unwrap();
+                        let _ = posted.send((path, body));
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn binary_serves_a_sample_event_with_a_tenants_file_and_no_aws_environment() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let event = std::fs::read(events_dir().join("all-valid.json")).unwrap();
+    let (posted_tx, posted) = mpsc::channel();
+    runtime_api(listener, event.clone(), posted_tx);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_metrics-enrich"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "enrich")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("TENANTS_FILE", events_dir().join("tenants.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let answer = posted.recv_timeout(Duration::from_secs(30));
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let (path, body) = answer.expect("the binary posted nothing");
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-1/response");
+
+    // The binary gives the same response as the library (the events use times in the past,
+    // so the real clock does not change the outcome).
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(events_dir().join("all-valid.expected.json")).unwrap())
+            .unwrap();
+    let actual: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(actual, expected);
+
+    // One EMF document on stdout counts the outcomes.
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let emf: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 1, "{stdout}");
+    assert_eq!(emf[0]["Ok"], 4);
+    assert_eq!(emf[0]["Stage"], "enrich");
+}
+
+#[test]
+fn binary_refuses_to_start_without_a_tenant_directory() {
+    let output = Command::new(env!("CARGO_BIN_EXE_metrics-enrich"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(all.contains("TENANTS_FILE"), "{all}");
+}
