@@ -30,7 +30,7 @@ pub fn check_file(file: &MappingFile) -> Vec<Diagnostic> {
             out.push(Diagnostic::for_metric(
                 Code::DuplicateMetricName,
                 &metric.name,
-                "another [[metric]] already has this name; each metric needs its own name (it names the rule too)",
+                "another [[metric]] already has this name; each metric needs its own name (it also identifies the rule in the CDK app)",
             ));
         }
     }
