@@ -9,3 +9,5 @@
 pub mod bucket;
 pub mod firehose;
 mod ids;
+pub mod pipeline;
+pub mod sample;

@@ -1,0 +1,323 @@
+//! The whole pipeline in one process, each stage the code its Lambda runs:
+//!
+//! 1. the mapping emulator turns each EventBridge event into unified events (no match is
+//!    counted, not an error);
+//! 2. the Firehose emulator buffers them and calls the enrich transformer ([`Enricher`]) per
+//!    processor buffer, writing `Data/…` and `Error/processing-failed/…` objects into the local
+//!    bucket;
+//! 3. every new `Data/` object goes to the store stage (the writer) and the forward stage
+//!    (the forwarder), as their queues would deliver it.
+//!
+//! Every input event ends with exactly one outcome in the [`Summary`], so the run can prove
+//! that nothing was lost.
+
+use std::collections::BTreeMap;
+
+use metrics_enrich::Enricher;
+use metrics_enrich::firehose::FirehoseEvent;
+use metrics_schema::EventTime;
+use metrics_schema::mapping::RuleSet;
+use serde::Serialize;
+
+use crate::bucket::{BucketError, LocalBucket};
+use crate::firehose::{Firehose, FirehoseConfig, Invocation, NewObject, ObjectKind};
+
+/// What the store stage did with one object's records.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StoreReport {
+    /// Records written, per tenant.
+    pub written: BTreeMap<String, u64>,
+    /// Records already stored (a replay or a redelivered duplicate): nothing changed.
+    pub duplicates: u64,
+    /// Records not written, per reason code (each is in the stage's dead-letter location).
+    pub dead_lettered: BTreeMap<String, u64>,
+}
+
+/// What the forward stage did with one object's records, per destination.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ForwardReport {
+    pub destinations: BTreeMap<String, DestinationCounts>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct DestinationCounts {
+    /// Events in request bodies (delivered, or written to the outbox).
+    pub events: u64,
+    pub requests: u64,
+    /// Events not sent, per reason code.
+    pub dead_lettered: BTreeMap<String, u64>,
+}
+
+/// The store writer, reading one new object. The bucket is where its dead letters go.
+#[allow(async_fn_in_trait)] // used in one process, never across threads
+pub trait StoreStage {
+    async fn consume(&mut self, bucket: &LocalBucket, key: &str, bytes: &[u8]) -> Result<StoreReport, StageError>;
+}
+
+/// The forwarder, reading one new object.
+#[allow(async_fn_in_trait)]
+pub trait ForwardStage {
+    async fn consume(&mut self, bucket: &LocalBucket, key: &str, bytes: &[u8])
+    -> Result<ForwardReport, StageError>;
+}
+
+/// A stage that could not process an object at all (its Lambda would fail and be retried).
+#[derive(Debug, thiserror::Error)]
+#[error("{stage} failed on {key}: {message}")]
+pub struct StageError {
+    pub stage: &'static str,
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
+    #[error(transparent)]
+    Stage(#[from] StageError),
+}
+
+/// Counts for the whole run. Every input event has one outcome in `outcomes`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub events_read: u64,
+    /// Input that is not an EventBridge event (not JSON, not an object).
+    pub not_events: u64,
+    pub unmatched: u64,
+    pub matched: u64,
+    /// Unified events the rules produced (more than `matched` only when rules overlap).
+    pub records: u64,
+    pub transform: TransformCounts,
+    pub objects: ObjectCounts,
+    pub store: StoreCounts,
+    pub forward: BTreeMap<String, DestinationCounts>,
+    /// One entry per input event: `unmatched`, `not_an_event`, `stored`, `duplicate`,
+    /// `failed:<reason>`, `dropped:<reason>`, `dead_lettered:<reason>`.
+    pub outcomes: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct TransformCounts {
+    pub ok: u64,
+    pub dropped: BTreeMap<String, u64>,
+    pub failed: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectCounts {
+    pub data: u64,
+    pub processing_failed: u64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreCounts {
+    pub written: BTreeMap<String, u64>,
+    pub duplicates: u64,
+    pub dead_lettered: BTreeMap<String, u64>,
+}
+
+/// Whether every input event is accounted for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Accounting {
+    pub input_events: u64,
+    /// Extra unified events when one event matched several rules.
+    pub extra_records: u64,
+    pub outcomes_total: u64,
+    pub balanced: bool,
+}
+
+impl Summary {
+    fn outcome(&mut self, name: impl Into<String>, n: u64) {
+        if n > 0 {
+            *self.outcomes.entry(name.into()).or_insert(0) += n;
+        }
+    }
+
+    /// Every input event is stored, a duplicate of a stored event, failed or dead-lettered
+    /// with a reason, or unmatched; and the stages agree with each other.
+    pub fn accounting(&self) -> Accounting {
+        let extra_records = self.records.saturating_sub(self.matched);
+        let outcomes_total: u64 = self.outcomes.values().sum();
+        let transformed = self.transform.ok
+            + self.transform.dropped.values().sum::<u64>()
+            + self.transform.failed.values().sum::<u64>();
+        let stored = self.store.written.values().sum::<u64>()
+            + self.store.duplicates
+            + self.store.dead_lettered.values().sum::<u64>();
+        let balanced = self.events_read == self.not_events + self.unmatched + self.matched
+            && transformed == self.records
+            && stored == self.transform.ok
+            && outcomes_total == self.events_read + extra_records;
+        Accounting { input_events: self.events_read, extra_records, outcomes_total, balanced }
+    }
+}
+
+/// The pipeline. Feed it events in arrival order with [`Pipeline::push`], then call
+/// [`Pipeline::finish`].
+#[derive(Debug)]
+pub struct Pipeline<S, F> {
+    rules: RuleSet,
+    firehose: Firehose,
+    enricher: Enricher,
+    bucket: LocalBucket,
+    store: S,
+    forward: F,
+    summary: Summary,
+    /// The clock the schema's future-time rule uses: the real one, read once per run.
+    now: EventTime,
+    last_arrival_ms: i64,
+}
+
+impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
+    pub fn new(
+        rules: RuleSet,
+        firehose: FirehoseConfig,
+        enricher: Enricher,
+        bucket: LocalBucket,
+        store: S,
+        forward: F,
+    ) -> Self {
+        Pipeline {
+            rules,
+            firehose: Firehose::new(firehose),
+            enricher,
+            bucket,
+            store,
+            forward,
+            summary: Summary::default(),
+            now: EventTime::now(),
+            last_arrival_ms: 0,
+        }
+    }
+
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    pub fn bucket(&self) -> &LocalBucket {
+        &self.bucket
+    }
+
+    /// Puts one EventBridge event on the bus.
+    pub async fn push(&mut self, event: &[u8]) -> Result<(), PipelineError> {
+        self.summary.events_read += 1;
+        let arrival_ms = envelope_time(event).unwrap_or(self.last_arrival_ms);
+        self.last_arrival_ms = self.last_arrival_ms.max(arrival_ms);
+        let matches = match self.rules.apply(event, EventTime::from_millis(arrival_ms)) {
+            Ok(matches) => matches,
+            Err(_) => {
+                self.summary.not_events += 1;
+                self.summary.outcome("not_an_event", 1);
+                return Ok(());
+            }
+        };
+        if matches.is_empty() {
+            self.summary.unmatched += 1;
+            self.summary.outcome("unmatched", 1);
+            return Ok(());
+        }
+        self.summary.matched += 1;
+        let outputs: Vec<Vec<u8>> = matches.into_iter().map(|m| m.output).collect();
+        for output in outputs {
+            self.summary.records += 1;
+            if let Some(invocation) = self.firehose.put(output, arrival_ms) {
+                self.invoke(invocation).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the input: flushes every buffer and returns the summary.
+    pub async fn finish(mut self) -> Result<(Summary, S, F), PipelineError> {
+        if let Some(invocation) = self.firehose.drain() {
+            self.invoke(invocation).await?;
+        }
+        if let Some(object) = self.firehose.flush() {
+            self.deliver(object).await?;
+        }
+        Ok((self.summary, self.store, self.forward))
+    }
+
+    /// Runs the enrich transformer on one processor buffer, as Firehose invokes the Lambda.
+    async fn invoke(&mut self, invocation: Invocation) -> Result<(), PipelineError> {
+        let completion = match serde_json::from_slice::<FirehoseEvent>(&invocation.event_json) {
+            Ok(event) => match self.enricher.handle(&event, self.now).await {
+                Ok(transformed) => {
+                    let policy = self.enricher.rejected_result();
+                    for (reason, n) in transformed.summary.by_reason() {
+                        let n = n as u64;
+                        if policy == metrics_enrich::firehose::FirehoseResult::Dropped {
+                            *self.summary.transform.dropped.entry(reason.to_owned()).or_insert(0) += n;
+                            self.summary.outcome(format!("dropped:{reason}"), n);
+                        } else {
+                            *self.summary.transform.failed.entry(reason.to_owned()).or_insert(0) += n;
+                            self.summary.outcome(format!("failed:{reason}"), n);
+                        }
+                    }
+                    self.firehose.complete(invocation, transformed.response.as_str().as_bytes())
+                }
+                Err(e) => {
+                    let n = invocation.record_count() as u64;
+                    *self.summary.transform.failed.entry(e.code().to_owned()).or_insert(0) += n;
+                    self.summary.outcome(format!("failed:{}", e.code()), n);
+                    self.firehose.fail_invocation(invocation, "Lambda.FunctionError", &e.to_string())
+                }
+            },
+            Err(_) => {
+                let n = invocation.record_count() as u64;
+                *self.summary.transform.failed.entry("malformed_event".to_owned()).or_insert(0) += n;
+                self.summary.outcome("failed:malformed_event", n);
+                self.firehose.fail_invocation(invocation, "Lambda.JsonProcessingException", "malformed event")
+            }
+        };
+        self.summary.transform.ok += completion.ok as u64;
+        for object in completion.objects {
+            self.deliver(object).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores an object; a `Data/` object is then read by the store and forward stages.
+    async fn deliver(&mut self, object: NewObject) -> Result<(), PipelineError> {
+        self.bucket.put(&object.key, &object.bytes)?;
+        match object.kind {
+            ObjectKind::ProcessingFailed => self.summary.objects.processing_failed += 1,
+            ObjectKind::Data => {
+                self.summary.objects.data += 1;
+                let stored = self.store.consume(&self.bucket, &object.key, &object.bytes).await?;
+                for (tenant, n) in stored.written {
+                    *self.summary.store.written.entry(tenant).or_insert(0) += n;
+                    self.summary.outcome("stored", n);
+                }
+                self.summary.store.duplicates += stored.duplicates;
+                self.summary.outcome("duplicate", stored.duplicates);
+                for (reason, n) in stored.dead_lettered {
+                    self.summary.outcome(format!("dead_lettered:{reason}"), n);
+                    *self.summary.store.dead_lettered.entry(reason).or_insert(0) += n;
+                }
+                let forwarded = self.forward.consume(&self.bucket, &object.key, &object.bytes).await?;
+                for (destination, counts) in forwarded.destinations {
+                    let total = self.summary.forward.entry(destination).or_default();
+                    total.events += counts.events;
+                    total.requests += counts.requests;
+                    for (reason, n) in counts.dead_lettered {
+                        *total.dead_lettered.entry(reason).or_insert(0) += n;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The EventBridge envelope's `time`, which the local run uses as the arrival time.
+fn envelope_time(event: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        time: std::borrow::Cow<'a, str>,
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(event).ok()?;
+    EventTime::parse_rfc3339(&envelope.time).ok().map(EventTime::as_millis)
+}
