@@ -151,10 +151,10 @@ fn short(name: &str) -> String {
 }
 
 fn string_or<'a>(raw: &'a RawValue, reason: Reason, field: &str) -> Result<Cow<'a, str>, Invalid> {
-    if raw.get().starts_with('"') {
-        if let Ok(CowStr(s)) = serde_json::from_str(raw.get()) {
-            return Ok(s);
-        }
+    if raw.get().starts_with('"')
+        && let Ok(CowStr(s)) = serde_json::from_str(raw.get())
+    {
+        return Ok(s);
     }
     Err(Invalid::new(reason, format!("{field} must be a string")))
 }
