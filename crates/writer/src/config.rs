@@ -1,0 +1,264 @@
+//! The writer's configuration: environment variables, read once at start, validated, with
+//! documented defaults. AWS regions, credentials and endpoints come from the SDK's standard
+//! variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_TIMESTREAM_WRITE`, …).
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `METRICS_STORE` | `timestream` | `timestream` or `embedded` |
+//! | `TIMESTREAM_DATABASE` | `Metrics` | database holding one table per tenant |
+//! | `TIMESTREAM_CREATE_DATABASE` | `false` | create the database too when it is missing |
+//! | `MEMORY_RETENTION_HOURS` | `336` (14 days) | memory-store retention of new tables (1–8766) |
+//! | `MAGNETIC_RETENTION_DAYS` | `365` | magnetic-store retention of new tables (1–73000); also the embedded store's retention |
+//! | `EMBEDDED_STORE_PATH` | `metrics-lake.sqlite` | SQLite file of the embedded store |
+//! | `WRITE_CONCURRENCY` | `16` | write calls in flight at once (1–256) |
+//! | `WRITE_WINDOW_RECORDS` | `20000` | records converted and held at once (≥ 100) |
+//! | `DEAD_LETTER_BUCKET` | the source object's bucket | where dead letters go |
+//! | `DEAD_LETTER_PREFIX` | `Error/writer/` | key prefix of dead letters (`<prefix><source key>.ndjson`) |
+//! | `MAX_OBJECT_BYTES` | `134217728` (128 MiB) | largest object read, as stored |
+//! | `MAX_DECOMPRESSED_BYTES` | `1073741824` (1 GiB) | largest object after gunzip |
+//! | `MAX_RECORD_BYTES` | `1048576` (1 MiB) | longest line |
+//! | `DEADLINE_MARGIN_MS` | `3000` | time kept back from the Lambda deadline to report and write dead letters |
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use metrics_objects::ReadLimits;
+use metrics_store::StoreKind;
+use metrics_store::timestream::{TableSettings, TimestreamSettings};
+
+use crate::write::WriteOptions;
+
+/// The writer's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub store: StoreKind,
+    pub timestream: TimestreamSettings,
+    pub embedded_path: PathBuf,
+    pub write: WriteOptions,
+    /// `None`: the source object's bucket.
+    pub dead_letter_bucket: Option<String>,
+    pub dead_letter_prefix: String,
+    pub deadline_margin: Duration,
+}
+
+/// A variable with a value the writer cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}={value:?} is invalid: {expected}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub expected: String,
+}
+
+impl Config {
+    /// From the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// From any lookup (tests pass a map). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let store = match get("METRICS_STORE") {
+            None => StoreKind::Timestream,
+            Some(v) => StoreKind::from_str(v.trim()).map_err(|expected| ConfigError {
+                name: "METRICS_STORE",
+                value: v.clone(),
+                expected,
+            })?,
+        };
+        let database = get("TIMESTREAM_DATABASE").unwrap_or_else(|| "Metrics".into());
+        if database.len() < 3
+            || database.len() > 256
+            || !database
+                .bytes()
+                .all(metrics_schema::names::is_safe_identifier_byte)
+        {
+            return Err(ConfigError {
+                name: "TIMESTREAM_DATABASE",
+                value: database,
+                expected: "3-256 bytes of [A-Za-z0-9_.-]".into(),
+            });
+        }
+        let defaults = WriteOptions::default();
+        let limits = ReadLimits::default();
+        let config = Config {
+            store,
+            timestream: TimestreamSettings {
+                database,
+                table: TableSettings {
+                    memory_retention_hours: number(&get, "MEMORY_RETENTION_HOURS", 14 * 24, 1, 8766)?,
+                    magnetic_retention_days: number(&get, "MAGNETIC_RETENTION_DAYS", 365, 1, 73_000)?,
+                    create_database: flag(&get, "TIMESTREAM_CREATE_DATABASE", false)?,
+                },
+                ..TimestreamSettings::default()
+            },
+            embedded_path: get("EMBEDDED_STORE_PATH")
+                .map_or_else(|| PathBuf::from("metrics-lake.sqlite"), PathBuf::from),
+            write: WriteOptions {
+                concurrency: number(&get, "WRITE_CONCURRENCY", defaults.concurrency as i64, 1, 256)? as usize,
+                window_records: number(
+                    &get,
+                    "WRITE_WINDOW_RECORDS",
+                    defaults.window_records as i64,
+                    100,
+                    i64::MAX,
+                )? as usize,
+                limits: ReadLimits {
+                    max_compressed_bytes: number(
+                        &get,
+                        "MAX_OBJECT_BYTES",
+                        limits.max_compressed_bytes as i64,
+                        1,
+                        i64::MAX,
+                    )? as u64,
+                    max_decompressed_bytes: number(
+                        &get,
+                        "MAX_DECOMPRESSED_BYTES",
+                        limits.max_decompressed_bytes as i64,
+                        1,
+                        i64::MAX,
+                    )? as u64,
+                    max_record_bytes: number(
+                        &get,
+                        "MAX_RECORD_BYTES",
+                        limits.max_record_bytes as i64,
+                        1,
+                        i64::MAX,
+                    )? as usize,
+                },
+            },
+            dead_letter_bucket: get("DEAD_LETTER_BUCKET"),
+            dead_letter_prefix: get("DEAD_LETTER_PREFIX").unwrap_or_else(|| "Error/writer/".into()),
+            deadline_margin: Duration::from_millis(
+                number(&get, "DEADLINE_MARGIN_MS", 3000, 0, 600_000)? as u64
+            ),
+        };
+        Ok(config)
+    }
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    let Some(value) = get(name) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError {
+            name,
+            value,
+            expected: if max == i64::MAX {
+                format!("an integer of at least {min}")
+            } else {
+                format!("an integer from {min} to {max}")
+            },
+        }),
+    }
+}
+
+fn flag(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    let Some(value) = get(name) else {
+        return Ok(default);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError {
+            name,
+            value,
+            expected: "true or false".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.store, StoreKind::Timestream);
+        assert_eq!(c.timestream.database, "Metrics");
+        assert_eq!(c.timestream.table.memory_retention_hours, 336);
+        assert_eq!(c.timestream.table.magnetic_retention_days, 365);
+        assert!(!c.timestream.table.create_database);
+        assert_eq!(c.write.concurrency, 16);
+        assert_eq!(c.dead_letter_bucket, None);
+        assert_eq!(c.dead_letter_prefix, "Error/writer/");
+        assert_eq!(c.embedded_path, PathBuf::from("metrics-lake.sqlite"));
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = config(&[
+            ("METRICS_STORE", "embedded"),
+            ("TIMESTREAM_DATABASE", "Other_db"),
+            ("TIMESTREAM_CREATE_DATABASE", "true"),
+            ("MEMORY_RETENTION_HOURS", "24"),
+            ("MAGNETIC_RETENTION_DAYS", "30"),
+            ("EMBEDDED_STORE_PATH", "/tmp/x.sqlite"),
+            ("WRITE_CONCURRENCY", "4"),
+            ("WRITE_WINDOW_RECORDS", "500"),
+            ("DEAD_LETTER_BUCKET", "dlq-bucket"),
+            ("DEAD_LETTER_PREFIX", "Errors/w/"),
+            ("MAX_RECORD_BYTES", "1000"),
+            ("DEADLINE_MARGIN_MS", "100"),
+        ])
+        .unwrap();
+        assert_eq!(c.store, StoreKind::Embedded);
+        assert_eq!(c.timestream.database, "Other_db");
+        assert!(c.timestream.table.create_database);
+        assert_eq!(
+            (
+                c.timestream.table.memory_retention_hours,
+                c.timestream.table.magnetic_retention_days
+            ),
+            (24, 30)
+        );
+        assert_eq!(c.embedded_path, PathBuf::from("/tmp/x.sqlite"));
+        assert_eq!((c.write.concurrency, c.write.window_records), (4, 500));
+        assert_eq!(c.dead_letter_bucket.as_deref(), Some("dlq-bucket"));
+        assert_eq!(c.dead_letter_prefix, "Errors/w/");
+        assert_eq!(c.write.limits.max_record_bytes, 1000);
+        assert_eq!(c.deadline_margin, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_is_expected() {
+        let cases = [
+            ("METRICS_STORE", "influx"),
+            ("WRITE_CONCURRENCY", "0"),
+            ("WRITE_CONCURRENCY", "many"),
+            ("MEMORY_RETENTION_HOURS", "9000"),
+            ("TIMESTREAM_DATABASE", "a b"),
+            ("TIMESTREAM_CREATE_DATABASE", "maybe"),
+        ];
+        for (name, value) in cases {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.name, name);
+            assert!(
+                err.to_string().contains(name) && !err.expected.is_empty(),
+                "{err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! `metrics-writer`: the store writer Lambda. Configuration is read and clients are built
+//! once per container; each invocation goes to [`metrics_writer::handler::Writer::handle`].
+
+use aws_config::BehaviorVersion;
+use lambda_runtime::{LambdaEvent, service_fn};
+use metrics_store::{AnyStore, EmbeddedSettings, EmbeddedStore, StoreKind, TimestreamStore};
+use metrics_writer::config::Config;
+use metrics_writer::emf::init_logging;
+use metrics_writer::handler::{Writer, deadline_from_epoch_ms};
+use serde_json::value::RawValue;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "Invalid configuration."))?;
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    // A local endpoint (moto, `cargo lambda watch`) serves buckets by path, not by host name.
+    let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    let store = match config.store {
+        StoreKind::Timestream => {
+            AnyStore::Timestream(TimestreamStore::connect(&sdk, config.timestream.clone()).await?)
+        }
+        StoreKind::Embedded => {
+            let mut settings = EmbeddedSettings::new(&config.embedded_path);
+            settings.retention_days = config.timestream.table.magnetic_retention_days;
+            AnyStore::Embedded(EmbeddedStore::open(settings)?)
+        }
+    };
+    let writer = Writer::new(s3, store, config);
+    let writer = &writer;
+    // The payload stays raw JSON: the trigger parser reads only the fields it needs.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
+        let deadline = deadline_from_epoch_ms(event.context.deadline, writer.config.deadline_margin);
+        writer.handle(event.payload.get().as_bytes(), deadline).await
+    }))
+    .await
+}

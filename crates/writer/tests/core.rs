@@ -1,0 +1,181 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+//! The pure core: an object's bytes into per-tenant batches and refused lines.
+
+use std::io::Write;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use metrics_objects::ReadLimits;
+use metrics_schema::EventTime;
+use metrics_writer::{Converter, convert_object};
+
+const NOW: EventTime = EventTime::from_millis(1_795_910_400_000); // 2026-11-26T00:00:00Z
+
+fn line(tenant: &str, id: &str, n: i64) -> String {
+    format!(
+        r#"{{"metric_name":"scan_completed","metadata":{{"tenant_id":"{tenant}","event_id":"{id}","repo":"api"}},"data":{{"event_time":"2026-11-23T10:00:00Z","count":{n}}}}}"#
+    )
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn groups_by_tenant_in_batches_of_at_most_100() {
+    let mut text = String::new();
+    for i in 0..250 {
+        text.push_str(&line("acme", &format!("a{i}"), i));
+        text.push('\n');
+        if i % 5 == 0 {
+            text.push_str(&line("globex", &format!("g{i}"), i));
+            text.push('\n');
+        }
+    }
+    let (converted, error) = convert_object(text.as_bytes(), &ReadLimits::default(), NOW);
+    assert!(error.is_none());
+    assert_eq!(converted.records, 300);
+    let shape: Vec<(String, usize)> = converted
+        .batches
+        .iter()
+        .map(|b| (b.tenant.to_string(), b.records.len()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("acme".into(), 100),
+            ("acme".into(), 100),
+            ("acme".into(), 50),
+            ("globex".into(), 50)
+        ]
+    );
+    // Each record keeps its source line and text for dead letters.
+    let first = &converted.batches[0];
+    assert_eq!(first.lines[..3], [1, 3, 4]);
+    assert_eq!(
+        String::from_utf8(first.raws[1].clone()).unwrap(),
+        line("acme", "a1", 1)
+    );
+    assert_eq!(first.records[1].dimension("event_id"), Some("a1"));
+}
+
+#[test]
+fn gzip_is_recognised_by_magic_bytes_not_by_name() {
+    let text = format!("{}\n{}\n", line("acme", "1", 1), line("acme", "2", 2));
+    let (plain, _) = convert_object(text.as_bytes(), &ReadLimits::default(), NOW);
+    let (zipped, _) = convert_object(&gzip(text.as_bytes()), &ReadLimits::default(), NOW);
+    assert_eq!(plain.record_count(), 2);
+    assert_eq!(zipped.batches[0].records, plain.batches[0].records);
+}
+
+#[test]
+fn records_concatenated_without_a_delimiter_are_split() {
+    let text = format!(
+        "{}{}{}",
+        line("acme", "1", 1),
+        line("acme", "2", 2),
+        line("globex", "3", 3)
+    );
+    let (converted, error) = convert_object(text.as_bytes(), &ReadLimits::default(), NOW);
+    assert!(error.is_none());
+    assert_eq!(converted.records, 3);
+    assert_eq!(converted.record_count(), 3);
+}
+
+#[test]
+fn invalid_lines_are_refused_with_their_reason_line_and_text() {
+    let text = format!(
+        "{}\nnot json\n{{\"metric_name\":\"m\",\"metadata\":{{}},\"data\":{{\"event_time\":1}}}}\n\n{}\n",
+        line("acme", "1", 1),
+        r#"{"metric_name":"m","metadata":{"tenant_id":"acme"},"data":{"event_time":1}}"#
+    );
+    let (converted, _) = convert_object(text.as_bytes(), &ReadLimits::default(), NOW);
+    assert_eq!(converted.record_count(), 1);
+    let refused: Vec<(usize, &str)> = converted.refused.iter().map(|r| (r.line, r.reason)).collect();
+    assert_eq!(
+        refused,
+        [(2, "not_json"), (3, "missing_tenant_id"), (5, "no_measures")]
+    );
+    assert_eq!(converted.refused[0].raw, b"not json");
+}
+
+#[test]
+fn a_truncated_gzip_keeps_the_records_before_the_cut() {
+    let mut text = String::new();
+    for i in 0..2000 {
+        text.push_str(&line("acme", &format!("e{i}"), i));
+        text.push('\n');
+    }
+    let zipped = gzip(text.as_bytes());
+    let cut = &zipped[..zipped.len() / 2];
+    let (converted, error) = convert_object(cut, &ReadLimits::default(), NOW);
+    assert_eq!(error.expect("truncation is reported").code(), "object_corrupt");
+    assert!(
+        converted.record_count() > 0 && converted.record_count() < 2000,
+        "{}",
+        converted.record_count()
+    );
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_limit_with_a_reason() {
+    let zeros = vec![b'\n'; 20 * 1024 * 1024];
+    let bomb = gzip(&zeros);
+    assert!(bomb.len() < 100 * 1024);
+    let limits = ReadLimits {
+        max_decompressed_bytes: 1024 * 1024,
+        ..ReadLimits::default()
+    };
+    let (converted, error) = convert_object(&bomb, &limits, NOW);
+    assert_eq!(error.unwrap().code(), "object_decompressed_too_large");
+    assert_eq!(converted.records, 0);
+}
+
+#[test]
+fn a_giant_line_fails_the_object_with_a_reason() {
+    let text = format!("{}\n{}\n", line("acme", "1", 1), "x".repeat(5000));
+    let limits = ReadLimits {
+        max_record_bytes: 1000,
+        ..ReadLimits::default()
+    };
+    let (converted, error) = convert_object(text.as_bytes(), &limits, NOW);
+    assert_eq!(error.unwrap().code(), "record_too_large");
+    assert_eq!(converted.record_count(), 1);
+}
+
+#[test]
+fn windows_bound_the_records_held_at_once() {
+    let mut text = String::new();
+    for i in 0..1050 {
+        text.push_str(&line("acme", &format!("e{i}"), i));
+        text.push('\n');
+    }
+    let mut converter = Converter::new(text.as_bytes(), &ReadLimits::default(), NOW, 500);
+    let mut sizes = Vec::new();
+    while let Some(window) = converter.next_window() {
+        assert!(window.batches.iter().all(|b| b.records.len() <= 100));
+        sizes.push(window.records);
+    }
+    assert_eq!(sizes, [500, 500, 50]);
+    assert!(converter.take_error().is_none());
+}
+
+#[test]
+fn an_empty_object_has_no_records_and_no_error() {
+    let (converted, error) = convert_object(b"", &ReadLimits::default(), NOW);
+    assert!(error.is_none());
+    assert_eq!(converted.records, 0);
+    let (converted, error) = convert_object(&gzip(b""), &ReadLimits::default(), NOW);
+    assert!(error.is_none());
+    assert_eq!(converted.records, 0);
+}
+
+#[test]
+fn identical_input_converts_to_identical_records() {
+    let text = format!("{}\n", line("acme", "1", 1));
+    let (a, _) = convert_object(text.as_bytes(), &ReadLimits::default(), NOW);
+    let (b, _) = convert_object(text.as_bytes(), &ReadLimits::default(), NOW);
+    assert_eq!(a.batches[0].records, b.batches[0].records);
+}
