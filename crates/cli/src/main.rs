@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod mappings;
 mod output;
+mod tenants;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Check, render and try the metric mappings (run these before `cdk deploy`).
     Mappings(mappings::MappingsArgs),
+    /// Create tenants' tables ahead of their first event (onboarding).
+    Tenants(tenants::TenantsArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +43,6 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Mappings(args) => mappings::run(args),
+        Command::Tenants(args) => tenants::run(args),
     }
 }
