@@ -1,0 +1,227 @@
+// Deployment settings, read from CDK context (`cdk deploy -c key=value` or `cdk.json`). Every
+// key is listed in README.md. Values given on the command line arrive as strings.
+
+import * as path from 'node:path';
+import { DEFAULT_RULES_FILE } from './rules';
+
+export type Stage = 'dev' | 'prod';
+/** Where the writer keeps time series. `influxdb` targets an existing Timestream for InfluxDB. */
+export type StoreKind = 'timestream' | 'influxdb';
+/**
+ * How Lambda code is packaged: `cargo-lambda` builds each binary during synth with
+ * cargo-lambda-cdk (locally, or in Docker when cargo-lambda is missing); `prebuilt` zips
+ * `target/lambda/<binary>/` left by `cargo lambda build --release --arm64`.
+ */
+export type LambdaCodeSource = 'cargo-lambda' | 'prebuilt';
+
+export interface InfluxDbSettings {
+  /** HTTPS endpoint of the Timestream for InfluxDB instance, e.g. `https://<id>.timestream-influxdb.<region>.on.aws:8086`. */
+  readonly url: string;
+  /** Secrets Manager secret holding the InfluxDB API token. */
+  readonly tokenSecretArn: string;
+}
+
+export interface ReservedConcurrency {
+  readonly enrich?: number;
+  readonly writer?: number;
+  readonly forwarder?: number;
+  readonly query?: number;
+}
+
+export interface MetricsLakeSettings {
+  readonly stage: Stage;
+  /** Existing bus for every rule, overriding the bus named in the rendered rules. */
+  readonly eventBusName?: string;
+  /** Create a bus `metrics-lake-<stage>` and put every rule on it. */
+  readonly createEventBus: boolean;
+  /** Existing DynamoDB tenant directory (partition key `tenant_id`, attribute `name`). */
+  readonly tenantsTableName?: string;
+  readonly store: StoreKind;
+  /** Existing Timestream LiveAnalytics database; otherwise one is created. */
+  readonly timestreamDatabaseName?: string;
+  readonly influxdb?: InfluxDbSettings;
+  /** Subscribe this address to a new alarm topic. */
+  readonly alarmEmail?: string;
+  /** Send alarms to this existing SNS topic. */
+  readonly alarmTopicArn?: string;
+  /** JWT issuer (e.g. an OIDC provider); without it, a Cognito user pool is created. */
+  readonly jwtIssuer?: string;
+  readonly jwtAudience: string[];
+  /** JWT claim that carries the tenant id. */
+  readonly tenantClaim?: string;
+  readonly reservedConcurrency: ReservedConcurrency;
+  /** SQS event-source `MaximumConcurrency` for the writer and forwarder. */
+  readonly writerMaxConcurrency: number;
+  readonly forwarderMaxConcurrency: number;
+  readonly lambdaCode: LambdaCodeSource;
+  /** Skip asset bundling (tests and offline checks): no cargo-lambda, no Rust build. */
+  readonly skipBundling: boolean;
+  /** Cargo workspace root (holds `Cargo.toml` and `target/lambda/`). */
+  readonly workspaceRoot: string;
+  readonly rulesFile: string;
+  /** Days raw `Data/` objects are kept (0 = forever). */
+  readonly rawDataRetentionDays: number;
+  /** Days `Error/` objects are kept. */
+  readonly errorRetentionDays: number;
+}
+
+/** Reads one context value. */
+export type ContextReader = (key: string) => unknown;
+
+/** Every context key the app reads; unknown keys are rejected to catch typos. */
+export const CONTEXT_KEYS = [
+  'stage',
+  'eventBusName',
+  'createEventBus',
+  'tenantsTableName',
+  'store',
+  'timestreamDatabaseName',
+  'influxdbUrl',
+  'influxdbTokenSecretArn',
+  'alarmEmail',
+  'alarmTopicArn',
+  'jwtIssuer',
+  'jwtAudience',
+  'tenantClaim',
+  'enrichReservedConcurrency',
+  'writerReservedConcurrency',
+  'forwarderReservedConcurrency',
+  'queryReservedConcurrency',
+  'writerMaxConcurrency',
+  'forwarderMaxConcurrency',
+  'lambdaCode',
+  'skipBundling',
+  'rulesFile',
+  'rawDataRetentionDays',
+  'errorRetentionDays',
+] as const;
+
+export class SettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+function str(read: ContextReader, key: string): string | undefined {
+  const value = read(key);
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new SettingsError(`context ${key} must be a string, got ${JSON.stringify(value)}`);
+  return value.trim();
+}
+
+function bool(read: ContextReader, key: string, fallback: boolean): boolean {
+  const value = read(key);
+  if (value === undefined || value === null || value === '') return fallback;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new SettingsError(`context ${key} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function int(read: ContextReader, key: string, min: number, max: number): number | undefined {
+  const value = read(key);
+  if (value === undefined || value === null || value === '') return undefined;
+  const n = typeof value === 'number' ? value : Number(String(value).trim());
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new SettingsError(`context ${key} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(read: ContextReader, key: string, allowed: readonly T[], fallback: T): T {
+  const value = str(read, key) ?? fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new SettingsError(`context ${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+const NAME = /^[A-Za-z0-9._-]{1,256}$/;
+const TIMESTREAM_NAME = /^[A-Za-z0-9_.-]{3,256}$/;
+
+/** Builds the settings from context, with defaults, and checks combinations. */
+export function readSettings(read: ContextReader, workspaceRoot = path.resolve(__dirname, '..', '..')): MetricsLakeSettings {
+  const stage = oneOf(read, 'stage', ['dev', 'prod'] as const, 'dev');
+  const eventBusName = str(read, 'eventBusName');
+  const createEventBus = bool(read, 'createEventBus', false);
+  if (eventBusName && createEventBus) throw new SettingsError('set eventBusName (an existing bus) or createEventBus=true, not both');
+  if (eventBusName && !NAME.test(eventBusName)) throw new SettingsError(`eventBusName ${JSON.stringify(eventBusName)} is not a bus name`);
+
+  const tenantsTableName = str(read, 'tenantsTableName');
+  if (tenantsTableName && !/^[A-Za-z0-9_.-]{3,255}$/.test(tenantsTableName)) {
+    throw new SettingsError(`tenantsTableName ${JSON.stringify(tenantsTableName)} is not a DynamoDB table name`);
+  }
+
+  const store = oneOf(read, 'store', ['timestream', 'influxdb'] as const, 'timestream');
+  const timestreamDatabaseName = str(read, 'timestreamDatabaseName');
+  if (timestreamDatabaseName && !TIMESTREAM_NAME.test(timestreamDatabaseName)) {
+    throw new SettingsError(`timestreamDatabaseName must be 3-256 characters of [A-Za-z0-9_.-]`);
+  }
+  const influxdbUrl = str(read, 'influxdbUrl');
+  const influxdbTokenSecretArn = str(read, 'influxdbTokenSecretArn');
+  let influxdb: InfluxDbSettings | undefined;
+  if (store === 'influxdb') {
+    if (timestreamDatabaseName) throw new SettingsError('timestreamDatabaseName applies only to store=timestream');
+    if (!influxdbUrl || !influxdbTokenSecretArn) {
+      throw new SettingsError('store=influxdb needs influxdbUrl (the instance endpoint) and influxdbTokenSecretArn (the secret holding its API token)');
+    }
+    if (!/^https:\/\//.test(influxdbUrl)) throw new SettingsError('influxdbUrl must start with https://');
+    if (!/^arn:aws[a-z-]*:secretsmanager:/.test(influxdbTokenSecretArn)) throw new SettingsError('influxdbTokenSecretArn must be a Secrets Manager secret ARN');
+    influxdb = { url: influxdbUrl, tokenSecretArn: influxdbTokenSecretArn };
+  } else if (influxdbUrl || influxdbTokenSecretArn) {
+    throw new SettingsError('influxdbUrl and influxdbTokenSecretArn apply only to store=influxdb');
+  }
+
+  const alarmEmail = str(read, 'alarmEmail');
+  const alarmTopicArn = str(read, 'alarmTopicArn');
+  if (alarmEmail && alarmTopicArn) throw new SettingsError('set alarmEmail (a new topic) or alarmTopicArn (an existing one), not both');
+  if (alarmEmail && !/^[^@\s]+@[^@\s]+$/.test(alarmEmail)) throw new SettingsError('alarmEmail is not an e-mail address');
+  if (alarmTopicArn && !/^arn:aws[a-z-]*:sns:/.test(alarmTopicArn)) throw new SettingsError('alarmTopicArn must be an SNS topic ARN');
+
+  const jwtIssuer = str(read, 'jwtIssuer');
+  const jwtAudience = (str(read, 'jwtAudience') ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (jwtIssuer && !/^https:\/\//.test(jwtIssuer)) throw new SettingsError('jwtIssuer must be an https:// URL');
+  if (jwtIssuer && jwtAudience.length === 0) throw new SettingsError('jwtIssuer needs jwtAudience (comma-separated client ids or audiences)');
+  if (!jwtIssuer && jwtAudience.length > 0) throw new SettingsError('jwtAudience applies only with jwtIssuer');
+  const tenantClaim = str(read, 'tenantClaim');
+  if (tenantClaim && !/^[A-Za-z0-9_:.-]{1,128}$/.test(tenantClaim)) throw new SettingsError('tenantClaim is not a claim name');
+
+  const concurrency = (key: string) => int(read, key, 1, 10000);
+  const rulesFile = str(read, 'rulesFile');
+
+  return {
+    stage,
+    eventBusName,
+    createEventBus,
+    tenantsTableName,
+    store,
+    timestreamDatabaseName,
+    influxdb,
+    alarmEmail,
+    alarmTopicArn,
+    jwtIssuer,
+    jwtAudience,
+    tenantClaim,
+    reservedConcurrency: {
+      enrich: concurrency('enrichReservedConcurrency'),
+      writer: concurrency('writerReservedConcurrency'),
+      forwarder: concurrency('forwarderReservedConcurrency'),
+      query: concurrency('queryReservedConcurrency'),
+    },
+    // SQS event sources accept 2-1000.
+    writerMaxConcurrency: int(read, 'writerMaxConcurrency', 2, 1000) ?? 5,
+    forwarderMaxConcurrency: int(read, 'forwarderMaxConcurrency', 2, 1000) ?? 5,
+    lambdaCode: oneOf(read, 'lambdaCode', ['cargo-lambda', 'prebuilt'] as const, 'cargo-lambda'),
+    skipBundling: bool(read, 'skipBundling', false),
+    workspaceRoot,
+    rulesFile: rulesFile ? path.resolve(rulesFile) : DEFAULT_RULES_FILE,
+    rawDataRetentionDays: int(read, 'rawDataRetentionDays', 0, 36500) ?? 365,
+    errorRetentionDays: int(read, 'errorRetentionDays', 1, 36500) ?? 90,
+  };
+}
+
+/** Context keys set but not understood (typos), ignoring CDK's own `aws:`/`@aws-cdk` keys. */
+export function unknownContextKeys(keys: string[]): string[] {
+  const known = new Set<string>(CONTEXT_KEYS);
+  return keys.filter((key) => !known.has(key) && !key.startsWith('aws:') && !key.startsWith('@aws-cdk') && !key.startsWith('cdk'));
+}

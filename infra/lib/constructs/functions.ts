@@ -1,0 +1,186 @@
+// The four Rust functions, each with its own role granted only what it calls, and the
+// forwarder's Secrets Manager secrets. Environment names are the crates' contracts
+// (crates/*/src/config.rs).
+
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { MetricsLakeSettings } from '../config';
+import { REASONS, skipCfnLint, skipCheckov } from '../suppressions';
+import { RustFunction } from './rust-function';
+import type { MetricsStore } from './store';
+import { DATA_PREFIX, type ConsumerQueue, type Storage } from './storage';
+import type { TenantDirectory } from './tenant-directory';
+
+export const WRITER_DEAD_LETTER_PREFIX = 'Error/writer/';
+export const FORWARDER_DEAD_LETTER_PREFIX = 'Error/forwarder/';
+/** Firehose waits at most 5 minutes for a processor. */
+export const ENRICH_TIMEOUT = Duration.minutes(2);
+export const WRITER_TIMEOUT = Duration.minutes(5);
+export const FORWARDER_TIMEOUT = Duration.minutes(5);
+export const QUERY_TIMEOUT = Duration.seconds(29);
+/** SQS event sources: objects per invocation, and how long to gather them. */
+export const CONSUMER_BATCH_SIZE = 10;
+export const CONSUMER_BATCHING_WINDOW = Duration.seconds(5);
+export const SEGMENT_ENDPOINT = 'https://api.segment.io';
+export const MIXPANEL_ENDPOINT = 'https://api.mixpanel.com';
+
+export interface FunctionsProps {
+  readonly settings: MetricsLakeSettings;
+  readonly storage: Storage;
+  readonly tenants: TenantDirectory;
+  readonly store: MetricsStore;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+export class Functions extends Construct {
+  public readonly enrich: lambda.Function;
+  public readonly writer: lambda.Function;
+  public readonly forwarder: lambda.Function;
+  public readonly query: lambda.Function;
+  public readonly writerQueue: ConsumerQueue;
+  public readonly forwarderQueue: ConsumerQueue;
+  public readonly segmentSecret: secretsmanager.Secret;
+  public readonly mixpanelSecret: secretsmanager.Secret;
+
+  constructor(scope: Construct, id: string, props: FunctionsProps) {
+    super(scope, id);
+    const { settings, storage, tenants, store } = props;
+    const bucket = storage.bucket;
+    const common = {
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+      codeSource: settings.lambdaCode,
+      workspaceRoot: settings.workspaceRoot,
+    };
+
+    // --- enrich: Firehose processor ------------------------------------------------------
+    this.enrich = new RustFunction(this, 'Enrich', {
+      ...common,
+      binary: 'metrics-enrich',
+      description: 'Firehose processor: validates and enriches metric events',
+      memorySize: 256,
+      timeout: ENRICH_TIMEOUT,
+      reservedConcurrency: settings.reservedConcurrency.enrich,
+      environment: {
+        ENVIRONMENT: settings.stage,
+        INVALID_RECORD_POLICY: 'fail',
+        TENANTS_TABLE: tenants.table.tableName,
+        TENANT_CACHE_TTL_SECS: '300',
+        UNKNOWN_TENANT_CACHE_TTL_SECS: '30',
+      },
+    }).function;
+    tenants.grantLookup(this.enrich);
+
+    // --- writer: S3 objects → store --------------------------------------------------------
+    this.writerQueue = storage.addConsumer('Writer', WRITER_TIMEOUT, CONSUMER_BATCHING_WINDOW);
+    this.writer = new RustFunction(this, 'Writer', {
+      ...common,
+      binary: 'metrics-writer',
+      description: 'Writes enriched metric events from S3 into the per-tenant store tables',
+      memorySize: 512,
+      timeout: WRITER_TIMEOUT,
+      reservedConcurrency: settings.reservedConcurrency.writer,
+      environment: {
+        ...store.writerEnvironment(),
+        WRITE_CONCURRENCY: '8',
+        MEMORY_RETENTION_HOURS: String(14 * 24),
+        MAGNETIC_RETENTION_DAYS: '365',
+        DEAD_LETTER_BUCKET: bucket.bucketName,
+        DEAD_LETTER_PREFIX: WRITER_DEAD_LETTER_PREFIX,
+      },
+    }).function;
+    bucket.grantRead(this.writer, `${DATA_PREFIX}*`);
+    bucket.grantPut(this.writer, `${WRITER_DEAD_LETTER_PREFIX}*`);
+    store.grantWrite(this.writer);
+    consumeQueue(this.writer, this.writerQueue, settings.writerMaxConcurrency);
+
+    // --- forwarder: S3 objects → Segment, Mixpanel -----------------------------------------
+    this.segmentSecret = new secretsmanager.Secret(this, 'SegmentWriteKey', {
+      description: 'Segment source write key for metrics-lake (set the value after deploying)',
+      removalPolicy: props.removalPolicy,
+    });
+    this.mixpanelSecret = new secretsmanager.Secret(this, 'MixpanelCredentials', {
+      description: 'Mixpanel service account and project for metrics-lake (set the value after deploying)',
+      removalPolicy: props.removalPolicy,
+    });
+    for (const secret of [this.segmentSecret, this.mixpanelSecret]) {
+      skipCheckov(
+        secret,
+        { id: 'CKV_AWS_149', reason: REASONS.awsManagedEncryption },
+        {
+          id: 'CKV2_AWS_57',
+          reason: 'Third-party API credentials: they are rotated in the Segment/Mixpanel consoles and set here by the operator; there is no rotation Lambda for them.',
+        },
+      );
+    }
+    this.forwarderQueue = storage.addConsumer('Forwarder', FORWARDER_TIMEOUT, CONSUMER_BATCHING_WINDOW);
+    this.forwarder = new RustFunction(this, 'Forwarder', {
+      ...common,
+      binary: 'metrics-forwarder',
+      description: 'Forwards enriched metric events from S3 to Segment and Mixpanel',
+      memorySize: 256,
+      timeout: FORWARDER_TIMEOUT,
+      reservedConcurrency: settings.reservedConcurrency.forwarder,
+      environment: {
+        SEGMENT_WRITE_KEY_SECRET_ARN: this.segmentSecret.secretArn,
+        MIXPANEL_SECRET_ARN: this.mixpanelSecret.secretArn,
+        SEGMENT_ENDPOINT,
+        MIXPANEL_ENDPOINT,
+        FORWARD_CONCURRENCY: '4',
+        DEAD_LETTER_BUCKET: bucket.bucketName,
+        DEAD_LETTER_PREFIX: FORWARDER_DEAD_LETTER_PREFIX,
+      },
+    }).function;
+    bucket.grantRead(this.forwarder, `${DATA_PREFIX}*`);
+    bucket.grantPut(this.forwarder, `${FORWARDER_DEAD_LETTER_PREFIX}*`);
+    for (const secret of [this.segmentSecret, this.mixpanelSecret]) {
+      iam.Grant.addToPrincipal({
+        grantee: this.forwarder,
+        actions: ['secretsmanager:GetSecretValue'],
+        resourceArns: [secret.secretArn],
+      });
+    }
+    consumeQueue(this.forwarder, this.forwarderQueue, settings.forwarderMaxConcurrency);
+
+    // --- query: HTTP API (permissions come from QueryApi) -----------------------------------
+    this.query = new RustFunction(this, 'Query', {
+      ...common,
+      binary: 'metrics-query',
+      description: "Tenant query API: charts one tenant's metrics, for the caller's tenant only",
+      memorySize: 256,
+      timeout: QUERY_TIMEOUT,
+      reservedConcurrency: settings.reservedConcurrency.query,
+      environment: { ...store.queryEnvironment() },
+    }).function;
+  }
+}
+
+/**
+ * SQS event source with partial batch responses: the function reports failed messages in
+ * `batchItemFailures`, and only those return to the queue (then its DLQ after
+ * MAX_RECEIVE_COUNT receives). Without ReportBatchItemFailures a returned list is ignored
+ * and the whole batch is deleted.
+ */
+function consumeQueue(fn: lambda.Function, consumer: ConsumerQueue, maxConcurrency: number): void {
+  const source = new SqsEventSource(consumer.queue, {
+    batchSize: CONSUMER_BATCH_SIZE,
+    maxBatchingWindow: CONSUMER_BATCHING_WINDOW,
+    reportBatchItemFailures: true,
+    maxConcurrency,
+  });
+  fn.addEventSource(source);
+  const mapping = fn.node.findAll().find(
+    (c): c is lambda.CfnEventSourceMapping => c instanceof lambda.CfnEventSourceMapping && c.eventSourceArn === consumer.queue.queueArn,
+  );
+  if (!mapping) throw new Error(`no event source mapping for ${consumer.queue.node.path}`);
+  skipCfnLint(mapping, {
+    id: 'ES1001',
+    reason: 'SQS event source mappings take no OnFailure destination (streams and Kafka only); failed messages go to the queue\'s redrive DLQ.',
+  });
+}

@@ -1,0 +1,208 @@
+// Alarms on every failure path, and one dashboard. Every DLQ alarms on its first message;
+// Firehose on delivery and processing failures and stale data; each function on errors and
+// throttles; the consumer queues on the age of their oldest message; the metric rules on
+// failed invocations. Alarms notify an SNS topic when one is configured.
+
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { REASONS, skipCheckov } from '../suppressions';
+
+/** A consumer queue whose oldest message is older than this is falling behind. */
+export const QUEUE_AGE_THRESHOLD = Duration.minutes(15);
+/** Firehose data older than this in the stream means delivery is stuck (buffer is 60 s). */
+export const DATA_FRESHNESS_THRESHOLD = Duration.minutes(15);
+
+export interface ObservabilityProps {
+  readonly dashboardName: string;
+  readonly alarmEmail?: string;
+  readonly alarmTopicArn?: string;
+  readonly deadLetterQueues: { name: string; queue: sqs.IQueue }[];
+  readonly consumerQueues: { name: string; queue: sqs.IQueue }[];
+  readonly functions: { name: string; fn: lambda.IFunction }[];
+  readonly deliveryStream: firehose.IDeliveryStream;
+  readonly rules: { metricName: string; rule: events.IRule }[];
+}
+
+export class Observability extends Construct {
+  public readonly alarms: cloudwatch.Alarm[] = [];
+  public readonly topic?: sns.ITopic;
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+
+    if (props.alarmTopicArn) {
+      this.topic = sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn);
+    } else if (props.alarmEmail) {
+      const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'metrics-lake alarms', enforceSSL: true });
+      topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+      skipCheckov(topic, { id: 'CKV_AWS_26', reason: `${REASONS.awsManagedEncryption} Alarm notifications carry no event data.` });
+      this.topic = topic;
+    }
+
+    const alarm = (id: string, metric: cloudwatch.IMetric, options: Omit<cloudwatch.CreateAlarmOptions, 'metric'>) => {
+      const created = new cloudwatch.Alarm(this, id, { metric, ...options, treatMissingData: options.treatMissingData ?? cloudwatch.TreatMissingData.NOT_BREACHING });
+      if (this.topic) {
+        created.addAlarmAction(new actions.SnsAction(this.topic));
+        created.addOkAction(new actions.SnsAction(this.topic));
+      }
+      this.alarms.push(created);
+      return created;
+    };
+    const period = Duration.minutes(5);
+
+    const dlqWidgets: cloudwatch.IWidget[] = [];
+    for (const { name, queue } of props.deadLetterQueues) {
+      const depth = queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' });
+      alarm(`${name}Depth`, depth, {
+        alarmDescription: `${name}: messages in a dead-letter queue need attention (inspect, fix, redrive)`,
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+      dlqWidgets.push(new cloudwatch.GraphWidget({ title: `${name} depth`, left: [depth], width: 6 }));
+    }
+
+    const queueWidgets: cloudwatch.IWidget[] = [];
+    for (const { name, queue } of props.consumerQueues) {
+      const age = queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' });
+      alarm(`${name}Age`, age, {
+        alarmDescription: `${name}: the oldest message is older than ${QUEUE_AGE_THRESHOLD.toMinutes()} minutes (consumer failing or throttled)`,
+        threshold: QUEUE_AGE_THRESHOLD.toSeconds(),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+      });
+      queueWidgets.push(
+        new cloudwatch.GraphWidget({
+          title: `${name}`,
+          left: [queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) })],
+          right: [age],
+          width: 12,
+        }),
+      );
+    }
+
+    const stream = props.deliveryStream;
+    const firehoseMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/Firehose',
+        metricName,
+        dimensionsMap: { DeliveryStreamName: stream.deliveryStreamName },
+        statistic,
+        period,
+      });
+    const processingSuccess = firehoseMetric('ExecuteProcessing.Success', 'Minimum');
+    const deliverySuccess = firehoseMetric('DeliveryToS3.Success', 'Minimum');
+    const freshness = firehoseMetric('DeliveryToS3.DataFreshness', 'Maximum');
+    alarm('FirehoseProcessingFailures', processingSuccess, {
+      alarmDescription: 'Firehose could not invoke the enrich function for a batch (see Error/processing-failed/)',
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    alarm('FirehoseDeliveryFailures', deliverySuccess, {
+      alarmDescription: 'Firehose failed to deliver to S3',
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    alarm('FirehoseDataFreshness', freshness, {
+      alarmDescription: `The oldest record in Firehose is older than ${DATA_FRESHNESS_THRESHOLD.toMinutes()} minutes`,
+      threshold: DATA_FRESHNESS_THRESHOLD.toSeconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    const processedRecords = new cloudwatch.Metric({
+      namespace: 'AWS/Firehose',
+      metricName: 'SucceedProcessing.Records',
+      dimensionsMap: { DeliveryStreamName: stream.deliveryStreamName },
+      statistic: 'Sum',
+      period,
+    });
+
+    const fnWidgets: cloudwatch.IWidget[] = [];
+    for (const { name, fn } of props.functions) {
+      const errors = fn.metricErrors({ period, statistic: 'Sum' });
+      const throttles = fn.metricThrottles({ period, statistic: 'Sum' });
+      alarm(`${name}Errors`, errors, {
+        alarmDescription: `${name}: invocations failed`,
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+      alarm(`${name}Throttles`, throttles, {
+        alarmDescription: `${name}: invocations were throttled`,
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+      fnWidgets.push(
+        new cloudwatch.GraphWidget({
+          title: name,
+          left: [fn.metricInvocations({ period, statistic: 'Sum' }), errors, throttles],
+          right: [fn.metricDuration({ period, statistic: 'p99' })],
+          width: 6,
+        }),
+      );
+    }
+
+    // Failed rule invocations, summed in groups (a metric-math alarm takes at most 10 metrics).
+    const failed = props.rules.map(
+      ({ rule }) =>
+        new cloudwatch.Metric({
+          namespace: 'AWS/Events',
+          metricName: 'FailedInvocations',
+          dimensionsMap: { RuleName: rule.ruleName },
+          statistic: 'Sum',
+          period,
+        }),
+    );
+    const failedGroups: cloudwatch.MathExpression[] = [];
+    for (let start = 0; start < failed.length; start += 10) {
+      const group = failed.slice(start, start + 10);
+      const usingMetrics = Object.fromEntries(group.map((m, i) => [`f${i}`, m]));
+      const sum = new cloudwatch.MathExpression({
+        expression: Object.keys(usingMetrics).join(' + '),
+        usingMetrics,
+        label: `Rule failed invocations (rules ${start + 1}-${start + group.length})`,
+        period,
+      });
+      failedGroups.push(sum);
+      alarm(`RuleFailedInvocations${start / 10 + 1}`, sum, {
+        alarmDescription: 'Metric rules failed to put events into Firehose (events went to the rules DLQ after retries)',
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+    }
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
+      widgets: [
+        [new cloudwatch.TextWidget({ markdown: '# metrics-lake\nEventBridge → Firehose → S3 → writer / forwarder; alarms below.', width: 24, height: 2 })],
+        [
+          new cloudwatch.GraphWidget({ title: 'Rules: failed invocations', left: failedGroups, width: 8 }),
+          new cloudwatch.GraphWidget({
+            title: 'Firehose: processing and delivery success',
+            left: [processingSuccess, deliverySuccess],
+            right: [processedRecords],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({ title: 'Firehose: data freshness (s)', left: [freshness], width: 8 }),
+        ],
+        fnWidgets,
+        queueWidgets,
+        dlqWidgets,
+        [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 })],
+      ],
+    });
+  }
+}

@@ -1,0 +1,97 @@
+// The metrics store behind the writer's port. `timestream`: a Timestream for LiveAnalytics
+// database (created, or an existing one by name) where the writer may create and write
+// tables, and nothing else. `influxdb`: an existing Timestream for InfluxDB instance reached
+// with an API token from Secrets Manager; no LiveAnalytics resource or permission at all
+// (LiveAnalytics is closed to accounts that did not use it before 20 June 2025).
+
+import { Annotations, Arn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as timestream from 'aws-cdk-lib/aws-timestream';
+import { Construct } from 'constructs';
+import type { InfluxDbSettings, StoreKind } from '../config';
+import { skipCfnLint, skipCheckov } from '../suppressions';
+
+export interface MetricsStoreProps {
+  readonly kind: StoreKind;
+  /** Database to create, or the existing one when `existingDatabase` is true. */
+  readonly databaseName: string;
+  readonly existingDatabase: boolean;
+  readonly influxdb?: InfluxDbSettings;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+export class MetricsStore extends Construct {
+  public readonly kind: StoreKind;
+  /** LiveAnalytics database name (store=timestream only). */
+  public readonly databaseName?: string;
+  private readonly influxSecret?: secretsmanager.ISecret;
+  private readonly influxUrl?: string;
+
+  constructor(scope: Construct, id: string, props: MetricsStoreProps) {
+    super(scope, id);
+    this.kind = props.kind;
+    if (props.kind === 'timestream') {
+      this.databaseName = props.databaseName;
+      if (!props.existingDatabase) {
+        const db = new timestream.CfnDatabase(this, 'Database', { databaseName: props.databaseName });
+        db.applyRemovalPolicy(props.removalPolicy);
+        skipCheckov(db, { id: 'CKV_AWS_160', reason: 'Timestream encrypts every database at rest with its AWS-managed KMS key.' });
+        const maintenance =
+          'LiveAnalytics is in maintenance mode; it is used only when the operator chooses store=timestream (an account that used it before 20 June 2025). Other accounts use store=influxdb.';
+        skipCfnLint(db, { id: 'W3697', reason: maintenance });
+        Annotations.of(db).acknowledgeWarning('CloudFormation-Validate::W3697', maintenance);
+      }
+    } else {
+      if (!props.influxdb) throw new Error('store=influxdb needs its settings');
+      this.influxUrl = props.influxdb.url;
+      this.influxSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'InfluxToken', props.influxdb.tokenSecretArn);
+    }
+  }
+
+  /** `arn:…:timestream:<region>:<account>:database/<db>`. */
+  public databaseArn(): string {
+    if (!this.databaseName) throw new Error('no LiveAnalytics database with store=influxdb');
+    return Arn.format({ service: 'timestream', resource: 'database', resourceName: this.databaseName }, Stack.of(this));
+  }
+
+  /** ARN of a table in the database; `table` may be a policy variable. */
+  public tableArn(table: string): string {
+    return `${this.databaseArn()}/table/${table}`;
+  }
+
+  /** Environment the writer reads to reach the store (names from crates/writer/src/config.rs). */
+  public writerEnvironment(): Record<string, string> {
+    if (this.kind === 'timestream') {
+      return { METRICS_STORE: 'timestream', TIMESTREAM_DATABASE: this.databaseName! };
+    }
+    return { METRICS_STORE: 'influxdb', INFLUXDB_URL: this.influxUrl!, INFLUXDB_TOKEN_SECRET_ARN: this.influxSecret!.secretArn };
+  }
+
+  /**
+   * The writer may create, describe, update and write tables only in this database, and
+   * discover endpoints (`DescribeEndpoints` has no resource type, so `*`).
+   */
+  public grantWrite(grantee: iam.IGrantable): void {
+    if (this.kind === 'influxdb') {
+      this.influxSecret!.grantRead(grantee);
+      return;
+    }
+    iam.Grant.addToPrincipal({ grantee, actions: ['timestream:DescribeEndpoints'], resourceArns: ['*'] });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['timestream:CreateTable', 'timestream:ListTables', 'timestream:DescribeDatabase'],
+      resourceArns: [this.databaseArn()],
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['timestream:CreateTable', 'timestream:DescribeTable', 'timestream:UpdateTable', 'timestream:WriteRecords'],
+      resourceArns: [this.tableArn('*')],
+    });
+  }
+
+  /** Environment for the query function. */
+  public queryEnvironment(): Record<string, string> {
+    return this.writerEnvironment();
+  }
+}

@@ -1,0 +1,154 @@
+// The whole pipeline in one stack, composed of small constructs (lib/constructs/).
+
+import { RemovalPolicy, Stack, StackProps, CfnOutput, Annotations, Tags } from 'aws-cdk-lib';
+import * as cxapi from 'aws-cdk-lib/cx-api';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { MetricsLakeSettings } from './config';
+import { Functions } from './constructs/functions';
+import { Ingest } from './constructs/ingest';
+import { Observability } from './constructs/observability';
+import { QueryApi } from './constructs/query-api';
+import { Storage } from './constructs/storage';
+import { MetricsStore } from './constructs/store';
+import { TenantDirectory } from './constructs/tenant-directory';
+import { loadRules, type RenderedRule } from './rules';
+
+export interface MetricsLakeStackProps extends StackProps {
+  readonly settings: MetricsLakeSettings;
+  /** Rules to deploy; default: loaded from `settings.rulesFile`. */
+  readonly rules?: RenderedRule[];
+}
+
+export class MetricsLakeStack extends Stack {
+  public readonly settings: MetricsLakeSettings;
+  public readonly storage: Storage;
+  public readonly tenants: TenantDirectory;
+  public readonly store: MetricsStore;
+  public readonly functions: Functions;
+  public readonly ingest: Ingest;
+  public readonly queryApi: QueryApi;
+  public readonly observability: Observability;
+  public readonly eventBus?: events.EventBus;
+
+  constructor(scope: Construct, id: string, props: MetricsLakeStackProps) {
+    super(scope, id, props);
+    const settings = props.settings;
+    this.settings = settings;
+    // Server access logs are delivered under a bucket policy, not the LogDeliveryWrite ACL
+    // (ACLs stay disabled on every bucket).
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
+    if (settings.skipBundling) {
+      // Tests and offline checks: no cargo-lambda, no Rust build (must precede any asset).
+      this.node.setContext(cxapi.BUNDLING_STACKS, []);
+    }
+
+    const prod = settings.stage === 'prod';
+    const name = `metrics-lake-${settings.stage}`;
+    // Data survives `cdk destroy` in prod; dev stacks clean up after themselves.
+    const dataRemoval = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const logRetention = prod ? logs.RetentionDays.ONE_YEAR : logs.RetentionDays.ONE_MONTH;
+    Tags.of(this).add('project', 'metrics-lake');
+    Tags.of(this).add('stage', settings.stage);
+
+    const rules = props.rules ?? loadRules(settings.rulesFile);
+
+    this.tenants = new TenantDirectory(this, 'Tenants', {
+      existingTableName: settings.tenantsTableName,
+      removalPolicy: dataRemoval,
+      deletionProtection: prod,
+    });
+    this.store = new MetricsStore(this, 'Store', {
+      kind: settings.store,
+      databaseName: settings.timestreamDatabaseName ?? name,
+      existingDatabase: settings.timestreamDatabaseName !== undefined,
+      influxdb: settings.influxdb,
+      removalPolicy: dataRemoval,
+    });
+    this.storage = new Storage(this, 'Storage', {
+      removalPolicy: dataRemoval,
+      rawDataRetentionDays: settings.rawDataRetentionDays,
+      errorRetentionDays: settings.errorRetentionDays,
+    });
+    this.functions = new Functions(this, 'Functions', {
+      settings,
+      storage: this.storage,
+      tenants: this.tenants,
+      store: this.store,
+      logRetention,
+      removalPolicy: dataRemoval,
+    });
+
+    let bus: events.IEventBus | undefined;
+    if (settings.createEventBus) {
+      this.eventBus = new events.EventBus(this, 'Bus', { eventBusName: name });
+      bus = this.eventBus;
+    } else if (settings.eventBusName) {
+      bus = events.EventBus.fromEventBusName(this, 'Bus', settings.eventBusName);
+    }
+    this.ingest = new Ingest(this, 'Ingest', {
+      rules,
+      eventBus: bus,
+      bucket: this.storage.bucket,
+      enrichFunction: this.functions.enrich,
+      logRetention,
+      removalPolicy: dataRemoval,
+    });
+
+    this.queryApi = new QueryApi(this, 'Query', {
+      queryFunction: this.functions.query,
+      store: this.store,
+      jwtIssuer: settings.jwtIssuer,
+      jwtAudience: settings.jwtAudience,
+      tenantClaim: settings.tenantClaim,
+      logRetention,
+      removalPolicy: dataRemoval,
+    });
+
+    const fns = this.functions;
+    this.observability = new Observability(this, 'Observability', {
+      dashboardName: name,
+      alarmEmail: settings.alarmEmail,
+      alarmTopicArn: settings.alarmTopicArn,
+      deadLetterQueues: [
+        { name: 'RulesDlq', queue: this.ingest.deadLetterQueue },
+        { name: 'FanOutDlq', queue: this.storage.fanOutDeadLetterQueue },
+        { name: 'WriterDlq', queue: fns.writerQueue.deadLetterQueue },
+        { name: 'ForwarderDlq', queue: fns.forwarderQueue.deadLetterQueue },
+      ],
+      consumerQueues: [
+        { name: 'WriterQueue', queue: fns.writerQueue.queue },
+        { name: 'ForwarderQueue', queue: fns.forwarderQueue.queue },
+      ],
+      functions: [
+        { name: 'Enrich', fn: fns.enrich },
+        { name: 'Writer', fn: fns.writer },
+        { name: 'Forwarder', fn: fns.forwarder },
+        { name: 'Query', fn: fns.query },
+      ],
+      deliveryStream: this.ingest.deliveryStream,
+      rules: this.ingest.rules,
+    });
+
+    if (settings.store === 'timestream') {
+      Annotations.of(this).addInfo(
+        'store=timestream: Timestream for LiveAnalytics accepts only accounts that used it before 20 June 2025; other accounts deploy with -c store=influxdb.',
+      );
+    }
+
+    new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
+    new CfnOutput(this, 'DeliveryStreamName', { value: this.ingest.deliveryStream.deliveryStreamName });
+    new CfnOutput(this, 'TenantsTableName', { value: this.tenants.table.tableName });
+    new CfnOutput(this, 'QueryApiUrl', { value: this.queryApi.url });
+    new CfnOutput(this, 'SegmentSecretArn', { value: fns.segmentSecret.secretArn });
+    new CfnOutput(this, 'MixpanelSecretArn', { value: fns.mixpanelSecret.secretArn });
+    new CfnOutput(this, 'DashboardName', { value: name });
+    if (this.store.databaseName) new CfnOutput(this, 'TimestreamDatabase', { value: this.store.databaseName });
+    if (this.queryApi.userPool) {
+      new CfnOutput(this, 'UserPoolId', { value: this.queryApi.userPool.userPoolId });
+      new CfnOutput(this, 'UserPoolClientId', { value: this.queryApi.userPoolClient!.userPoolClientId });
+    }
+    if (this.eventBus) new CfnOutput(this, 'EventBusName', { value: this.eventBus.eventBusName });
+  }
+}
