@@ -38,6 +38,8 @@ pub struct ObjectReport {
     /// Records read (valid or not).
     pub records: usize,
     pub written: usize,
+    /// Records written, per tenant.
+    pub written_by_tenant: BTreeMap<String, u64>,
     pub already_present: usize,
     /// Records the store did not take for a transient cause: the object must be processed
     /// again (the SQS message fails), which rewrites nothing that was written.
@@ -131,6 +133,10 @@ fn account(report: &mut ObjectReport, source: &ObjectRef, batch: &Batch, outcome
         match outcome {
             RecordOutcome::Written => {
                 report.written += 1;
+                *report
+                    .written_by_tenant
+                    .entry(batch.tenant.to_string())
+                    .or_default() += 1;
                 report.count("written", "", 1);
             }
             RecordOutcome::AlreadyPresent => {

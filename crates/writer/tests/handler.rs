@@ -583,3 +583,46 @@ async fn table_auto_creation_on_moto_happens_once_per_tenant() {
     names.sort();
     assert_eq!(names, ["tenant-0", "tenant-1"]);
 }
+
+#[tokio::test]
+async fn the_shipped_sample_events_write_the_sample_batch() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/writer");
+    let s3 = bucket("metrics-lake-data").await;
+    let key = "Data/2026/11/23/10/metrics-lake-1-2026-11-23-10-00-00-5b3c7a4e-0c1d-4f7e-9a61-2f4d8e1b6c90.gz";
+    put(
+        &s3,
+        "metrics-lake-data",
+        key,
+        gzip(&std::fs::read(root.join("sample-batch.ndjson")).unwrap()),
+    )
+    .await;
+    let (store, dir) = embedded("samples");
+    let writer = Writer::new(s3.clone(), store, config(&[]));
+    for file in [
+        "s3-event.json",
+        "sqs-event.json",
+        "sqs-sns-event.json",
+        "sqs-eventbridge-event.json",
+    ] {
+        let out = writer
+            .handle(&std::fs::read(root.join(file)).unwrap(), soon())
+            .await
+            .unwrap();
+        if file.starts_with("sqs") {
+            assert_eq!(out, json!({"batchItemFailures": []}), "{file}");
+        }
+    }
+    assert_eq!(writer.store.records("acme-prod").unwrap().len(), 2);
+    assert_eq!(writer.store.records("globex").unwrap().len(), 1);
+    let letters = dead_letters(
+        &get(&s3, "metrics-lake-data", &format!("Error/writer/{key}.ndjson"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0]["reason"].as_str(), letters[0]["line"].as_u64()),
+        (Some("missing_tenant_id"), Some(4))
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
