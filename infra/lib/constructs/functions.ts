@@ -7,6 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { MetricsLakeSettings } from '../config';
@@ -95,8 +96,7 @@ export class Functions extends Construct {
         DEAD_LETTER_PREFIX: WRITER_DEAD_LETTER_PREFIX,
       },
     }).function;
-    bucket.grantRead(this.writer, `${DATA_PREFIX}*`);
-    bucket.grantPut(this.writer, `${WRITER_DEAD_LETTER_PREFIX}*`);
+    grantObjects(this.writer, bucket, WRITER_DEAD_LETTER_PREFIX);
     store.grantWrite(this.writer);
     consumeQueue(this.writer, this.writerQueue, settings.writerMaxConcurrency);
 
@@ -137,8 +137,7 @@ export class Functions extends Construct {
         DEAD_LETTER_PREFIX: FORWARDER_DEAD_LETTER_PREFIX,
       },
     }).function;
-    bucket.grantRead(this.forwarder, `${DATA_PREFIX}*`);
-    bucket.grantPut(this.forwarder, `${FORWARDER_DEAD_LETTER_PREFIX}*`);
+    grantObjects(this.forwarder, bucket, FORWARDER_DEAD_LETTER_PREFIX);
     for (const secret of [this.segmentSecret, this.mixpanelSecret]) {
       iam.Grant.addToPrincipal({
         grantee: this.forwarder,
@@ -183,4 +182,10 @@ function consumeQueue(fn: lambda.Function, consumer: ConsumerQueue, maxConcurren
     id: 'ES1001',
     reason: 'SQS event source mappings take no OnFailure destination (streams and Kafka only); failed messages go to the queue\'s redrive DLQ.',
   });
+}
+
+/** Read `Data/` objects, write dead letters under `deadLetterPrefix`; nothing else in the bucket. */
+function grantObjects(fn: lambda.Function, bucket: s3.IBucket, deadLetterPrefix: string): void {
+  iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:GetObject'], resourceArns: [bucket.arnForObjects(`${DATA_PREFIX}*`)] });
+  iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:PutObject'], resourceArns: [bucket.arnForObjects(`${deadLetterPrefix}*`)] });
 }

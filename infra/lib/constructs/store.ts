@@ -4,7 +4,7 @@
 // with an API token from Secrets Manager; no LiveAnalytics resource or permission at all
 // (LiveAnalytics is closed to accounts that did not use it before 20 June 2025).
 
-import { Annotations, Arn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Arn, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as timestream from 'aws-cdk-lib/aws-timestream';
@@ -40,7 +40,7 @@ export class MetricsStore extends Construct {
         const maintenance =
           'LiveAnalytics is in maintenance mode; it is used only when the operator chooses store=timestream (an account that used it before 20 June 2025). Other accounts use store=influxdb.';
         skipCfnLint(db, { id: 'W3697', reason: maintenance });
-        Annotations.of(db).acknowledgeWarning('CloudFormation-Validate::W3697', maintenance);
+        Validations.of(db).acknowledge({ id: 'CloudFormation-Validate::W3697', reason: maintenance });
       }
     } else {
       if (!props.influxdb) throw new Error('store=influxdb needs its settings');
