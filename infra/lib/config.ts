@@ -59,6 +59,15 @@ export interface MetricsLakeSettings {
   /** Cargo workspace root (holds `Cargo.toml` and `target/lambda/`). */
   readonly workspaceRoot: string;
   readonly rulesFile: string;
+  /** Forward to Segment / Mixpanel (`SEGMENT_ENABLED` / `MIXPANEL_ENABLED`). */
+  readonly forwardToSegment: boolean;
+  readonly forwardToMixpanel: boolean;
+  /** Segment ingestion host (EU workspaces use Segment's EU host); default: the crate's. */
+  readonly segmentEndpoint?: string;
+  /** Mixpanel data residency (`us`, `eu`, `in`), which picks the Mixpanel host. */
+  readonly mixpanelResidency?: 'us' | 'eu' | 'in';
+  /** Mixpanel project id, when the secret does not hold it. */
+  readonly mixpanelProjectId?: string;
   /** Days raw `Data/` objects are kept (0 = forever). */
   readonly rawDataRetentionDays: number;
   /** Days `Error/` objects are kept. */
@@ -94,6 +103,11 @@ export const CONTEXT_KEYS = [
   'rulesFile',
   'rawDataRetentionDays',
   'errorRetentionDays',
+  'forwardToSegment',
+  'forwardToMixpanel',
+  'segmentEndpoint',
+  'mixpanelResidency',
+  'mixpanelProjectId',
 ] as const;
 
 export class SettingsError extends Error {
@@ -187,6 +201,12 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
   if (tenantClaim && !/^[A-Za-z0-9_:.-]{1,128}$/.test(tenantClaim)) throw new SettingsError('tenantClaim is not a claim name');
 
   const concurrency = (key: string) => int(read, key, 1, 10000);
+  const segmentEndpoint = str(read, 'segmentEndpoint');
+  if (segmentEndpoint && !/^https:\/\/[^/?#]+/.test(segmentEndpoint)) throw new SettingsError('segmentEndpoint must be an https:// URL');
+  const residency = str(read, 'mixpanelResidency');
+  if (residency && !['us', 'eu', 'in'].includes(residency)) throw new SettingsError('mixpanelResidency must be us, eu or in');
+  const mixpanelProjectId = str(read, 'mixpanelProjectId');
+  if (mixpanelProjectId && !/^[0-9]{1,20}$/.test(mixpanelProjectId)) throw new SettingsError('mixpanelProjectId must be a number');
   const rulesFile = str(read, 'rulesFile');
 
   return {
@@ -215,6 +235,11 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
     skipBundling: bool(read, 'skipBundling', false),
     workspaceRoot,
     rulesFile: rulesFile ? path.resolve(rulesFile) : DEFAULT_RULES_FILE,
+    forwardToSegment: bool(read, 'forwardToSegment', true),
+    forwardToMixpanel: bool(read, 'forwardToMixpanel', true),
+    segmentEndpoint,
+    mixpanelResidency: residency as MetricsLakeSettings['mixpanelResidency'],
+    mixpanelProjectId,
     rawDataRetentionDays: int(read, 'rawDataRetentionDays', 0, 36500) ?? 365,
     errorRetentionDays: int(read, 'errorRetentionDays', 1, 36500) ?? 90,
   };

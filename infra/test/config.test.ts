@@ -46,6 +46,8 @@ describe('settings from context', () => {
     ['not a boolean', { createEventBus: 'yes' }, /true or false/],
     ['bad database name', { timestreamDatabaseName: 'a b' }, /timestreamDatabaseName/],
     ['bad lambda code source', { lambdaCode: 'docker' }, /lambdaCode/],
+    ['unknown Mixpanel residency', { mixpanelResidency: 'uk' }, /mixpanelResidency/],
+    ['plain-http Segment endpoint', { segmentEndpoint: 'http://api.segment.io' }, /segmentEndpoint/],
   ];
   for (const [name, context, message] of refused) {
     it(`refuses ${name}`, () => {

@@ -111,6 +111,7 @@ describe('S3 bucket and fan-out', () => {
     assert.equal(byPrefix('Data/').ExpirationInDays, 400);
     assert.equal(byPrefix('Data/').Transitions[0].StorageClass, 'STANDARD_IA');
     assert.ok(rules.some((r: any) => r.AbortIncompleteMultipartUpload));
+    assert.equal(byPrefix('State/').ExpirationInDays, 30);
     // Keeping raw data forever: no expiration on Data/.
     const forever = synth({ rawDataRetentionDays: '0' });
     const keep = forever.json.Resources[logicalId(forever, forever.stack.storage.bucket)].Properties.LifecycleConfiguration.Rules;
@@ -240,8 +241,20 @@ describe('Lambda functions', () => {
     assert.deepStrictEqual(forwarder.SEGMENT_WRITE_KEY_SECRET_ARN, { Ref: logicalId(s, s.stack.functions.segmentSecret) });
     assert.deepStrictEqual(forwarder.MIXPANEL_SECRET_ARN, { Ref: logicalId(s, s.stack.functions.mixpanelSecret) });
     assert.equal(forwarder.DEAD_LETTER_PREFIX, 'Error/forwarder/');
+    assert.equal(forwarder.PROGRESS_PREFIX, 'State/forwarder/');
     assert.deepStrictEqual(forwarder.DEAD_LETTER_BUCKET, bucket);
-    for (const key of ['SEGMENT_ENDPOINT', 'MIXPANEL_ENDPOINT', 'FORWARD_CONCURRENCY']) assert.ok(forwarder[key], key);
+    assert.equal(forwarder.SEGMENT_ENABLED, 'true');
+    assert.equal(forwarder.MIXPANEL_ENABLED, 'true');
+    assert.ok(forwarder.FORWARD_CONCURRENCY);
+    // Endpoints are the crate's defaults unless configured.
+    assert.equal(forwarder.SEGMENT_ENDPOINT, undefined);
+    assert.equal(forwarder.MIXPANEL_ENDPOINT, undefined);
+    const eu = synth({ segmentEndpoint: 'https://events.eu1.segmentapis.com', mixpanelResidency: 'eu', mixpanelProjectId: '42', forwardToSegment: 'false' });
+    const euEnv = env(eu, fnIds(eu).forwarder);
+    assert.equal(euEnv.SEGMENT_ENDPOINT, 'https://events.eu1.segmentapis.com');
+    assert.equal(euEnv.MIXPANEL_RESIDENCY, 'eu');
+    assert.equal(euEnv.MIXPANEL_PROJECT_ID, '42');
+    assert.equal(euEnv.SEGMENT_ENABLED, 'false');
     const query = env(s, ids.query);
     assert.equal(query.TENANT_CLAIM, 'custom:tenant_id');
     assert.equal(query.TIMESTREAM_DATABASE, 'metrics-lake-dev');
@@ -299,7 +312,14 @@ describe('secrets', () => {
     const s = dev();
     const secrets = resourcesOfType(s, 'AWS::SecretsManager::Secret');
     assert.equal(secrets.length, 2);
-    for (const [, secret] of secrets) assert.equal(secret.Properties.SecretString, undefined);
+    for (const [, secret] of secrets) {
+      assert.equal(secret.Properties.SecretString, undefined);
+      // Placeholder with the documented shape and empty fields, which the forwarder refuses.
+      const template = JSON.parse(secret.Properties.GenerateSecretString.SecretStringTemplate);
+      assert.ok(Object.values(template).every((v) => v === ''));
+    }
+    const templates = secrets.map(([, x]) => Object.keys(JSON.parse(x.Properties.GenerateSecretString.SecretStringTemplate)).sort().join(','));
+    assert.deepStrictEqual(templates.sort(), ['project_id,service_account_secret,service_account_username', 'write_key']);
   });
 });
 

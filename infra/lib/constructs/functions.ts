@@ -27,8 +27,8 @@ export const QUERY_TIMEOUT = Duration.seconds(29);
 /** SQS event sources: objects per invocation, and how long to gather them. */
 export const CONSUMER_BATCH_SIZE = 10;
 export const CONSUMER_BATCHING_WINDOW = Duration.seconds(5);
-export const SEGMENT_ENDPOINT = 'https://api.segment.io';
-export const MIXPANEL_ENDPOINT = 'https://api.mixpanel.com';
+/** Per-destination completion markers (crates/forwarder `PROGRESS_PREFIX`). */
+export const FORWARDER_PROGRESS_PREFIX = 'State/forwarder/';
 
 export interface FunctionsProps {
   readonly settings: MetricsLakeSettings;
@@ -89,7 +89,7 @@ export class Functions extends Construct {
       reservedConcurrency: settings.reservedConcurrency.writer,
       environment: {
         ...store.writerEnvironment(),
-        WRITE_CONCURRENCY: '8',
+        WRITE_CONCURRENCY: '16',
         MEMORY_RETENTION_HOURS: String(14 * 24),
         MAGNETIC_RETENTION_DAYS: '365',
         DEAD_LETTER_BUCKET: bucket.bucketName,
@@ -101,12 +101,18 @@ export class Functions extends Construct {
     consumeQueue(this.writer, this.writerQueue, settings.writerMaxConcurrency);
 
     // --- forwarder: S3 objects → Segment, Mixpanel -----------------------------------------
+    // The operator sets the values (README). Until then each secret holds the documented
+    // shape with empty fields, which the forwarder refuses loudly (a credentials error and a
+    // retry), instead of sending events with a made-up key.
     this.segmentSecret = new secretsmanager.Secret(this, 'SegmentWriteKey', {
-      description: 'Segment source write key for metrics-lake (set the value after deploying)',
+      description: 'Segment source write key for metrics-lake: {"write_key": "..."} (set after deploying)',
+      generateSecretString: placeholder({ write_key: '' }),
       removalPolicy: props.removalPolicy,
     });
     this.mixpanelSecret = new secretsmanager.Secret(this, 'MixpanelCredentials', {
-      description: 'Mixpanel service account and project for metrics-lake (set the value after deploying)',
+      description:
+        'Mixpanel credentials for metrics-lake: {"project_id", "service_account_username", "service_account_secret"} or {"project_token"} (set after deploying)',
+      generateSecretString: placeholder({ project_id: '', service_account_username: '', service_account_secret: '' }),
       removalPolicy: props.removalPolicy,
     });
     for (const secret of [this.segmentSecret, this.mixpanelSecret]) {
@@ -130,14 +136,26 @@ export class Functions extends Construct {
       environment: {
         SEGMENT_WRITE_KEY_SECRET_ARN: this.segmentSecret.secretArn,
         MIXPANEL_SECRET_ARN: this.mixpanelSecret.secretArn,
-        SEGMENT_ENDPOINT,
-        MIXPANEL_ENDPOINT,
+        SEGMENT_ENABLED: String(settings.forwardToSegment),
+        MIXPANEL_ENABLED: String(settings.forwardToMixpanel),
+        ...(settings.segmentEndpoint ? { SEGMENT_ENDPOINT: settings.segmentEndpoint } : {}),
+        ...(settings.mixpanelResidency ? { MIXPANEL_RESIDENCY: settings.mixpanelResidency } : {}),
+        ...(settings.mixpanelProjectId ? { MIXPANEL_PROJECT_ID: settings.mixpanelProjectId } : {}),
         FORWARD_CONCURRENCY: '4',
         DEAD_LETTER_BUCKET: bucket.bucketName,
         DEAD_LETTER_PREFIX: FORWARDER_DEAD_LETTER_PREFIX,
+        PROGRESS_PREFIX: FORWARDER_PROGRESS_PREFIX,
       },
     }).function;
     grantObjects(this.forwarder, bucket, FORWARDER_DEAD_LETTER_PREFIX);
+    // Completion markers: written with PutObject, checked with HeadObject (s3:GetObject).
+    // ListBucket lets HeadObject answer 404 for a missing marker instead of 403.
+    iam.Grant.addToPrincipal({
+      grantee: this.forwarder,
+      actions: ['s3:GetObject', 's3:PutObject'],
+      resourceArns: [bucket.arnForObjects(`${FORWARDER_PROGRESS_PREFIX}*`)],
+    });
+    iam.Grant.addToPrincipal({ grantee: this.forwarder, actions: ['s3:ListBucket'], resourceArns: [bucket.bucketArn] });
     for (const secret of [this.segmentSecret, this.mixpanelSecret]) {
       iam.Grant.addToPrincipal({
         grantee: this.forwarder,
@@ -188,4 +206,9 @@ function consumeQueue(fn: lambda.Function, consumer: ConsumerQueue, maxConcurren
 function grantObjects(fn: lambda.Function, bucket: s3.IBucket, deadLetterPrefix: string): void {
   iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:GetObject'], resourceArns: [bucket.arnForObjects(`${DATA_PREFIX}*`)] });
   iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:PutObject'], resourceArns: [bucket.arnForObjects(`${deadLetterPrefix}*`)] });
+}
+
+/** A generated secret whose text is `fields` plus a random `unset` field: no value in the template. */
+function placeholder(fields: Record<string, string>): secretsmanager.SecretStringGenerator {
+  return { secretStringTemplate: JSON.stringify(fields), generateStringKey: 'unset', excludePunctuation: true, passwordLength: 16 };
 }

@@ -19,6 +19,10 @@ import { REASONS, skipCfnLint, skipCheckov } from '../suppressions';
 
 export const DATA_PREFIX = 'Data/';
 export const ERROR_PREFIX = 'Error/';
+/** Small state objects (the forwarder's completion markers). */
+export const STATE_PREFIX = 'State/';
+/** Markers matter while a message can still be redelivered (queue 4 days, DLQ 14 days). */
+export const STATE_RETENTION = Duration.days(30);
 
 /** Lambda's guidance: visibility timeout at least 6× the function timeout. */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
@@ -88,6 +92,7 @@ export class Storage extends Construct {
         expiration: keepRawData,
         noncurrentVersionExpiration: Duration.days(7),
       },
+      { id: 'state', prefix: STATE_PREFIX, expiration: STATE_RETENTION, noncurrentVersionExpiration: Duration.days(1) },
       { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
     ];
 

@@ -69,7 +69,7 @@ export class MetricsStore extends Construct {
   }
 
   /**
-   * The writer may create, describe, update and write tables only in this database, and
+   * The writer may create, describe and write tables only in this database, and
    * discover endpoints (`DescribeEndpoints` has no resource type, so `*`).
    */
   public grantWrite(grantee: iam.IGrantable): void {
@@ -78,14 +78,16 @@ export class MetricsStore extends Construct {
       return;
     }
     iam.Grant.addToPrincipal({ grantee, actions: ['timestream:DescribeEndpoints'], resourceArns: ['*'] });
+    // What crates/store calls: DescribeTable, then CreateTable when a tenant's table is new
+    // (authorized on the database), and WriteRecords. The database itself is this stack's.
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['timestream:CreateTable', 'timestream:ListTables', 'timestream:DescribeDatabase'],
-      resourceArns: [this.databaseArn()],
+      actions: ['timestream:CreateTable'],
+      resourceArns: [this.databaseArn(), this.tableArn('*')],
     });
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['timestream:CreateTable', 'timestream:DescribeTable', 'timestream:UpdateTable', 'timestream:WriteRecords'],
+      actions: ['timestream:DescribeTable', 'timestream:WriteRecords'],
       resourceArns: [this.tableArn('*')],
     });
   }
