@@ -53,12 +53,16 @@ impl SimClient {
 
     /// Forgets accepted events, requests, faults and settings.
     pub async fn reset(&self) -> Result<(), SimClientError> {
-        self.call(http::Method::POST, "/_sim/reset", Bytes::new()).await.map(drop)
+        self.call(http::Method::POST, "/_sim/reset", Bytes::new())
+            .await
+            .map(drop)
     }
 
     async fn post(&self, path: &str, value: &impl Serialize) -> Result<(), SimClientError> {
         let body = serde_json::to_vec(value)?;
-        self.call(http::Method::POST, path, Bytes::from(body)).await.map(drop)
+        self.call(http::Method::POST, path, Bytes::from(body))
+            .await
+            .map(drop)
     }
 
     async fn call(&self, method: http::Method, path: &str, body: Bytes) -> Result<Bytes, SimClientError> {
@@ -68,7 +72,11 @@ impl SimClient {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .map_err(|e| SimClientError::Http(e.to_string()))?;
-        let response = self.http.request(request).await.map_err(|e| SimClientError::Http(e.to_string()))?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| SimClientError::Http(e.to_string()))?;
         let status = response.status();
         let body = response
             .into_body()

@@ -26,7 +26,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let credentials = Credentials::test();
     let sim = Sim::start(addr, credentials.clone()).await?;
     if latency_ms.is_some() {
-        sim.client().settings(&Settings { latency_ms, ..Settings::default() }).await?;
+        sim.client()
+            .settings(&Settings {
+                latency_ms,
+                ..Settings::default()
+            })
+            .await?;
     }
     println!("metrics-vendorsim listening on {}", sim.endpoint());
     println!("credentials: {}", serde_json::to_string(&credentials)?);

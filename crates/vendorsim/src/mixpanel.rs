@@ -54,7 +54,11 @@ const PLACEHOLDERS: [&str; 17] = [
 
 fn error(status: StatusCode, message: &str) -> Response {
     let reason = status.canonical_reason().unwrap_or("Error");
-    (status, Json(json!({"code": status.as_u16(), "error": message, "status": reason}))).into_response()
+    (
+        status,
+        Json(json!({"code": status.as_u16(), "error": message, "status": reason})),
+    )
+        .into_response()
 }
 
 pub(crate) async fn import(
@@ -93,20 +97,34 @@ fn handle(
         (_, None) => false,
     };
     if !authorised {
-        return (StatusCode::UNAUTHORIZED, 0, error(StatusCode::UNAUTHORIZED, "Invalid credentials"));
+        return (
+            StatusCode::UNAUTHORIZED,
+            0,
+            error(StatusCode::UNAUTHORIZED, "Invalid credentials"),
+        );
     }
     let strict = query.get("strict").is_none_or(|s| s == "1");
 
     let max = shared.lock().settings.mixpanel_max_bytes;
     let too_large = || {
         let message = format!("request exceeds max limit of {max} bytes");
-        (StatusCode::PAYLOAD_TOO_LARGE, 0, error(StatusCode::PAYLOAD_TOO_LARGE, &message))
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            0,
+            error(StatusCode::PAYLOAD_TOO_LARGE, &message),
+        )
     };
     let plain = if gzip {
         let mut out = Vec::new();
-        let read = MultiGzDecoder::new(body).take(max as u64 + 1).read_to_end(&mut out);
+        let read = MultiGzDecoder::new(body)
+            .take(max as u64 + 1)
+            .read_to_end(&mut out);
         if read.is_err() {
-            return (StatusCode::BAD_REQUEST, 0, error(StatusCode::BAD_REQUEST, "invalid gzip body"));
+            return (
+                StatusCode::BAD_REQUEST,
+                0,
+                error(StatusCode::BAD_REQUEST, "invalid gzip body"),
+            );
         }
         out
     } else {
@@ -121,15 +139,26 @@ fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-ndjson"));
     let Some(events) = parse_events(&plain, ndjson) else {
-        return (StatusCode::BAD_REQUEST, 0, error(StatusCode::BAD_REQUEST, "unable to parse the request body"));
+        return (
+            StatusCode::BAD_REQUEST,
+            0,
+            error(StatusCode::BAD_REQUEST, "unable to parse the request body"),
+        );
     };
     let count = events.len();
     if count > MAX_EVENTS {
         let message = format!("request contains {count} events, the limit is {MAX_EVENTS}");
-        return (StatusCode::BAD_REQUEST, count, error(StatusCode::BAD_REQUEST, &message));
+        return (
+            StatusCode::BAD_REQUEST,
+            count,
+            error(StatusCode::BAD_REQUEST, &message),
+        );
     }
 
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     let mut inner = shared.lock();
     let key = inner.settings.failed_records_key.clone();
     let mut failed = Vec::new();
@@ -137,7 +166,10 @@ fn handle(
     for (index, event) in events.into_iter().enumerate() {
         match validate(&event, now) {
             Err((field, message)) => {
-                let insert_id = event.pointer("/properties/$insert_id").cloned().unwrap_or(Value::Null);
+                let insert_id = event
+                    .pointer("/properties/$insert_id")
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 let mut record = Map::new();
                 record.insert("index".into(), json!(index));
                 record.insert(key.clone(), insert_id);
@@ -171,7 +203,11 @@ fn handle(
         "num_records_imported": imported,
         "failed_records": failed,
     });
-    (StatusCode::BAD_REQUEST, count, (StatusCode::BAD_REQUEST, Json(body)).into_response())
+    (
+        StatusCode::BAD_REQUEST,
+        count,
+        (StatusCode::BAD_REQUEST, Json(body)).into_response(),
+    )
 }
 
 fn parse_events(body: &[u8], ndjson: bool) -> Option<Vec<Value>> {
@@ -195,7 +231,10 @@ fn validate(event: &Value, now_secs: f64) -> Result<String, (&'static str, Strin
     if size >= MAX_EVENT_BYTES {
         return Err(("event", "event is larger than 1MB".into()));
     }
-    let name = event.get("event").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let name = event
+        .get("event")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let name = name.ok_or(("event", "'event' must be a non-empty string".to_owned()))?;
     let properties = event.get("properties").and_then(Value::as_object);
     let properties = properties.ok_or(("properties", "'properties' must be an object".to_owned()))?;
@@ -211,21 +250,34 @@ fn validate(event: &Value, now_secs: f64) -> Result<String, (&'static str, Strin
         return Err(("properties.time", "'properties.time' is before 1971-01-01".into()));
     }
     if secs > now_secs + MAX_FUTURE_SECS {
-        return Err(("properties.time", "'properties.time' is more than 1 hour in the future".into()));
+        return Err((
+            "properties.time",
+            "'properties.time' is more than 1 hour in the future".into(),
+        ));
     }
 
     let distinct_id = match properties.get("distinct_id") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(("properties.distinct_id", "'properties.distinct_id' is required".into())),
+        _ => {
+            return Err((
+                "properties.distinct_id",
+                "'properties.distinct_id' is required".into(),
+            ));
+        }
     };
     if !distinct_id.is_empty() && is_placeholder(&distinct_id) {
-        return Err(("properties.distinct_id", "'properties.distinct_id' is a placeholder value".into()));
+        return Err((
+            "properties.distinct_id",
+            "'properties.distinct_id' is a placeholder value".into(),
+        ));
     }
 
     let insert_id = properties.get("$insert_id").and_then(Value::as_str);
-    let insert_id =
-        insert_id.ok_or(("properties.$insert_id", "'properties.$insert_id' is required".to_owned()))?;
+    let insert_id = insert_id.ok_or((
+        "properties.$insert_id",
+        "'properties.$insert_id' is required".to_owned(),
+    ))?;
     let valid = !insert_id.is_empty()
         && insert_id.len() <= MAX_INSERT_ID_BYTES
         && insert_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -270,7 +322,16 @@ mod tests {
         assert_eq!(with("time", json!(NOW + 7200.0)), "properties.time");
         assert_eq!(with("distinct_id", json!("undefined")), "properties.distinct_id");
         assert_eq!(with("$insert_id", json!("a".repeat(37))), "properties.$insert_id");
-        assert_eq!(with("$insert_id", json!("has_underscore")), "properties.$insert_id");
-        assert!(validate(&event(json!({"time": 1_795_427_000, "distinct_id": "", "$insert_id": "x"})), NOW).is_ok());
+        assert_eq!(
+            with("$insert_id", json!("has_underscore")),
+            "properties.$insert_id"
+        );
+        assert!(
+            validate(
+                &event(json!({"time": 1_795_427_000, "distinct_id": "", "$insert_id": "x"})),
+                NOW
+            )
+            .is_ok()
+        );
     }
 }

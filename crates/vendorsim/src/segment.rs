@@ -32,7 +32,11 @@ struct Batch<'a> {
 }
 
 fn bad_request(message: &str) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"success": false, "message": message}))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"success": false, "message": message})),
+    )
+        .into_response()
 }
 
 pub(crate) async fn batch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -50,10 +54,18 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (StatusCode, usi
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !json_type {
-        return (StatusCode::BAD_REQUEST, 0, bad_request("Content-Type must be application/json"));
+        return (
+            StatusCode::BAD_REQUEST,
+            0,
+            bad_request("Content-Type must be application/json"),
+        );
     }
     if body.len() > MAX_REQUEST_BYTES {
-        return (StatusCode::BAD_REQUEST, 0, bad_request("request is larger than 500KB"));
+        return (
+            StatusCode::BAD_REQUEST,
+            0,
+            bad_request("request is larger than 500KB"),
+        );
     }
     let Ok(batch) = serde_json::from_slice::<Batch<'_>>(body) else {
         return (StatusCode::BAD_REQUEST, 0, bad_request("invalid JSON"));
@@ -65,21 +77,35 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (StatusCode, usi
         return (
             StatusCode::UNAUTHORIZED,
             batch.batch.len(),
-            (StatusCode::UNAUTHORIZED, Json(json!({"success": false, "message": "invalid write key"})))
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"success": false, "message": "invalid write key"})),
+            )
                 .into_response(),
         );
     }
     let events = batch.batch.len();
     if batch.batch.iter().any(|item| item.get().len() > MAX_EVENT_BYTES) {
-        return (StatusCode::BAD_REQUEST, events, bad_request("an event is larger than 32KB"));
+        return (
+            StatusCode::BAD_REQUEST,
+            events,
+            bad_request("an event is larger than 32KB"),
+        );
     }
 
     let mut inner = shared.lock();
     for raw in &batch.batch {
         let item: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-        let reason = if events > MAX_BATCH_EVENTS { Some("batch_over_2500_events") } else { check(&item) };
+        let reason = if events > MAX_BATCH_EVENTS {
+            Some("batch_over_2500_events")
+        } else {
+            check(&item)
+        };
         if let Some(reason) = reason {
-            inner.segment.rejected.push(Rejected { reason: reason.into(), item });
+            inner.segment.rejected.push(Rejected {
+                reason: reason.into(),
+                item,
+            });
             continue;
         }
         inner.segment.received += 1;
@@ -91,24 +117,40 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (StatusCode, usi
             inner.segment.accepted.push(item);
         }
     }
-    (StatusCode::OK, events, Json(json!({"success": true})).into_response())
+    (
+        StatusCode::OK,
+        events,
+        Json(json!({"success": true})).into_response(),
+    )
 }
 
 /// Why Segment would drop this item while answering 200.
 fn check(item: &Value) -> Option<&'static str> {
-    let Some(kind) = item.get("type").and_then(Value::as_str) else { return Some("missing_type") };
+    let Some(kind) = item.get("type").and_then(Value::as_str) else {
+        return Some("missing_type");
+    };
     if !TYPES.contains(&kind) {
         return Some("unknown_type");
     }
-    let has_event = item.get("event").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let has_event = item
+        .get("event")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
     if kind == "track" && !has_event {
         return Some("missing_event");
     }
-    let present = |name: &str| item.get(name).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()));
+    let present = |name: &str| {
+        item.get(name)
+            .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+    };
     if !present("userId") && !present("anonymousId") {
         return Some("no_user_anon_id");
     }
-    if item.get("messageId").and_then(Value::as_str).is_some_and(|m| m.len() >= 100) {
+    if item
+        .get("messageId")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.len() >= 100)
+    {
         return Some("message_id_too_long");
     }
     None
@@ -121,9 +163,18 @@ mod tests {
     #[test]
     fn items_need_a_type_an_event_and_an_identity() {
         assert_eq!(check(&json!({"event": "e", "userId": "u"})), Some("missing_type"));
-        assert_eq!(check(&json!({"type": "track", "userId": "u"})), Some("missing_event"));
-        assert_eq!(check(&json!({"type": "track", "event": "e"})), Some("no_user_anon_id"));
-        assert_eq!(check(&json!({"type": "track", "event": "e", "anonymousId": "a"})), None);
+        assert_eq!(
+            check(&json!({"type": "track", "userId": "u"})),
+            Some("missing_event")
+        );
+        assert_eq!(
+            check(&json!({"type": "track", "event": "e"})),
+            Some("no_user_anon_id")
+        );
+        assert_eq!(
+            check(&json!({"type": "track", "event": "e", "anonymousId": "a"})),
+            None
+        );
         assert_eq!(check(&json!({"type": "identify", "userId": "u"})), None);
     }
 }

@@ -160,7 +160,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn new(credentials: Credentials) -> Shared {
-        Shared { credentials, inner: Mutex::new(Inner::default()) }
+        Shared {
+            credentials,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     /// The state; a poisoned lock still holds usable data (handlers do not panic mid-update).
@@ -169,7 +172,13 @@ impl Shared {
     }
 
     pub fn log(&self, target: Target, status: u16, events: usize, bytes: usize, gzip: bool) {
-        self.lock().requests.push(RequestLog { target, status, events, bytes, gzip });
+        self.lock().requests.push(RequestLog {
+            target,
+            status,
+            events,
+            bytes,
+            gzip,
+        });
     }
 
     /// Waits the configured latency, then applies the next fault for `target`, if any. Returns
@@ -186,7 +195,10 @@ impl Shared {
         let status = fault.status.and_then(|s| http::StatusCode::from_u16(s).ok())?;
         self.log(target, status.as_u16(), 0, bytes, false);
         let mut response = (status, fault.body.unwrap_or_default()).into_response();
-        if let Some(value) = fault.retry_after.and_then(|v| http::HeaderValue::from_str(&v).ok()) {
+        if let Some(value) = fault
+            .retry_after
+            .and_then(|v| http::HeaderValue::from_str(&v).ok())
+        {
             response.headers_mut().insert(http::header::RETRY_AFTER, value);
         }
         Some(response)
@@ -209,7 +221,14 @@ mod tests {
     use super::*;
 
     fn fault(target: Target, count: u32) -> Fault {
-        Fault { target, status: Some(503), count, retry_after: None, delay_ms: 0, body: None }
+        Fault {
+            target,
+            status: Some(503),
+            count,
+            retry_after: None,
+            delay_ms: 0,
+            body: None,
+        }
     }
 
     #[test]
