@@ -1,0 +1,108 @@
+//! The destination port: a pure half that turns events into request batches, and an I/O half
+//! that sends one batch and classifies the answer. Adapters: [`segment`], [`mixpanel`].
+
+pub mod mixpanel;
+pub mod segment;
+
+use std::future::Future;
+use std::time::Duration;
+
+use metrics_schema::UnifiedEvent;
+
+use crate::http::{HttpError, HttpResponse};
+use crate::payload::{Built, PreparedBatch};
+use crate::reason::Reason;
+
+/// The destinations this function knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DestinationKind {
+    Segment,
+    Mixpanel,
+}
+
+impl DestinationKind {
+    pub const ALL: [DestinationKind; 2] = [DestinationKind::Segment, DestinationKind::Mixpanel];
+
+    /// Lower-case name: dead letters, metrics, logs, progress markers.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DestinationKind::Segment => "segment",
+            DestinationKind::Mixpanel => "mixpanel",
+        }
+    }
+}
+
+/// What the vendor did with one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Every event was accepted.
+    Accepted,
+    /// Some events were refused (by position in the batch), the rest accepted.
+    Partial { refused: Vec<(usize, String)> },
+    /// 413: the batch must be split.
+    TooLarge,
+    /// Worth trying again: 429, 5xx, timeout, connection failure.
+    Retry {
+        reason: Reason,
+        retry_after: Option<String>,
+        detail: String,
+    },
+    /// Trying again cannot help: the whole batch is refused.
+    Refused { reason: Reason, detail: String },
+}
+
+/// A destination.
+pub trait Destination: Send + Sync {
+    fn kind(&self) -> DestinationKind;
+
+    fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// Pure: the batches for `events`, within the vendor's limits.
+    fn build_batches(&self, events: &[UnifiedEvent<'_>]) -> Built;
+
+    /// Pure: a batch of some of another batch's items (after a 413).
+    fn rebuild(&self, items: Vec<crate::payload::PreparedItem>) -> PreparedBatch;
+
+    /// Sends one batch and classifies the answer.
+    fn send(&self, batch: &PreparedBatch, timeout: Duration) -> impl Future<Output = SendOutcome> + Send;
+}
+
+/// The classification both vendors share for answers that are not their special cases.
+pub(crate) fn classify(result: Result<HttpResponse, HttpError>) -> Result<HttpResponse, SendOutcome> {
+    let response = match result {
+        Ok(response) => response,
+        Err(HttpError::Timeout(t)) => {
+            return Err(SendOutcome::Retry {
+                reason: Reason::Timeout,
+                retry_after: None,
+                detail: format!("no answer within {} ms", t.as_millis()),
+            });
+        }
+        Err(e) => {
+            return Err(SendOutcome::Retry {
+                reason: Reason::ConnectionFailed,
+                retry_after: None,
+                detail: e.to_string(),
+            });
+        }
+    };
+    match response.status {
+        200..=299 => Ok(response),
+        413 => Err(SendOutcome::TooLarge),
+        408 | 429 | 500..=599 => Err(SendOutcome::Retry {
+            reason: Reason::Http(response.status),
+            retry_after: response.retry_after.clone(),
+            detail: excerpt(&response.body),
+        }),
+        _ => Ok(response),
+    }
+}
+
+/// The start of a response body, for a dead letter's detail (vendors never echo credentials).
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 1024;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
+    text.trim().to_owned()
+}

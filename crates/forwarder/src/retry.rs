@@ -1,0 +1,156 @@
+//! When to try a batch again: exponential backoff with jitter, never sooner than the vendor's
+//! `Retry-After` (seconds or an HTTP date), and never past the function's deadline.
+
+use std::time::{Duration, SystemTime};
+
+use time::PrimitiveDateTime;
+use time::macros::format_description;
+use tokio::time::Instant;
+
+/// Backoff settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First delay; each retry doubles it.
+    pub base: Duration,
+    /// Largest delay from the backoff (a longer `Retry-After` is still honoured).
+    pub max: Duration,
+    /// Attempts per batch, the first included.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // Mixpanel asks for backoff from 2 s doubling to 60 s; half of it is jitter here.
+        RetryPolicy {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (0 for the first retry): equal jitter over
+    /// `min(max, base · 2^retry)`, so the delay is between half and all of it, and at least
+    /// `retry_after`.
+    pub fn delay(&self, retry: u32, retry_after: Option<Duration>, rng: &mut fastrand::Rng) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << retry.min(20)).min(self.max);
+        let half = exp / 2;
+        let jitter = Duration::from_millis(rng.u64(0..=u64::try_from(half.as_millis()).unwrap_or(u64::MAX)));
+        let backoff = half + jitter;
+        match retry_after {
+            Some(after) => backoff.max(after),
+            None => backoff,
+        }
+    }
+}
+
+/// Parses a `Retry-After` value: delay seconds, or an HTTP date (IMF-fixdate), relative to
+/// `now`. A date in the past means "now".
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let format = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = PrimitiveDateTime::parse(value, format).ok()?.assume_utc();
+    let at =
+        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(at.unix_timestamp()).ok()?))?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The time this invocation must be done by, with a margin kept back for writing dead letters
+/// and progress markers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    at: Instant,
+}
+
+impl Deadline {
+    pub fn at(at: Instant) -> Deadline {
+        Deadline { at }
+    }
+
+    pub fn after(duration: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + duration,
+        }
+    }
+
+    /// From Lambda's deadline (epoch milliseconds), less `margin`.
+    pub fn from_epoch_millis(deadline_ms: u64, margin: Duration) -> Deadline {
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(margin);
+        Deadline::after(left)
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_with_jitter_up_to_the_cap() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(1000),
+            max_attempts: 5,
+        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..200 {
+            let first = policy.delay(0, None, &mut rng);
+            assert!(
+                (Duration::from_millis(50)..=Duration::from_millis(100)).contains(&first),
+                "{first:?}"
+            );
+            let third = policy.delay(2, None, &mut rng);
+            assert!(
+                (Duration::from_millis(200)..=Duration::from_millis(400)).contains(&third),
+                "{third:?}"
+            );
+            let late = policy.delay(30, None, &mut rng);
+            assert!(
+                (Duration::from_millis(500)..=Duration::from_millis(1000)).contains(&late),
+                "{late:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_is_a_floor() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        };
+        let mut rng = fastrand::Rng::with_seed(1);
+        assert_eq!(
+            policy.delay(0, Some(Duration::from_secs(3)), &mut rng),
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_470); // Wed, 21 Oct 2015 07:27:50 GMT
+        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+}
