@@ -59,6 +59,9 @@ export interface MetricsLakeSettings {
   /** Cargo workspace root (holds `Cargo.toml` and `target/lambda/`). */
   readonly workspaceRoot: string;
   readonly rulesFile: string;
+  /** Retention of new tenant tables (writer `MEMORY_RETENTION_HOURS`, `MAGNETIC_RETENTION_DAYS`). */
+  readonly memoryRetentionHours: number;
+  readonly magneticRetentionDays: number;
   /** Forward to Segment / Mixpanel (`SEGMENT_ENABLED` / `MIXPANEL_ENABLED`). */
   readonly forwardToSegment: boolean;
   readonly forwardToMixpanel: boolean;
@@ -103,6 +106,8 @@ export const CONTEXT_KEYS = [
   'rulesFile',
   'rawDataRetentionDays',
   'errorRetentionDays',
+  'memoryRetentionHours',
+  'magneticRetentionDays',
   'forwardToSegment',
   'forwardToMixpanel',
   'segmentEndpoint',
@@ -235,6 +240,9 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
     skipBundling: bool(read, 'skipBundling', false),
     workspaceRoot,
     rulesFile: rulesFile ? path.resolve(rulesFile) : DEFAULT_RULES_FILE,
+    // The writer's limits (Timestream's): memory 1-8766 h, magnetic 1-73000 days.
+    memoryRetentionHours: int(read, 'memoryRetentionHours', 1, 8766) ?? 14 * 24,
+    magneticRetentionDays: int(read, 'magneticRetentionDays', 1, 73000) ?? 365,
     forwardToSegment: bool(read, 'forwardToSegment', true),
     forwardToMixpanel: bool(read, 'forwardToMixpanel', true),
     segmentEndpoint,

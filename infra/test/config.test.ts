@@ -46,6 +46,7 @@ describe('settings from context', () => {
     ['not a boolean', { createEventBus: 'yes' }, /true or false/],
     ['bad database name', { timestreamDatabaseName: 'a b' }, /timestreamDatabaseName/],
     ['bad lambda code source', { lambdaCode: 'docker' }, /lambdaCode/],
+    ['memory retention over a year', { memoryRetentionHours: '9000' }, /memoryRetentionHours/],
     ['unknown Mixpanel residency', { mixpanelResidency: 'uk' }, /mixpanelResidency/],
     ['plain-http Segment endpoint', { segmentEndpoint: 'http://api.segment.io' }, /segmentEndpoint/],
   ];

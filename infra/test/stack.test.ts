@@ -236,7 +236,12 @@ describe('Lambda functions', () => {
     assert.equal(writer.TIMESTREAM_DATABASE, 'metrics-lake-dev');
     assert.deepStrictEqual(writer.DEAD_LETTER_BUCKET, bucket);
     assert.equal(writer.DEAD_LETTER_PREFIX, 'Error/writer/');
-    for (const key of ['WRITE_CONCURRENCY', 'MEMORY_RETENTION_HOURS', 'MAGNETIC_RETENTION_DAYS']) assert.ok(writer[key], key);
+    assert.ok(writer.WRITE_CONCURRENCY);
+    assert.equal(writer.MEMORY_RETENTION_HOURS, '336');
+    assert.equal(writer.MAGNETIC_RETENTION_DAYS, '365');
+    const short = synth({ memoryRetentionHours: '24', magneticRetentionDays: '90' });
+    assert.equal(env(short, fnIds(short).writer).MEMORY_RETENTION_HOURS, '24');
+    assert.equal(env(short, fnIds(short).writer).MAGNETIC_RETENTION_DAYS, '90');
     const forwarder = env(s, ids.forwarder);
     assert.deepStrictEqual(forwarder.SEGMENT_WRITE_KEY_SECRET_ARN, { Ref: logicalId(s, s.stack.functions.segmentSecret) });
     assert.deepStrictEqual(forwarder.MIXPANEL_SECRET_ARN, { Ref: logicalId(s, s.stack.functions.mixpanelSecret) });

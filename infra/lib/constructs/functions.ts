@@ -90,8 +90,8 @@ export class Functions extends Construct {
       environment: {
         ...store.writerEnvironment(),
         WRITE_CONCURRENCY: '16',
-        MEMORY_RETENTION_HOURS: String(14 * 24),
-        MAGNETIC_RETENTION_DAYS: '365',
+        MEMORY_RETENTION_HOURS: String(settings.memoryRetentionHours),
+        MAGNETIC_RETENTION_DAYS: String(settings.magneticRetentionDays),
         DEAD_LETTER_BUCKET: bucket.bucketName,
         DEAD_LETTER_PREFIX: WRITER_DEAD_LETTER_PREFIX,
       },
