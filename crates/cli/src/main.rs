@@ -5,8 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod input;
 mod mappings;
 mod output;
+mod query;
+mod run;
+mod sample;
+mod state;
+mod summary;
 mod tenants;
 
 #[derive(Debug, Parser)]
@@ -22,9 +28,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole pipeline on this machine: the sample data set, or EventBridge events.
+    Run(run::RunArgs),
+    /// One tenant's time series from the local store: a table and a chart, or JSON.
+    Query(query::QueryArgs),
+    /// Print the sample data set (EventBridge events, NDJSON), at any size.
+    Sample(sample::SampleArgs),
     /// Check, render and try the metric mappings (run these before `cdk deploy`).
     Mappings(mappings::MappingsArgs),
-    /// Create tenants' tables ahead of their first event (onboarding).
+    /// List the local store's tenants, or create tenants' tables ahead of their first event.
     Tenants(tenants::TenantsArgs),
 }
 
@@ -42,6 +54,9 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Query(args) => query::run(args),
+        Command::Sample(args) => sample::run(args),
         Command::Mappings(args) => mappings::run(args),
         Command::Tenants(args) => tenants::run(args),
     }

@@ -19,11 +19,15 @@ use crate::output::{err, out};
 #[derive(Debug, Args)]
 pub struct TenantsArgs {
     #[command(subcommand)]
-    command: TenantsCommand,
+    command: Option<TenantsCommand>,
+    #[command(flatten)]
+    list: ListArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum TenantsCommand {
+    /// List the tenants of the local store with their row counts and time ranges (the default).
+    List(ListArgs),
     /// Create the tables of these tenants if they do not exist.
     Provision(ProvisionArgs),
 }
@@ -55,10 +59,55 @@ struct ProvisionArgs {
     embedded_path: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    state: crate::state::StateArgs,
+}
+
 pub fn run(args: TenantsArgs) -> ExitCode {
     match args.command {
-        TenantsCommand::Provision(args) => provision_command(args),
+        None => list_command(&args.list),
+        Some(TenantsCommand::List(list)) => list_command(&list),
+        Some(TenantsCommand::Provision(args)) => provision_command(args),
     }
+}
+
+fn list_command(args: &ListArgs) -> ExitCode {
+    let listed = crate::state::StateDir::existing(&args.state.state_dir).and_then(|state| {
+        let store = state.open_store()?;
+        metrics_query::embedded::EmbeddedEngine::new(&store).tenants().map_err(|e| e.message)
+    });
+    let tenants = match listed {
+        Ok(t) => t,
+        Err(message) => {
+            err(format!("error: {message}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        out(serde_json::to_string(&tenants).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let day = |ms: Option<i64>| {
+        ms.map(|t| metrics_schema::EventTime::from_millis(t).to_rfc3339()[..16].replace('T', " "))
+            .unwrap_or_else(|| "-".into())
+    };
+    out(format!("{:<24}{:>12}{:>9}   {:<17} {:<17}", "tenant", "rows", "metrics", "first", "last"));
+    for t in &tenants {
+        out(format!(
+            "{:<24}{:>12}{:>9}   {:<17} {:<17}",
+            t.tenant,
+            crate::summary::thousands(t.records),
+            t.metrics,
+            day(t.first_ms),
+            day(t.last_ms)
+        ));
+    }
+    ExitCode::SUCCESS
 }
 
 fn provision_command(args: ProvisionArgs) -> ExitCode {

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct LocalBucket {
     root: PathBuf,
+    /// Directories known to exist: most objects land in a directory made for an earlier one.
+    made: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +26,7 @@ impl LocalBucket {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, BucketError> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|source| BucketError::Io { path: root.clone(), source })?;
-        Ok(LocalBucket { root })
+        Ok(LocalBucket { root, made: Default::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -49,7 +51,11 @@ impl LocalBucket {
         let path = self.path(key)?;
         let io = |source| BucketError::Io { path: path.clone(), source };
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io)?;
+            let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+            if !made.contains(dir) {
+                fs::create_dir_all(dir).map_err(io)?;
+                made.insert(dir.to_owned());
+            }
         }
         let tmp = path.with_extension("partial");
         fs::write(&tmp, bytes).map_err(io)?;

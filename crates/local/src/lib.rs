@@ -9,5 +9,7 @@
 pub mod bucket;
 pub mod firehose;
 mod ids;
+pub mod outbox;
 pub mod pipeline;
 pub mod sample;
+pub mod stages;

@@ -1,0 +1,206 @@
+//! `metrics-lake run`: the whole pipeline on this machine, on the bundled sample data set or
+//! on EventBridge events from files or standard input. Every stage is the code its Lambda runs
+//! (see `metrics_local::pipeline`); state lives in one directory that is safe to delete.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use metrics_enrich::Enricher;
+use metrics_enrich::config::Config as EnrichConfig;
+use metrics_local::bucket::LocalBucket;
+use metrics_local::firehose::FirehoseConfig;
+use metrics_local::outbox::Outbox;
+use metrics_local::pipeline::{Pipeline, Summary};
+use metrics_local::sample::{SampleConfig, SampleEvents};
+use metrics_local::stages::EmbeddedWriter;
+use metrics_schema::mapping::RuleSet;
+use metrics_writer::write::WriteOptions;
+
+use crate::input;
+use crate::output::{err, out};
+use crate::state::StateDir;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// EventBridge events: NDJSON or JSON-array files (gzip or not), directories of them, or
+    /// `-` for standard input. Without any, the bundled sample data set.
+    events: Vec<String>,
+    #[command(flatten)]
+    state: crate::state::StateArgs,
+    /// The metric mapping file.
+    #[arg(long, default_value = "infra/metrics.toml")]
+    mappings: PathBuf,
+    /// The tenant directory: a JSON object tenant_id -> display name.
+    #[arg(long, default_value = "events/sample/tenants.json")]
+    tenants: PathBuf,
+    /// `metadata.environment` of every event.
+    #[arg(long, default_value = "local")]
+    environment: String,
+    /// What enrichment does with invalid records (as INVALID_RECORD_POLICY).
+    #[arg(long, value_enum, default_value_t = Policy::Fail)]
+    invalid_record_policy: Policy,
+    /// Firehose processor buffer: bytes, and seconds.
+    #[arg(long, default_value_t = 1_000_000)]
+    processor_buffer_bytes: usize,
+    #[arg(long, default_value_t = 60)]
+    processor_interval_secs: i64,
+    /// Firehose S3 destination buffer: bytes, and seconds.
+    #[arg(long, default_value_t = 5 * 1024 * 1024)]
+    buffer_bytes: usize,
+    #[arg(long, default_value_t = 60)]
+    buffer_interval_secs: i64,
+    /// Events in the sample data set when no input is given.
+    #[arg(long, default_value_t = 100_000)]
+    sample_events: u64,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Policy {
+    Fail,
+    Drop,
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            err(format!("error: cannot start the runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_pipeline(&args)) {
+        Ok((summary, elapsed)) => report(&args, &summary, elapsed),
+        Err(message) => {
+            err(format!("error: {message}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
+    // Inputs and configuration first, so a typo leaves no state behind.
+    let sources = input::sources(&args.events).map_err(|e| e.to_string())?;
+    let rules = load_rules(&args.mappings)?;
+    let enricher = enricher(args).await?;
+    let state = StateDir::open(&args.state.state_dir)?;
+    let bucket = LocalBucket::open(state.bucket()).map_err(|e| e.to_string())?;
+    let store = state.open_store()?;
+    let writer = EmbeddedWriter::new(store, WriteOptions::default());
+    // The forwarder's own configuration (its environment variables: metric selections, field
+    // policies, Mixpanel project); its requests go to the outbox instead of the vendors.
+    let forward_config = metrics_forwarder::Config::from_env().map_err(|e| format!("forwarder configuration: {e}"))?;
+    let forwarder = Outbox::new(forward_config, state.outbox()).map_err(|e| e.to_string())?;
+    let firehose = FirehoseConfig {
+        processor_buffer_bytes: args.processor_buffer_bytes,
+        processor_interval_ms: args.processor_interval_secs * 1000,
+        destination_buffer_bytes: args.buffer_bytes,
+        destination_interval_ms: args.buffer_interval_secs * 1000,
+        ..FirehoseConfig::default()
+    };
+    let mut pipeline = Pipeline::new(rules, firehose, enricher, bucket, writer, forwarder);
+
+    let progress = progress_bar(args);
+    let started = Instant::now();
+    if args.events.is_empty() {
+        progress.set_message("sample data set");
+        let sample = SampleConfig { events: args.sample_events, ..SampleConfig::default() };
+        for e in SampleEvents::new(sample) {
+            let bytes = serde_json::to_vec(&e.event).map_err(|e| e.to_string())?;
+            pipeline.push(&bytes).await.map_err(|e| e.to_string())?;
+            progress.inc(1);
+        }
+    } else {
+        for source in &sources {
+            for event in input::open(source).map_err(|e| e.to_string())? {
+                let event = event.map_err(|e| e.to_string())?;
+                pipeline.push(&event).await.map_err(|e| e.to_string())?;
+                progress.inc(1);
+            }
+        }
+    }
+    progress.set_message("flushing buffers");
+    let (summary, _, mut outbox) = pipeline.finish().await.map_err(|e| e.to_string())?;
+    outbox.flush().map_err(|e| format!("writing the outbox index: {e}"))?;
+    progress.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    state.save_summary(&summary)?;
+    Ok((summary, elapsed))
+}
+
+fn load_rules(path: &Path) -> Result<RuleSet, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!("{}: {e} (run from the repository root, or pass --mappings FILE)", path.display())
+    })?;
+    RuleSet::from_toml(&text).map_err(|diagnostics| {
+        let mut message = format!("{} has problems; `metrics-lake mappings check` explains:", path.display());
+        for d in diagnostics {
+            message.push_str(&format!("\n  {d}"));
+        }
+        message
+    })
+}
+
+async fn enricher(args: &RunArgs) -> Result<Enricher, String> {
+    if !args.tenants.exists() {
+        return Err(format!("{}: no such tenant directory (pass --tenants FILE)", args.tenants.display()));
+    }
+    let tenants = args.tenants.to_string_lossy().into_owned();
+    let policy = match args.invalid_record_policy {
+        Policy::Fail => "fail",
+        Policy::Drop => "drop",
+    };
+    let config = EnrichConfig::from_lookup(|name| match name {
+        "TENANTS_FILE" => Some(tenants.clone()),
+        "ENVIRONMENT" => Some(args.environment.clone()),
+        "INVALID_RECORD_POLICY" => Some(policy.to_owned()),
+        _ => None,
+    })
+    .map_err(|e| e.to_string())?;
+    Enricher::from_config(&config).await.map_err(|e| e.to_string())
+}
+
+fn progress_bar(args: &RunArgs) -> ProgressBar {
+    let bar = if args.events.is_empty() { ProgressBar::new(args.sample_events) } else { ProgressBar::no_length() };
+    if args.quiet || args.json {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+    }
+    let template = if args.events.is_empty() {
+        "{spinner} {msg}: {pos}/{len} events [{bar:30}] {per_sec}"
+    } else {
+        "{spinner} {msg}: {pos} events {per_sec}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message("reading events");
+    bar
+}
+
+fn report(args: &RunArgs, summary: &Summary, elapsed: f64) -> ExitCode {
+    let accounting = summary.accounting();
+    if args.json {
+        let mut value = serde_json::to_value(summary).unwrap_or_default();
+        value["accounting"] = serde_json::to_value(&accounting).unwrap_or_default();
+        value["elapsed_seconds"] = serde_json::json!((elapsed * 1000.0).round() / 1000.0);
+        out(value.to_string());
+    } else {
+        crate::summary::print(summary, &accounting, elapsed, &args.state.state_dir);
+    }
+    if accounting.balanced {
+        ExitCode::SUCCESS
+    } else {
+        err("error: the counts do not add up: some events are not accounted for (see the summary)");
+        ExitCode::FAILURE
+    }
+}
