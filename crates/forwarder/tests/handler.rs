@@ -370,3 +370,41 @@ async fn a_missing_object_is_dead_lettered_and_an_s3_outage_fails_the_invocation
         .await;
     assert_eq!(invocation.error.map(|e| e.code()), Some("incomplete"));
 }
+
+#[tokio::test]
+async fn the_sample_events_in_the_repository_deliver_their_object_once() {
+    let sim = Sim::start_local().await.unwrap();
+    let client = bucket("metrics-lake-data").await;
+    let key = "Data/2026/11/23/10/metrics-lake-events-1-2026-11-23-10-00-00-7c9e6679.gz";
+    put(
+        &client,
+        "metrics-lake-data",
+        key,
+        gzip(ndjson(7, now_ms()).as_bytes()),
+    )
+    .await;
+    let f = forwarder(&sim, &[]).await;
+    let s3_event = include_bytes!("../../../events/forwarder/s3-object-created.json");
+    let invocation = f.handle(s3_event, Deadline::after(Duration::from_secs(20))).await;
+    assert!(invocation.error.is_none());
+    assert_eq!(sim.client().state().await.unwrap().mixpanel.accepted.len(), 7);
+
+    let sqs_event = include_bytes!("../../../events/forwarder/sqs-s3-notification.json");
+    let invocation = f
+        .handle(sqs_event, Deadline::after(Duration::from_secs(20)))
+        .await;
+    assert_eq!(invocation.response, json!({"batchItemFailures": []}));
+    assert_eq!(
+        invocation.objects.len(),
+        2,
+        "a raw notification and an SNS envelope"
+    );
+    for report in &invocation.objects {
+        assert!(
+            report
+                .destinations
+                .iter()
+                .all(|d| d.progress == Progress::AlreadyDone)
+        );
+    }
+}
