@@ -64,6 +64,7 @@ fn main() {
                 times.push(elapsed);
             }
         }
+        phases(&bytes, &enricher);
         times.sort();
         let median = times[times.len() / 2].as_secs_f64() * 1e3;
         let min = times[0].as_secs_f64() * 1e3;
@@ -80,4 +81,80 @@ fn main() {
             bytes.len() as f64 / 1e6 / (median / 1e3),
         );
     }
+}
+
+/// Where the time goes, per step (medians over the same iterations).
+fn phases(bytes: &[u8], enricher: &Enricher) {
+    use metrics_enrich::directory::TenantNames;
+    use metrics_enrich::transform::{Batch, Context};
+    let _ = enricher;
+    let names = FileDirectory::load(std::path::Path::new(&std::env::var("TENANTS").unwrap_or_default())).ok();
+    let mut steps: Vec<(&str, Vec<f64>)> = ["envelope", "base64 decode", "decode+parse", "respond", "to_vec"]
+        .iter()
+        .map(|s| (*s, Vec::new()))
+        .collect();
+    let (mut arena, mut json, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ITERATIONS {
+        let t = Instant::now();
+        let event: FirehoseEvent = serde_json::from_slice(bytes).unwrap();
+        steps[0].1.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        scratch.clear();
+        for r in &event.records {
+            let _ = base64_simd::STANDARD.decode_append(r.data.as_bytes(), &mut scratch);
+        }
+        steps[1].1.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let batch = Batch::parse(&event.records, &mut arena, EventTime::now());
+        steps[2].1.push(t.elapsed().as_secs_f64() * 1e3);
+        let ctx = Context { environment: "bench", policy: InvalidRecordPolicy::Fail };
+        let t = Instant::now();
+        let out = match &names {
+            Some(n) => batch.respond(n, &ctx, &mut json).unwrap(),
+            None => batch.respond(&std::collections::HashMap::<String, String>::new(), &ctx, &mut json).unwrap(),
+        };
+        steps[3].1.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let body = serde_json::to_vec(&out.response).unwrap();
+        steps[4].1.push(t.elapsed().as_secs_f64() * 1e3);
+        let _ = (body.len(), names.as_ref().map(|n| n.name("x")));
+    }
+    // The pieces of `respond`, alone.
+    let event: FirehoseEvent = serde_json::from_slice(bytes).unwrap();
+    let decoded: Vec<Vec<u8>> = event
+        .records
+        .iter()
+        .map(|r| base64_simd::STANDARD.decode_to_vec(r.data.as_bytes()).unwrap_or_default())
+        .collect();
+    let now = EventTime::now();
+    let mut extra: Vec<(&str, Vec<f64>)> =
+        ["parse_event", "write_json", "b64 encode", "from_json"].iter().map(|s| (*s, Vec::new())).collect();
+    for _ in 0..ITERATIONS {
+        let t = Instant::now();
+        let parsed: Vec<_> = decoded.iter().filter_map(|d| metrics_schema::parse_event(d, now).ok()).collect();
+        extra[0].1.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let mut lines = Vec::with_capacity(bytes.len());
+        for e in &parsed {
+            e.write_json(&mut lines);
+            lines.push(b'\n');
+        }
+        extra[1].1.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let encoded: String = base64_simd::STANDARD.encode_type(&lines);
+        extra[2].1.push(t.elapsed().as_secs_f64() * 1e3);
+        let mut w = metrics_enrich::firehose::ResponseWriter::with_capacity(encoded.len() + 64);
+        w.push_original("x", metrics_enrich::firehose::FirehoseResult::Ok, &encoded);
+        let body = w.finish();
+        let t = Instant::now();
+        let r = metrics_enrich::firehose::FirehoseResponse::from_json(body).unwrap();
+        extra[3].1.push(t.elapsed().as_secs_f64() * 1e3);
+        let _ = r.len();
+    }
+    steps.extend(extra);
+    for (name, mut v) in steps {
+        v.sort_by(f64::total_cmp);
+        print!("{name}: {:.2}  ", v[v.len() / 2]);
+    }
+    println!();
 }

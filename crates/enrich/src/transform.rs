@@ -11,8 +11,7 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64_simd::STANDARD as BASE64;
 use metrics_schema::limits::{MAX_DIMENSIONS, MAX_VALUE_BYTES};
 use metrics_schema::{Dimension, EventTime, Invalid, Reason, TenantId, UnifiedEvent, parse_event};
 use serde::Deserialize;
@@ -120,7 +119,7 @@ impl<'a> Batch<'a> {
         let mut spans = Vec::with_capacity(records.len());
         for record in records {
             let start = arena.len();
-            match BASE64.decode_vec(record.data.as_bytes(), arena) {
+            match BASE64.decode_append(record.data.as_bytes(), arena) {
                 Ok(()) => spans.push(Some(start..arena.len())),
                 Err(_) => {
                     arena.truncate(start);
@@ -337,6 +336,8 @@ fn probe_tenant(payload: &[u8]) -> Option<TenantId<'_>> {
 mod tests {
     use super::*;
     use crate::firehose::ArrivalTime;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
     use std::collections::HashMap;
 
     #[test]
@@ -356,7 +357,7 @@ mod tests {
         let record = FirehoseRecord {
             record_id: "r".into(),
             approximate_arrival_timestamp: ArrivalTime(Some(5)),
-            data: BASE64.encode(
+            data: STANDARD.encode(
                 r#"{"metric_name":"m","metadata":{"tenant_id":"acme","environment":"spoofed","x":"y"},"data":{"event_time":1}}"#,
             ),
         };
@@ -370,7 +371,7 @@ mod tests {
         };
         let out = batch.respond(&names, &ctx, &mut Vec::new()).unwrap();
         let response: serde_json::Value = serde_json::from_str(out.response.as_str()).unwrap();
-        let data = BASE64
+        let data = STANDARD
             .decode(response["records"][0]["data"].as_str().unwrap())
             .unwrap();
         assert_eq!(
