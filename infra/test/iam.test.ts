@@ -124,10 +124,11 @@ describe('each function holds only what it calls', () => {
     );
     const objectArns = (action: string) =>
       statements.filter((st) => list(st.Action).includes(action)).flatMap((st) => list(st.Resource)).map((r) => JSON.stringify(r).replace(/^.*"(\/[^"]*)"\]\]\}$/, '$1'));
-    assert.deepStrictEqual(objectArns('s3:GetObject').sort(), ['/Data/*', '/State/forwarder/*']);
+    assert.deepStrictEqual(objectArns('s3:GetObject').sort(), ['/Data/*', '/Error/forwarder/*', '/State/forwarder/*']);
     assert.deepStrictEqual(objectArns('s3:PutObject').sort(), ['/Error/forwarder/*', '/State/forwarder/*']);
     const list_ = statements.find((st) => list(st.Action).includes('s3:ListBucket'));
     assert.deepStrictEqual(list_.Resource, { 'Fn::GetAtt': [logicalId(s, s.stack.storage.bucket), 'Arn'] });
+    assert.deepStrictEqual(list_.Condition, { StringLike: { 's3:prefix': ['State/forwarder/*'] } });
     const secrets = statements.filter((st) => list(st.Action).includes('secretsmanager:GetSecretValue')).flatMap((st) => list(st.Resource));
     assert.deepStrictEqual(
       secrets.map((r) => JSON.stringify(r)).sort(),

@@ -147,15 +147,22 @@ export class Functions extends Construct {
         PROGRESS_PREFIX: FORWARDER_PROGRESS_PREFIX,
       },
     }).function;
-    grantObjects(this.forwarder, bucket, FORWARDER_DEAD_LETTER_PREFIX);
-    // Completion markers: written with PutObject, checked with HeadObject (s3:GetObject).
-    // ListBucket lets HeadObject answer 404 for a missing marker instead of 403.
+    iam.Grant.addToPrincipal({ grantee: this.forwarder, actions: ['s3:GetObject'], resourceArns: [bucket.arnForObjects(`${DATA_PREFIX}*`)] });
+    // As crates/forwarder/README.md lists: GetObject and PutObject on the dead-letter and
+    // progress prefixes (markers are checked with HeadObject, which needs GetObject), and
+    // ListBucket limited to the progress prefix, so a missing marker is a 404, not a 403.
     iam.Grant.addToPrincipal({
       grantee: this.forwarder,
       actions: ['s3:GetObject', 's3:PutObject'],
-      resourceArns: [bucket.arnForObjects(`${FORWARDER_PROGRESS_PREFIX}*`)],
+      resourceArns: [bucket.arnForObjects(`${FORWARDER_DEAD_LETTER_PREFIX}*`), bucket.arnForObjects(`${FORWARDER_PROGRESS_PREFIX}*`)],
     });
-    iam.Grant.addToPrincipal({ grantee: this.forwarder, actions: ['s3:ListBucket'], resourceArns: [bucket.bucketArn] });
+    this.forwarder.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${FORWARDER_PROGRESS_PREFIX}*`] } },
+      }),
+    );
     for (const secret of [this.segmentSecret, this.mixpanelSecret]) {
       iam.Grant.addToPrincipal({
         grantee: this.forwarder,
@@ -202,7 +209,7 @@ function consumeQueue(fn: lambda.Function, consumer: ConsumerQueue, maxConcurren
   });
 }
 
-/** Read `Data/` objects, write dead letters under `deadLetterPrefix`; nothing else in the bucket. */
+/** Read `Data/` objects, write dead letters under `deadLetterPrefix`; nothing else in the bucket (the writer). */
 function grantObjects(fn: lambda.Function, bucket: s3.IBucket, deadLetterPrefix: string): void {
   iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:GetObject'], resourceArns: [bucket.arnForObjects(`${DATA_PREFIX}*`)] });
   iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:PutObject'], resourceArns: [bucket.arnForObjects(`${deadLetterPrefix}*`)] });
