@@ -10,7 +10,7 @@ use futures_util::stream;
 use metrics_schema::UnifiedEvent;
 
 use crate::destination::{Destination, DestinationKind, SendOutcome};
-use crate::payload::{PreparedBatch, Refusal};
+use crate::payload::{Built, PreparedBatch, Refusal};
 use crate::reason::Reason;
 use crate::retry::{Deadline, RetryPolicy, parse_retry_after};
 
@@ -83,13 +83,21 @@ impl DeliveryReport {
     }
 }
 
-/// Sends `events` to `destination`.
+/// Builds and sends `events` to `destination`.
 pub async fn deliver<D: Destination>(
     destination: &D,
     events: &[UnifiedEvent<'_>],
     options: &DeliveryOptions,
 ) -> DeliveryReport {
-    let built = destination.build_batches(events);
+    send_built(destination, destination.build_batches(events), options).await
+}
+
+/// Sends batches built beforehand (the handler builds both destinations' batches in parallel).
+pub async fn send_built<D: Destination>(
+    destination: &D,
+    built: Built,
+    options: &DeliveryOptions,
+) -> DeliveryReport {
     let mut report = DeliveryReport::new(destination.kind());
     report.filtered = built.filtered;
     report.refused = built.refused;

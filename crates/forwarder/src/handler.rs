@@ -22,10 +22,11 @@ use metrics_schema::{EventTime, Invalid, UnifiedEvent, parse_event};
 use serde_json::json;
 
 use crate::config::Config;
-use crate::deliver::{DeliveryOptions, DeliveryReport, deliver};
-use crate::destination::DestinationKind;
+use crate::deliver::{DeliveryOptions, DeliveryReport, send_built};
 use crate::destination::mixpanel::Mixpanel;
 use crate::destination::segment::Segment;
+use crate::destination::{Destination, DestinationKind};
+use crate::payload::Built;
 use crate::reason::Reason;
 use crate::retry::Deadline;
 
@@ -374,15 +375,24 @@ impl Forwarder {
             request_timeout: self.options.request_timeout,
             deadline,
         };
+        let segment = self
+            .segment
+            .as_ref()
+            .filter(|_| pending.contains(&DestinationKind::Segment));
+        let mixpanel = self
+            .mixpanel
+            .as_ref()
+            .filter(|_| pending.contains(&DestinationKind::Mixpanel));
+        let (segment_built, mixpanel_built) = build_both(segment, mixpanel, &parsed.events);
         let segment = async {
-            match (&self.segment, pending.contains(&DestinationKind::Segment)) {
-                (Some(d), true) => Some(deliver(d, &parsed.events, &options).await),
+            match (segment, segment_built) {
+                (Some(d), Some(built)) => Some(send_built(d, built, &options).await),
                 _ => None,
             }
         };
         let mixpanel = async {
-            match (&self.mixpanel, pending.contains(&DestinationKind::Mixpanel)) {
-                (Some(d), true) => Some(deliver(d, &parsed.events, &options).await),
+            match (mixpanel, mixpanel_built) {
+                (Some(d), Some(built)) => Some(send_built(d, built, &options).await),
                 _ => None,
             }
         };
@@ -510,6 +520,28 @@ impl Forwarder {
             outcome.deferred.insert("marker_write_failed".into(), 1);
         }
         outcome
+    }
+}
+
+/// Both destinations' batches, built on two threads when both are wanted: building is pure CPU
+/// work (JSON, hashing, gzip), and the function has a core for each.
+fn build_both(
+    segment: Option<&Segment>,
+    mixpanel: Option<&Mixpanel>,
+    events: &[UnifiedEvent<'_>],
+) -> (Option<Built>, Option<Built>) {
+    match (segment, mixpanel) {
+        (Some(s), Some(m)) => std::thread::scope(|scope| {
+            let segment = scope.spawn(|| s.build_batches(events));
+            let mixpanel = m.build_batches(events);
+            // A panic while building is a bug; rebuilding on this thread surfaces it here.
+            let segment = segment.join().unwrap_or_else(|_| s.build_batches(events));
+            (Some(segment), Some(mixpanel))
+        }),
+        (s, m) => (
+            s.map(|d| d.build_batches(events)),
+            m.map(|d| d.build_batches(events)),
+        ),
     }
 }
 

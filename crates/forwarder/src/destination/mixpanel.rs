@@ -204,6 +204,10 @@ struct FailedRecord {
 /// the body has no `failed_records`: then the whole request was refused.
 pub fn failed_records(body: &[u8], batch: &PreparedBatch) -> Option<Vec<(usize, String)>> {
     let records = serde_json::from_slice::<StrictError>(body).ok()?.failed_records?;
+    if records.is_empty() {
+        // A 400 that names no failed event cannot be partial: the whole request was refused.
+        return None;
+    }
     let mut refused: Vec<(usize, String)> = Vec::with_capacity(records.len());
     for record in records {
         let insert_id = record.dollar_insert_id.as_deref().or(record.insert_id.as_deref());
@@ -291,6 +295,10 @@ mod tests {
             None
         );
         assert_eq!(failed_records(b"not json", &batch(&["a"])), None);
+        assert_eq!(
+            failed_records(br#"{"code":400,"failed_records":[]}"#, &batch(&["a"])),
+            None
+        );
     }
 
     #[test]
