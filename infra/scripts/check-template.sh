@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lints every synthesized template with cfn-lint (plus the serverless rules) and checkov.
 # Both fail on any failure. Suppressions live next to their resources (Metadata), with reasons.
-# Usage: scripts/check-template.sh [cdk.out]
+# Usage: scripts/check-template.sh [cdk.out | --preflight]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-cdk.out}
@@ -16,6 +16,10 @@ done
 if ! "$venv/python3" -c 'import cfn_lint_serverless' 2>/dev/null; then
   echo "error: cfn-lint-serverless is missing: ../.venv/bin/pip install cfn-lint-serverless" >&2
   exit 2
+fi
+# `--preflight`: only check that the tools are installed (before spending time on synth).
+if [ "$out" = "--preflight" ]; then
+  exit 0
 fi
 
 shopt -s nullglob

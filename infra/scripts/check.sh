@@ -3,7 +3,8 @@
 # cfn-lint (+ serverless rules) and checkov. Any finding fails. No AWS account or network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CDK_DISABLE_CLI_TELEMETRY=true
+export CDK_DISABLE_CLI_TELEMETRY=true AWS_EC2_METADATA_DISABLED=true
+scripts/check-template.sh --preflight
 synth() {
   local name=$1; shift
   echo "==> cdk synth ($name): $*"
