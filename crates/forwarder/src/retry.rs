@@ -20,7 +20,8 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        // Mixpanel asks for backoff from 2 s doubling to 60 s; half of it is jitter here.
+        // Mixpanel suggests 2 s doubling to 60 s plus 1-5 s of jitter. An invocation has minutes
+        // at most, so this starts lower (0.5-1 s with equal jitter); a vendor's Retry-After wins.
         RetryPolicy {
             base: Duration::from_secs(1),
             max: Duration::from_secs(60),
