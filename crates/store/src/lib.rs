@@ -17,6 +17,7 @@ pub mod convert;
 pub mod embedded;
 #[cfg(feature = "fake-timestream")]
 pub mod fake_timestream;
+pub mod influx;
 pub mod port;
 pub mod reason;
 pub mod record;

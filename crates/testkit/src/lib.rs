@@ -10,6 +10,8 @@
 //! outlives its tests.
 #![allow(clippy::panic, clippy::expect_used)] // test support: failing loudly is the point
 
+pub mod influxd;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
