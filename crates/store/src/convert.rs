@@ -159,17 +159,29 @@ pub fn check_limits(record: &StoreRecord) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// The length of a value's wire text, without building the text (this runs per measure).
 fn text_len(value: &StoreValue) -> usize {
+    /// Counts what is formatted into it.
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
     match value {
         StoreValue::Varchar(s) => s.len(),
-        StoreValue::Boolean(b) => {
-            if *b {
-                4
-            } else {
-                5
-            }
+        StoreValue::Boolean(true) => 4,
+        StoreValue::Boolean(false) => 5,
+        StoreValue::BigInt(i) => {
+            let digits = i.unsigned_abs().checked_ilog10().map_or(1, |d| d as usize + 1);
+            digits + usize::from(*i < 0)
         }
-        other => other.to_text().len(),
+        StoreValue::Double(f) => {
+            let mut count = Count(0);
+            let _ = std::fmt::Write::write_fmt(&mut count, format_args!("{f:?}"));
+            count.0
+        }
     }
 }
 
@@ -183,4 +195,30 @@ pub(crate) fn short(name: &str) -> Cow<'_, str> {
         end -= 1;
     }
     Cow::Owned(format!("{}…", &name[..end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_len_is_the_length_of_the_wire_text() {
+        let values = [
+            StoreValue::BigInt(0),
+            StoreValue::BigInt(9),
+            StoreValue::BigInt(10),
+            StoreValue::BigInt(-10),
+            StoreValue::BigInt(i64::MIN),
+            StoreValue::BigInt(i64::MAX),
+            StoreValue::Double(0.1),
+            StoreValue::Double(-1e300),
+            StoreValue::Double(5e-324),
+            StoreValue::Boolean(true),
+            StoreValue::Boolean(false),
+            StoreValue::Varchar("héllo".into()),
+        ];
+        for v in values {
+            assert_eq!(text_len(&v), v.to_text().len(), "{v:?}");
+        }
+    }
 }
