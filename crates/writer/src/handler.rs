@@ -277,3 +277,47 @@ impl<S: Store> Writer<S> {
         put_dead_letters(&self.s3, bucket, &key, letters).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch_ms_in(d: Duration) -> u64 {
+        (SystemTime::now() + d)
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }
+
+    #[test]
+    fn the_deadline_keeps_the_margin_back_from_lambdas() {
+        let deadline = deadline_from_epoch_ms(epoch_ms_in(Duration::from_secs(30)), Duration::from_secs(3));
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_millis(26_500) && left <= Duration::from_secs(27),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn a_deadline_already_past_or_inside_the_margin_is_now() {
+        let now = Instant::now();
+        assert!(deadline_from_epoch_ms(0, Duration::ZERO) <= now + Duration::from_millis(5));
+        let inside = deadline_from_epoch_ms(epoch_ms_in(Duration::from_secs(1)), Duration::from_secs(3));
+        assert!(inside <= Instant::now() + Duration::from_millis(5));
+    }
+
+    #[test]
+    fn errors_become_lambda_diagnostics_with_stable_types() {
+        let d: lambda_runtime::Diagnostic = HandlerError::Retry {
+            failed: 1,
+            objects: 2,
+            cause: "Throttling".into(),
+        }
+        .into();
+        assert_eq!(d.error_type, "objects_retried");
+        assert!(d.error_message.contains("1 of 2 objects"));
+        let d: lambda_runtime::Diagnostic = HandlerError::Trigger(TriggerError::NotJson).into();
+        assert_eq!(d.error_type, "trigger_not_json");
+    }
+}

@@ -14,7 +14,7 @@ pub mod emf;
 pub mod handler;
 pub mod write;
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, VecDeque};
 
 use metrics_objects::read::{Records, records};
 use metrics_objects::{ReadError, ReadLimits};
@@ -44,14 +44,15 @@ pub struct Refused {
     pub raw: Vec<u8>,
 }
 
-/// One window of an object, converted.
+/// A whole object, converted (tests and small objects; the writer streams with
+/// [`Converter`] instead).
 #[derive(Debug, Default)]
 pub struct Converted {
-    /// Batches grouped by tenant (in tenant order), each at most 100 records.
+    /// Batches of at most 100 records, each of one tenant.
     pub batches: Vec<Batch>,
     /// Lines that failed validation or conversion.
     pub refused: Vec<Refused>,
-    /// Records read in this window (valid or not).
+    /// Records read (valid or not).
     pub records: usize,
 }
 
@@ -61,100 +62,164 @@ impl Converted {
     }
 }
 
-/// Converts an object window by window, so memory holds one window of records, not the
-/// whole object. The last window may end with a read error (a truncated gzip stream, a line
-/// over the limit, a gzip bomb): the records before it are still converted.
+/// Converts an object as a stream of batches: each tenant's records collect in a batch that
+/// is handed out as soon as it holds 100, so write calls are full and start while the rest of
+/// the object is still being read. Partial batches are handed out at the end of the object, or
+/// earlier when they hold `max_buffered` records together, which bounds memory.
+///
+/// Lines that fail go to [`Converter::refused`]; a read error (a truncated gzip stream, a line
+/// over the limit, a gzip bomb) ends the object after the records before it.
 #[derive(Debug)]
 pub struct Converter<'a> {
     records: Records<'a>,
     now: EventTime,
-    window: usize,
+    max_buffered: usize,
+    /// Tenant id → index in `pending`.
+    tenants: HashMap<String, usize>,
+    /// One partial batch per tenant seen.
+    pending: Vec<Batch>,
+    buffered: usize,
+    ready: VecDeque<Batch>,
+    /// Lines that will not be written, in object order.
+    pub refused: Vec<Refused>,
+    /// Records read so far (valid or not).
+    pub records_read: usize,
     error: Option<ReadError>,
     finished: bool,
 }
 
 impl<'a> Converter<'a> {
-    /// `window` is the most records per [`Converter::next_window`] (at least one batch).
-    pub fn new(bytes: &'a [u8], limits: &ReadLimits, now: EventTime, window: usize) -> Self {
+    /// `max_buffered` bounds the records held in partial batches (at least one batch).
+    pub fn new(bytes: &'a [u8], limits: &ReadLimits, now: EventTime, max_buffered: usize) -> Self {
         Converter {
             records: records(bytes, limits),
             now,
-            window: window.max(MAX_RECORDS_PER_WRITE),
+            max_buffered: max_buffered.max(MAX_RECORDS_PER_WRITE),
+            tenants: HashMap::new(),
+            pending: Vec::new(),
+            buffered: 0,
+            ready: VecDeque::new(),
+            refused: Vec::new(),
+            records_read: 0,
             error: None,
             finished: false,
         }
     }
 
-    /// The next window, or `None` when the object is done.
-    pub fn next_window(&mut self) -> Option<Converted> {
-        if self.finished {
-            return None;
+    /// Records held in partial batches right now.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// The error that ended the object early, once the iterator is done.
+    pub fn take_error(&mut self) -> Option<ReadError> {
+        self.error.take()
+    }
+
+    fn accept(&mut self, line: usize, raw: Vec<u8>) {
+        let converted = parse_event(&raw, self.now)
+            .map_err(|e| (e.reason.code(), e.detail))
+            .and_then(|event| {
+                let record = convert(&event).map_err(|r| (r.reason.code(), r.detail))?;
+                let tenant = event.tenant_id.as_str();
+                let index = match self.tenants.get(tenant) {
+                    Some(&i) => i,
+                    None => {
+                        let i = self.pending.len();
+                        self.tenants.insert(tenant.to_owned(), i);
+                        self.pending
+                            .push(Batch::new(event.tenant_id.clone().into_owned()));
+                        i
+                    }
+                };
+                Ok((index, record))
+            });
+        match converted {
+            Err((reason, detail)) => self.refused.push(Refused {
+                line,
+                reason,
+                detail,
+                raw,
+            }),
+            Ok((index, record)) => {
+                let batch = &mut self.pending[index];
+                batch.records.push(record);
+                batch.lines.push(line);
+                batch.raws.push(raw);
+                self.buffered += 1;
+                if batch.records.len() == MAX_RECORDS_PER_WRITE {
+                    let full = std::mem::replace(batch, Batch::new(batch.tenant.clone()));
+                    self.buffered -= full.records.len();
+                    self.ready.push_back(full);
+                } else if self.buffered >= self.max_buffered {
+                    self.flush();
+                }
+            }
         }
-        let mut out = Converted::default();
-        let mut by_tenant: BTreeMap<TenantId<'static>, Vec<(usize, Vec<u8>, StoreRecord)>> = BTreeMap::new();
-        while out.records < self.window {
+    }
+
+    /// Hands out every partial batch, in the order tenants were first seen.
+    fn flush(&mut self) {
+        for batch in &mut self.pending {
+            if !batch.records.is_empty() {
+                let partial = std::mem::replace(batch, Batch::new(batch.tenant.clone()));
+                self.ready.push_back(partial);
+            }
+        }
+        self.buffered = 0;
+    }
+}
+
+impl Iterator for Converter<'_> {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        loop {
+            if let Some(batch) = self.ready.pop_front() {
+                return Some(batch);
+            }
+            if self.finished {
+                return None;
+            }
             match self.records.next() {
-                None => {
-                    self.finished = true;
-                    break;
+                Some(Ok(source)) => {
+                    self.records_read += 1;
+                    self.accept(source.line, source.bytes);
                 }
                 Some(Err(e)) => {
                     self.error = Some(e);
                     self.finished = true;
-                    break;
+                    self.flush();
                 }
-                Some(Ok(source)) => {
-                    out.records += 1;
-                    match convert_line(&source.bytes, self.now) {
-                        Ok((tenant, record)) => {
-                            by_tenant
-                                .entry(tenant)
-                                .or_default()
-                                .push((source.line, source.bytes, record))
-                        }
-                        Err((reason, detail)) => out.refused.push(Refused {
-                            line: source.line,
-                            reason,
-                            detail,
-                            raw: source.bytes,
-                        }),
-                    }
+                None => {
+                    self.finished = true;
+                    self.flush();
                 }
             }
         }
-        for (tenant, rows) in by_tenant {
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let mut batch = Batch {
-                    tenant: tenant.clone(),
-                    records: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
-                    lines: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
-                    raws: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
-                };
-                for (line, raw, record) in rows.by_ref().take(MAX_RECORDS_PER_WRITE) {
-                    batch.lines.push(line);
-                    batch.raws.push(raw);
-                    batch.records.push(record);
-                }
-                out.batches.push(batch);
-            }
-        }
-        if out.records == 0 && self.finished {
-            return None;
-        }
-        Some(out)
-    }
-
-    /// The error that ended the object early, once [`Converter::next_window`] returned `None`.
-    pub fn take_error(&mut self) -> Option<ReadError> {
-        self.error.take()
     }
 }
 
-/// Converts a whole object in one window (benchmarks, small objects).
+impl Batch {
+    fn new(tenant: TenantId<'static>) -> Self {
+        Batch {
+            tenant,
+            records: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
+            lines: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
+            raws: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
+        }
+    }
+}
+
+/// Converts a whole object at once (tests, small objects).
 pub fn convert_object(bytes: &[u8], limits: &ReadLimits, now: EventTime) -> (Converted, Option<ReadError>) {
     let mut converter = Converter::new(bytes, limits, now, usize::MAX);
-    let converted = converter.next_window().unwrap_or_default();
+    let batches: Vec<Batch> = converter.by_ref().collect();
+    let converted = Converted {
+        batches,
+        refused: std::mem::take(&mut converter.refused),
+        records: converter.records_read,
+    };
     (converted, converter.take_error())
 }
 

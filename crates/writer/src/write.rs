@@ -1,4 +1,4 @@
-//! One object into a store: convert window by window, write the batches with bounded
+//! One object into a store: convert it as a stream of batches, write the batches with bounded
 //! concurrency, and account for every record (written, already present, refused with a
 //! reason, or retryable).
 
@@ -17,7 +17,7 @@ use crate::{Batch, Converter, STAGE};
 pub struct WriteOptions {
     /// Most write calls in flight at once.
     pub concurrency: usize,
-    /// Most records converted and held at once.
+    /// Most records held in partial (not yet full) batches at once.
     pub window_records: usize,
     pub limits: ReadLimits,
 }
@@ -75,39 +75,48 @@ pub async fn write_object<S: Store>(
 ) -> ObjectReport {
     let mut report = ObjectReport::default();
     let mut converter = Converter::new(bytes, &options.limits, now, options.window_records);
-    while let Some(window) = converter.next_window() {
-        report.records += window.records;
-        for refused in window.refused {
-            report.count("invalid", refused.reason, 1);
-            report.dead_letters.push(DeadLetter::for_record(
-                STAGE,
-                refused.reason,
-                refused.detail,
-                source,
-                Some(refused.line),
-                Some(&refused.raw),
-            ));
-        }
-        let results: Vec<(usize, Vec<RecordOutcome>)> = stream::iter(window.batches.iter().enumerate())
-            .map(|(i, batch)| async move {
-                (
-                    i,
-                    store
-                        .write(&batch.tenant, &batch.records, deadline)
-                        .await
-                        .outcomes,
-                )
-            })
-            .buffer_unordered(options.concurrency.max(1))
-            .collect()
-            .await;
-        let mut results = results;
-        // Dead letters in object order, whatever order the writes finished in.
-        results.sort_by_key(|(i, _)| *i);
-        for (i, outcomes) in results {
-            account(&mut report, source, &window.batches[i], outcomes);
-        }
+    // Batches are converted as the writes need them: conversion runs while earlier writes are
+    // in flight, and at most `concurrency` batches (plus partial ones) are held at once.
+    let mut results: Vec<(Batch, Vec<RecordOutcome>)> = stream::iter(converter.by_ref())
+        .map(|batch| async move {
+            let outcomes = store
+                .write(&batch.tenant, &batch.records, deadline)
+                .await
+                .outcomes;
+            (batch, outcomes)
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .map(|(mut batch, outcomes)| {
+            // Only what a dead letter may need is kept once a batch is written.
+            let keep = outcomes
+                .iter()
+                .any(|o| matches!(o, RecordOutcome::Rejected { .. }));
+            batch.records = Vec::new();
+            if !keep {
+                batch.raws = Vec::new();
+            }
+            (batch, outcomes)
+        })
+        .collect()
+        .await;
+    report.records = converter.records_read;
+    for refused in std::mem::take(&mut converter.refused) {
+        report.count("invalid", refused.reason, 1);
+        report.dead_letters.push(DeadLetter::for_record(
+            STAGE,
+            refused.reason,
+            refused.detail,
+            source,
+            Some(refused.line),
+            Some(&refused.raw),
+        ));
     }
+    // Dead letters in object order, whatever order the writes finished in.
+    results.sort_by_key(|(batch, _)| batch.lines.first().copied().unwrap_or(0));
+    for (batch, outcomes) in results {
+        account(&mut report, source, &batch, outcomes);
+    }
+    report.dead_letters.sort_by_key(|d| d.line.unwrap_or(0));
     if let Some(error) = converter.take_error() {
         report.count("object_error", error.code(), 1);
         let line = match &error {
@@ -128,8 +137,9 @@ pub async fn write_object<S: Store>(
 }
 
 fn account(report: &mut ObjectReport, source: &ObjectRef, batch: &Batch, outcomes: Vec<RecordOutcome>) {
+    let sent = batch.lines.len();
     let store_answered = outcomes.len();
-    for (j, outcome) in outcomes.into_iter().enumerate().take(batch.records.len()) {
+    for (j, outcome) in outcomes.into_iter().enumerate().take(sent) {
         match outcome {
             RecordOutcome::Written => {
                 report.written += 1;
@@ -165,7 +175,7 @@ fn account(report: &mut ObjectReport, source: &ObjectRef, batch: &Batch, outcome
     }
     // A store that answered for fewer records than it was given: the rest are not known to be
     // written, so they are retried.
-    let missing = batch.records.len().saturating_sub(store_answered);
+    let missing = sent.saturating_sub(store_answered);
     if missing > 0 {
         report.retryable += missing;
         report.count("retryable", "", missing as u64);

@@ -146,19 +146,53 @@ fn a_giant_line_fails_the_object_with_a_reason() {
 }
 
 #[test]
-fn windows_bound_the_records_held_at_once() {
+fn full_batches_are_handed_out_as_soon_as_they_fill() {
+    // 300 records of one tenant among 20 others: its batches come out while reading.
     let mut text = String::new();
-    for i in 0..1050 {
-        text.push_str(&line("acme", &format!("e{i}"), i));
+    for i in 0..300 {
+        text.push_str(&line("acme", &format!("a{i}"), i));
+        text.push('\n');
+        if i % 15 == 0 {
+            text.push_str(&line(&format!("other-{}", i / 15), &format!("o{i}"), i));
+            text.push('\n');
+        }
+    }
+    let mut converter = Converter::new(text.as_bytes(), &ReadLimits::default(), NOW, 10_000);
+    let first = converter.next().unwrap();
+    assert_eq!((first.tenant.as_str(), first.records.len()), ("acme", 100));
+    assert!(
+        converter.records_read < 120,
+        "handed out after {} records",
+        converter.records_read
+    );
+    let rest: Vec<_> = converter.collect();
+    assert_eq!(
+        rest.iter()
+            .filter(|b| b.tenant.as_str() == "acme")
+            .map(|b| b.records.len())
+            .collect::<Vec<_>>(),
+        [100, 100]
+    );
+    assert_eq!(rest.iter().filter(|b| b.tenant.as_str() != "acme").count(), 20);
+}
+
+#[test]
+fn partial_batches_are_bounded_by_the_buffer_limit() {
+    // 1000 records spread over 50 tenants: no batch fills, the limit flushes them.
+    let mut text = String::new();
+    for i in 0..1000 {
+        text.push_str(&line(&format!("tenant-{}", i % 50), &format!("e{i}"), i));
         text.push('\n');
     }
-    let mut converter = Converter::new(text.as_bytes(), &ReadLimits::default(), NOW, 500);
-    let mut sizes = Vec::new();
-    while let Some(window) = converter.next_window() {
-        assert!(window.batches.iter().all(|b| b.records.len() <= 100));
-        sizes.push(window.records);
+    let mut converter = Converter::new(text.as_bytes(), &ReadLimits::default(), NOW, 300);
+    let mut total = 0;
+    while let Some(batch) = converter.next() {
+        assert!(converter.buffered() <= 300, "{}", converter.buffered());
+        assert!(batch.records.len() <= 100);
+        assert!(batch.records.iter().all(|r| r.dimension("event_id").is_some()));
+        total += batch.records.len();
     }
-    assert_eq!(sizes, [500, 500, 50]);
+    assert_eq!(total, 1000);
     assert!(converter.take_error().is_none());
 }
 
