@@ -4,14 +4,20 @@
 //!   group-by, fill), parsed from text and checked against the tenant's own [`Catalog`] so
 //!   every identifier is one that exists in that tenant's table;
 //! - [`catalog`]: what a tenant has: its metrics, and each metric's dimensions and measures;
+//! - [`engine`]: the port every store's engine implements, so one API serves them all;
 //! - [`embedded`]: the engine for the embedded store (SQLite), used by `metrics-lake query`
-//!   and the local API.
+//!   and the local API;
+//! - [`api`]: the HTTP API (axum), the same router in Lambda and in `metrics-lake serve`;
+//! - [`config`]: the `metrics-query` function's settings, from the environment.
 //!
 //! The tenant is always an argument chosen by the caller's verified identity; nothing in a
 //! request names a table.
 
+pub mod api;
 pub mod catalog;
+pub mod config;
 pub mod embedded;
+pub mod engine;
 pub mod model;
 
 pub use catalog::{Catalog, MetricSchema};
