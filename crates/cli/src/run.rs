@@ -12,7 +12,8 @@ use metrics_enrich::Enricher;
 use metrics_enrich::config::Config as EnrichConfig;
 use metrics_local::bucket::LocalBucket;
 use metrics_local::firehose::FirehoseConfig;
-use metrics_local::outbox::Outbox;
+use metrics_local::live::LiveForwarder;
+use metrics_local::outbox::{Forwarding, Outbox};
 use metrics_local::pipeline::{Pipeline, Summary};
 use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_local::stages::EmbeddedWriter;
@@ -55,12 +56,23 @@ pub struct RunArgs {
     /// Events in the sample data set when no input is given.
     #[arg(long, default_value_t = 100_000)]
     sample_events: u64,
+    /// Forwarding: `outbox` writes the exact request bodies under the state directory; `live`
+    /// sends them to the endpoints and credentials the forwarder's environment variables
+    /// configure (SEGMENT_ENDPOINT, SEGMENT_WRITE_KEY, MIXPANEL_ENDPOINT, …).
+    #[arg(long, value_enum, default_value_t = ForwardMode::Outbox)]
+    forward: ForwardMode,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ForwardMode {
+    Outbox,
+    Live,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,7 +110,18 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     // The forwarder's own configuration (its environment variables: metric selections, field
     // policies, Mixpanel project); its requests go to the outbox instead of the vendors.
     let forward_config = metrics_forwarder::Config::from_env().map_err(|e| format!("forwarder configuration: {e}"))?;
-    let forwarder = Outbox::new(forward_config, state.outbox()).map_err(|e| e.to_string())?;
+    let forwarder = match args.forward {
+        ForwardMode::Outbox => {
+            Forwarding::Outbox(Outbox::new(forward_config, state.outbox()).map_err(|e| e.to_string())?)
+        }
+        ForwardMode::Live => {
+            let live = LiveForwarder::new(forward_config).await.map_err(|e| format!("forwarder: {e}"))?;
+            for (destination, why) in &live.disabled {
+                err(format!("note: {destination} is disabled: {why}"));
+            }
+            Forwarding::Live(live)
+        }
+    };
     let firehose = FirehoseConfig {
         processor_buffer_bytes: args.processor_buffer_bytes,
         processor_interval_ms: args.processor_interval_secs * 1000,
@@ -128,8 +151,8 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
         }
     }
     progress.set_message("flushing buffers");
-    let (summary, _, mut outbox) = pipeline.finish().await.map_err(|e| e.to_string())?;
-    outbox.flush().map_err(|e| format!("writing the outbox index: {e}"))?;
+    let (summary, _, mut forwarding) = pipeline.finish().await.map_err(|e| e.to_string())?;
+    forwarding.flush().map_err(|e| format!("writing the outbox index: {e}"))?;
     progress.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     state.save_summary(&summary)?;

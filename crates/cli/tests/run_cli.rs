@@ -80,12 +80,17 @@ fn the_sample_run_accounts_for_every_event_and_a_rerun_changes_no_row() {
     let bucket = state.0.join("bucket");
     assert!(bucket.join("Data/2026/10/27").is_dir());
     assert!(bucket.join("Error/processing-failed").is_dir());
-    let segment_index = std::fs::read_to_string(state.0.join("outbox/segment/requests.ndjson")).unwrap();
-    let first_request: Value = serde_json::from_str(segment_index.lines().next().unwrap()).unwrap();
+    let segment = std::fs::read_to_string(state.0.join("outbox/segment/requests.ndjson")).unwrap();
+    let first_request: Value = serde_json::from_str(segment.lines().next().unwrap()).unwrap();
     assert_eq!(first_request["path"], "/v1/batch");
-    let body_path = state.0.join("outbox").join(first_request["body"].as_str().unwrap());
-    let body: Value = serde_json::from_slice(&std::fs::read(body_path).unwrap()).unwrap();
-    assert_eq!(body["batch"][0]["type"], "track");
+    assert_eq!(first_request["body"]["batch"][0]["type"], "track");
+    assert!(first_request["headers"].to_string().to_lowercase().find("authorization").is_none());
+    let sent: u64 = segment.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["events"].as_u64().unwrap()).sum();
+    assert_eq!(sent, first["forward"]["segment"]["events"].as_u64().unwrap());
+    let mixpanel = std::fs::read_to_string(state.0.join("outbox/mixpanel/requests.ndjson")).unwrap();
+    let first_import: Value = serde_json::from_str(mixpanel.lines().next().unwrap()).unwrap();
+    assert!(first_import["path"].as_str().unwrap().starts_with("/import?strict=1"));
+    assert_eq!(first_import["content_encoding"], "gzip");
 
     let tenants_before = json(&metrics_lake(&["tenants", "--json", "--state-dir", state.arg()]));
     // Running again over the same input: every stored event is now a duplicate, no row changes.

@@ -9,6 +9,7 @@
 pub mod bucket;
 pub mod firehose;
 mod ids;
+pub mod live;
 pub mod outbox;
 pub mod pipeline;
 pub mod sample;

@@ -3,28 +3,46 @@
 //! exact bodies it would send, instead of to the vendors.
 //!
 //! ```text
-//! outbox/segment/<object key>.0001.json        POST /v1/batch body
-//! outbox/mixpanel/<object key>.0001.json.gz    POST /import?strict=1&… body (gzip, as sent)
-//! outbox/<destination>/requests.ndjson        one line per body: method, path, headers,
-//!                                             source object, dedup ids
+//! outbox/segment/requests.ndjson     one line per request: method, path, headers (never
+//! outbox/mixpanel/requests.ndjson    credentials), source object, dedup ids, and the body
 //! ```
+//! A JSON body is inline as `body` (Segment's `/v1/batch`); a compressed body is
+//! `body_base64` with its `content_encoding` (Mixpanel's gzip `/import`), byte for byte as sent.
 //! Records that are not valid unified events are dead-lettered by the forwarder as they are by
 //! the writer; events a destination refuses before sending (too large, …) are counted per
-//! reason. Body names derive from the object key, so a second run rewrites the same files; the
-//! index is started afresh by each run.
+//! reason. Each run starts the files afresh. One file per destination, not one per request: a
+//! month of sparse traffic is tens of thousands of Firehose objects.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
+use base64::Engine as _;
 use metrics_forwarder::{Config, DestinationKind, prepare};
 use metrics_objects::ReadLimits;
 use metrics_objects::read::records;
 use metrics_schema::{EventTime, parse_event};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::bucket::{BucketError, LocalBucket};
 use crate::pipeline::{DestinationCounts, ForwardReport, ForwardStage, StageError};
+
+/// One request of the outbox.
+#[derive(Serialize)]
+struct RequestLine<'a> {
+    method: &'a str,
+    path: &'a str,
+    headers: &'a [(String, String)],
+    source_key: &'a str,
+    events: usize,
+    dedup_ids: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a serde_json::value::RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_encoding: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_base64: Option<String>,
+}
 
 /// Writes the forwarder's requests to an outbox directory.
 #[derive(Debug)]
@@ -83,21 +101,28 @@ impl ForwardStage for Outbox {
         for kind in DestinationKind::ALL {
             let prepared = prepare(&self.config, kind, &events);
             let mut counts = DestinationCounts { dead_lettered: invalid.clone(), ..DestinationCounts::default() };
-            for (i, request) in prepared.requests.iter().enumerate() {
-                let gzip = request.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("content-encoding") && v == "gzip");
-                let body_key = format!("{}/{key}.{:04}.json{}", kind.name(), i + 1, if gzip { ".gz" } else { "" });
-                self.dir.put(&body_key, &request.body).map_err(|e| fail(e.to_string()))?;
+            for request in &prepared.requests {
                 counts.events += request.events.len() as u64;
                 counts.requests += 1;
-                let line = json!({
-                    "method": request.method,
-                    "path": request.url_path,
-                    "headers": request.headers,
-                    "body": body_key,
-                    "source_key": key,
-                    "events": request.events.len(),
-                    "dedup_ids": request.dedup_ids,
-                });
+                let encoding = request
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
+                    .map(|(_, v)| v.as_str());
+                // A JSON body goes in as it is; anything else (gzip) as base64 of the exact bytes.
+                let body: Option<&serde_json::value::RawValue> =
+                    if encoding.is_none() { serde_json::from_slice(&request.body).ok() } else { None };
+                let line = RequestLine {
+                    method: request.method,
+                    path: &request.url_path,
+                    headers: &request.headers,
+                    source_key: key,
+                    events: request.events.len(),
+                    dedup_ids: &request.dedup_ids,
+                    content_encoding: body.is_none().then_some(encoding).flatten(),
+                    body_base64: body.is_none().then(|| base64::engine::general_purpose::STANDARD.encode(&request.body)),
+                    body,
+                };
                 let index = self.index(kind.name()).map_err(|e| fail(e.to_string()))?;
                 serde_json::to_writer(&mut *index, &line).map_err(|e| fail(e.to_string()))?;
                 index.write_all(b"\n").map_err(|e| fail(e.to_string()))?;
@@ -108,5 +133,31 @@ impl ForwardStage for Outbox {
             report.destinations.insert(kind.name().to_owned(), counts);
         }
         Ok(report)
+    }
+}
+
+/// The forward stage a run uses: the outbox (default) or the real endpoints.
+#[derive(Debug)]
+pub enum Forwarding {
+    Outbox(Outbox),
+    Live(crate::live::LiveForwarder),
+}
+
+impl Forwarding {
+    /// Writes out what is buffered (the outbox's request indexes).
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Forwarding::Outbox(outbox) => outbox.flush(),
+            Forwarding::Live(_) => Ok(()),
+        }
+    }
+}
+
+impl ForwardStage for Forwarding {
+    async fn consume(&mut self, bucket: &LocalBucket, key: &str, bytes: &[u8]) -> Result<ForwardReport, StageError> {
+        match self {
+            Forwarding::Outbox(outbox) => outbox.consume(bucket, key, bytes).await,
+            Forwarding::Live(live) => live.consume(bucket, key, bytes).await,
+        }
     }
 }
