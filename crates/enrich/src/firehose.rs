@@ -38,8 +38,9 @@ pub struct FirehoseRecord {
     pub data: String,
 }
 
-/// `approximateArrivalTimestamp`: an integer of epoch milliseconds. A float or an absent value
-/// is tolerated (it only feeds `ingest_time`), so an odd timestamp never fails a batch.
+/// `approximateArrivalTimestamp`: an integer of epoch milliseconds. A float is truncated; an
+/// absent, null, string or negative value gives no arrival time (it only feeds `ingest_time`),
+/// so an odd timestamp never fails a batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ArrivalTime(pub Option<i64>);
 
@@ -68,6 +69,10 @@ impl<'de> Deserialize<'de> for ArrivalTime {
             }
 
             fn visit_unit<E: de::Error>(self) -> Result<ArrivalTime, E> {
+                Ok(ArrivalTime(None))
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<ArrivalTime, E> {
                 Ok(ArrivalTime(None))
             }
         }
@@ -273,6 +278,14 @@ mod tests {
             None
         );
         assert_eq!(parse(r#"{"recordId":"1","data":""}"#).0, None);
+        assert_eq!(
+            parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":"soon"}"#).0,
+            None
+        );
+        assert_eq!(
+            parse(r#"{"recordId":"1","data":"","approximateArrivalTimestamp":null}"#).0,
+            None
+        );
     }
 
     #[test]
