@@ -17,7 +17,7 @@ use super::{DirectoryError, TenantSource};
 /// `BatchGetItem` takes at most 100 keys.
 pub const BATCH_GET_MAX_KEYS: usize = 100;
 /// Calls per chunk, the first included, before unprocessed keys become an error.
-pub const MAX_ATTEMPTS: usize = 4;
+pub const MAX_BATCH_GET_ATTEMPTS: usize = 4;
 const BACKOFF_START: Duration = Duration::from_millis(25);
 
 /// Key attribute.
@@ -77,7 +77,7 @@ impl DynamoDbDirectory {
             .map(|id| HashMap::from([(KEY_ATTRIBUTE.to_owned(), AttributeValue::S((*id).to_owned()))]))
             .collect();
         let mut backoff = BACKOFF_START;
-        for attempt in 1..=MAX_ATTEMPTS {
+        for attempt in 1..=MAX_BATCH_GET_ATTEMPTS {
             let output = self
                 .client
                 .batch_get_item()
@@ -109,7 +109,7 @@ impl DynamoDbDirectory {
             if keys.is_empty() {
                 return Ok(());
             }
-            if attempt < MAX_ATTEMPTS {
+            if attempt < MAX_BATCH_GET_ATTEMPTS {
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
@@ -117,7 +117,7 @@ impl DynamoDbDirectory {
         Err(DirectoryError::Unprocessed {
             table: self.table.clone(),
             keys: keys.len(),
-            attempts: MAX_ATTEMPTS,
+            attempts: MAX_BATCH_GET_ATTEMPTS,
         })
     }
 }

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use cache::{CachedDirectory, Clock, SystemClock};
-pub use dynamodb::DynamoDbDirectory;
+pub use dynamodb::{BATCH_GET_MAX_KEYS, DynamoDbDirectory, MAX_BATCH_GET_ATTEMPTS};
 pub use file::FileDirectory;
 
 /// Longest tenant display name, in bytes. Bounding it bounds how much enrichment can grow a
