@@ -184,6 +184,15 @@ async fn open_store(config: &Config) -> Result<AnyStore, metrics_store::StoreErr
             settings.retention_days = config.timestream.table.magnetic_retention_days;
             AnyStore::Embedded(EmbeddedStore::open(settings)?)
         }
+        StoreKind::Influxdb => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let source = config.influxdb_token.clone().ok_or_else(|| {
+                metrics_store::StoreError::Refused("set INFLUXDB_TOKEN or INFLUXDB_TOKEN_SECRET_ARN".into())
+            })?;
+            AnyStore::Influxdb(Box::new(
+                metrics_store::InfluxStore::connect(&sdk, config.influxdb.clone(), source).await?,
+            ))
+        }
     })
 }
 

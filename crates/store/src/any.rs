@@ -5,6 +5,7 @@ use std::str::FromStr;
 use metrics_schema::TenantId;
 
 use crate::embedded::EmbeddedStore;
+use crate::influx::InfluxStore;
 use crate::port::{Deadline, Store, StoreError, WriteReport};
 use crate::record::StoreRecord;
 use crate::timestream::TimestreamStore;
@@ -15,6 +16,8 @@ pub enum StoreKind {
     #[default]
     Timestream,
     Embedded,
+    /// Timestream for InfluxDB (or any InfluxDB 3 / 2 server), over line protocol.
+    Influxdb,
 }
 
 impl FromStr for StoreKind {
@@ -24,8 +27,9 @@ impl FromStr for StoreKind {
         match s {
             "timestream" => Ok(StoreKind::Timestream),
             "embedded" => Ok(StoreKind::Embedded),
+            "influxdb" => Ok(StoreKind::Influxdb),
             other => Err(format!(
-                "unknown store {other:?}: expected timestream or embedded"
+                "unknown store {other:?}: expected timestream, influxdb or embedded"
             )),
         }
     }
@@ -36,6 +40,7 @@ impl StoreKind {
         match self {
             StoreKind::Timestream => "timestream",
             StoreKind::Embedded => "embedded",
+            StoreKind::Influxdb => "influxdb",
         }
     }
 }
@@ -45,6 +50,8 @@ impl StoreKind {
 pub enum AnyStore {
     Timestream(TimestreamStore),
     Embedded(EmbeddedStore),
+    /// Boxed: its client and settings are large, and the enum is held by value.
+    Influxdb(Box<InfluxStore>),
 }
 
 impl AnyStore {
@@ -52,6 +59,7 @@ impl AnyStore {
         match self {
             AnyStore::Timestream(_) => StoreKind::Timestream,
             AnyStore::Embedded(_) => StoreKind::Embedded,
+            AnyStore::Influxdb(_) => StoreKind::Influxdb,
         }
     }
 }
@@ -61,6 +69,7 @@ impl Store for AnyStore {
         match self {
             AnyStore::Timestream(s) => s.ensure_table(tenant, deadline).await,
             AnyStore::Embedded(s) => s.ensure_table(tenant, deadline).await,
+            AnyStore::Influxdb(s) => s.ensure_table(tenant, deadline).await,
         }
     }
 
@@ -68,6 +77,7 @@ impl Store for AnyStore {
         match self {
             AnyStore::Timestream(s) => s.write(tenant, records, deadline).await,
             AnyStore::Embedded(s) => s.write(tenant, records, deadline).await,
+            AnyStore::Influxdb(s) => s.write(tenant, records, deadline).await,
         }
     }
 }

@@ -4,7 +4,13 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `METRICS_STORE` | `timestream` | `timestream` or `embedded` |
+//! | `METRICS_STORE` | `timestream` | `timestream`, `influxdb` or `embedded` |
+//! | `INFLUXDB_URL` | none (required for `influxdb`) | `https://<endpoint>:<port>` of the Timestream for InfluxDB instance |
+//! | `INFLUXDB_API` | `v3` | `v3` (`/api/v3/write_lp`, one database per tenant) or `v2` (`/api/v2/write`, one bucket per tenant) |
+//! | `INFLUXDB_TOKEN` | none | the API token itself (local runs); never logged |
+//! | `INFLUXDB_TOKEN_SECRET_ARN` | none | Secrets Manager secret holding the token (the string, or JSON with `token`); read once per container. One of the two token variables is required for `influxdb` |
+//! | `INFLUXDB_ORG` | none (required for `v2`) | the InfluxDB 2 organization |
+//! | `INFLUXDB_RETENTION_DAYS` | `365` | retention of new databases or buckets (0 keeps data forever, up to 36500) |
 //! | `TIMESTREAM_DATABASE` | `Metrics` | database holding one table per tenant |
 //! | `TIMESTREAM_CREATE_DATABASE` | `false` | create the database too when it is missing |
 //! | `MEMORY_RETENTION_HOURS` | `336` (14 days) | memory-store retention of new tables (1–8766) |
@@ -25,6 +31,7 @@ use std::time::Duration;
 
 use metrics_objects::ReadLimits;
 use metrics_store::StoreKind;
+use metrics_store::influx::{ApiVersion, Endpoint, InfluxSettings, Token, TokenSource};
 use metrics_store::timestream::{TableSettings, TimestreamSettings};
 
 use crate::write::WriteOptions;
@@ -35,6 +42,10 @@ pub struct Config {
     pub store: StoreKind,
     pub timestream: TimestreamSettings,
     pub embedded_path: PathBuf,
+    /// The InfluxDB adapter's settings (used when `store` is `influxdb`).
+    pub influxdb: InfluxSettings,
+    /// Where the InfluxDB token comes from; `Some` whenever `store` is `influxdb`.
+    pub influxdb_token: Option<TokenSource>,
     pub write: WriteOptions,
     /// `None`: the source object's bucket.
     pub dead_letter_bucket: Option<String>,
@@ -81,6 +92,7 @@ impl Config {
                 expected: "3-256 bytes of [A-Za-z0-9_.-]".into(),
             });
         }
+        let (influxdb, influxdb_token) = influxdb(&get, store)?;
         let defaults = WriteOptions::default();
         let limits = ReadLimits::default();
         let config = Config {
@@ -96,6 +108,8 @@ impl Config {
             },
             embedded_path: get("EMBEDDED_STORE_PATH")
                 .map_or_else(|| PathBuf::from("metrics-lake.sqlite"), PathBuf::from),
+            influxdb,
+            influxdb_token,
             write: WriteOptions {
                 concurrency: number(&get, "WRITE_CONCURRENCY", defaults.concurrency as i64, 1, 256)? as usize,
                 window_records: number(
@@ -137,6 +151,64 @@ impl Config {
         };
         Ok(config)
     }
+}
+
+/// The InfluxDB variables; the endpoint and a token are required only when the store is
+/// `influxdb`, and checked then, so a bad URL fails at start rather than at the first write.
+fn influxdb(
+    get: &impl Fn(&str) -> Option<String>,
+    store: StoreKind,
+) -> Result<(InfluxSettings, Option<TokenSource>), ConfigError> {
+    let api = match get("INFLUXDB_API") {
+        None => ApiVersion::V3,
+        Some(v) => v.trim().parse().map_err(|expected| ConfigError {
+            name: "INFLUXDB_API",
+            value: v.clone(),
+            expected,
+        })?,
+    };
+    let settings = InfluxSettings {
+        url: get("INFLUXDB_URL").unwrap_or_default(),
+        api,
+        org: get("INFLUXDB_ORG"),
+        retention_days: number(get, "INFLUXDB_RETENTION_DAYS", 365, 0, 36_500)? as u32,
+        ..InfluxSettings::default()
+    };
+    let token = match (get("INFLUXDB_TOKEN"), get("INFLUXDB_TOKEN_SECRET_ARN")) {
+        (Some(_), Some(arn)) => {
+            return Err(ConfigError {
+                name: "INFLUXDB_TOKEN_SECRET_ARN",
+                value: arn,
+                expected: "either INFLUXDB_TOKEN or INFLUXDB_TOKEN_SECRET_ARN, not both".into(),
+            });
+        }
+        (Some(token), None) => Some(TokenSource::Value(Token::new(token))),
+        (None, Some(arn)) => Some(TokenSource::SecretArn(arn.trim().to_owned())),
+        (None, None) => None,
+    };
+    if store != StoreKind::Influxdb {
+        return Ok((settings, token));
+    }
+    if let Err(e) = Endpoint::new(&settings.url, settings.api, settings.org.clone()) {
+        let (name, value) = if settings.url.is_empty() || api == ApiVersion::V3 || settings.org.is_some() {
+            ("INFLUXDB_URL", settings.url.clone())
+        } else {
+            ("INFLUXDB_ORG", String::new())
+        };
+        return Err(ConfigError {
+            name,
+            value,
+            expected: e.to_string(),
+        });
+    }
+    if token.is_none() {
+        return Err(ConfigError {
+            name: "INFLUXDB_TOKEN_SECRET_ARN",
+            value: String::new(),
+            expected: "INFLUXDB_TOKEN or INFLUXDB_TOKEN_SECRET_ARN is required for the influxdb store".into(),
+        });
+    }
+    Ok((settings, token))
 }
 
 fn number(
@@ -240,6 +312,93 @@ mod tests {
         assert_eq!(c.dead_letter_prefix, "Errors/w/");
         assert_eq!(c.write.limits.max_record_bytes, 1000);
         assert_eq!(c.deadline_margin, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_influxdb_store_reads_endpoint_api_org_token_and_retention() {
+        let c = config(&[
+            ("METRICS_STORE", "influxdb"),
+            (
+                "INFLUXDB_URL",
+                "https://db-1.timestream-influxdb.us-east-1.on.aws:8181",
+            ),
+            (
+                "INFLUXDB_TOKEN_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:influx",
+            ),
+            ("INFLUXDB_RETENTION_DAYS", "90"),
+        ])
+        .unwrap();
+        assert_eq!(c.store, StoreKind::Influxdb);
+        assert_eq!(c.influxdb.api, ApiVersion::V3);
+        assert_eq!(
+            c.influxdb.url,
+            "https://db-1.timestream-influxdb.us-east-1.on.aws:8181"
+        );
+        assert_eq!(c.influxdb.retention_days, 90);
+        assert_eq!(
+            c.influxdb_token,
+            Some(TokenSource::SecretArn(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:influx".into()
+            ))
+        );
+        let v2 = config(&[
+            ("METRICS_STORE", "influxdb"),
+            ("INFLUXDB_URL", "http://127.0.0.1:8086"),
+            ("INFLUXDB_API", "v2"),
+            ("INFLUXDB_ORG", "metrics"),
+            ("INFLUXDB_TOKEN", "local-token"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (v2.influxdb.api, v2.influxdb.org.as_deref()),
+            (ApiVersion::V2, Some("metrics"))
+        );
+        assert_eq!(v2.influxdb.retention_days, 365);
+        assert_eq!(
+            v2.influxdb_token,
+            Some(TokenSource::Value(Token::new("local-token")))
+        );
+        assert!(
+            !format!("{v2:?}").contains("local-token"),
+            "the token is never printed"
+        );
+    }
+
+    #[test]
+    fn the_influxdb_store_needs_an_endpoint_a_token_and_for_v2_an_org() {
+        let base = [("METRICS_STORE", "influxdb"), ("INFLUXDB_TOKEN", "t")];
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (&[], "INFLUXDB_URL"),
+            (&[("INFLUXDB_URL", "db.example:8181")], "INFLUXDB_URL"),
+            (
+                &[("INFLUXDB_URL", "https://db.example"), ("INFLUXDB_API", "v2")],
+                "INFLUXDB_ORG",
+            ),
+            (
+                &[("INFLUXDB_URL", "https://db.example"), ("INFLUXDB_API", "v4")],
+                "INFLUXDB_API",
+            ),
+            (
+                &[
+                    ("INFLUXDB_URL", "https://db.example"),
+                    ("INFLUXDB_TOKEN_SECRET_ARN", "arn:x"),
+                ],
+                "INFLUXDB_TOKEN_SECRET_ARN",
+            ),
+        ];
+        for (extra, variable) in cases {
+            let vars: Vec<(&str, &str)> = base.iter().chain(extra.iter()).copied().collect();
+            assert_eq!(config(&vars).unwrap_err().name, variable, "{extra:?}");
+        }
+        let no_token = config(&[
+            ("METRICS_STORE", "influxdb"),
+            ("INFLUXDB_URL", "https://db.example"),
+        ])
+        .unwrap_err();
+        assert_eq!(no_token.name, "INFLUXDB_TOKEN_SECRET_ARN");
+        // Other stores do not need the InfluxDB variables.
+        assert!(config(&[("METRICS_STORE", "embedded")]).is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use aws_config::BehaviorVersion;
 use lambda_runtime::{LambdaEvent, service_fn};
-use metrics_store::{AnyStore, EmbeddedSettings, EmbeddedStore, StoreKind, TimestreamStore};
+use metrics_store::{AnyStore, EmbeddedSettings, EmbeddedStore, InfluxStore, StoreKind, TimestreamStore};
 use metrics_writer::config::Config;
 use metrics_writer::emf::init_logging;
 use metrics_writer::handler::{Writer, deadline_from_epoch_ms};
@@ -27,6 +27,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let mut settings = EmbeddedSettings::new(&config.embedded_path);
             settings.retention_days = config.timestream.table.magnetic_retention_days;
             AnyStore::Embedded(EmbeddedStore::open(settings)?)
+        }
+        StoreKind::Influxdb => {
+            // Config::from_env has checked that a token source is set for this store.
+            let source = config
+                .influxdb_token
+                .clone()
+                .ok_or("no InfluxDB token configured")?;
+            AnyStore::Influxdb(Box::new(
+                InfluxStore::connect(&sdk, config.influxdb.clone(), source).await?,
+            ))
         }
     };
     let writer = Writer::new(s3, store, config);
