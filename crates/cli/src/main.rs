@@ -11,6 +11,7 @@ mod output;
 mod query;
 mod run;
 mod sample;
+mod serve;
 mod state;
 mod summary;
 mod tenants;
@@ -38,6 +39,8 @@ enum Command {
     Mappings(mappings::MappingsArgs),
     /// List the local store's tenants, or create tenants' tables ahead of their first event.
     Tenants(tenants::TenantsArgs),
+    /// Serve the query API over the local store, with a dashboard (local tokens per tenant).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,5 +62,6 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample::run(args),
         Command::Mappings(args) => mappings::run(args),
         Command::Tenants(args) => tenants::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -108,6 +108,9 @@ async fn another_tenants_id_in_the_path_finds_no_route() {
         "/v1/metrics/globex",
         "/v1/../globex/metrics",
         "/v1/%2e%2e/globex/metrics",
+        // Token minting exists only in `metrics-lake serve`, never in this (the Lambda) router.
+        "/local/token?tenant=globex",
+        "/local/tenants",
     ] {
         assert_refused(&send(&app, get(path, Some(&t))).await, 404, "not_found", path);
     }

@@ -37,7 +37,8 @@ pub enum TokenError {
     Sign(String),
 }
 
-/// Mints and verifies local tokens with one secret.
+/// Mints and verifies local tokens with one secret. Clones share the secret.
+#[derive(Clone)]
 pub struct LocalTokens {
     encoding: EncodingKey,
     decoding: DecodingKey,

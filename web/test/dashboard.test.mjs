@@ -1,0 +1,168 @@
+// The dashboard in a real headless Chromium (Debian's package, driven by playwright-core):
+// `metrics-lake run` prepares a store from the sample data, `metrics-lake serve` serves it,
+// and the page must load, draw exactly the API's points, switch tenants, and show the error
+// state when the API fails. A screenshot is saved to test/screenshots/dashboard.png.
+//
+// Needs Chromium at /usr/bin/chromium (or $CHROMIUM); scripts/test installs it. It never
+// skips: without a browser it fails saying so.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const web = fileURLToPath(new URL('..', import.meta.url));
+const root = join(web, '..');
+const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const screenshot = join(web, 'test', 'screenshots', 'dashboard.png');
+
+/** The metrics-lake binary: $METRICS_LAKE_BIN, else built now (a no-op when fresh). */
+function binary() {
+  if (process.env.METRICS_LAKE_BIN) return process.env.METRICS_LAKE_BIN;
+  execFileSync('cargo', ['build', '--quiet', '--locked', '-p', 'metrics-lake'], { cwd: root, stdio: 'inherit' });
+  return join(process.env.CARGO_TARGET_DIR || join(root, 'target'), 'debug', 'metrics-lake');
+}
+
+/** Starts `metrics-lake serve --port 0` and resolves with its base URL. */
+function serve(bin, stateDir) {
+  const child = spawn(bin, ['serve', '--port', '0', '--state-dir', stateDir], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`serve printed no URL: ${out}`)), 20_000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/http:\/\/127\.0\.0\.1:\d+/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[0] });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+  });
+}
+
+/** What a chart asked the API, asked again directly: the expected answer. */
+async function apiAnswer(page, selector) {
+  return page.evaluate(async (sel) => {
+    const el = document.querySelector(sel);
+    const params = new URLSearchParams();
+    for (const name of ['metric', 'bin', 'from', 'to', 'fill', 'measure', 'dimension', 'limit']) {
+      const v = el.getAttribute(name);
+      if (v) params.set(name, v);
+    }
+    const kind = el.getAttribute('kind') === 'breakdown' ? 'breakdown' : 'series';
+    const r = await fetch(`/v1/${kind}?${params}`, { headers: { Authorization: `Bearer ${el.getAttribute('token')}` } });
+    return r.json();
+  }, selector);
+}
+
+const ready = (page, selector) =>
+  page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'ready', selector, { timeout: 15_000 });
+
+describe('dashboard in headless Chromium', () => {
+  let server;
+  let browser;
+  let page;
+  let tmp;
+
+  before(async () => {
+    assert.ok(
+      existsSync(browserPath),
+      `Chromium is not at ${browserPath}: install Debian's chromium package (scripts/test does) or set CHROMIUM`,
+    );
+    const bin = binary();
+    mkdirSync(join(web, 'test', 'tmp'), { recursive: true });
+    tmp = mkdtempSync(join(web, 'test', 'tmp', 'state-'));
+    execFileSync(bin, ['run', '--sample-events', '3000', '--state-dir', tmp, '--quiet'], { cwd: root, stdio: 'ignore' });
+    server = await serve(bin, tmp);
+    browser = await chromium.launch({
+      executablePath: browserPath,
+      headless: true,
+      // Without the background-networking flags Chromium keeps calling out to a closed network.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  });
+
+  after(async () => {
+    await browser?.close();
+    server?.child.kill();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('loads with every local tenant in the picker and its charts drawn', async () => {
+    await page.goto(server.url + '/');
+    await page.waitForFunction(() => document.body.dataset.tenant, null, { timeout: 15_000 });
+    const tenants = await page.$$eval('#tenant option', (os) => os.map((o) => o.value));
+    assert.deepEqual(tenants, ['acme-prod', 'globex', 'hooli-staging', 'initech', 'umbrella-eu']);
+    for (const sel of ['#series-count', '#series-measure', '#breakdown']) await ready(page, sel);
+    const canvases = await page.$$eval('metrics-lake-chart', (els) => els.map((e) => e.shadowRoot.querySelector('canvas')?.width ?? 0));
+    assert.equal(canvases.length, 3);
+    assert.ok(canvases.every((w) => w > 0), `every chart has a canvas: ${canvases}`);
+    await page.screenshot({ path: screenshot, fullPage: true });
+  });
+
+  it('draws exactly the points the API answers for a known series', async () => {
+    const expected = await apiAnswer(page, '#series-count');
+    const points = expected.series[0].points;
+    assert.ok(points.length >= 20, `a month of daily bins: ${points.length}`);
+    const drawn = await page.$eval('#series-count', (el) => ({
+      xs: el.chart.data[0].length,
+      ys: el.chart.data[1],
+      points: el.points,
+    }));
+    assert.equal(drawn.xs, points.length);
+    assert.deepEqual(drawn.ys, points.map((p) => p.v));
+    assert.equal(drawn.points, points.filter((p) => p.v != null).length);
+
+    const bars = await apiAnswer(page, '#breakdown');
+    const drawnBars = await page.$eval('#breakdown', (el) => el.chart.data[1]);
+    assert.deepEqual(drawnBars, bars.rows.map((r) => r.v));
+  });
+
+  it("switching tenants redraws with the other tenant's data", async () => {
+    const before = await page.$eval('#series-count', (el) => ({ ys: el.chart.data[1], token: el.getAttribute('token') }));
+    await page.selectOption('#tenant', 'globex');
+    await page.waitForFunction(() => document.body.dataset.tenant === 'globex');
+    await ready(page, '#series-count');
+    const afterSwitch = await page.$eval('#series-count', (el) => ({ ys: el.chart.data[1], token: el.getAttribute('token') }));
+    assert.notEqual(afterSwitch.token, before.token);
+    assert.notDeepEqual(afterSwitch.ys, before.ys);
+    const expected = await apiAnswer(page, '#series-count');
+    assert.deepEqual(afterSwitch.ys, expected.series[0].points.map((p) => p.v));
+    const tenant = await page.evaluate(async () => {
+      const token = document.querySelector('#series-count').getAttribute('token');
+      const r = await fetch('/v1/metrics', { headers: { Authorization: `Bearer ${token}` } });
+      return (await r.json()).tenant;
+    });
+    assert.equal(tenant, 'globex');
+  });
+
+  it('shows the error state when the API fails, and the empty state with no data', async () => {
+    await page.route('**/v1/series**', (route) =>
+      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'store_unavailable', message: 'the store could not answer; try again later' } }) }),
+    );
+    await page.selectOption('#bin', '1h');
+    await page.waitForFunction(() => document.querySelector('#series-count')?.dataset.state === 'error', null, { timeout: 15_000 });
+    const message = await page.$eval('#series-count', (el) => el.shadowRoot.querySelector('.status').textContent);
+    assert.match(message, /store could not answer.*store_unavailable/);
+    assert.equal(await page.$eval('#series-count', (el) => el.chart), null);
+    await page.unroute('**/v1/series**');
+
+    // A real refusal from the API (an unknown metric) is an error state too.
+    await page.$eval('#series-count', (el) => el.setAttribute('metric', 'no_such_metric'));
+    await page.waitForFunction(() => document.querySelector('#series-count')?.dataset.state === 'error');
+    const refused = await page.$eval('#series-count', (el) => el.shadowRoot.querySelector('.status').textContent);
+    assert.match(refused, /unknown_metric/);
+
+    // A range with no records: the empty state, not an empty chart.
+    await page.$eval('#series-measure', (el) => {
+      el.setAttribute('from', '2000-01-01');
+      el.setAttribute('to', '2000-01-02');
+    });
+    await page.waitForFunction(() => document.querySelector('#series-measure')?.dataset.state === 'empty');
+  });
+});
