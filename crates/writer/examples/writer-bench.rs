@@ -141,6 +141,7 @@ async fn store(file: &str, concurrency: usize, latency: Duration) {
         fake.add_table("Metrics", batch.tenant.as_str());
     }
     fake.set_latency(latency);
+    fake.drop_request_bodies();
     let store = TimestreamStore::with_client(fake.client().await, TimestreamSettings::default());
     let options = WriteOptions {
         concurrency,

@@ -31,8 +31,10 @@ pub struct Batch {
     pub records: Vec<StoreRecord>,
     /// Per record: 1-based line in the decompressed object.
     pub lines: Vec<usize>,
-    /// Per record: the record as read, kept for a dead letter if the store refuses it.
-    pub raws: Vec<Vec<u8>>,
+    /// Per record: 1-based position among the object's records. The text is not kept (it
+    /// would double the memory held); [`record_texts`] reads it back for the few records the
+    /// store refuses.
+    pub ordinals: Vec<usize>,
 }
 
 /// A line that will not be written: its reason code, a short detail and the text as read.
@@ -116,7 +118,7 @@ impl<'a> Converter<'a> {
         self.error.take()
     }
 
-    fn accept(&mut self, line: usize, raw: Vec<u8>) {
+    fn accept(&mut self, line: usize, ordinal: usize, raw: Vec<u8>) {
         let converted = parse_event(&raw, self.now)
             .map_err(|e| (e.reason.code(), e.detail))
             .and_then(|event| {
@@ -145,7 +147,7 @@ impl<'a> Converter<'a> {
                 let batch = &mut self.pending[index];
                 batch.records.push(record);
                 batch.lines.push(line);
-                batch.raws.push(raw);
+                batch.ordinals.push(ordinal);
                 self.buffered += 1;
                 if batch.records.len() == MAX_RECORDS_PER_WRITE {
                     let full = std::mem::replace(batch, Batch::new(batch.tenant.clone()));
@@ -184,7 +186,7 @@ impl Iterator for Converter<'_> {
             match self.records.next() {
                 Some(Ok(source)) => {
                     self.records_read += 1;
-                    self.accept(source.line, source.bytes);
+                    self.accept(source.line, source.ordinal, source.bytes);
                 }
                 Some(Err(e)) => {
                     self.error = Some(e);
@@ -206,9 +208,24 @@ impl Batch {
             tenant,
             records: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
             lines: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
-            raws: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
+            ordinals: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
         }
     }
+}
+
+/// The texts of the records at `ordinals` (sorted), read again from the object.
+pub fn record_texts(bytes: &[u8], limits: &ReadLimits, ordinals: &[usize]) -> HashMap<usize, Vec<u8>> {
+    let mut wanted = ordinals.iter().copied().peekable();
+    let mut out = HashMap::with_capacity(ordinals.len());
+    for record in records(bytes, limits) {
+        let Ok(record) = record else { break };
+        let Some(&next) = wanted.peek() else { break };
+        if record.ordinal == next {
+            out.insert(record.ordinal, record.bytes);
+            wanted.next();
+        }
+    }
+    out
 }
 
 /// Converts a whole object at once (tests, small objects).

@@ -2,7 +2,7 @@
 //! concurrency, and account for every record (written, already present, refused with a
 //! reason, or retryable).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures_util::stream::{self, StreamExt};
 use metrics_objects::dead_letter::DeadLetter;
@@ -10,7 +10,7 @@ use metrics_objects::{ObjectRef, ReadLimits};
 use metrics_schema::EventTime;
 use metrics_store::{Deadline, RecordOutcome, Store};
 
-use crate::{Batch, Converter, STAGE};
+use crate::{Batch, Converter, STAGE, record_texts};
 
 /// How to write an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub async fn write_object<S: Store>(
     let mut converter = Converter::new(bytes, &options.limits, now, options.window_records);
     // Batches are converted as the writes need them: conversion runs while earlier writes are
     // in flight, and at most `concurrency` batches (plus partial ones) are held at once.
-    let mut results: Vec<(Batch, Vec<RecordOutcome>)> = stream::iter(converter.by_ref())
+    let results: Vec<(Batch, Vec<RecordOutcome>)> = stream::iter(converter.by_ref())
         .map(|batch| async move {
             let outcomes = store
                 .write(&batch.tenant, &batch.records, deadline)
@@ -87,14 +87,7 @@ pub async fn write_object<S: Store>(
         })
         .buffer_unordered(options.concurrency.max(1))
         .map(|(mut batch, outcomes)| {
-            // Only what a dead letter may need is kept once a batch is written.
-            let keep = outcomes
-                .iter()
-                .any(|o| matches!(o, RecordOutcome::Rejected { .. }));
-            batch.records = Vec::new();
-            if !keep {
-                batch.raws = Vec::new();
-            }
+            batch.records = Vec::new(); // written: only lines and ordinals are needed now
             (batch, outcomes)
         })
         .collect()
@@ -111,10 +104,25 @@ pub async fn write_object<S: Store>(
             Some(&refused.raw),
         ));
     }
-    // Dead letters in object order, whatever order the writes finished in.
-    results.sort_by_key(|(batch, _)| batch.lines.first().copied().unwrap_or(0));
+    // The text of refused records, read again (there are usually none).
+    let mut refused: Vec<usize> = results
+        .iter()
+        .flat_map(|(batch, outcomes)| {
+            outcomes
+                .iter()
+                .zip(&batch.ordinals)
+                .filter(|(o, _)| matches!(o, RecordOutcome::Rejected { .. }))
+                .map(|(_, ordinal)| *ordinal)
+        })
+        .collect();
+    refused.sort_unstable();
+    let texts = if refused.is_empty() {
+        HashMap::new()
+    } else {
+        record_texts(bytes, &options.limits, &refused)
+    };
     for (batch, outcomes) in results {
-        account(&mut report, source, &batch, outcomes);
+        account(&mut report, source, &batch, outcomes, &texts);
     }
     report.dead_letters.sort_by_key(|d| d.line.unwrap_or(0));
     if let Some(error) = converter.take_error() {
@@ -136,7 +144,13 @@ pub async fn write_object<S: Store>(
     report
 }
 
-fn account(report: &mut ObjectReport, source: &ObjectRef, batch: &Batch, outcomes: Vec<RecordOutcome>) {
+fn account(
+    report: &mut ObjectReport,
+    source: &ObjectRef,
+    batch: &Batch,
+    outcomes: Vec<RecordOutcome>,
+    texts: &HashMap<usize, Vec<u8>>,
+) {
     let sent = batch.lines.len();
     let store_answered = outcomes.len();
     for (j, outcome) in outcomes.into_iter().enumerate().take(sent) {
@@ -161,7 +175,11 @@ fn account(report: &mut ObjectReport, source: &ObjectRef, batch: &Batch, outcome
                     detail,
                     source,
                     batch.lines.get(j).copied(),
-                    batch.raws.get(j).map(Vec::as_slice),
+                    batch
+                        .ordinals
+                        .get(j)
+                        .and_then(|o| texts.get(o))
+                        .map(Vec::as_slice),
                 );
                 letter.destination = Some(batch.tenant.to_string());
                 report.dead_letters.push(letter);

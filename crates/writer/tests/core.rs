@@ -51,14 +51,17 @@ fn groups_by_tenant_in_batches_of_at_most_100() {
             ("globex".into(), 50)
         ]
     );
-    // Each record keeps its source line and text for dead letters.
+    // Each record keeps where it came from, and its text can be read back for a dead letter.
     let first = &converted.batches[0];
     assert_eq!(first.lines[..3], [1, 3, 4]);
+    assert_eq!(first.ordinals[..3], [1, 3, 4]);
+    assert_eq!(first.records[1].dimension("event_id"), Some("a1"));
+    let texts = metrics_writer::record_texts(text.as_bytes(), &ReadLimits::default(), &[3, 300]);
     assert_eq!(
-        String::from_utf8(first.raws[1].clone()).unwrap(),
+        String::from_utf8(texts[&3].clone()).unwrap(),
         line("acme", "a1", 1)
     );
-    assert_eq!(first.records[1].dimension("event_id"), Some("a1"));
+    assert_eq!(texts.len(), 2);
 }
 
 #[test]
@@ -82,6 +85,14 @@ fn records_concatenated_without_a_delimiter_are_split() {
     assert!(error.is_none());
     assert_eq!(converted.records, 3);
     assert_eq!(converted.record_count(), 3);
+    // One line, three records: the ordinal tells them apart.
+    assert_eq!(converted.batches[0].lines, [1, 1]);
+    assert_eq!(converted.batches[0].ordinals, [1, 2]);
+    let texts = metrics_writer::record_texts(text.as_bytes(), &ReadLimits::default(), &[2]);
+    assert_eq!(
+        String::from_utf8(texts[&2].clone()).unwrap(),
+        line("acme", "2", 2)
+    );
 }
 
 #[test]
