@@ -14,11 +14,34 @@ export type StoreKind = 'timestream' | 'influxdb';
  */
 export type LambdaCodeSource = 'cargo-lambda' | 'prebuilt';
 
+/** The write API the instance speaks (writer `INFLUXDB_API`). */
+export type InfluxDbApi = 'v3' | 'v2';
+
+/** Where the writer and query functions run to reach a Timestream for InfluxDB instance. */
+export interface StoreNetworkSettings {
+  readonly vpcId: string;
+  /** Private subnets for the functions (and the Secrets Manager endpoint), in the instance's VPC. */
+  readonly subnetIds: string[];
+  /** Security groups for the functions: ones the instance's security group admits. */
+  readonly securityGroupIds: string[];
+  /**
+   * Create the endpoints the functions need without a NAT gateway: an S3 gateway endpoint on
+   * `routeTableIds` and a Secrets Manager interface endpoint in `subnetIds`. Off when the VPC
+   * already has them or a NAT gateway.
+   */
+  readonly createEndpoints: boolean;
+  readonly routeTableIds: string[];
+}
+
 export interface InfluxDbSettings {
   /** HTTPS endpoint of the Timestream for InfluxDB instance, e.g. `https://<id>.timestream-influxdb.<region>.on.aws:8086`. */
   readonly url: string;
   /** Secrets Manager secret holding the InfluxDB API token. */
   readonly tokenSecretArn: string;
+  readonly api: InfluxDbApi;
+  /** InfluxDB 2 organization (api=v2 only). */
+  readonly org?: string;
+  readonly network: StoreNetworkSettings;
 }
 
 export interface ReservedConcurrency {
@@ -90,6 +113,13 @@ export const CONTEXT_KEYS = [
   'timestreamDatabaseName',
   'influxdbUrl',
   'influxdbTokenSecretArn',
+  'influxdbApi',
+  'influxdbOrg',
+  'vpcId',
+  'subnetIds',
+  'securityGroupIds',
+  'routeTableIds',
+  'vpcEndpoints',
   'alarmEmail',
   'alarmTopicArn',
   'jwtIssuer',
@@ -186,9 +216,16 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
     }
     if (!/^https:\/\//.test(influxdbUrl)) throw new SettingsError('influxdbUrl must start with https://');
     if (!/^arn:aws[a-z-]*:secretsmanager:/.test(influxdbTokenSecretArn)) throw new SettingsError('influxdbTokenSecretArn must be a Secrets Manager secret ARN');
-    influxdb = { url: influxdbUrl, tokenSecretArn: influxdbTokenSecretArn };
-  } else if (influxdbUrl || influxdbTokenSecretArn) {
-    throw new SettingsError('influxdbUrl and influxdbTokenSecretArn apply only to store=influxdb');
+    const api = oneOf(read, 'influxdbApi', ['v3', 'v2'] as const, 'v3');
+    const org = str(read, 'influxdbOrg');
+    if (api === 'v2' && !org) throw new SettingsError('influxdbApi=v2 needs influxdbOrg (the InfluxDB 2 organization)');
+    if (api === 'v3' && org) throw new SettingsError('influxdbOrg applies only to influxdbApi=v2');
+    influxdb = { url: influxdbUrl, tokenSecretArn: influxdbTokenSecretArn, api, org, network: readNetwork(read) };
+  } else {
+    const stray = ['influxdbUrl', 'influxdbTokenSecretArn', 'influxdbApi', 'influxdbOrg', 'vpcId', 'subnetIds', 'securityGroupIds', 'routeTableIds', 'vpcEndpoints'].filter(
+      (key) => str(read, key) !== undefined,
+    );
+    if (stray.length > 0) throw new SettingsError(`${stray.join(', ')} apply only to store=influxdb`);
   }
 
   const alarmEmail = str(read, 'alarmEmail');
@@ -251,6 +288,37 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
     rawDataRetentionDays: int(read, 'rawDataRetentionDays', 0, 36500) ?? 365,
     errorRetentionDays: int(read, 'errorRetentionDays', 1, 36500) ?? 90,
   };
+}
+
+/** Comma-separated ids matching `pattern`. */
+function ids(read: ContextReader, key: string, pattern: RegExp): string[] {
+  const list = (str(read, key) ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const id of list) if (!pattern.test(id)) throw new SettingsError(`${key}: ${JSON.stringify(id)} is not a valid id`);
+  return list;
+}
+
+/**
+ * The instance runs in a VPC (reference §4), so the writer and query functions must too: its
+ * subnets and security groups, plus the endpoints they need (S3 for the writer's objects,
+ * Secrets Manager for the token) unless the VPC has them or a NAT gateway.
+ */
+function readNetwork(read: ContextReader): StoreNetworkSettings {
+  const vpcId = str(read, 'vpcId');
+  const subnetIds = ids(read, 'subnetIds', /^subnet-[0-9a-f]{8,17}$/);
+  const securityGroupIds = ids(read, 'securityGroupIds', /^sg-[0-9a-f]{8,17}$/);
+  const routeTableIds = ids(read, 'routeTableIds', /^rtb-[0-9a-f]{8,17}$/);
+  const createEndpoints = bool(read, 'vpcEndpoints', true);
+  if (!vpcId || subnetIds.length === 0 || securityGroupIds.length === 0) {
+    throw new SettingsError(
+      'store=influxdb runs the writer and query functions in the instance\'s VPC: set vpcId, subnetIds and securityGroupIds (comma-separated)',
+    );
+  }
+  if (!/^vpc-[0-9a-f]{8,17}$/.test(vpcId)) throw new SettingsError(`vpcId ${JSON.stringify(vpcId)} is not a VPC id`);
+  if (createEndpoints && routeTableIds.length === 0) {
+    throw new SettingsError('vpcEndpoints=true (the default) needs routeTableIds for the S3 gateway endpoint; or set vpcEndpoints=false when the VPC has a NAT gateway or its own endpoints');
+  }
+  if (!createEndpoints && routeTableIds.length > 0) throw new SettingsError('routeTableIds applies only with vpcEndpoints=true');
+  return { vpcId, subnetIds, securityGroupIds, createEndpoints, routeTableIds };
 }
 
 /** Context keys set but not understood (typos), ignoring CDK's own `aws:`/`@aws-cdk` keys. */

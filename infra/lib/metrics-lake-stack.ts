@@ -64,6 +64,7 @@ export class MetricsLakeStack extends Stack {
       databaseName: settings.timestreamDatabaseName ?? name,
       existingDatabase: settings.timestreamDatabaseName !== undefined,
       influxdb: settings.influxdb,
+      influxdbRetentionDays: settings.magneticRetentionDays,
       removalPolicy: dataRemoval,
     });
     this.storage = new Storage(this, 'Storage', {

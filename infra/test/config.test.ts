@@ -8,8 +8,10 @@ import { describe, it } from 'node:test';
 import { App } from 'aws-cdk-lib';
 import { readSettings, SettingsError, unknownContextKeys } from '../lib/config';
 import { MetricsLakeStack } from '../lib/metrics-lake-stack';
+import { INFLUX_CONTEXT } from './helpers';
 
 const read = (context: Record<string, unknown>) => readSettings((key) => context[key], '/workspace');
+const influx: Record<string, unknown> = { ...INFLUX_CONTEXT };
 
 describe('settings from context', () => {
   it('defaults to a dev stage on LiveAnalytics with cargo-lambda builds', () => {
@@ -37,6 +39,16 @@ describe('settings from context', () => {
     ['both bus options', { eventBusName: 'x', createEventBus: 'true' }, /not both/],
     ['influxdb without endpoint', { store: 'influxdb' }, /influxdbUrl/],
     ['influxdb settings with timestream', { influxdbUrl: 'https://x' }, /only to store=influxdb/],
+    ['VPC settings with timestream', { subnetIds: 'subnet-0aaaaaaaaaaaaaaa1' }, /only to store=influxdb/],
+    ['influxdb without its VPC', { ...influx, vpcId: undefined }, /vpcId, subnetIds and securityGroupIds/],
+    ['influxdb without security groups', { ...influx, securityGroupIds: '' }, /securityGroupIds/],
+    ['influxdb endpoints without route tables', { ...influx, routeTableIds: '' }, /routeTableIds/],
+    ['route tables without endpoints', { ...influx, vpcEndpoints: 'false' }, /routeTableIds applies only/],
+    ['a subnet id that is not one', { ...influx, subnetIds: 'subnet-1,x' }, /subnetIds/],
+    ['v2 without an org', { ...influx, influxdbApi: 'v2' }, /influxdbOrg/],
+    ['an org with v3', { ...influx, influxdbOrg: 'o' }, /only to influxdbApi=v2/],
+    ['an unknown InfluxDB API', { ...influx, influxdbApi: 'v1' }, /influxdbApi/],
+    ['plain-http InfluxDB endpoint', { ...influx, influxdbUrl: 'http://abc:8181' }, /https/],
     ['unknown store', { store: 'postgres' }, /store/],
     ['issuer without audience', { jwtIssuer: 'https://x/' }, /jwtAudience/],
     ['plain-http issuer', { jwtIssuer: 'http://x/', jwtAudience: 'a' }, /https/],
@@ -55,6 +67,24 @@ describe('settings from context', () => {
       assert.throws(() => read(context), (e: unknown) => e instanceof SettingsError && message.test((e as Error).message));
     });
   }
+
+  it('reads an InfluxDB instance, its API and the VPC path to it', () => {
+    const s = read({ ...influx, influxdbApi: 'v2', influxdbOrg: 'metrics' });
+    assert.deepStrictEqual(s.influxdb, {
+      url: INFLUX_CONTEXT.influxdbUrl,
+      tokenSecretArn: INFLUX_CONTEXT.influxdbTokenSecretArn,
+      api: 'v2',
+      org: 'metrics',
+      network: {
+        vpcId: 'vpc-0123456789abcdef0',
+        subnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2'],
+        securityGroupIds: ['sg-0ccccccccccccccc3'],
+        createEndpoints: true,
+        routeTableIds: ['rtb-0ddddddddddddddd4', 'rtb-0eeeeeeeeeeeeeee5'],
+      },
+    });
+    assert.equal(read(influx).influxdb?.api, 'v3');
+  });
 
   it('flags context keys it does not know, but not CDK’s own', () => {
     assert.deepStrictEqual(unknownContextKeys(['stage', 'stge', 'aws:cdk:bundling-stacks', '@aws-cdk/core:x']), ['stge']);

@@ -12,6 +12,17 @@ export interface Synthesized {
   json: { Resources: Record<string, { Type: string; Properties?: any; Metadata?: any; DependsOn?: unknown }> };
 }
 
+/** store=influxdb against an existing instance, from its VPC (placeholder ids). */
+export const INFLUX_CONTEXT: Record<string, string> = {
+  store: 'influxdb',
+  influxdbUrl: 'https://abc.timestream-influxdb.us-east-1.on.aws:8181',
+  influxdbTokenSecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:influx-AbCdEf',
+  vpcId: 'vpc-0123456789abcdef0',
+  subnetIds: 'subnet-0aaaaaaaaaaaaaaa1,subnet-0bbbbbbbbbbbbbbb2',
+  securityGroupIds: 'sg-0ccccccccccccccc3',
+  routeTableIds: 'rtb-0ddddddddddddddd4,rtb-0eeeeeeeeeeeeeee5',
+};
+
 const cache = new Map<string, Synthesized>();
 
 /** Synthesizes the stack as `cdk synth -c …` would, with bundling skipped (no Rust build). */

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { allStatements, list, logicalId, resourcesOfType, synth, type Synthesized } from './helpers';
+import { allStatements, INFLUX_CONTEXT, list, logicalId, resourcesOfType, synth, type Synthesized } from './helpers';
 
 /** Actions that have no resource type, and so can only be granted on `*`. */
 const RESOURCELESS_ACTIONS = new Set([
@@ -20,9 +20,7 @@ const variants: [string, Record<string, string>][] = [
   [
     'influxdb with an external issuer',
     {
-      store: 'influxdb',
-      influxdbUrl: 'https://abc.timestream-influxdb.us-east-1.on.aws:8086',
-      influxdbTokenSecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:influx-AbCdEf',
+      ...INFLUX_CONTEXT,
       jwtIssuer: 'https://login.example.com/',
       jwtAudience: 'metrics',
     },
@@ -235,5 +233,35 @@ describe('query API', () => {
     const [, stage] = resourcesOfType(s, 'AWS::ApiGatewayV2::Stage')[0];
     assert.deepStrictEqual(stage.Properties.AccessLogSettings.DestinationArn, { 'Fn::GetAtt': [logicalId(s, s.stack.queryApi.accessLogs), 'Arn'] });
     assert.ok(stage.Properties.DefaultRouteSettings.ThrottlingRateLimit > 0);
+  });
+});
+
+describe('store=influxdb: the writer and query roles', () => {
+  const s = synth(INFLUX_CONTEXT);
+  const f = s.stack.functions;
+  const secretArn = INFLUX_CONTEXT.influxdbTokenSecretArn;
+
+  for (const [name, fn] of [
+    ['writer', f.writer],
+    ['query', f.query],
+  ] as const) {
+    it(`${name}: reads only the token secret, and holds AWS's VPC-access policy for its network interfaces`, () => {
+      const roleId = roleOf(s, logicalId(s, fn));
+      const statements = policyStatementsOf(s, roleId);
+      const secretReads = statements.filter((st) => list(st.Action).includes('secretsmanager:GetSecretValue'));
+      assert.ok(secretReads.length > 0);
+      for (const st of secretReads) assert.deepStrictEqual(list(st.Resource), [secretArn]);
+      assert.ok(![...actionsOf(statements)].some((a) => a.startsWith('timestream:')));
+      const managed = JSON.stringify(s.json.Resources[roleId].Properties.ManagedPolicyArns);
+      assert.ok(managed.includes(':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'), managed);
+    });
+  }
+
+  it('enrich and forwarder stay out of the VPC and hold no VPC policy', () => {
+    for (const fn of [f.enrich, f.forwarder]) {
+      const id = logicalId(s, fn);
+      assert.equal(s.json.Resources[id].Properties.VpcConfig, undefined);
+      assert.ok(!JSON.stringify(s.json.Resources[roleOf(s, id)].Properties.ManagedPolicyArns ?? []).includes('VPCAccess'));
+    }
   });
 });

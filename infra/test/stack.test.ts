@@ -12,7 +12,7 @@ import {
 } from '../lib/constructs/ingest';
 import { FORWARDER_TIMEOUT, WRITER_TIMEOUT } from '../lib/constructs/functions';
 import { MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_FACTOR } from '../lib/constructs/storage';
-import { list, logicalId, resourcesOfType, synth, type Synthesized } from './helpers';
+import { INFLUX_CONTEXT, list, logicalId, resourcesOfType, synth, type Synthesized } from './helpers';
 
 const dev = () => synth();
 const prod = () => synth({ stage: 'prod', alarmEmail: 'alarms@example.com' });
@@ -298,17 +298,59 @@ describe('metrics store', () => {
   });
 
   it('is not hard-wired to LiveAnalytics: store=influxdb has no Timestream resource or permission', () => {
-    const s = synth({
-      store: 'influxdb',
-      influxdbUrl: 'https://abc.timestream-influxdb.us-east-1.on.aws:8086',
-      influxdbTokenSecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:influx-AbCdEf',
-    });
+    const s = synth(INFLUX_CONTEXT);
     s.template.resourceCountIs('AWS::Timestream::Database', 0);
     assert.ok(!JSON.stringify(s.json).includes('timestream:'), 'no timestream: action anywhere');
     const writer = env(s, fnIds(s).writer);
     assert.equal(writer.METRICS_STORE, 'influxdb');
-    assert.equal(writer.INFLUXDB_URL, 'https://abc.timestream-influxdb.us-east-1.on.aws:8086');
+    assert.equal(writer.INFLUXDB_URL, 'https://abc.timestream-influxdb.us-east-1.on.aws:8181');
+    assert.equal(writer.INFLUXDB_API, 'v3');
+    assert.equal(writer.INFLUXDB_TOKEN_SECRET_ARN, INFLUX_CONTEXT.influxdbTokenSecretArn);
+    assert.equal(writer.INFLUXDB_RETENTION_DAYS, '365');
+    assert.equal(writer.INFLUXDB_ORG, undefined);
     assert.equal(s.stack.queryApi.tenantQueryRole, undefined);
+  });
+
+  it('store=influxdb runs the writer and query functions in the instance\'s VPC, the others outside', () => {
+    const s = synth(INFLUX_CONTEXT);
+    const ids = fnIds(s);
+    for (const id of [ids.writer, ids.query]) {
+      assert.deepStrictEqual(s.json.Resources[id].Properties.VpcConfig, {
+        SubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2'],
+        SecurityGroupIds: ['sg-0ccccccccccccccc3'],
+      });
+      const skips = (s.json.Resources[id].Metadata?.checkov?.skip ?? []).map((x: any) => x.id);
+      assert.ok(!skips.includes('CKV_AWS_117'), 'no "not in a VPC" exemption for a function in a VPC');
+    }
+    for (const id of [ids.enrich, ids.forwarder]) assert.equal(s.json.Resources[id].Properties.VpcConfig, undefined);
+    for (const id of Object.values(fnIds(dev()))) assert.equal(dev().json.Resources[id].Properties.VpcConfig, undefined);
+  });
+
+  it('store=influxdb reaches S3 and Secrets Manager through VPC endpoints, or the VPC\'s own egress when told', () => {
+    const s = synth(INFLUX_CONTEXT);
+    s.template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcId: 'vpc-0123456789abcdef0',
+      ServiceName: 'com.amazonaws.us-east-1.s3',
+      VpcEndpointType: 'Gateway',
+      RouteTableIds: ['rtb-0ddddddddddddddd4', 'rtb-0eeeeeeeeeeeeeee5'],
+    });
+    s.template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      ServiceName: 'com.amazonaws.us-east-1.secretsmanager',
+      VpcEndpointType: 'Interface',
+      PrivateDnsEnabled: true,
+      SubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2'],
+    });
+    s.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      SecurityGroupIngress: [Match.objectLike({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, SourceSecurityGroupId: 'sg-0ccccccccccccccc3' })],
+    });
+    const { routeTableIds: _, ...withoutEndpoints } = INFLUX_CONTEXT;
+    const own = synth({ ...withoutEndpoints, vpcEndpoints: 'false', influxdbApi: 'v2', influxdbOrg: 'metrics' });
+    own.template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    own.template.resourceCountIs('AWS::EC2::SecurityGroup', 0);
+    const writer = env(own, fnIds(own).writer);
+    assert.equal(writer.INFLUXDB_API, 'v2');
+    assert.equal(writer.INFLUXDB_ORG, 'metrics');
+    dev().template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
   });
 });
 

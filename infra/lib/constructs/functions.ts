@@ -98,6 +98,7 @@ export class Functions extends Construct {
     }).function;
     grantObjects(this.writer, bucket, WRITER_DEAD_LETTER_PREFIX);
     store.grantWrite(this.writer);
+    store.placeFunction(this.writer);
     consumeQueue(this.writer, this.writerQueue, settings.writerMaxConcurrency);
 
     // --- forwarder: S3 objects → Segment, Mixpanel -----------------------------------------
@@ -182,6 +183,7 @@ export class Functions extends Construct {
       reservedConcurrency: settings.reservedConcurrency.query,
       environment: { ...store.queryEnvironment() },
     }).function;
+    store.placeFunction(this.query);
   }
 }
 

@@ -1,16 +1,19 @@
 // The metrics store behind the writer's port. `timestream`: a Timestream for LiveAnalytics
 // database (created, or an existing one by name) where the writer may create and write
 // tables, and nothing else. `influxdb`: an existing Timestream for InfluxDB instance reached
-// with an API token from Secrets Manager; no LiveAnalytics resource or permission at all
-// (LiveAnalytics is closed to accounts that did not use it before 20 June 2025).
+// with an API token from Secrets Manager, from the instance's VPC (store-network.ts); no
+// LiveAnalytics resource or permission at all (LiveAnalytics is closed to accounts that did
+// not use it before 20 June 2025).
 
 import { Arn, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as timestream from 'aws-cdk-lib/aws-timestream';
 import { Construct } from 'constructs';
 import type { InfluxDbSettings, StoreKind } from '../config';
 import { skipCfnLint, skipCheckov } from '../suppressions';
+import { StoreNetwork } from './store-network';
 
 export interface MetricsStoreProps {
   readonly kind: StoreKind;
@@ -19,6 +22,8 @@ export interface MetricsStoreProps {
   readonly existingDatabase: boolean;
   readonly influxdb?: InfluxDbSettings;
   readonly removalPolicy: RemovalPolicy;
+  /** Retention of new tenant databases or buckets, days (store=influxdb). */
+  readonly influxdbRetentionDays?: number;
 }
 
 export class MetricsStore extends Construct {
@@ -26,7 +31,10 @@ export class MetricsStore extends Construct {
   /** LiveAnalytics database name (store=timestream only). */
   public readonly databaseName?: string;
   private readonly influxSecret?: secretsmanager.ISecret;
-  private readonly influxUrl?: string;
+  private readonly influx?: InfluxDbSettings;
+  private readonly influxRetentionDays?: number;
+  /** The VPC path to the InfluxDB instance (store=influxdb only). */
+  public readonly network?: StoreNetwork;
 
   constructor(scope: Construct, id: string, props: MetricsStoreProps) {
     super(scope, id);
@@ -44,7 +52,9 @@ export class MetricsStore extends Construct {
       }
     } else {
       if (!props.influxdb) throw new Error('store=influxdb needs its settings');
-      this.influxUrl = props.influxdb.url;
+      this.influx = props.influxdb;
+      this.influxRetentionDays = props.influxdbRetentionDays;
+      this.network = new StoreNetwork(this, 'Network', props.influxdb.network);
       this.influxSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'InfluxToken', props.influxdb.tokenSecretArn);
     }
   }
@@ -65,7 +75,20 @@ export class MetricsStore extends Construct {
     if (this.kind === 'timestream') {
       return { METRICS_STORE: 'timestream', TIMESTREAM_DATABASE: this.databaseName! };
     }
-    return { METRICS_STORE: 'influxdb', INFLUXDB_URL: this.influxUrl!, INFLUXDB_TOKEN_SECRET_ARN: this.influxSecret!.secretArn };
+    const influx = this.influx!;
+    return {
+      METRICS_STORE: 'influxdb',
+      INFLUXDB_URL: influx.url,
+      INFLUXDB_API: influx.api,
+      INFLUXDB_TOKEN_SECRET_ARN: this.influxSecret!.secretArn,
+      ...(influx.org ? { INFLUXDB_ORG: influx.org } : {}),
+      ...(this.influxRetentionDays !== undefined ? { INFLUXDB_RETENTION_DAYS: String(this.influxRetentionDays) } : {}),
+    };
+  }
+
+  /** Puts a function that talks to the store where it can reach it (the VPC, for InfluxDB). */
+  public placeFunction(fn: lambda.Function): void {
+    this.network?.place(fn);
   }
 
   /**
