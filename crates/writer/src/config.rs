@@ -23,7 +23,7 @@
 //! | `MAX_OBJECT_BYTES` | `134217728` (128 MiB) | largest object read, as stored |
 //! | `MAX_DECOMPRESSED_BYTES` | `1073741824` (1 GiB) | largest object after gunzip |
 //! | `MAX_RECORD_BYTES` | `1048576` (1 MiB) | longest line |
-//! | `DEADLINE_MARGIN_MS` | `3000` | time kept back from the Lambda deadline to report and write dead letters |
+//! | `DEADLINE_MARGIN_MS` | `3000` | time kept back from the Lambda deadline to report and write dead letters (at most a quarter of the time left) |
 
 use std::path::PathBuf;
 use std::str::FromStr;
