@@ -2,8 +2,6 @@
 //! `ts_schema` and the tenant's table; requests are compiled to SQL whose identifiers all come
 //! from that catalog (and are quoted) and whose values are bound parameters.
 
-use std::collections::BTreeMap;
-
 use metrics_schema::TenantId;
 use metrics_store::embedded::schema::ColumnKind;
 use metrics_store::{EmbeddedStore, MeasureType};
@@ -13,8 +11,8 @@ use serde::Serialize;
 
 use crate::catalog::{Catalog, MeasureKind, MetricSchema};
 use crate::model::{
-    Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Fill, Filter, Limits, Point, QueryError,
-    QueryErrorCode, Series, SeriesRequest, SeriesResult,
+    Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Filter, Limits, QueryError, QueryErrorCode,
+    SeriesRequest, SeriesResult,
 };
 
 /// A tenant's table in summary (`metrics-lake tenants`).
@@ -170,48 +168,7 @@ impl<'s> EmbeddedEngine<'s> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(unavailable)?;
 
-        // (group, bucket) → values, then one series per measure and group over every bin.
-        let mut by_group: BTreeMap<Option<String>, BTreeMap<i64, Vec<Option<f64>>>> = BTreeMap::new();
-        for (bucket, group, vs) in rows {
-            let group = request.group_by.as_ref().map(|_| group.unwrap_or_else(|| "(none)".to_owned()));
-            by_group.entry(group).or_default().insert(bucket, vs);
-        }
-        if by_group.len() > self.limits.max_groups {
-            return Err(QueryError::new(
-                QueryErrorCode::TooManyGroups,
-                format!("{} groups; at most {} (add a filter)", by_group.len(), self.limits.max_groups),
-            ));
-        }
-        let measure_names: Vec<String> =
-            if request.measures.is_empty() { vec!["count".to_owned()] } else { request.measures.clone() };
-        let bins: Vec<i64> = request.bins().collect();
-        let mut series = Vec::new();
-        if by_group.is_empty() && request.group_by.is_none() {
-            by_group.insert(None, BTreeMap::new());
-        }
-        for (group, buckets) in by_group {
-            for (i, measure) in measure_names.iter().enumerate() {
-                let points = bins
-                    .iter()
-                    .map(|&t| {
-                        let v = buckets.get(&t).and_then(|vs| vs[i]);
-                        let v = match (v, request.fill) {
-                            (None, Fill::Zero) => Some(0.0),
-                            (v, _) => v,
-                        };
-                        Point { t, v }
-                    })
-                    .collect();
-                series.push(Series { measure: measure.clone(), group: group.clone(), points });
-            }
-        }
-        Ok(SeriesResult {
-            metric: request.metric.clone(),
-            aggregation: request.aggregation,
-            bin: request.bin.to_string(),
-            range: request.range,
-            series,
-        })
+        crate::assemble::series(request, rows, &self.limits)
     }
 
     /// The top values of a dimension by an aggregate.

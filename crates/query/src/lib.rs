@@ -7,6 +7,10 @@
 //! - [`engine`]: the port every store's engine implements, so one API serves them all;
 //! - [`embedded`]: the engine for the embedded store (SQLite), used by `metrics-lake query`
 //!   and the local API;
+//! - [`timestream`]: the engine for Amazon Timestream for LiveAnalytics (SQL compiled from the
+//!   model, paged answers, tenant-scoped credentials);
+//! - [`influx`]: the engine for Timestream for InfluxDB 3 (SQL over the HTTP query API, one
+//!   database per tenant);
 //! - [`api`]: the HTTP API (axum), the same router in Lambda and in `metrics-lake serve`;
 //! - [`config`]: the `metrics-query` function's settings, from the environment.
 //!
@@ -14,11 +18,14 @@
 //! request names a table.
 
 pub mod api;
+pub mod assemble;
 pub mod catalog;
 pub mod config;
 pub mod embedded;
 pub mod engine;
+pub mod influx;
 pub mod model;
+pub mod timestream;
 
 pub use catalog::{Catalog, MetricSchema};
 pub use model::{

@@ -9,6 +9,7 @@ use metrics_query::api::{AppState, IdentitySource, ResponseCache, app};
 use metrics_query::config::{Config, StoreChoice};
 use metrics_query::engine::{EmbeddedQueries, Engine};
 use metrics_query::model::Limits;
+use metrics_query::timestream::{TenantRole, TimestreamQueries};
 use metrics_store::{EmbeddedSettings, EmbeddedStore};
 
 #[tokio::main]
@@ -54,8 +55,21 @@ async fn engine(config: &Config) -> Result<Arc<dyn Engine>, String> {
             let store = EmbeddedStore::open(EmbeddedSettings::new(path)).map_err(|e| e.to_string())?;
             Ok(Arc::new(EmbeddedQueries::new(Arc::new(store), Limits::default())))
         }
-        StoreChoice::Timestream { .. } => {
-            Err("the Timestream engine is not built into this binary yet".into())
+        StoreChoice::Timestream {
+            database,
+            role_arn,
+            session_tag,
+        } => {
+            // Region, credentials and endpoint from the standard AWS variables.
+            let sdk = aws_config::load_from_env().await;
+            let role = role_arn.clone().map(|arn| TenantRole {
+                arn,
+                session_tag: session_tag.clone(),
+            });
+            let engine = TimestreamQueries::connect(sdk, database.clone(), role, Limits::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(engine))
         }
     }
 }

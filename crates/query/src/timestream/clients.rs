@@ -1,0 +1,135 @@
+//! Timestream query clients, one per tenant when a tenant role is configured: the function
+//! assumes `TENANT_QUERY_ROLE_ARN` with the session tag `tenant=<id>`, and that role may only
+//! `Select` the table named by its own tag (reference §3.10). So even a query that named
+//! another table would be denied by IAM. Clients are kept until shortly before their
+//! credentials expire.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_sdk_sts::types::Tag;
+use aws_sdk_timestreamquery::Client;
+use aws_sdk_timestreamquery::config::Credentials;
+use metrics_schema::TenantId;
+
+use crate::model::{QueryError, QueryErrorCode};
+
+/// How long assumed credentials are asked for, and how early they are replaced.
+const SESSION: Duration = Duration::from_secs(900);
+const MARGIN: Duration = Duration::from_secs(120);
+
+/// The role assumed per tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRole {
+    pub arn: String,
+    pub session_tag: String,
+}
+
+#[derive(Debug)]
+pub struct Clients {
+    sdk: SdkConfig,
+    role: Option<TenantRole>,
+    /// The function's own client (no tenant role: tests, or a single-tenant deployment).
+    shared: Client,
+    by_tenant: Mutex<HashMap<String, (SystemTime, Client)>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> QueryError {
+    tracing::warn!(error = %e, "Timestream credentials or client failed.");
+    QueryError::new(QueryErrorCode::StoreUnavailable, "the store could not answer")
+}
+
+/// A session name from the tenant id: `[\w+=,.@-]`, at most 64 characters.
+pub fn session_name(tenant: &TenantId<'_>) -> String {
+    let clean: String = tenant
+        .as_str()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("tenant-{clean}").chars().take(64).collect()
+}
+
+impl Clients {
+    pub async fn new(sdk: SdkConfig, role: Option<TenantRole>) -> Result<Self, QueryError> {
+        let shared = client(Client::new(&sdk), &sdk).await?;
+        Ok(Clients {
+            sdk,
+            role,
+            shared,
+            by_tenant: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The client that runs `tenant`'s queries.
+    pub async fn for_tenant(&self, tenant: &TenantId<'_>) -> Result<Client, QueryError> {
+        let Some(role) = &self.role else {
+            return Ok(self.shared.clone());
+        };
+        if let Some((until, c)) = self
+            .by_tenant
+            .lock()
+            .ok()
+            .and_then(|m| m.get(tenant.as_str()).cloned())
+            && SystemTime::now() < until
+        {
+            return Ok(c);
+        }
+        let tag = Tag::builder()
+            .key(&role.session_tag)
+            .value(tenant.as_str())
+            .build()
+            .map_err(unavailable)?;
+        let out = aws_sdk_sts::Client::new(&self.sdk)
+            .assume_role()
+            .role_arn(&role.arn)
+            .role_session_name(session_name(tenant))
+            .tags(tag)
+            .duration_seconds(SESSION.as_secs() as i32)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let creds = out
+            .credentials()
+            .ok_or_else(|| unavailable("AssumeRole returned no credentials"))?;
+        let credentials = Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_owned()),
+            None,
+            "tenant-query-role",
+        );
+        let config = aws_sdk_timestreamquery::config::Builder::from(&self.sdk)
+            .credentials_provider(credentials)
+            .build();
+        let c = client(Client::from_conf(config), &self.sdk).await?;
+        if let Ok(mut m) = self.by_tenant.lock() {
+            m.insert(
+                tenant.as_str().to_owned(),
+                (SystemTime::now() + SESSION - MARGIN, c.clone()),
+            );
+        }
+        Ok(c)
+    }
+}
+
+/// A query client: endpoint discovery in AWS (Timestream requires it); the endpoint as given
+/// when one is overridden (moto, whose discovery answer names the real AWS host).
+async fn client(client: Client, sdk: &SdkConfig) -> Result<Client, QueryError> {
+    if sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_TIMESTREAM_QUERY").is_some() {
+        return Ok(client);
+    }
+    let (client, reload) = client
+        .with_endpoint_discovery_enabled()
+        .await
+        .map_err(unavailable)?;
+    tokio::spawn(reload.reload_task());
+    Ok(client)
+}
