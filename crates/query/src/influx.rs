@@ -573,3 +573,100 @@ mod tests {
         assert_eq!(only.for_tenant("other"), None);
     }
 }
+
+#[cfg(test)]
+mod over_http {
+    use metrics_store::influx::fake_server::FakeInflux;
+
+    use super::*;
+    use crate::model::{Bin, TimeRange};
+
+    const ADMIN: &str = "admin-token";
+
+    fn columns() -> String {
+        json!([
+            {"table_name": "clicks", "column_name": "event_id", "data_type": "Dictionary(Int32, Utf8)"},
+            {"table_name": "clicks", "column_name": "region", "data_type": "Dictionary(Int32, Utf8)"},
+            {"table_name": "clicks", "column_name": "n", "data_type": "Int64"},
+            {"table_name": "clicks", "column_name": "time", "data_type": "Timestamp(Nanosecond, None)"}
+        ])
+        .to_string()
+    }
+
+    fn request() -> SeriesRequest {
+        SeriesRequest {
+            metric: "clicks".into(),
+            measures: vec!["n".into()],
+            aggregation: Aggregation::Sum,
+            bin: Bin(Bin::HOUR),
+            range: TimeRange { from_ms: 0, to_ms: 2 * Bin::HOUR },
+            filters: vec![Filter { dimension: "region".into(), value: "eu".into() }],
+            group_by: None,
+            fill: Fill::None,
+        }
+    }
+
+    fn tenant(name: &str) -> TenantId<'static> {
+        TenantId::parse(name.to_owned()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_series_reads_the_catalog_then_runs_checked_sql_in_the_tenants_database() {
+        let server = FakeInflux::start(ADMIN, "org").await.unwrap();
+        server.answer_queries([
+            (200, columns()),
+            (200, json!([{"metric": "clicks", "records": 3, "first_ms": 5, "last_ms": 7}]).to_string()),
+            (200, json!([{"bucket_ms": 3_600_000, "v0": 4.5}]).to_string()),
+        ]);
+        let engine = InfluxEngine::new(&server.url(), QueryTokens::shared(Token::new(ADMIN)), Limits::default()).unwrap();
+        let result = engine.series(&tenant("acme-prod"), &request()).await.unwrap();
+        let points: Vec<(i64, Option<f64>)> = result.series[0].points.iter().map(|p| (p.t, p.v)).collect();
+        assert_eq!(points, [(0, None), (3_600_000, Some(4.5))]);
+        let queries = server.queries();
+        assert_eq!(queries.len(), 3);
+        assert!(queries.iter().all(|(db, _)| db == "acme-prod"));
+        assert_eq!(queries[0].1, CATALOG_SQL);
+        assert!(queries[1].1.contains("FROM \"clicks\""), "{}", queries[1].1);
+        assert!(queries[2].1.ends_with("AND \"region\" = 'eu' GROUP BY 1 ORDER BY 1"), "{}", queries[2].1);
+    }
+
+    #[tokio::test]
+    async fn a_tenant_without_a_database_has_an_empty_catalog_and_no_metric() {
+        let server = FakeInflux::start(ADMIN, "org").await.unwrap();
+        server.answer_queries([
+            (404, json!({"error": "database not found: new-tenant"}).to_string()),
+            (404, json!({"error": "database not found: new-tenant"}).to_string()),
+        ]);
+        let engine = InfluxEngine::new(&server.url(), QueryTokens::shared(Token::new(ADMIN)), Limits::default()).unwrap();
+        assert_eq!(engine.catalog(&tenant("new-tenant")).await.unwrap(), Catalog::default());
+        let err = engine.series(&tenant("new-tenant"), &request()).await.unwrap_err();
+        assert_eq!(err.code, QueryErrorCode::UnknownMetric);
+    }
+
+    #[tokio::test]
+    async fn a_tenants_read_token_cannot_read_another_tenants_database() {
+        let server = FakeInflux::start(ADMIN, "org").await.unwrap();
+        server.add_read_token("read-acme", "acme-prod");
+        server.answer_queries([(200, columns()), (200, "[]".to_owned())]);
+        // A misconfiguration that hands acme's token to another tenant is stopped by the engine.
+        let tokens = QueryTokens::from_secret_string(r#"{"tenants":{"acme-prod":"read-acme","other-co":"read-acme"}}"#).unwrap();
+        let engine = InfluxEngine::new(&server.url(), tokens, Limits::default()).unwrap();
+        assert!(engine.catalog(&tenant("acme-prod")).await.unwrap().metrics.contains_key("clicks"));
+        let err = engine.catalog(&tenant("other-co")).await.unwrap_err();
+        assert_eq!(err.code, QueryErrorCode::StoreUnavailable);
+        assert_eq!(err.message, "the store could not answer");
+        let err = engine.catalog(&tenant("third-co")).await.unwrap_err();
+        assert_eq!(err.code, QueryErrorCode::StoreUnavailable, "no token at all for this tenant");
+        assert!(server.queries().iter().all(|(db, _)| db == "acme-prod"));
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_store_unavailable_with_nothing_internal_shown() {
+        let server = FakeInflux::start(ADMIN, "org").await.unwrap();
+        server.answer_queries([(500, json!({"error": "internal: /var/lib/influxdb3 disk full"}).to_string())]);
+        let engine = InfluxEngine::new(&server.url(), QueryTokens::shared(Token::new(ADMIN)), Limits::default()).unwrap();
+        let err = engine.catalog(&tenant("acme-prod")).await.unwrap_err();
+        assert_eq!(err.code, QueryErrorCode::StoreUnavailable);
+        assert!(!err.message.contains("disk"));
+    }
+}
