@@ -11,8 +11,6 @@
 //!   model, paged answers, tenant-scoped credentials);
 //! - [`influx`]: the engine for Timestream for InfluxDB 3 (SQL over the HTTP query API, one
 //!   database per tenant);
-//! - [`influx`]: the engine for Timestream for InfluxDB 3 (SQL over the HTTP query API, one
-//!   database per tenant);
 //! - [`api`]: the HTTP API (axum), the same router in Lambda and in `metrics-lake serve`;
 //! - [`config`]: the `metrics-query` function's settings, from the environment.
 //!
@@ -25,7 +23,6 @@ pub mod catalog;
 pub mod config;
 pub mod embedded;
 pub mod engine;
-pub mod influx;
 pub mod influx;
 pub mod model;
 pub mod timestream;
