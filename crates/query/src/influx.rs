@@ -19,8 +19,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use axum::http::{HeaderName, HeaderValue, Method, header};
+use bytes::Bytes;
 use metrics_schema::TenantId;
 use metrics_store::influx::http::{HttpClient, HttpResponse};
 use metrics_store::influx::{ApiVersion, Endpoint, Token};
@@ -87,10 +87,12 @@ fn unknown(code: QueryErrorCode, what: &str) -> QueryError {
 }
 
 fn schema_of<'c>(catalog: &'c Catalog, metric: &str) -> Result<&'c MetricSchema, QueryError> {
-    catalog
-        .metrics
-        .get(metric)
-        .ok_or_else(|| QueryError::new(QueryErrorCode::UnknownMetric, "no metric of that name for this tenant"))
+    catalog.metrics.get(metric).ok_or_else(|| {
+        QueryError::new(
+            QueryErrorCode::UnknownMetric,
+            "no metric of that name for this tenant",
+        )
+    })
 }
 
 fn aggregate(schema: &MetricSchema, name: &str, aggregation: Aggregation) -> Result<String, QueryError> {
@@ -102,7 +104,10 @@ fn aggregate(schema: &MetricSchema, name: &str, aggregation: Aggregation) -> Res
     let function = match aggregation {
         Aggregation::Count => return Ok(format!("COUNT({column})")),
         _ if !kind.is_numeric() => {
-            return Err(QueryError::new(QueryErrorCode::MeasureNotNumeric, "text: only count applies"));
+            return Err(QueryError::new(
+                QueryErrorCode::MeasureNotNumeric,
+                "text: only count applies",
+            ));
         }
         Aggregation::Sum => "SUM",
         Aggregation::Avg => "AVG",
@@ -120,10 +125,19 @@ fn dimension(schema: &MetricSchema, name: &str) -> Result<String, QueryError> {
     }
 }
 
-fn time_and_filters(schema: &MetricSchema, from_ms: i64, to_ms: i64, filters: &[Filter]) -> Result<String, QueryError> {
+fn time_and_filters(
+    schema: &MetricSchema,
+    from_ms: i64,
+    to_ms: i64,
+    filters: &[Filter],
+) -> Result<String, QueryError> {
     let mut sql = format!("time >= to_timestamp_millis({from_ms}) AND time < to_timestamp_millis({to_ms})");
     for f in filters {
-        sql.push_str(&format!(" AND {} = {}", dimension(schema, &f.dimension)?, literal(&f.value)));
+        sql.push_str(&format!(
+            " AND {} = {}",
+            dimension(schema, &f.dimension)?,
+            literal(&f.value)
+        ));
     }
     Ok(sql)
 }
@@ -193,9 +207,11 @@ fn integer(v: &Value) -> Option<i64> {
 pub fn catalog_from(columns: &[Value], stats: &[Value]) -> Catalog {
     let mut catalog = Catalog::default();
     for row in columns {
-        let (Some(table), Some(column), Some(data_type)) =
-            (row["table_name"].as_str(), row["column_name"].as_str(), row["data_type"].as_str())
-        else {
+        let (Some(table), Some(column), Some(data_type)) = (
+            row["table_name"].as_str(),
+            row["column_name"].as_str(),
+            row["data_type"].as_str(),
+        ) else {
             continue;
         };
         let schema = catalog.metrics.entry(table.to_owned()).or_default();
@@ -212,7 +228,9 @@ pub fn catalog_from(columns: &[Value], stats: &[Value]) -> Catalog {
         let Some(schema) = row["metric"].as_str().and_then(|m| catalog.metrics.get_mut(m)) else {
             continue;
         };
-        schema.records = integer(&row["records"]).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        schema.records = integer(&row["records"])
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
         schema.first_ms = integer(&row["first_ms"]);
         schema.last_ms = integer(&row["last_ms"]);
     }
@@ -224,21 +242,34 @@ pub fn series_from(r: &SeriesRequest, rows: &[Value], limits: &Limits) -> Result
     let n = r.measures.len().max(1);
     let mut by_group: BTreeMap<Option<String>, HashMap<i64, Vec<Option<f64>>>> = BTreeMap::new();
     for row in rows {
-        let Some(bucket) = integer(&row["bucket_ms"]) else { continue };
-        let group = r.group_by.as_ref().map(|_| row["grp"].as_str().unwrap_or("(none)").to_owned());
+        let Some(bucket) = integer(&row["bucket_ms"]) else {
+            continue;
+        };
+        let group = r
+            .group_by
+            .as_ref()
+            .map(|_| row["grp"].as_str().unwrap_or("(none)").to_owned());
         let values = (0..n).map(|i| number(&row[format!("v{i}")])).collect();
         by_group.entry(group).or_default().insert(bucket, values);
     }
     if by_group.len() > limits.max_groups {
         return Err(QueryError::new(
             QueryErrorCode::TooManyGroups,
-            format!("{} groups; at most {} (add a filter)", by_group.len(), limits.max_groups),
+            format!(
+                "{} groups; at most {} (add a filter)",
+                by_group.len(),
+                limits.max_groups
+            ),
         ));
     }
     if by_group.is_empty() && r.group_by.is_none() {
         by_group.insert(None, HashMap::new());
     }
-    let names: Vec<String> = if r.measures.is_empty() { vec!["count".to_owned()] } else { r.measures.clone() };
+    let names: Vec<String> = if r.measures.is_empty() {
+        vec!["count".to_owned()]
+    } else {
+        r.measures.clone()
+    };
     let bins: Vec<i64> = r.bins().collect();
     let mut series = Vec::new();
     for (group, buckets) in by_group {
@@ -254,7 +285,11 @@ pub fn series_from(r: &SeriesRequest, rows: &[Value], limits: &Limits) -> Result
                     Point { t, v }
                 })
                 .collect();
-            series.push(Series { measure: measure.clone(), group: group.clone(), points });
+            series.push(Series {
+                measure: measure.clone(),
+                group: group.clone(),
+                points,
+            });
         }
     }
     Ok(SeriesResult {
@@ -275,7 +310,10 @@ fn breakdown_from(r: &BreakdownRequest, rows: &[Value]) -> BreakdownResult {
         rows: rows
             .iter()
             .filter_map(|row| {
-                Some(BreakdownRow { value: row["value"].as_str()?.to_owned(), v: number(&row["v"]).unwrap_or(0.0) })
+                Some(BreakdownRow {
+                    value: row["value"].as_str()?.to_owned(),
+                    v: number(&row["v"]).unwrap_or(0.0),
+                })
             })
             .collect(),
     }
@@ -303,7 +341,10 @@ impl fmt::Debug for QueryTokens {
 
 impl QueryTokens {
     pub fn shared(token: Token) -> Self {
-        QueryTokens { shared: Some(token), per_tenant: HashMap::new() }
+        QueryTokens {
+            shared: Some(token),
+            per_tenant: HashMap::new(),
+        }
     }
 
     /// From a secret: a bare token (shared), or JSON `{"token": "…", "tenants": {"<tenant>":
@@ -311,7 +352,11 @@ impl QueryTokens {
     pub fn from_secret_string(secret: &str) -> Option<Self> {
         match serde_json::from_str::<Value>(secret) {
             Ok(Value::Object(map)) => {
-                let shared = map.get("token").and_then(Value::as_str).map(Token::new).filter(|t| !t.is_empty());
+                let shared = map
+                    .get("token")
+                    .and_then(Value::as_str)
+                    .map(Token::new)
+                    .filter(|t| !t.is_empty());
                 let per_tenant: HashMap<String, Token> = map
                     .get("tenants")
                     .and_then(Value::as_object)
@@ -361,7 +406,13 @@ impl InfluxEngine {
     pub fn new(url: &str, tokens: QueryTokens, limits: Limits) -> Result<Self, QueryError> {
         let endpoint = Endpoint::new(url, ApiVersion::V3, None).map_err(|e| unavailable(&e.to_string()))?;
         let http = HttpClient::new().map_err(|e| unavailable(&e.to_string()))?;
-        Ok(InfluxEngine { http, endpoint, tokens: Arc::new(tokens), limits, timeout: Duration::from_secs(20) })
+        Ok(InfluxEngine {
+            http,
+            endpoint,
+            tokens: Arc::new(tokens),
+            limits,
+            timeout: Duration::from_secs(20),
+        })
     }
 
     async fn run(&self, tenant: &TenantId<'_>, sql: &str) -> Result<Rows, QueryError> {
@@ -370,10 +421,17 @@ impl InfluxEngine {
             .tokens
             .for_tenant(db)
             .ok_or_else(|| unavailable("no query token for this tenant"))?;
-        let auth = token.header("Bearer").ok_or_else(|| unavailable("the token is not a header value"))?;
-        let headers: [(HeaderName, HeaderValue); 2] =
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json")), (header::AUTHORIZATION, auth)];
-        let uri = self.endpoint.query_sql_uri().map_err(|e| unavailable(&e.to_string()))?;
+        let auth = token
+            .header("Bearer")
+            .ok_or_else(|| unavailable("the token is not a header value"))?;
+        let headers: [(HeaderName, HeaderValue); 2] = [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::AUTHORIZATION, auth),
+        ];
+        let uri = self
+            .endpoint
+            .query_sql_uri()
+            .map_err(|e| unavailable(&e.to_string()))?;
         let body = Bytes::from(json!({ "db": db, "q": sql, "format": "json" }).to_string());
         let response: HttpResponse = self
             .http
@@ -386,7 +444,10 @@ impl InfluxEngine {
                 .map(Rows::Rows)
                 .map_err(|e| unavailable(&format!("unreadable answer: {e}"))),
             404 if text.contains("not found") => Ok(Rows::NoDatabase),
-            status => Err(unavailable(&format!("HTTP {status}: {}", text.chars().take(300).collect::<String>()))),
+            status => Err(unavailable(&format!(
+                "HTTP {status}: {}",
+                text.chars().take(300).collect::<String>()
+            ))),
         }
     }
 
@@ -408,7 +469,11 @@ impl InfluxEngine {
     }
 
     /// A time series, checked against the tenant's catalog first.
-    pub async fn series(&self, tenant: &TenantId<'_>, request: &SeriesRequest) -> Result<SeriesResult, QueryError> {
+    pub async fn series(
+        &self,
+        tenant: &TenantId<'_>,
+        request: &SeriesRequest,
+    ) -> Result<SeriesResult, QueryError> {
         let catalog = self.catalog(tenant).await?;
         request.check(&catalog, &self.limits)?;
         let sql = series_sql(&catalog, request)?;
@@ -420,7 +485,11 @@ impl InfluxEngine {
     }
 
     /// The top values of a dimension by an aggregate.
-    pub async fn breakdown(&self, tenant: &TenantId<'_>, request: &BreakdownRequest) -> Result<BreakdownResult, QueryError> {
+    pub async fn breakdown(
+        &self,
+        tenant: &TenantId<'_>,
+        request: &BreakdownRequest,
+    ) -> Result<BreakdownResult, QueryError> {
         let catalog = self.catalog(tenant).await?;
         request.check(&catalog, &self.limits)?;
         let sql = breakdown_sql(&catalog, request)?;
@@ -441,7 +510,11 @@ impl Engine for InfluxEngine {
         Box::pin(InfluxEngine::catalog(self, tenant))
     }
 
-    fn series<'a>(&'a self, tenant: &'a TenantId<'static>, request: &'a SeriesRequest) -> EngineFuture<'a, SeriesResult> {
+    fn series<'a>(
+        &'a self,
+        tenant: &'a TenantId<'static>,
+        request: &'a SeriesRequest,
+    ) -> EngineFuture<'a, SeriesResult> {
         Box::pin(InfluxEngine::series(self, tenant, request))
     }
 
@@ -472,7 +545,10 @@ mod tests {
         .iter()
         .map(|(t, c, d)| json!({"table_name": t, "column_name": c, "data_type": d}))
         .collect();
-        catalog_from(&columns, &[json!({"metric": "clicks", "records": 5, "first_ms": 10, "last_ms": 20})])
+        catalog_from(
+            &columns,
+            &[json!({"metric": "clicks", "records": 5, "first_ms": 10, "last_ms": 20})],
+        )
     }
 
     fn series_request() -> SeriesRequest {
@@ -481,8 +557,14 @@ mod tests {
             measures: vec!["n".into(), "ok".into()],
             aggregation: Aggregation::Sum,
             bin: Bin(Bin::HOUR),
-            range: TimeRange { from_ms: 1_700_000_000_000, to_ms: 1_700_007_200_000 },
-            filters: vec![Filter { dimension: "re\"gion".into(), value: "eu'west\\".into() }],
+            range: TimeRange {
+                from_ms: 1_700_000_000_000,
+                to_ms: 1_700_007_200_000,
+            },
+            filters: vec![Filter {
+                dimension: "re\"gion".into(),
+                value: "eu'west\\".into(),
+            }],
             group_by: Some("event_id".into()),
             fill: Fill::Zero,
         }
@@ -494,8 +576,16 @@ mod tests {
         let m = &c.metrics["clicks"];
         assert_eq!(m.dimensions, ["event_id", "re\"gion"]);
         assert_eq!(
-            m.measures.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(),
-            [("n", MeasureKind::Bigint), ("note", MeasureKind::Varchar), ("ok", MeasureKind::Boolean), ("ratio", MeasureKind::Double)]
+            m.measures
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
+            [
+                ("n", MeasureKind::Bigint),
+                ("note", MeasureKind::Varchar),
+                ("ok", MeasureKind::Boolean),
+                ("ratio", MeasureKind::Double)
+            ]
         );
         assert_eq!((m.records, m.first_ms, m.last_ms), (5, Some(10), Some(20)));
     }
@@ -509,7 +599,13 @@ mod tests {
              WHERE time >= to_timestamp_millis(1700000000000) AND time < to_timestamp_millis(1700007200000) \
              AND \"re\"\"gion\" = 'eu''west\\' GROUP BY 1, 2 ORDER BY 1"
         );
-        let count = SeriesRequest { measures: vec![], aggregation: Aggregation::Count, group_by: None, filters: vec![], ..series_request() };
+        let count = SeriesRequest {
+            measures: vec![],
+            aggregation: Aggregation::Count,
+            group_by: None,
+            filters: vec![],
+            ..series_request()
+        };
         assert_eq!(
             series_sql(&catalog(), &count).unwrap(),
             "SELECT CAST(date_bin(INTERVAL '3600000 milliseconds', time, TIMESTAMP '1970-01-01T00:00:00Z') AS BIGINT) / 1000000 AS bucket_ms, \
@@ -524,7 +620,10 @@ mod tests {
             metric: "clicks".into(),
             measure: Some("ratio".into()),
             aggregation: Aggregation::Avg,
-            range: TimeRange { from_ms: 0, to_ms: 1000 },
+            range: TimeRange {
+                from_ms: 0,
+                to_ms: 1000,
+            },
             filters: vec![],
             dimension: "re\"gion".into(),
             limit: 5,
@@ -541,13 +640,22 @@ mod tests {
     fn names_not_in_the_catalog_never_reach_the_sql() {
         let mut r = series_request();
         r.filters[0].dimension = "x\" OR 1=1 --".into();
-        assert_eq!(series_sql(&catalog(), &r).unwrap_err().code, QueryErrorCode::UnknownDimension);
+        assert_eq!(
+            series_sql(&catalog(), &r).unwrap_err().code,
+            QueryErrorCode::UnknownDimension
+        );
         let mut r = series_request();
         r.measures = vec!["note".into()];
-        assert_eq!(series_sql(&catalog(), &r).unwrap_err().code, QueryErrorCode::MeasureNotNumeric);
+        assert_eq!(
+            series_sql(&catalog(), &r).unwrap_err().code,
+            QueryErrorCode::MeasureNotNumeric
+        );
         let mut r = series_request();
         r.metric = "clicks\"; DROP".into();
-        assert_eq!(series_sql(&catalog(), &r).unwrap_err().code, QueryErrorCode::UnknownMetric);
+        assert_eq!(
+            series_sql(&catalog(), &r).unwrap_err().code,
+            QueryErrorCode::UnknownMetric
+        );
     }
 
     #[test]
@@ -559,16 +667,27 @@ mod tests {
         let n = &result.series[0];
         assert_eq!((n.measure.as_str(), n.group.as_deref()), ("n", Some("a")));
         let points: Vec<(i64, Option<f64>)> = n.points.iter().map(|p| (p.t, p.v)).collect();
-        assert_eq!(points, [(1_699_999_200_000, Some(3.0)), (1_700_002_800_000, Some(0.0)), (1_700_006_400_000, Some(0.0))]);
+        assert_eq!(
+            points,
+            [
+                (1_699_999_200_000, Some(3.0)),
+                (1_700_002_800_000, Some(0.0)),
+                (1_700_006_400_000, Some(0.0))
+            ]
+        );
     }
 
     #[test]
     fn tokens_come_per_tenant_or_shared_and_are_never_printed() {
-        let t = QueryTokens::from_secret_string(r#"{"token":"shared-x","tenants":{"acme":"read-acme"}}"#).unwrap();
+        let t = QueryTokens::from_secret_string(r#"{"token":"shared-x","tenants":{"acme":"read-acme"}}"#)
+            .unwrap();
         assert_eq!(t.for_tenant("acme"), Some(&Token::new("read-acme")));
         assert_eq!(t.for_tenant("other"), Some(&Token::new("shared-x")));
         assert!(!format!("{t:?}").contains("read-acme") && !format!("{t:?}").contains("shared-x"));
-        assert_eq!(QueryTokens::from_secret_string("bare").unwrap().for_tenant("any"), Some(&Token::new("bare")));
+        assert_eq!(
+            QueryTokens::from_secret_string("bare").unwrap().for_tenant("any"),
+            Some(&Token::new("bare"))
+        );
         let only = QueryTokens::from_secret_string(r#"{"tenants":{"acme":"r"}}"#).unwrap();
         assert_eq!(only.for_tenant("other"), None);
     }
@@ -599,8 +718,14 @@ mod over_http {
             measures: vec!["n".into()],
             aggregation: Aggregation::Sum,
             bin: Bin(Bin::HOUR),
-            range: TimeRange { from_ms: 0, to_ms: 2 * Bin::HOUR },
-            filters: vec![Filter { dimension: "region".into(), value: "eu".into() }],
+            range: TimeRange {
+                from_ms: 0,
+                to_ms: 2 * Bin::HOUR,
+            },
+            filters: vec![Filter {
+                dimension: "region".into(),
+                value: "eu".into(),
+            }],
             group_by: None,
             fill: Fill::None,
         }
@@ -615,10 +740,18 @@ mod over_http {
         let server = FakeInflux::start(ADMIN, "org").await.unwrap();
         server.answer_queries([
             (200, columns()),
-            (200, json!([{"metric": "clicks", "records": 3, "first_ms": 5, "last_ms": 7}]).to_string()),
+            (
+                200,
+                json!([{"metric": "clicks", "records": 3, "first_ms": 5, "last_ms": 7}]).to_string(),
+            ),
             (200, json!([{"bucket_ms": 3_600_000, "v0": 4.5}]).to_string()),
         ]);
-        let engine = InfluxEngine::new(&server.url(), QueryTokens::shared(Token::new(ADMIN)), Limits::default()).unwrap();
+        let engine = InfluxEngine::new(
+            &server.url(),
+            QueryTokens::shared(Token::new(ADMIN)),
+            Limits::default(),
+        )
+        .unwrap();
         let result = engine.series(&tenant("acme-prod"), &request()).await.unwrap();
         let points: Vec<(i64, Option<f64>)> = result.series[0].points.iter().map(|p| (p.t, p.v)).collect();
         assert_eq!(points, [(0, None), (3_600_000, Some(4.5))]);
@@ -627,19 +760,42 @@ mod over_http {
         assert!(queries.iter().all(|(db, _)| db == "acme-prod"));
         assert_eq!(queries[0].1, CATALOG_SQL);
         assert!(queries[1].1.contains("FROM \"clicks\""), "{}", queries[1].1);
-        assert!(queries[2].1.ends_with("AND \"region\" = 'eu' GROUP BY 1 ORDER BY 1"), "{}", queries[2].1);
+        assert!(
+            queries[2]
+                .1
+                .ends_with("AND \"region\" = 'eu' GROUP BY 1 ORDER BY 1"),
+            "{}",
+            queries[2].1
+        );
     }
 
     #[tokio::test]
     async fn a_tenant_without_a_database_has_an_empty_catalog_and_no_metric() {
         let server = FakeInflux::start(ADMIN, "org").await.unwrap();
         server.answer_queries([
-            (404, json!({"error": "database not found: new-tenant"}).to_string()),
-            (404, json!({"error": "database not found: new-tenant"}).to_string()),
+            (
+                404,
+                json!({"error": "database not found: new-tenant"}).to_string(),
+            ),
+            (
+                404,
+                json!({"error": "database not found: new-tenant"}).to_string(),
+            ),
         ]);
-        let engine = InfluxEngine::new(&server.url(), QueryTokens::shared(Token::new(ADMIN)), Limits::default()).unwrap();
-        assert_eq!(engine.catalog(&tenant("new-tenant")).await.unwrap(), Catalog::default());
-        let err = engine.series(&tenant("new-tenant"), &request()).await.unwrap_err();
+        let engine = InfluxEngine::new(
+            &server.url(),
+            QueryTokens::shared(Token::new(ADMIN)),
+            Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            engine.catalog(&tenant("new-tenant")).await.unwrap(),
+            Catalog::default()
+        );
+        let err = engine
+            .series(&tenant("new-tenant"), &request())
+            .await
+            .unwrap_err();
         assert_eq!(err.code, QueryErrorCode::UnknownMetric);
     }
 
@@ -649,22 +805,44 @@ mod over_http {
         server.add_read_token("read-acme", "acme-prod");
         server.answer_queries([(200, columns()), (200, "[]".to_owned())]);
         // A misconfiguration that hands acme's token to another tenant is stopped by the engine.
-        let tokens = QueryTokens::from_secret_string(r#"{"tenants":{"acme-prod":"read-acme","other-co":"read-acme"}}"#).unwrap();
+        let tokens = QueryTokens::from_secret_string(
+            r#"{"tenants":{"acme-prod":"read-acme","other-co":"read-acme"}}"#,
+        )
+        .unwrap();
         let engine = InfluxEngine::new(&server.url(), tokens, Limits::default()).unwrap();
-        assert!(engine.catalog(&tenant("acme-prod")).await.unwrap().metrics.contains_key("clicks"));
+        assert!(
+            engine
+                .catalog(&tenant("acme-prod"))
+                .await
+                .unwrap()
+                .metrics
+                .contains_key("clicks")
+        );
         let err = engine.catalog(&tenant("other-co")).await.unwrap_err();
         assert_eq!(err.code, QueryErrorCode::StoreUnavailable);
         assert_eq!(err.message, "the store could not answer");
         let err = engine.catalog(&tenant("third-co")).await.unwrap_err();
-        assert_eq!(err.code, QueryErrorCode::StoreUnavailable, "no token at all for this tenant");
+        assert_eq!(
+            err.code,
+            QueryErrorCode::StoreUnavailable,
+            "no token at all for this tenant"
+        );
         assert!(server.queries().iter().all(|(db, _)| db == "acme-prod"));
     }
 
     #[tokio::test]
     async fn a_server_error_is_store_unavailable_with_nothing_internal_shown() {
         let server = FakeInflux::start(ADMIN, "org").await.unwrap();
-        server.answer_queries([(500, json!({"error": "internal: /var/lib/influxdb3 disk full"}).to_string())]);
-        let engine = InfluxEngine::new(&server.url(), QueryTokens::shared(Token::new(ADMIN)), Limits::default()).unwrap();
+        server.answer_queries([(
+            500,
+            json!({"error": "internal: /var/lib/influxdb3 disk full"}).to_string(),
+        )]);
+        let engine = InfluxEngine::new(
+            &server.url(),
+            QueryTokens::shared(Token::new(ADMIN)),
+            Limits::default(),
+        )
+        .unwrap();
         let err = engine.catalog(&tenant("acme-prod")).await.unwrap_err();
         assert_eq!(err.code, QueryErrorCode::StoreUnavailable);
         assert!(!err.message.contains("disk"));

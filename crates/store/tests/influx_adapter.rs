@@ -39,7 +39,10 @@ fn record(measure: &str, event_id: &str, value: i64) -> StoreRecord {
     StoreRecord {
         measure_name: measure.into(),
         time_ms: 1_700_000_000_000,
-        dimensions: vec![("event_id".into(), event_id.into()), ("region".into(), "eu west".into())],
+        dimensions: vec![
+            ("event_id".into(), event_id.into()),
+            ("region".into(), "eu west".into()),
+        ],
         measures: vec![("n".into(), StoreValue::BigInt(value))],
         version: 1,
     }
@@ -70,7 +73,11 @@ async fn v3_writes_every_record_as_gzip_line_protocol_with_bearer_token_and_ms_p
             "clicks,event_id=e2,region=eu\\ west n=2i 1700000000000"
         ]
     );
-    let writes: Vec<_> = server.requests().into_iter().filter(|r| r.path == "/api/v3/write_lp").collect();
+    let writes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v3/write_lp")
+        .collect();
     assert_eq!(writes.len(), 1, "one request for the batch");
     let w = &writes[0];
     assert!(w.gzip);
@@ -86,9 +93,20 @@ async fn v2_writes_to_the_tenants_bucket_in_the_org_with_token_auth() {
     let report = store.write(&tenant(), &[record("clicks", "e1", 1)], soon()).await;
     assert_eq!(codes(&report.outcomes), ["written"]);
     assert_eq!(server.points("acme-prod").len(), 1);
-    let w = server.requests().into_iter().find(|r| r.path == "/api/v2/write").unwrap();
+    let w = server
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/api/v2/write")
+        .unwrap();
     assert_eq!(w.auth_scheme.as_deref(), Some("Token"));
-    assert_eq!((w.query["org"].as_str(), w.query["bucket"].as_str(), w.query["precision"].as_str()), (ORG, "acme-prod", "ms"));
+    assert_eq!(
+        (
+            w.query["org"].as_str(),
+            w.query["bucket"].as_str(),
+            w.query["precision"].as_str()
+        ),
+        (ORG, "acme-prod", "ms")
+    );
     assert!(w.gzip);
     // The bucket was created in the org with the retention in seconds.
     assert_eq!(server.databases()["acme-prod"].as_deref(), Some("2592000"));
@@ -97,7 +115,11 @@ async fn v2_writes_to_the_tenants_bucket_in_the_org_with_token_auth() {
 #[tokio::test]
 async fn a_v3_partial_write_rejects_the_named_lines_and_keeps_the_rest() {
     let (server, store) = start(ApiVersion::V3).await;
-    let records = [record("clicks", "e1", 1), record("bad_metric", "e2", 2), record("clicks", "e3", 3)];
+    let records = [
+        record("clicks", "e1", 1),
+        record("bad_metric", "e2", 2),
+        record("clicks", "e3", 3),
+    ];
     let report = store.write(&tenant(), &records, soon()).await;
     assert_eq!(codes(&report.outcomes), ["written", "rejected", "written"]);
     match &report.outcomes[1] {
@@ -108,14 +130,22 @@ async fn a_v3_partial_write_rejects_the_named_lines_and_keeps_the_rest() {
         other => panic!("{other:?}"),
     }
     assert_eq!(server.points("acme-prod").len(), 2);
-    let writes = server.requests().into_iter().filter(|r| r.path == "/api/v3/write_lp").count();
+    let writes = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v3/write_lp")
+        .count();
     assert_eq!(writes, 1, "a partial write needs no second request");
 }
 
 #[tokio::test]
 async fn a_v2_bad_line_is_rejected_and_the_others_are_sent_again() {
     let (server, store) = start(ApiVersion::V2).await;
-    let records = [record("clicks", "e1", 1), record("bad_metric", "e2", 2), record("clicks", "e3", 3)];
+    let records = [
+        record("clicks", "e1", 1),
+        record("bad_metric", "e2", 2),
+        record("clicks", "e3", 3),
+    ];
     let report = store.write(&tenant(), &records, soon()).await;
     assert_eq!(codes(&report.outcomes), ["written", "rejected", "written"]);
     assert_eq!(
@@ -135,8 +165,19 @@ async fn a_throttled_write_waits_at_least_retry_after_then_succeeds() {
     let started = Instant::now();
     let report = store.write(&tenant(), &[record("clicks", "e1", 1)], soon()).await;
     assert_eq!(codes(&report.outcomes), ["written"]);
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited {:?}", started.elapsed());
-    assert_eq!(server.requests().iter().filter(|r| r.path == "/api/v3/write_lp").count(), 3);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/api/v3/write_lp")
+            .count(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -145,7 +186,11 @@ async fn an_outage_past_the_deadline_leaves_records_retryable_with_the_cause() {
     server.add_database("acme-prod");
     server.script(std::iter::repeat_n(Reply::unavailable(), 1000));
     let report = store
-        .write(&tenant(), &[record("clicks", "e1", 1), record("clicks", "e2", 2)], Instant::now() + Duration::from_millis(400))
+        .write(
+            &tenant(),
+            &[record("clicks", "e1", 1), record("clicks", "e2", 2)],
+            Instant::now() + Duration::from_millis(400),
+        )
         .await;
     for o in &report.outcomes {
         match o {
@@ -163,7 +208,13 @@ async fn a_retry_after_beyond_the_deadline_is_not_waited_for() {
     server.add_database("acme-prod");
     server.script([Reply::throttle(30)]);
     let started = Instant::now();
-    let report = store.write(&tenant(), &[record("clicks", "e1", 1)], Instant::now() + Duration::from_secs(2)).await;
+    let report = store
+        .write(
+            &tenant(),
+            &[record("clicks", "e1", 1)],
+            Instant::now() + Duration::from_secs(2),
+        )
+        .await;
     assert_eq!(codes(&report.outcomes), ["retryable"]);
     assert!(started.elapsed() < Duration::from_secs(1));
 }
@@ -174,13 +225,32 @@ async fn too_large_bodies_are_split_until_the_oversized_record_is_alone() {
     server.add_database("acme-prod");
     // Two ordinary lines fit; the long one never does.
     let mut big = record("clicks", "big", 0);
-    big.measures.push(("text".into(), StoreValue::Varchar("x".repeat(400))));
+    big.measures
+        .push(("text".into(), StoreValue::Varchar("x".repeat(400))));
     server.set_max_body_bytes(200);
-    let records = [record("clicks", "e1", 1), record("clicks", "e2", 2), big, record("clicks", "e4", 4)];
+    let records = [
+        record("clicks", "e1", 1),
+        record("clicks", "e2", 2),
+        big,
+        record("clicks", "e4", 4),
+    ];
     let report = store.write(&tenant(), &records, soon()).await;
-    assert_eq!(codes(&report.outcomes), ["written", "written", "rejected", "written"]);
-    assert!(matches!(report.outcomes[2], RecordOutcome::Rejected { reason: RejectReason::RecordTooLarge, .. }));
-    let mut ids: Vec<String> = server.points("acme-prod").iter().map(|l| l.split(',').nth(1).unwrap().to_owned()).collect();
+    assert_eq!(
+        codes(&report.outcomes),
+        ["written", "written", "rejected", "written"]
+    );
+    assert!(matches!(
+        report.outcomes[2],
+        RecordOutcome::Rejected {
+            reason: RejectReason::RecordTooLarge,
+            ..
+        }
+    ));
+    let mut ids: Vec<String> = server
+        .points("acme-prod")
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap().to_owned())
+        .collect();
     ids.sort();
     assert_eq!(ids, ["event_id=e1", "event_id=e2", "event_id=e4"]);
 }
@@ -189,8 +259,12 @@ async fn too_large_bodies_are_split_until_the_oversized_record_is_alone() {
 async fn a_record_line_protocol_cannot_carry_is_rejected_and_its_neighbours_written() {
     let (server, store) = start(ApiVersion::V3).await;
     let mut broken = record("clicks", "e2", 2);
-    broken.dimensions.push(("path".into(), "ends with a backslash \\".into()));
-    let report = store.write(&tenant(), &[record("clicks", "e1", 1), broken], soon()).await;
+    broken
+        .dimensions
+        .push(("path".into(), "ends with a backslash \\".into()));
+    let report = store
+        .write(&tenant(), &[record("clicks", "e1", 1), broken], soon())
+        .await;
     assert_eq!(codes(&report.outcomes), ["written", "rejected"]);
     match &report.outcomes[1] {
         RecordOutcome::Rejected { reason, detail } => {
@@ -251,7 +325,10 @@ async fn a_refused_token_leaves_records_retryable_and_the_token_is_never_printed
     assert!(printed.contains("401"), "{printed}");
     assert!(!printed.contains(TOKEN), "the token leaked: {printed}");
     assert_eq!(codes(&report.outcomes), ["retryable"]);
-    let err = store.ensure_table(&TenantId::parse("other-tenant").unwrap(), soon()).await.unwrap_err();
+    let err = store
+        .ensure_table(&TenantId::parse("other-tenant").unwrap(), soon())
+        .await
+        .unwrap_err();
     assert!(!err.to_string().contains(TOKEN));
 }
 
@@ -276,9 +353,15 @@ async fn settings_that_cannot_work_are_refused_when_the_store_is_built() {
         api: ApiVersion::V2,
         ..InfluxSettings::default()
     };
-    assert!(InfluxStore::new(s.clone(), Token::new("t")).is_err(), "v2 without an org");
+    assert!(
+        InfluxStore::new(s.clone(), Token::new("t")).is_err(),
+        "v2 without an org"
+    );
     s.org = Some("o".into());
-    assert!(InfluxStore::new(s.clone(), Token::new(" ")).is_err(), "an empty token");
+    assert!(
+        InfluxStore::new(s.clone(), Token::new(" ")).is_err(),
+        "an empty token"
+    );
     assert!(InfluxStore::new(s, Token::new("t")).is_ok());
 }
 
@@ -296,6 +379,12 @@ async fn an_unreachable_server_is_retryable_not_rejected() {
         Token::new("t"),
     )
     .unwrap();
-    let report = store.write(&tenant(), &[record("clicks", "e1", 1)], Instant::now() + Duration::from_millis(300)).await;
+    let report = store
+        .write(
+            &tenant(),
+            &[record("clicks", "e1", 1)],
+            Instant::now() + Duration::from_millis(300),
+        )
+        .await;
     assert_eq!(codes(&report.outcomes), ["retryable"]);
 }

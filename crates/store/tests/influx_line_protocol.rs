@@ -44,13 +44,21 @@ fn element(s: &[char], i: &mut usize, stops: &[char], escapable: &[char]) -> Str
 }
 
 fn expect(s: &[char], i: &mut usize, c: char) {
-    assert_eq!(s.get(*i), Some(&c), "expected {c:?} at {i} in {:?}", s.iter().collect::<String>());
+    assert_eq!(
+        s.get(*i),
+        Some(&c),
+        "expected {c:?} at {i} in {:?}",
+        s.iter().collect::<String>()
+    );
     *i += 1;
 }
 
 fn parse(line: &str) -> Parsed {
     let line = line.strip_suffix('\n').expect("a line ends with a newline");
-    assert!(!line.contains('\n') || line.contains('"'), "one line per record: {line:?}");
+    assert!(
+        !line.contains('\n') || line.contains('"'),
+        "one line per record: {line:?}"
+    );
     let s: Vec<char> = line.chars().collect();
     let mut i = 0;
     let measurement = element(&s, &mut i, &[',', ' '], &[',', ' ']);
@@ -121,7 +129,10 @@ fn representable(text: &str, escapable: &[char]) -> bool {
     !text.is_empty()
         && !chars.iter().any(|c| matches!(c, '\n' | '\r'))
         && chars.iter().enumerate().all(|(i, &c)| {
-            c != '\\' || chars.get(i + 1).is_some_and(|n| *n != '\\' && !escapable.contains(n))
+            c != '\\'
+                || chars
+                    .get(i + 1)
+                    .is_some_and(|n| *n != '\\' && !escapable.contains(n))
         })
 }
 
@@ -227,5 +238,8 @@ fn a_refusal_is_typed() {
         measures: vec![("x".into(), StoreValue::BigInt(1))],
         version: 1,
     };
-    assert!(matches!(encode_line(&mut String::new(), &r), Err(EncodeError::LineBreak(_))));
+    assert!(matches!(
+        encode_line(&mut String::new(), &r),
+        Err(EncodeError::LineBreak(_))
+    ));
 }

@@ -33,7 +33,12 @@ const TRICKY: &[&str] = &[
 /// Texts only a string field can carry.
 const STRING_ONLY: &[&str] = &["line1\nline2", "back\\slash\\", "quote\"\\\"", "\r\n", ""];
 
-fn record(measure: String, dims: Vec<(String, String)>, measures: Vec<(String, StoreValue)>, time_ms: i64) -> StoreRecord {
+fn record(
+    measure: String,
+    dims: Vec<(String, String)>,
+    measures: Vec<(String, StoreValue)>,
+    time_ms: i64,
+) -> StoreRecord {
     StoreRecord {
         measure_name: measure,
         time_ms,
@@ -64,10 +69,18 @@ fn read_all(server: &Influxd, db: &str) -> BTreeMap<String, Vec<BTreeMap<String,
     let json: Value = serde_json::from_str(&a.body).unwrap();
     assert!(json["results"][0]["error"].is_null(), "{}", a.body);
     let mut out: BTreeMap<String, Vec<BTreeMap<String, Value>>> = BTreeMap::new();
-    for series in json["results"][0]["series"].as_array().cloned().unwrap_or_default() {
+    for series in json["results"][0]["series"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         let name = series["name"].as_str().unwrap().to_owned();
-        let columns: Vec<String> =
-            series["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+        let columns: Vec<String> = series["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
         for row in series["values"].as_array().unwrap() {
             let row: BTreeMap<String, Value> = columns
                 .iter()
@@ -92,7 +105,10 @@ fn names_tags_and_fields_with_special_characters_read_back_exactly() {
         .map(|(i, s)| {
             record(
                 format!("m{s}"),
-                vec![(format!("k{s}"), (*s).to_owned()), ("event_id".into(), format!("e{i}"))],
+                vec![
+                    (format!("k{s}"), (*s).to_owned()),
+                    ("event_id".into(), format!("e{i}")),
+                ],
                 vec![(format!("f{s}"), StoreValue::Varchar((*s).to_owned()))],
                 1_700_000_000_000 + i as i64,
             )
@@ -100,9 +116,16 @@ fn names_tags_and_fields_with_special_characters_read_back_exactly() {
         .collect();
     write(server, db, &records);
     let stored = read_all(server, db);
-    assert_eq!(stored.len(), TRICKY.len(), "one measurement per name: {:?}", stored.keys());
+    assert_eq!(
+        stored.len(),
+        TRICKY.len(),
+        "one measurement per name: {:?}",
+        stored.keys()
+    );
     for (i, s) in TRICKY.iter().enumerate() {
-        let rows = stored.get(&format!("m{s}")).unwrap_or_else(|| panic!("measurement m{s:?} missing: {:?}", stored.keys()));
+        let rows = stored
+            .get(&format!("m{s}"))
+            .unwrap_or_else(|| panic!("measurement m{s:?} missing: {:?}", stored.keys()));
         assert_eq!(rows.len(), 1, "{s:?}");
         let row = &rows[0];
         assert_eq!(row["time"], Value::from(1_700_000_000_000 + i as i64), "{s:?}");
@@ -130,7 +153,12 @@ fn typed_fields_keep_their_type_and_value() {
     for (i, s) in STRING_ONLY.iter().enumerate() {
         measures.push((format!("s{i}"), StoreValue::Varchar((*s).to_owned())));
     }
-    let r = record("types".into(), vec![("event_id".into(), "e1".into())], measures.clone(), 1_700_000_000_001);
+    let r = record(
+        "types".into(),
+        vec![("event_id".into(), "e1".into())],
+        measures.clone(),
+        1_700_000_000_001,
+    );
     write(server, db, &[r]);
     let rows = &read_all(server, db)["types"];
     assert_eq!(rows.len(), 1);
@@ -151,7 +179,12 @@ fn typed_fields_keep_their_type_and_value() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|kv| (kv[0].as_str().unwrap().to_owned(), kv[1].as_str().unwrap().to_owned()))
+        .map(|kv| {
+            (
+                kv[0].as_str().unwrap().to_owned(),
+                kv[1].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(kinds["int_min"], "integer");
     assert_eq!(kinds["whole"], "float");
@@ -177,8 +210,15 @@ fn same_millisecond_events_stay_apart_and_replays_rewrite_the_same_point() {
     write(server, db, &[event("a", 1), event("b", 2)]);
     write(server, db, &[event("a", 1)]);
     let rows = &read_all(server, db)["clicks"];
-    let mut seen: Vec<(String, i64)> =
-        rows.iter().map(|r| (r["event_id"].as_str().unwrap().to_owned(), r["n"].as_i64().unwrap())).collect();
+    let mut seen: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["event_id"].as_str().unwrap().to_owned(),
+                r["n"].as_i64().unwrap(),
+            )
+        })
+        .collect();
     seen.sort();
     assert_eq!(seen, [("a".to_owned(), 1), ("b".to_owned(), 2)]);
     let sum = server.query(db, "SELECT SUM(\"n\") FROM \"clicks\"");
@@ -200,5 +240,8 @@ fn an_empty_dimension_is_left_out_rather_than_written_empty() {
     write(server, db, &[r]);
     let tags = server.query(db, "SHOW TAG KEYS FROM \"m\"");
     let json: Value = serde_json::from_str(&tags.body).unwrap();
-    assert_eq!(json["results"][0]["series"][0]["values"], serde_json::json!([["event_id"]]));
+    assert_eq!(
+        json["results"][0]["series"][0]["values"],
+        serde_json::json!([["event_id"]])
+    );
 }

@@ -50,7 +50,8 @@ impl Influxd {
 
     /// Starts a new server and waits until `/ping` answers.
     pub fn start() -> Influxd {
-        let binary = std::env::var_os("INFLUXD").map_or_else(|| PathBuf::from("/usr/bin/influxd"), PathBuf::from);
+        let binary =
+            std::env::var_os("INFLUXD").map_or_else(|| PathBuf::from("/usr/bin/influxd"), PathBuf::from);
         assert!(
             binary.exists(),
             "influxd not found at {} and INFLUXD is not set. Install Debian's package with \

@@ -131,7 +131,10 @@ impl Endpoint {
 
     /// v2: `GET /api/v2/orgs?org=<name>` (bucket creation needs the org's id).
     pub fn org_lookup_uri(&self) -> Result<Uri, EndpointError> {
-        self.uri(&format!("/api/v2/orgs?org={}", param(self.org.as_deref().unwrap_or_default())))
+        self.uri(&format!(
+            "/api/v2/orgs?org={}",
+            param(self.org.as_deref().unwrap_or_default())
+        ))
     }
 
     /// v2: `POST /api/v2/buckets`.
@@ -207,7 +210,9 @@ struct V2Error {
 
 /// `Retry-After` in seconds (InfluxDB sends seconds; an HTTP date is treated as absent).
 pub fn retry_after(value: Option<&str>) -> Option<Duration> {
-    value.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs)
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 /// The server's message, bounded, for a cause or a detail.
@@ -218,7 +223,11 @@ fn message(api: ApiVersion, body: &[u8]) -> String {
             .ok()
             .map(|e| format!("{}: {}", e.code, e.message)),
     };
-    bounded(&text.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()))
+    bounded(
+        &text
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
+    )
 }
 
 /// Classifies an answer to a write of `lines` (each without its newline).
@@ -296,7 +305,13 @@ pub fn reject_reason(status: u16, message: &str) -> RejectReason {
     let mentions = |words: &[&str]| words.iter().any(|w| lower.contains(w));
     if status == 413 || mentions(&["too large", "too long"]) {
         RejectReason::RecordTooLarge
-    } else if mentions(&["type conflict", "conflict", "schema", "invalid column type", "type"]) {
+    } else if mentions(&[
+        "type conflict",
+        "conflict",
+        "schema",
+        "invalid column type",
+        "type",
+    ]) {
         RejectReason::SchemaConflict
     } else if mentions(&["retention", "outside", "timestamp", "time out of range"]) {
         RejectReason::TimeOutOfRange
@@ -356,7 +371,10 @@ mod tests {
         assert_eq!(
             classify_write(ApiVersion::V3, &answer(400, body, None), &["a", "b", "c"]),
             WriteAnswer::Lines {
-                rejected: vec![(0, "invalid column type for column 'x'".into()), (2, "No fields were provided".into())],
+                rejected: vec![
+                    (0, "invalid column type for column 'x'".into()),
+                    (2, "No fields were provided".into())
+                ],
                 others_written: true
             }
         );
@@ -384,7 +402,12 @@ mod tests {
 
     #[test]
     fn an_answer_that_does_not_say_which_line_means_split() {
-        for (status, body) in [(400, "{}"), (400, r#"{"code":"invalid","message":"unable to parse 'zzz': x"}"#), (413, ""), (422, "")] {
+        for (status, body) in [
+            (400, "{}"),
+            (400, r#"{"code":"invalid","message":"unable to parse 'zzz': x"}"#),
+            (413, ""),
+            (422, ""),
+        ] {
             assert!(
                 matches!(
                     classify_write(ApiVersion::V2, &answer(status, body, None), &["a"]),
@@ -397,7 +420,11 @@ mod tests {
 
     #[test]
     fn throttling_and_outages_are_transient_with_the_servers_wait() {
-        let a = classify_write(ApiVersion::V3, &answer(429, r#"{"error":"slow down"}"#, Some("7")), &["a"]);
+        let a = classify_write(
+            ApiVersion::V3,
+            &answer(429, r#"{"error":"slow down"}"#, Some("7")),
+            &["a"],
+        );
         assert_eq!(
             a,
             WriteAnswer::Transient {
@@ -407,18 +434,42 @@ mod tests {
         );
         assert!(matches!(
             classify_write(ApiVersion::V3, &answer(503, "", None), &["a"]),
-            WriteAnswer::Transient { retry_after: None, .. }
+            WriteAnswer::Transient {
+                retry_after: None,
+                ..
+            }
         ));
-        assert!(matches!(classify_write(ApiVersion::V3, &answer(401, "", None), &["a"]), WriteAnswer::Refused(_)));
-        assert!(matches!(classify_write(ApiVersion::V3, &answer(404, "", None), &["a"]), WriteAnswer::NotFound(_)));
+        assert!(matches!(
+            classify_write(ApiVersion::V3, &answer(401, "", None), &["a"]),
+            WriteAnswer::Refused(_)
+        ));
+        assert!(matches!(
+            classify_write(ApiVersion::V3, &answer(404, "", None), &["a"]),
+            WriteAnswer::NotFound(_)
+        ));
     }
 
     #[test]
     fn server_messages_map_to_stable_reasons() {
-        assert_eq!(reject_reason(400, "invalid column type for column 'x', expected iox::column_type::field::integer"), RejectReason::SchemaConflict);
-        assert_eq!(reject_reason(422, "partial write: field type conflict"), RejectReason::SchemaConflict);
-        assert_eq!(reject_reason(422, "partial write: points beyond retention policy dropped=1"), RejectReason::TimeOutOfRange);
+        assert_eq!(
+            reject_reason(
+                400,
+                "invalid column type for column 'x', expected iox::column_type::field::integer"
+            ),
+            RejectReason::SchemaConflict
+        );
+        assert_eq!(
+            reject_reason(422, "partial write: field type conflict"),
+            RejectReason::SchemaConflict
+        );
+        assert_eq!(
+            reject_reason(422, "partial write: points beyond retention policy dropped=1"),
+            RejectReason::TimeOutOfRange
+        );
         assert_eq!(reject_reason(413, ""), RejectReason::RecordTooLarge);
-        assert_eq!(reject_reason(400, "No fields were provided"), RejectReason::InvalidRecord);
+        assert_eq!(
+            reject_reason(400, "No fields were provided"),
+            RejectReason::InvalidRecord
+        );
     }
 }

@@ -173,7 +173,13 @@ impl FakeInflux {
 
     /// Lines written to `db`, in order.
     pub fn points(&self, db: &str) -> Vec<String> {
-        self.with(|s| s.points.iter().filter(|(d, _)| d == db).map(|(_, l)| l.clone()).collect())
+        self.with(|s| {
+            s.points
+                .iter()
+                .filter(|(d, _)| d == db)
+                .map(|(_, l)| l.clone())
+                .collect()
+        })
     }
 
     pub fn requests(&self) -> Vec<Captured> {
@@ -204,14 +210,21 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, State> {
 
 fn json_response(status: u16, body: Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// The token from `Authorization`, with its scheme, when the scheme is accepted.
 fn bearer(headers: &HeaderMap, schemes: &[&str]) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    schemes.contains(&scheme).then(|| (scheme.to_owned(), token.trim().to_owned()))
+    schemes
+        .contains(&scheme)
+        .then(|| (scheme.to_owned(), token.trim().to_owned()))
 }
 
 enum Auth {
@@ -224,9 +237,15 @@ fn authorize(state: &State, headers: &HeaderMap, schemes: &[&str]) -> Result<Aut
         Some((_, t)) if t == state.write_token => Ok(Auth::Write),
         Some((_, t)) => match state.read_tokens.get(&t) {
             Some(db) => Ok(Auth::Read(db.clone())),
-            None => Err(json_response(401, json!({"code": "unauthorized", "error": "unauthorized access"}))),
+            None => Err(json_response(
+                401,
+                json!({"code": "unauthorized", "error": "unauthorized access"}),
+            )),
         },
-        None => Err(json_response(401, json!({"code": "unauthorized", "error": "unauthorized access"}))),
+        None => Err(json_response(
+            401,
+            json!({"code": "unauthorized", "error": "unauthorized access"}),
+        )),
     }
 }
 
@@ -242,7 +261,8 @@ fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<(bool, String), Resp
             .map_err(|_| json_response(400, json!({"error": "invalid gzip body"})))?;
         out
     } else {
-        String::from_utf8(body.to_vec()).map_err(|_| json_response(400, json!({"error": "body is not UTF-8"})))?
+        String::from_utf8(body.to_vec())
+            .map_err(|_| json_response(400, json!({"error": "body is not UTF-8"})))?
     };
     Ok((gzip, text))
 }
@@ -257,14 +277,26 @@ fn bad_line(line: &str) -> Option<&'static str> {
         match c {
             _ if escaped => escaped = false,
             '\\' => escaped = true,
-            ' ' => return line[i + 1..].contains('=').then_some(()).map_or(Some("No fields were provided"), |()| None),
+            ' ' => {
+                return line[i + 1..]
+                    .contains('=')
+                    .then_some(())
+                    .map_or(Some("No fields were provided"), |()| None);
+            }
             _ => {}
         }
     }
     Some("No fields were provided")
 }
 
-fn capture(state: &mut State, path: &str, query: &HashMap<String, String>, headers: &HeaderMap, gzip: bool, body: &str) {
+fn capture(
+    state: &mut State,
+    path: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    gzip: bool,
+    body: &str,
+) {
     let auth_scheme = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -282,7 +314,10 @@ fn capture(state: &mut State, path: &str, query: &HashMap<String, String>, heade
 /// Shared by both write endpoints once the database and precision are known.
 fn write_lines(state: &mut State, v3: bool, db: &str, body: &str) -> Response {
     if let Some(reply) = state.script.pop_front() {
-        let mut response = json_response(reply.status, serde_json::from_str(&reply.body).unwrap_or(json!(reply.body)));
+        let mut response = json_response(
+            reply.status,
+            serde_json::from_str(&reply.body).unwrap_or(json!(reply.body)),
+        );
         if let Some(after) = reply.retry_after.and_then(|a| a.parse().ok()) {
             response.headers_mut().insert(header::RETRY_AFTER, after);
         }
@@ -292,24 +327,36 @@ fn write_lines(state: &mut State, v3: bool, db: &str, body: &str) -> Response {
         return if v3 {
             json_response(413, json!({"error": "the request was too large"}))
         } else {
-            json_response(413, json!({"code": "request too large", "message": "unable to read data: points batch is too large"}))
+            json_response(
+                413,
+                json!({"code": "request too large", "message": "unable to read data: points batch is too large"}),
+            )
         };
     }
     if !state.databases.contains_key(db) {
         return if v3 {
             json_response(404, json!({"error": format!("database not found: {db}")}))
         } else {
-            json_response(404, json!({"code": "not found", "message": format!("bucket \"{db}\" not found")}))
+            json_response(
+                404,
+                json!({"code": "not found", "message": format!("bucket \"{db}\" not found")}),
+            )
         };
     }
-    let lines: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
+    let lines: Vec<&str> = body
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect();
     let bad: Vec<(usize, &str, &str)> = lines
         .iter()
         .enumerate()
         .filter_map(|(i, l)| bad_line(l).map(|why| (i, *l, why)))
         .collect();
     if let (false, Some((_, line, why))) = (v3, bad.first()) {
-        return json_response(400, json!({"code": "invalid", "message": format!("unable to parse '{line}': {why}")}));
+        return json_response(
+            400,
+            json!({"code": "invalid", "message": format!("unable to parse '{line}': {why}")}),
+        );
     }
     for (i, line) in lines.iter().enumerate() {
         if !bad.iter().any(|(b, _, _)| *b == i) {
@@ -323,7 +370,10 @@ fn write_lines(state: &mut State, v3: bool, db: &str, body: &str) -> Response {
         .iter()
         .map(|(i, line, why)| json!({"original_line": line, "line_number": i + 1, "error_message": why}))
         .collect();
-    json_response(400, json!({"error": "partial write of line protocol occurred", "data": data}))
+    json_response(
+        400,
+        json!({"error": "partial write of line protocol occurred", "data": data}),
+    )
 }
 
 async fn write_v3(
@@ -340,7 +390,9 @@ async fn write_v3(
     capture(&mut s, "/api/v3/write_lp", &query, &headers, gzip, &text);
     match authorize(&s, &headers, &["Bearer", "Token"]) {
         Ok(Auth::Write) => {}
-        Ok(Auth::Read(_)) => return json_response(403, json!({"error": "token does not have write permission"})),
+        Ok(Auth::Read(_)) => {
+            return json_response(403, json!({"error": "token does not have write permission"}));
+        }
         Err(r) => return r,
     }
     let Some(db) = query.get("db").filter(|d| !d.is_empty()).cloned() else {
@@ -367,18 +419,29 @@ async fn write_v2(
     capture(&mut s, "/api/v2/write", &query, &headers, gzip, &text);
     match authorize(&s, &headers, &["Token"]) {
         Ok(Auth::Write) => {}
-        Ok(Auth::Read(_)) => return json_response(403, json!({"code": "forbidden", "message": "insufficient permissions for write"})),
+        Ok(Auth::Read(_)) => {
+            return json_response(
+                403,
+                json!({"code": "forbidden", "message": "insufficient permissions for write"}),
+            );
+        }
         Err(r) => return r,
     }
     if query.get("org") != Some(&s.org_name) {
-        return json_response(404, json!({"code": "not found", "message": "organization not found"}));
+        return json_response(
+            404,
+            json!({"code": "not found", "message": "organization not found"}),
+        );
     }
     let Some(bucket) = query.get("bucket").filter(|b| !b.is_empty()).cloned() else {
         return json_response(400, json!({"code": "invalid", "message": "bucket is required"}));
     };
     let precision = query.get("precision").map_or("ns", String::as_str);
     if !["ns", "us", "ms", "s"].contains(&precision) {
-        return json_response(400, json!({"code": "invalid", "message": format!("invalid precision {precision}")}));
+        return json_response(
+            400,
+            json!({"code": "invalid", "message": format!("invalid precision {precision}")}),
+        );
     }
     write_lines(&mut s, false, &bucket, &text)
 }
@@ -387,7 +450,12 @@ async fn create_database(AxumState(state): AxumState<Shared>, headers: HeaderMap
     let mut s = lock(&state);
     match authorize(&s, &headers, &["Bearer", "Token"]) {
         Ok(Auth::Write) => {}
-        Ok(Auth::Read(_)) => return json_response(403, json!({"error": "token does not have permission to create databases"})),
+        Ok(Auth::Read(_)) => {
+            return json_response(
+                403,
+                json!({"error": "token does not have permission to create databases"}),
+            );
+        }
         Err(r) => return r,
     }
     let json: Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -396,7 +464,10 @@ async fn create_database(AxumState(state): AxumState<Shared>, headers: HeaderMap
     };
     s.creates.push((Instant::now(), db.clone()));
     if s.databases.contains_key(&db) {
-        return json_response(409, json!({"error": "attempted to create a resource that already exists"}));
+        return json_response(
+            409,
+            json!({"error": "attempted to create a resource that already exists"}),
+        );
     }
     let retention = json["retention_period"].as_str().map(str::to_owned);
     s.databases.insert(db, retention);
@@ -410,10 +481,16 @@ async fn orgs(
 ) -> Response {
     let s = lock(&state);
     if !matches!(authorize(&s, &headers, &["Token"]), Ok(Auth::Write)) {
-        return json_response(401, json!({"code": "unauthorized", "message": "unauthorized access"}));
+        return json_response(
+            401,
+            json!({"code": "unauthorized", "message": "unauthorized access"}),
+        );
     }
     if query.get("org") != Some(&s.org_name) {
-        return json_response(404, json!({"code": "not found", "message": "organization name not found"}));
+        return json_response(
+            404,
+            json!({"code": "not found", "message": "organization name not found"}),
+        );
     }
     json_response(200, json!({"orgs": [{"id": s.org_id, "name": s.org_name}]}))
 }
@@ -421,14 +498,20 @@ async fn orgs(
 async fn create_bucket(AxumState(state): AxumState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let mut s = lock(&state);
     if !matches!(authorize(&s, &headers, &["Token"]), Ok(Auth::Write)) {
-        return json_response(401, json!({"code": "unauthorized", "message": "unauthorized access"}));
+        return json_response(
+            401,
+            json!({"code": "unauthorized", "message": "unauthorized access"}),
+        );
     }
     let json: Value = serde_json::from_slice(&body).unwrap_or_default();
     if json["orgID"].as_str() != Some(s.org_id.as_str()) {
         return json_response(400, json!({"code": "invalid", "message": "orgID is invalid"}));
     }
     let Some(name) = json["name"].as_str().map(str::to_owned) else {
-        return json_response(400, json!({"code": "invalid", "message": "bucket name is required"}));
+        return json_response(
+            400,
+            json!({"code": "invalid", "message": "bucket name is required"}),
+        );
     };
     s.creates.push((Instant::now(), name.clone()));
     if s.databases.contains_key(&name) {
@@ -437,7 +520,9 @@ async fn create_bucket(AxumState(state): AxumState<Shared>, headers: HeaderMap, 
             json!({"code": "conflict", "message": format!("bucket with name {name} already exists")}),
         );
     }
-    let retention = json["retentionRules"][0]["everySeconds"].as_u64().map(|n| n.to_string());
+    let retention = json["retentionRules"][0]["everySeconds"]
+        .as_u64()
+        .map(|n| n.to_string());
     s.databases.insert(name, retention);
     json_response(201, json!({"id": "b1", "name": json["name"]}))
 }
@@ -451,7 +536,12 @@ async fn query_sql(AxumState(state): AxumState<Shared>, headers: HeaderMap, body
     match authorize(&s, &headers, &["Bearer", "Token"]) {
         Ok(Auth::Write) => {}
         Ok(Auth::Read(allowed)) if allowed == db => {}
-        Ok(Auth::Read(_)) => return json_response(403, json!({"error": "token does not have read permission for this database"})),
+        Ok(Auth::Read(_)) => {
+            return json_response(
+                403,
+                json!({"error": "token does not have read permission for this database"}),
+            );
+        }
         Err(r) => return r,
     }
     if json["format"].as_str().is_some_and(|f| f != "json") {

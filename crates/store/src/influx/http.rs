@@ -88,7 +88,10 @@ impl HttpClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             // A body over the limit is dropped rather than failing the exchange: the status decides.
-            let body = match Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect().await {
+            let body = match Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+            {
                 Ok(collected) => collected.to_bytes(),
                 Err(_) => Bytes::new(),
             };

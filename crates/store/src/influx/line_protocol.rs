@@ -236,17 +236,50 @@ mod tests {
     #[test]
     fn what_cannot_be_read_back_exactly_is_refused_and_nothing_is_appended() {
         let bad = [
-            (record("m", &[("k", "a\\")], vec![("x", StoreValue::BigInt(1))]), "lp_ambiguous_backslash"),
-            (record("m", &[("k", "a\\,b")], vec![("x", StoreValue::BigInt(1))]), "lp_ambiguous_backslash"),
-            (record("m", &[("k", "a\\\\b")], vec![("x", StoreValue::BigInt(1))]), "lp_ambiguous_backslash"),
-            (record("m\n", &[], vec![("x", StoreValue::BigInt(1))]), "lp_line_break"),
-            (record("m", &[("k", "a\rb")], vec![("x", StoreValue::BigInt(1))]), "lp_line_break"),
-            (record("#m", &[], vec![("x", StoreValue::BigInt(1))]), "lp_comment_measurement"),
-            (record("m", &[("time", "1")], vec![("x", StoreValue::BigInt(1))]), "lp_reserved_key"),
-            (record("m", &[], vec![("time", StoreValue::BigInt(1))]), "lp_reserved_key"),
-            (record("m", &[], vec![("x", StoreValue::Double(f64::NAN))]), "lp_non_finite"),
-            (record("m", &[], vec![("", StoreValue::BigInt(1))]), "lp_empty_name"),
-            (record("", &[], vec![("x", StoreValue::BigInt(1))]), "lp_empty_name"),
+            (
+                record("m", &[("k", "a\\")], vec![("x", StoreValue::BigInt(1))]),
+                "lp_ambiguous_backslash",
+            ),
+            (
+                record("m", &[("k", "a\\,b")], vec![("x", StoreValue::BigInt(1))]),
+                "lp_ambiguous_backslash",
+            ),
+            (
+                record("m", &[("k", "a\\\\b")], vec![("x", StoreValue::BigInt(1))]),
+                "lp_ambiguous_backslash",
+            ),
+            (
+                record("m\n", &[], vec![("x", StoreValue::BigInt(1))]),
+                "lp_line_break",
+            ),
+            (
+                record("m", &[("k", "a\rb")], vec![("x", StoreValue::BigInt(1))]),
+                "lp_line_break",
+            ),
+            (
+                record("#m", &[], vec![("x", StoreValue::BigInt(1))]),
+                "lp_comment_measurement",
+            ),
+            (
+                record("m", &[("time", "1")], vec![("x", StoreValue::BigInt(1))]),
+                "lp_reserved_key",
+            ),
+            (
+                record("m", &[], vec![("time", StoreValue::BigInt(1))]),
+                "lp_reserved_key",
+            ),
+            (
+                record("m", &[], vec![("x", StoreValue::Double(f64::NAN))]),
+                "lp_non_finite",
+            ),
+            (
+                record("m", &[], vec![("", StoreValue::BigInt(1))]),
+                "lp_empty_name",
+            ),
+            (
+                record("", &[], vec![("x", StoreValue::BigInt(1))]),
+                "lp_empty_name",
+            ),
             (record("m", &[], vec![]), "lp_no_fields"),
         ];
         for (r, code) in bad {

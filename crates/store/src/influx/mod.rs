@@ -123,7 +123,9 @@ impl Connection {
         body: Option<Bytes>,
         deadline: Deadline,
     ) -> Result<HttpResponse, String> {
-        let timeout = self.timeout(deadline).ok_or_else(|| "the deadline passed".to_owned())?;
+        let timeout = self
+            .timeout(deadline)
+            .ok_or_else(|| "the deadline passed".to_owned())?;
         let headers = self.headers("application/json", false);
         self.http
             .send(method, uri, &headers, body.unwrap_or_default(), timeout)
@@ -181,7 +183,11 @@ impl InfluxStore {
 
     /// Resolves the token (one Secrets Manager call when it comes from a secret) and builds the
     /// store. Called once per container, so the secret is fetched once.
-    pub async fn connect(sdk: &SdkConfig, settings: InfluxSettings, source: TokenSource) -> Result<Self, StoreError> {
+    pub async fn connect(
+        sdk: &SdkConfig,
+        settings: InfluxSettings,
+        source: TokenSource,
+    ) -> Result<Self, StoreError> {
         let token = match source {
             TokenSource::Value(token) => token,
             TokenSource::SecretArn(arn) => fetch_token(sdk, &arn).await?,
@@ -295,7 +301,9 @@ async fn fetch_token(sdk: &SdkConfig, arn: &str) -> Result<Token, StoreError> {
         .secret_id(arn)
         .send()
         .await
-        .map_err(|e| StoreError::Unavailable(format!("reading the InfluxDB token secret: {}", aws_error(&e))))?;
+        .map_err(|e| {
+            StoreError::Unavailable(format!("reading the InfluxDB token secret: {}", aws_error(&e)))
+        })?;
     secret
         .secret_string()
         .and_then(Token::from_secret_string)
@@ -430,7 +438,10 @@ mod tests {
 
     #[test]
     fn batches_stay_under_the_byte_budget_and_keep_order() {
-        let lines: Vec<String> = ["aaaa", "bbbb", "cccc", "dddddddddddd", "e"].iter().map(|s| s.to_string()).collect();
+        let lines: Vec<String> = ["aaaa", "bbbb", "cccc", "dddddddddddd", "e"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(batches(&lines, 11), vec![vec![0, 1], vec![2], vec![3], vec![4]]);
         assert_eq!(batches(&lines, 1000), vec![vec![0, 1, 2, 3, 4]]);
         assert!(batches(&[], 10).is_empty());
@@ -441,7 +452,9 @@ mod tests {
         use std::io::Read as _;
         let body = gzip(&["a x=1i 1", "b y=2i 2"]).unwrap();
         let mut text = String::new();
-        flate2::read::GzDecoder::new(body.as_ref()).read_to_string(&mut text).unwrap();
+        flate2::read::GzDecoder::new(body.as_ref())
+            .read_to_string(&mut text)
+            .unwrap();
         assert_eq!(text, "a x=1i 1\nb y=2i 2\n");
     }
 }

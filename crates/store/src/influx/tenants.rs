@@ -49,7 +49,12 @@ impl Tenants {
     }
 
     /// Makes sure the tenant's database or bucket exists.
-    pub(super) async fn ensure(&self, conn: &Connection, db: &str, deadline: Deadline) -> Result<(), StoreError> {
+    pub(super) async fn ensure(
+        &self,
+        conn: &Connection,
+        db: &str,
+        deadline: Deadline,
+    ) -> Result<(), StoreError> {
         if self.is_known(db) {
             return Ok(());
         }
@@ -64,7 +69,9 @@ impl Tenants {
             if let Some(last) = *last_create {
                 let ready = last + conn.settings.create_interval;
                 if ready >= deadline {
-                    return Err(StoreError::DeadlineExceeded(format!("creating the database of {db}")));
+                    return Err(StoreError::DeadlineExceeded(format!(
+                        "creating the database of {db}"
+                    )));
                 }
                 tokio::time::sleep_until(ready.into()).await;
             }
@@ -76,7 +83,8 @@ impl Tenants {
                     self.remember(db);
                     return Ok(());
                 }
-                Created::Again(cause) => match conn.settings.backoff.delay(attempt, Instant::now(), deadline) {
+                Created::Again(cause) => match conn.settings.backoff.delay(attempt, Instant::now(), deadline)
+                {
                     Some(delay) => {
                         attempt += 1;
                         tokio::time::sleep(delay).await;
@@ -128,24 +136,38 @@ impl Tenants {
             409 => Ok(Created::Yes),
             400 | 422 if text.contains("already exists") => Ok(Created::Yes),
             429 | 500..=599 => Ok(Created::Again(format!("HTTP {}: {text}", response.status))),
-            status => Err(StoreError::Refused(format!("creating the database of {db}: HTTP {status}: {text}"))),
+            status => Err(StoreError::Refused(format!(
+                "creating the database of {db}: HTTP {status}: {text}"
+            ))),
         }
     }
 
     /// The v2 organization's id; `Err` is a transient failure to retry.
-    async fn org_id(&self, conn: &Connection, deadline: Deadline) -> Result<Result<String, Created>, StoreError> {
+    async fn org_id(
+        &self,
+        conn: &Connection,
+        deadline: Deadline,
+    ) -> Result<Result<String, Created>, StoreError> {
         if let Some(id) = self.org_id.lock().ok().and_then(|g| g.clone()) {
             return Ok(Ok(id));
         }
         let org = conn.endpoint.org.clone().unwrap_or_default();
-        let uri = conn.endpoint.org_lookup_uri().map_err(|e| StoreError::Refused(e.to_string()))?;
+        let uri = conn
+            .endpoint
+            .org_lookup_uri()
+            .map_err(|e| StoreError::Refused(e.to_string()))?;
         let response: HttpResponse = match conn.call(Method::GET, &uri, None, deadline).await {
             Ok(r) => r,
             Err(cause) => return Ok(Err(Created::Again(cause))),
         };
         match response.status {
             200 => {}
-            429 | 500..=599 => return Ok(Err(Created::Again(format!("HTTP {} looking up the organization", response.status)))),
+            429 | 500..=599 => {
+                return Ok(Err(Created::Again(format!(
+                    "HTTP {} looking up the organization",
+                    response.status
+                ))));
+            }
             status => {
                 return Err(StoreError::Refused(format!(
                     "looking up the organization {}: HTTP {status}",
@@ -156,7 +178,11 @@ impl Tenants {
         let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
         let id = json["orgs"]
             .as_array()
-            .and_then(|orgs| orgs.iter().find(|o| o["name"].as_str() == Some(org.as_str())).or(orgs.first()))
+            .and_then(|orgs| {
+                orgs.iter()
+                    .find(|o| o["name"].as_str() == Some(org.as_str()))
+                    .or(orgs.first())
+            })
             .and_then(|o| o["id"].as_str())
             .map(str::to_owned)
             .ok_or_else(|| StoreError::Refused(format!("the organization {org:?} was not found")))?;

@@ -57,14 +57,23 @@ mod tests {
     #[test]
     fn neither_debug_nor_display_shows_the_value() {
         let t = Token::new("s3cr3t");
-        assert_eq!(format!("{t} {t:?} {:?}", Some(&t)), "[redacted] [redacted] Some([redacted])");
+        assert_eq!(
+            format!("{t} {t:?} {:?}", Some(&t)),
+            "[redacted] [redacted] Some([redacted])"
+        );
     }
 
     #[test]
     fn a_secret_is_a_bare_token_or_a_json_object_with_one() {
         assert_eq!(Token::from_secret_string(" abc \n"), Some(Token::new("abc")));
-        assert_eq!(Token::from_secret_string(r#"{"token":"xyz","username":"u"}"#), Some(Token::new("xyz")));
-        assert_eq!(Token::from_secret_string(r#"{"username":"u","password":"p"}"#), None);
+        assert_eq!(
+            Token::from_secret_string(r#"{"token":"xyz","username":"u"}"#),
+            Some(Token::new("xyz"))
+        );
+        assert_eq!(
+            Token::from_secret_string(r#"{"username":"u","password":"p"}"#),
+            None
+        );
         assert_eq!(Token::from_secret_string("  "), None);
     }
 
