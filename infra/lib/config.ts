@@ -72,6 +72,8 @@ export interface MetricsLakeSettings {
   readonly jwtAudience: string[];
   /** JWT claim that carries the tenant id. */
   readonly tenantClaim?: string;
+  /** Origins whose pages may call the query API from a browser (the embeddable chart); none: no CORS. */
+  readonly queryCorsOrigins: string[];
   readonly reservedConcurrency: ReservedConcurrency;
   /** SQS event-source `MaximumConcurrency` for the writer and forwarder. */
   readonly writerMaxConcurrency: number;
@@ -125,6 +127,7 @@ export const CONTEXT_KEYS = [
   'jwtIssuer',
   'jwtAudience',
   'tenantClaim',
+  'queryCorsOrigins',
   'enrichReservedConcurrency',
   'writerReservedConcurrency',
   'forwarderReservedConcurrency',
@@ -241,6 +244,13 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
   if (!jwtIssuer && jwtAudience.length > 0) throw new SettingsError('jwtAudience applies only with jwtIssuer');
   const tenantClaim = str(read, 'tenantClaim');
   if (tenantClaim && !/^[A-Za-z0-9_:.-]{1,128}$/.test(tenantClaim)) throw new SettingsError('tenantClaim is not a claim name');
+  const queryCorsOrigins = (str(read, 'queryCorsOrigins') ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const origin of queryCorsOrigins) {
+    // Exact origins only: a wildcard would let any page spend a signed-in customer's token.
+    if (!/^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?$/.test(origin) && !/^http:\/\/localhost(:[0-9]{1,5})?$/.test(origin)) {
+      throw new SettingsError(`queryCorsOrigins: ${origin} is not an https:// origin (scheme, host and port only)`);
+    }
+  }
 
   const concurrency = (key: string) => int(read, key, 1, 10000);
   const segmentEndpoint = str(read, 'segmentEndpoint');
@@ -264,6 +274,7 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
     jwtIssuer,
     jwtAudience,
     tenantClaim,
+    queryCorsOrigins,
     reservedConcurrency: {
       enrich: concurrency('enrichReservedConcurrency'),
       writer: concurrency('writerReservedConcurrency'),

@@ -103,6 +103,7 @@ export class MetricsLakeStack extends Stack {
       jwtIssuer: settings.jwtIssuer,
       jwtAudience: settings.jwtAudience,
       tenantClaim: settings.tenantClaim,
+      corsOrigins: settings.queryCorsOrigins,
       logRetention,
       removalPolicy: dataRemoval,
     });

@@ -228,6 +228,22 @@ describe('query API', () => {
     assert.equal(vars.TENANT_CLAIM, 'org');
   });
 
+  it('allows browser calls only from the configured origins (the embeddable chart)', () => {
+    const none = synth();
+    const [, api] = resourcesOfType(none, 'AWS::ApiGatewayV2::Api')[0];
+    assert.equal(api.Properties.CorsConfiguration, undefined, 'no origins: no CORS');
+    const s = synth({ queryCorsOrigins: 'https://app.example.com, https://admin.example.com:8443' });
+    const [, withCors] = resourcesOfType(s, 'AWS::ApiGatewayV2::Api')[0];
+    const cors = withCors.Properties.CorsConfiguration;
+    assert.deepStrictEqual(cors.AllowOrigins, ['https://app.example.com', 'https://admin.example.com:8443']);
+    assert.deepStrictEqual(cors.AllowMethods, ['GET', 'POST']);
+    assert.ok(cors.AllowHeaders.includes('authorization'));
+    assert.equal(cors.AllowCredentials, undefined, 'tokens, not cookies');
+    for (const bad of ['*', 'https://*.example.com', 'http://app.example.com', 'https://app.example.com/path']) {
+      assert.throws(() => synth({ queryCorsOrigins: bad }), /queryCorsOrigins/, bad);
+    }
+  });
+
   it('logs access and throttles the stage', () => {
     const s = synth();
     const [, stage] = resourcesOfType(s, 'AWS::ApiGatewayV2::Stage')[0];

@@ -33,6 +33,8 @@ export interface QueryApiProps {
   readonly jwtIssuer?: string;
   readonly jwtAudience: string[];
   readonly tenantClaim?: string;
+  /** Origins whose pages may call the API from a browser (the embeddable chart). */
+  readonly corsOrigins?: string[];
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
 }
@@ -93,6 +95,17 @@ export class QueryApi extends Construct {
 
     this.api = new apigw.HttpApi(this, 'Api', {
       description: 'metrics-lake tenant query API',
+      // API Gateway answers preflights itself (OPTIONS never reaches the authorizer or the
+      // function) and adds the CORS headers to answers; the token travels in Authorization.
+      corsPreflight: props.corsOrigins?.length
+        ? {
+            allowOrigins: props.corsOrigins,
+            allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST],
+            allowHeaders: ['authorization', 'content-type', 'if-none-match'],
+            exposeHeaders: ['etag', 'cache-control'],
+            maxAge: Duration.hours(1),
+          }
+        : undefined,
       defaultAuthorizer: new HttpJwtAuthorizer('Jwt', issuer, {
         jwtAudience: audience,
         identitySource: ['$request.header.Authorization'],
