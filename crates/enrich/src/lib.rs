@@ -53,7 +53,7 @@ use metrics_schema::EventTime;
 use crate::config::{Config, InvalidRecordPolicy, TenantsConfig};
 use crate::directory::{CachedDirectory, Directory, DirectoryError, DynamoDbDirectory, FileDirectory};
 use crate::firehose::{FirehoseEvent, FirehoseResult};
-use crate::transform::{Batch, Context, TransformError, Transformed};
+use crate::transform::{Context, Decoded, TransformError, Transformed};
 
 pub use crate::transform::MAX_RESPONSE_BYTES;
 
@@ -153,12 +153,20 @@ impl Enricher {
         now: EventTime,
         scratch: &mut Scratch,
     ) -> Result<Transformed, EnrichError> {
-        let batch = Batch::parse(&event.records, &mut scratch.arena, now);
-        let names = self.directory.resolve(&batch.tenant_ids()).await?;
+        let decoded = Decoded::new(&event.records, &mut scratch.arena);
         let ctx = Context {
             environment: &self.environment,
             policy: self.policy,
         };
-        Ok(batch.respond(&names, &ctx, &mut scratch.json)?)
+        match &self.directory {
+            // Names known up front: parse and write each record in one go.
+            Directory::File(file) => Ok(decoded.respond(now, file, &ctx, &mut scratch.json)?),
+            // Parse everything first, so one lookup covers the batch's tenants.
+            Directory::Table(_) => {
+                let batch = decoded.parse(now);
+                let names = self.directory.resolve(&batch.tenant_ids()).await?;
+                Ok(batch.respond(&names, &ctx, &mut scratch.json)?)
+            }
+        }
     }
 }

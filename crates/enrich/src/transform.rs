@@ -95,24 +95,24 @@ enum Parsed<'a> {
     },
 }
 
-/// Decoded and parsed records, borrowing from the event and the arena.
-pub struct Batch<'a> {
+/// Decoded records, borrowing from the event and the arena.
+pub struct Decoded<'a> {
     records: &'a [FirehoseRecord],
-    parsed: Vec<Parsed<'a>>,
+    /// Each record's bytes, or `None` when its data is not base64.
+    payloads: Vec<Option<&'a [u8]>>,
 }
 
-impl std::fmt::Debug for Batch<'_> {
+impl std::fmt::Debug for Decoded<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batch")
+        f.debug_struct("Decoded")
             .field("records", &self.records.len())
             .finish()
     }
 }
 
-impl<'a> Batch<'a> {
-    /// Decodes every record into `arena` (cleared first, reused across invocations) and parses
-    /// it. `now` is the clock for the schema's future-time rule, read once per batch.
-    pub fn parse(records: &'a [FirehoseRecord], arena: &'a mut Vec<u8>, now: EventTime) -> Batch<'a> {
+impl<'a> Decoded<'a> {
+    /// Decodes every record into `arena` (cleared first, reused across invocations).
+    pub fn new(records: &'a [FirehoseRecord], arena: &'a mut Vec<u8>) -> Decoded<'a> {
         arena.clear();
         // Upper bound of the decoded size, so the arena is allocated once.
         arena.reserve(records.iter().map(|r| r.data.len() / 4 * 3 + 3).sum());
@@ -128,28 +128,78 @@ impl<'a> Batch<'a> {
             }
         }
         let arena: &'a [u8] = arena;
-        let parsed = spans
+        let payloads = spans
             .into_iter()
-            .map(|span| match span {
-                None => Parsed::Rejected {
-                    reason: RejectReason::NotBase64,
-                    detail: "data is not base64".to_owned(),
-                    payload: None,
-                },
-                Some(span) => {
-                    let payload = &arena[span];
-                    match parse_event(payload, now) {
-                        Ok(event) => Parsed::Valid(event),
-                        Err(Invalid { reason, detail }) => Parsed::Rejected {
-                            reason: reason.into(),
-                            detail,
-                            payload: Some(payload),
-                        },
-                    }
-                }
-            })
+            .map(|span| span.map(|span| &arena[span]))
             .collect();
-        Batch { records, parsed }
+        Decoded { records, payloads }
+    }
+
+    /// Parses every record, so the batch's tenants are known before they are looked up.
+    /// `now` is the clock for the schema's future-time rule, read once per batch.
+    pub fn parse(self, now: EventTime) -> Batch<'a> {
+        let parsed = self
+            .payloads
+            .into_iter()
+            .map(|payload| parse_one(payload, now))
+            .collect();
+        Batch {
+            records: self.records,
+            parsed,
+        }
+    }
+
+    /// Parses, enriches and writes each record in turn, when the names are known up front
+    /// (a tenants file): each record's parse is still in cache when it is written.
+    pub fn respond(
+        self,
+        now: EventTime,
+        names: &impl TenantNames,
+        ctx: &Context<'_>,
+        json: &mut Vec<u8>,
+    ) -> Result<Transformed, TransformError> {
+        let parsed = self.payloads.into_iter().map(|payload| parse_one(payload, now));
+        respond(self.records, parsed, names, ctx, json)
+    }
+}
+
+fn parse_one(payload: Option<&[u8]>, now: EventTime) -> Parsed<'_> {
+    let Some(payload) = payload else {
+        return Parsed::Rejected {
+            reason: RejectReason::NotBase64,
+            detail: "data is not base64".to_owned(),
+            payload: None,
+        };
+    };
+    match parse_event(payload, now) {
+        Ok(event) => Parsed::Valid(event),
+        Err(Invalid { reason, detail }) => Parsed::Rejected {
+            reason: reason.into(),
+            detail,
+            payload: Some(payload),
+        },
+    }
+}
+
+/// Decoded and parsed records, borrowing from the event and the arena.
+pub struct Batch<'a> {
+    records: &'a [FirehoseRecord],
+    parsed: Vec<Parsed<'a>>,
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("records", &self.records.len())
+            .finish()
+    }
+}
+
+impl<'a> Batch<'a> {
+    /// Decodes every record into `arena` and parses it: [`Decoded::new`] then
+    /// [`Decoded::parse`].
+    pub fn parse(records: &'a [FirehoseRecord], arena: &'a mut Vec<u8>, now: EventTime) -> Batch<'a> {
+        Decoded::new(records, arena).parse(now)
     }
 
     /// The distinct tenant ids of the valid records, sorted.
@@ -175,61 +225,71 @@ impl<'a> Batch<'a> {
         ctx: &Context<'_>,
         json: &mut Vec<u8>,
     ) -> Result<Transformed, TransformError> {
-        let records = self.records;
-        // Enrichment grows an Ok record by a few percent; reserve that once.
-        let input: usize = records
-            .iter()
-            .map(|r| r.record_id.len() + r.data.len() + 48)
-            .sum();
-        let mut writer = ResponseWriter::with_capacity(input + input / 8 + 64);
-        let mut summary = Summary {
-            records: records.len(),
-            ..Summary::default()
-        };
-        let rejected_result = ctx.policy.result();
+        respond(self.records, self.parsed.into_iter(), names, ctx, json)
+    }
+}
 
-        for (index, (record, parsed)) in records.iter().zip(self.parsed).enumerate() {
-            let outcome = match parsed {
-                Parsed::Valid(event) => {
-                    let tenant = event.tenant_id.clone();
-                    enrich(event, names, ctx, record, json).map_err(|invalid| (invalid, Some(tenant)))
-                }
-                Parsed::Rejected {
-                    reason,
-                    detail,
-                    payload,
-                } => {
-                    let tenant = payload.and_then(probe_tenant);
-                    Err((Rejection { reason, detail }, tenant))
-                }
-            };
-            match outcome {
-                Ok(()) => {
-                    summary.ok += 1;
-                    writer.push_ok(&record.record_id, json);
-                }
-                Err((rejection, tenant)) => {
-                    writer.push_original(&record.record_id, rejected_result, &record.data);
-                    summary.rejected.push(Rejected {
-                        index,
-                        reason: rejection.reason,
-                        tenant: tenant.map(|t| t.as_str().to_owned()),
-                        detail: rejection.detail,
-                    });
-                }
+/// Writes the response: one entry per record, in order.
+fn respond<'a>(
+    records: &'a [FirehoseRecord],
+    parsed: impl Iterator<Item = Parsed<'a>>,
+    names: &impl TenantNames,
+    ctx: &Context<'_>,
+    json: &mut Vec<u8>,
+) -> Result<Transformed, TransformError> {
+    // Enrichment grows an Ok record by a few percent; reserve that once.
+    let input: usize = records
+        .iter()
+        .map(|r| r.record_id.len() + r.data.len() + 48)
+        .sum();
+    let mut writer = ResponseWriter::with_capacity(input + input / 8 + 64);
+    let mut summary = Summary {
+        records: records.len(),
+        ..Summary::default()
+    };
+    let rejected_result = ctx.policy.result();
+
+    for (index, (record, parsed)) in records.iter().zip(parsed).enumerate() {
+        let outcome = match parsed {
+            Parsed::Valid(event) => {
+                let tenant = event.tenant_id.clone();
+                enrich(event, names, ctx, record, json).map_err(|invalid| (invalid, Some(tenant)))
+            }
+            Parsed::Rejected {
+                reason,
+                detail,
+                payload,
+            } => {
+                let tenant = payload.and_then(probe_tenant);
+                Err((Rejection { reason, detail }, tenant))
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                summary.ok += 1;
+                writer.push_ok(&record.record_id, json);
+            }
+            Err((rejection, tenant)) => {
+                writer.push_original(&record.record_id, rejected_result, &record.data);
+                summary.rejected.push(Rejected {
+                    index,
+                    reason: rejection.reason,
+                    tenant: tenant.map(|t| t.as_str().to_owned()),
+                    detail: rejection.detail,
+                });
             }
         }
-
-        let bytes = writer.len();
-        if bytes > MAX_RESPONSE_BYTES {
-            return Err(TransformError::ResponseTooLarge {
-                bytes,
-                records: records.len(),
-            });
-        }
-        let response = FirehoseResponse::from_json(writer.finish())?;
-        Ok(Transformed { response, summary })
     }
+
+    let bytes = writer.len();
+    if bytes > MAX_RESPONSE_BYTES {
+        return Err(TransformError::ResponseTooLarge {
+            bytes,
+            records: records.len(),
+        });
+    }
+    let response = FirehoseResponse::from_json(writer.finish())?;
+    Ok(Transformed { response, summary })
 }
 
 struct Rejection {
