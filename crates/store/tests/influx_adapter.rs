@@ -388,3 +388,62 @@ async fn an_unreachable_server_is_retryable_not_rejected() {
         .await;
     assert_eq!(codes(&report.outcomes), ["retryable"]);
 }
+
+/// Everything the adapter logs, at every level, while `f` runs.
+async fn logs_of<F: std::future::Future<Output = ()>>(f: F) -> String {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    f.await;
+    String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned()
+}
+
+#[tokio::test]
+async fn the_token_never_reaches_the_logs() {
+    let (server, store) = start(ApiVersion::V3).await;
+    server.script([
+        Reply::throttle(0),
+        Reply::status(401, r#"{"error":"unauthorized"}"#),
+    ]);
+    let logs = logs_of(async {
+        // A create (info), a retry after a 429 (debug), a refusal (retryable).
+        let report = store.write(&tenant(), &[record("clicks", "e1", 1)], soon()).await;
+        assert_eq!(codes(&report.outcomes), ["retryable"]);
+    })
+    .await;
+    assert!(
+        logs.contains("Created the tenant's database") && logs.contains("retrying"),
+        "{logs}"
+    );
+    assert!(!logs.contains(TOKEN), "the token leaked into the logs: {logs}");
+}
+
+#[tokio::test]
+async fn the_store_is_chosen_by_name_and_written_through_any_store() {
+    use metrics_store::{AnyStore, StoreKind};
+    assert_eq!("influxdb".parse::<StoreKind>(), Ok(StoreKind::Influxdb));
+    assert_eq!(StoreKind::Influxdb.name(), "influxdb");
+    let (server, store) = start(ApiVersion::V3).await;
+    let any = AnyStore::Influxdb(Box::new(store));
+    assert_eq!(any.kind(), StoreKind::Influxdb);
+    let report = any.write(&tenant(), &[record("clicks", "e1", 1)], soon()).await;
+    assert_eq!(codes(&report.outcomes), ["written"]);
+    assert_eq!(server.points("acme-prod").len(), 1);
+}
