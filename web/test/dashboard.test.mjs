@@ -1,7 +1,7 @@
 // The dashboard in a real headless Chromium (Debian's package, driven by playwright-core):
 // `metrics-lake run` prepares a store from the sample data, `metrics-lake serve` serves it,
 // and the page must load, draw exactly the API's points, switch tenants, and show the error
-// state when the API fails. A screenshot is saved to test/screenshots/dashboard.png.
+// state when the API fails, and the themes switch. A screenshot is saved to test/screenshots/dashboard.png.
 //
 // Needs Chromium at /usr/bin/chromium (or $CHROMIUM); scripts/test installs it. It never
 // skips: without a browser it fails saying so.
@@ -103,6 +103,19 @@ describe('dashboard in headless Chromium', () => {
     assert.equal(canvases.length, 3);
     assert.ok(canvases.every((w) => w > 0), `every chart has a canvas: ${canvases}`);
     await page.screenshot({ path: screenshot, fullPage: true });
+  });
+
+  it('switches every chart between the light and dark themes', async () => {
+    const background = () => page.$$eval('metrics-lake-chart', (els) => els.map((e) => e.style.getPropertyValue('--bg')));
+    const start = await page.evaluate(() => document.documentElement.dataset.theme);
+    await page.click('#theme');
+    const flipped = start === 'dark' ? 'light' : 'dark';
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), flipped);
+    await page.waitForFunction(() => document.querySelector('#series-count')?.dataset.state === 'ready');
+    const expected = flipped === 'dark' ? '#0d1117' : '#ffffff';
+    assert.deepEqual(await background(), [expected, expected, expected]);
+    await page.click('#theme');
+    await page.waitForFunction(() => document.querySelector('#series-count')?.dataset.state === 'ready');
   });
 
   it('draws exactly the points the API answers for a known series', async () => {

@@ -44,6 +44,16 @@ pub fn series(
     if by_group.is_empty() && request.group_by.is_none() {
         by_group.insert(None, BTreeMap::new());
     }
+    let total = bins.len() * measure_names.len() * by_group.len();
+    if total > limits.max_total_points {
+        return Err(QueryError::new(
+            QueryErrorCode::TooManyPoints,
+            format!(
+                "{total} points in all; at most {} (fewer measures or groups, or a wider bin)",
+                limits.max_total_points
+            ),
+        ));
+    }
     let mut series = Vec::new();
     for (group, buckets) in by_group {
         for (i, measure) in measure_names.iter().enumerate() {

@@ -175,6 +175,8 @@ impl Filter {
 pub struct Limits {
     pub max_range_ms: i64,
     pub max_points: i64,
+    /// Points in one answer, over every measure and group (bounds the response size).
+    pub max_total_points: usize,
     pub max_groups: usize,
     pub max_measures: usize,
     pub max_filters: usize,
@@ -186,6 +188,7 @@ impl Default for Limits {
         Limits {
             max_range_ms: 400 * Bin::DAY,
             max_points: 10_000,
+            max_total_points: 100_000,
             max_groups: 50,
             max_measures: 8,
             max_filters: 8,

@@ -180,6 +180,14 @@ async fn ranges_and_sizes_are_bounded() {
     let mut r = request(&["findings_count"], Aggregation::Sum);
     r.group_by = Some("repo_name".into());
     assert_eq!(code(r), QueryErrorCode::TooManyGroups);
+
+    // Each series within bounds, the whole answer not: 4 bins x 2 measures x 2 groups > 12.
+    let engine = EmbeddedEngine::with_limits(&store, Limits { max_total_points: 12, ..Limits::default() });
+    let mut r = request(&["findings_count", "ratio"], Aggregation::Sum);
+    r.group_by = Some("repo_name".into());
+    assert_eq!(engine.series(&acme(), &r).unwrap_err().code, QueryErrorCode::TooManyPoints);
+    r.measures.pop();
+    assert!(engine.series(&acme(), &r).is_ok(), "4 x 1 x 2 = 8 points is within");
 }
 
 #[test]
