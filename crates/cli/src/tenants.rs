@@ -45,8 +45,8 @@ struct ProvisionArgs {
     /// JSON array of ids, or one id per line (`#` starts a comment).
     #[arg(long, value_name = "FILE")]
     tenants_file: Option<PathBuf>,
-    /// The store (default: `METRICS_STORE`, else timestream).
-    #[arg(long, value_parser = ["timestream", "embedded"])]
+    /// The store: timestream, influxdb or embedded (default: `METRICS_STORE`, else timestream).
+    #[arg(long, value_parser = ["timestream", "influxdb", "embedded"])]
     store: Option<String>,
     /// The Timestream database (default: `TIMESTREAM_DATABASE`, else Metrics).
     #[arg(long)]
@@ -119,10 +119,12 @@ fn provision_command(args: ProvisionArgs) -> ExitCode {
         }
     };
     if let Some(store) = &args.store {
-        config.store = if store == "embedded" {
-            StoreKind::Embedded
-        } else {
-            StoreKind::Timestream
+        config.store = match store.parse::<StoreKind>() {
+            Ok(kind) => kind,
+            Err(e) => {
+                err(format!("error: {e}"));
+                return ExitCode::FAILURE;
+            }
         };
     }
     if let Some(db) = args.database {
