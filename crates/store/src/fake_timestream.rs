@@ -319,6 +319,8 @@ fn error(
     mut extra: Value,
 ) -> (u16, Option<&'static str>, Value) {
     extra["__type"] = json!(format!("com.amazonaws.timestream.v20181101#{kind}"));
+    // Timestream's modelled errors carry `Message`; generic errors use `message`.
+    extra["Message"] = json!(message);
     extra["message"] = json!(message);
     (status, Some(kind), extra)
 }

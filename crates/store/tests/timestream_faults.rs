@@ -186,19 +186,39 @@ async fn rejected_records_are_classified_and_the_rest_are_written() {
 }
 
 #[tokio::test]
-async fn a_validation_error_rejects_the_request_without_retrying() {
+async fn a_validation_error_rejects_a_lone_record_without_retrying_it() {
     let (fake, store) = setup().await;
     fake.add_table(DB, "acme");
     fake.script([Reply::Validation("bad".into())]);
-    let report = store.write(&acme(), &records(2), soon()).await;
-    assert!(report.outcomes.iter().all(|o| matches!(
-        o,
-        RecordOutcome::Rejected {
-            reason: RejectReason::InvalidRecord,
-            ..
-        }
-    )));
+    let report = store.write(&acme(), &records(1), soon()).await;
+    assert!(matches!(
+        &report.outcomes[..],
+        [RecordOutcome::Rejected { reason: RejectReason::InvalidRecord, detail }] if detail.contains("bad")
+    ));
     assert_eq!(fake.requests_of("WriteRecords").len(), 1);
+}
+
+#[tokio::test]
+async fn a_request_refused_as_invalid_is_split_until_the_bad_record_stands_alone() {
+    let (fake, store) = setup().await;
+    fake.add_table(DB, "acme");
+    // 4 records, the third one bad: [0..4) refused, [0..2) ok, [2..4) refused, [2] refused, [3] ok.
+    fake.script([
+        Reply::Validation("bad".into()),
+        Reply::Ok,
+        Reply::Validation("bad".into()),
+        Reply::Validation("bad".into()),
+        Reply::Ok,
+    ]);
+    let report = store.write(&acme(), &records(4), soon()).await;
+    let codes: Vec<&str> = report.outcomes.iter().map(RecordOutcome::code).collect();
+    assert_eq!(codes, ["written", "written", "rejected", "written"]);
+    let sizes: Vec<usize> = fake
+        .requests_of("WriteRecords")
+        .iter()
+        .map(|c| c.body["Records"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [4, 2, 2, 1, 1]);
 }
 
 #[tokio::test]
