@@ -6,6 +6,8 @@
 //!   and full jitter until the deadline; what is still unwritten is then `Retryable`.
 //! - `RejectedRecords` are classified per record ([`classify::rejected_outcome`]); the other
 //!   records of that request were written.
+//! - A request refused as a whole (`ValidationException`) is split in halves until the
+//!   refused records stand alone, so one bad record never takes its neighbours with it.
 //! - In AWS the client must use endpoint discovery; against an endpoint override (moto, a
 //!   local fake) discovery is off, because moto's `DescribeEndpoints` names the real AWS host.
 
