@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use crate::json::{first_duplicate, write_raw, write_str, CowStr, RawObject};
+use crate::json::{first_duplicate, raw_str, write_raw, write_str, MaybeObject, RawObject, TopLevel};
 use crate::limits::{EVENT_ID_BYTES, MAX_DIMENSIONS, MAX_MEASURES, MAX_VALUE_BYTES};
 use crate::names::{check_dimension_name, check_measure_name, MetricName, TenantId};
 use crate::reason::{Invalid, Reason};
@@ -66,24 +66,38 @@ pub enum MeasureValue<'a> {
 }
 
 /// Parses and validates one unified event. `now` is the clock used for the future-time rule.
+///
+/// One pass over the bytes: `metadata` and `data` are read as objects while the event is
+/// parsed, strings without escapes are borrowed, and nothing is allocated for an error that
+/// does not happen.
 pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Invalid> {
-    let top: RawObject<'_> = match serde_json::from_slice(bytes) {
+    let top: TopLevel<'_> = match serde_json::from_slice(bytes) {
         Ok(top) => top,
         Err(_) => return Err(classify_unparsable(bytes)),
     };
-    if let Some(key) = top.duplicate_key() {
+    if let Some(key) = first_duplicate(top.entries.iter().map(|(k, _)| k.as_ref())) {
         return Err(duplicate(key, "the event"));
     }
+    if top.metadata.len() > 1 {
+        return Err(duplicate(METADATA, "the event"));
+    }
+    if top.data.len() > 1 {
+        return Err(duplicate(DATA, "the event"));
+    }
+    let TopLevel { entries, metadata, data } = top;
+    let field = |name: &str| entries.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
 
-    let metric_name = match top.get(METRIC_NAME) {
+    let metric_name = match field(METRIC_NAME) {
         None => return Err(Invalid::new(Reason::MissingMetricName, "metric_name is required")),
-        Some(raw) => MetricName::parse(string_or(raw, Reason::InvalidMetricName, "metric_name")?)?,
+        Some(raw) => MetricName::parse(
+            raw_str(raw).ok_or_else(|| Invalid::new(Reason::InvalidMetricName, "metric_name must be a string"))?,
+        )?,
     };
 
-    let metadata = object_field(&top, METADATA, Reason::MissingMetadata, Reason::InvalidMetadata)?;
+    let metadata = object_field(metadata, METADATA, Reason::MissingMetadata, Reason::InvalidMetadata)?;
     let (tenant_id, event_id, dimensions) = parse_metadata(metadata)?;
 
-    let data = object_field(&top, DATA, Reason::MissingData, Reason::InvalidData)?;
+    let data = object_field(data, DATA, Reason::MissingData, Reason::InvalidData)?;
     let (event_time, event_time_raw, measures) = parse_data(data, now)?;
 
     if let Some(name) = first_clash(&dimensions, &measures) {
@@ -93,7 +107,7 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
         ));
     }
 
-    let ingest_time = match top.get(INGEST_TIME) {
+    let ingest_time = match field(INGEST_TIME) {
         None => None,
         Some(raw) => Some(
             raw.get()
@@ -107,10 +121,9 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
         ),
     };
 
-    let extra = top
-        .0
+    let extra = entries
         .into_iter()
-        .filter(|(k, _)| ![METRIC_NAME, METADATA, DATA, INGEST_TIME].contains(&k.as_ref()))
+        .filter(|(k, _)| ![METRIC_NAME, INGEST_TIME].contains(&k.as_ref()))
         .collect();
 
     Ok(UnifiedEvent {
@@ -150,31 +163,22 @@ fn short(name: &str) -> String {
     format!("{:?}", &name[..end])
 }
 
-fn string_or<'a>(raw: &'a RawValue, reason: Reason, field: &str) -> Result<Cow<'a, str>, Invalid> {
-    if raw.get().starts_with('"')
-        && let Ok(CowStr(s)) = serde_json::from_str(raw.get())
-    {
-        return Ok(s);
-    }
-    Err(Invalid::new(reason, format!("{field} must be a string")))
-}
-
 fn object_field<'a>(
-    top: &RawObject<'a>,
+    seen: Vec<MaybeObject<'a>>,
     name: &str,
     missing: Reason,
     invalid: Reason,
 ) -> Result<RawObject<'a>, Invalid> {
-    let raw = top.get(name).ok_or_else(|| Invalid::new(missing, format!("{name} is required")))?;
-    if !raw.get().starts_with('{') {
-        return Err(Invalid::new(invalid, format!("{name} must be an object")));
+    match seen.into_iter().next() {
+        None => Err(Invalid::new(missing, format!("{name} is required"))),
+        Some(MaybeObject::NotObject) => Err(Invalid::new(invalid, format!("{name} must be an object"))),
+        Some(MaybeObject::Object(object)) => {
+            if let Some(key) = object.duplicate_key() {
+                return Err(duplicate(key, name));
+            }
+            Ok(object)
+        }
     }
-    let object: RawObject<'a> = serde_json::from_str(raw.get())
-        .map_err(|_| Invalid::new(invalid, format!("{name} must be an object")))?;
-    if let Some(key) = object.duplicate_key() {
-        return Err(duplicate(key, name));
-    }
-    Ok(object)
 }
 
 type ParsedMetadata<'a> = (TenantId<'a>, Option<Cow<'a, str>>, Vec<Dimension<'a>>);
@@ -185,17 +189,19 @@ fn parse_metadata(metadata: RawObject<'_>) -> Result<ParsedMetadata<'_>, Invalid
     }
     let mut tenant_id = None;
     let mut event_id = None;
-    let mut dimensions = Vec::with_capacity(metadata.0.len());
+    let mut dimensions = Vec::with_capacity(metadata.0.len() + 2);
     for (name, raw) in metadata.0 {
         let value = match name.as_ref() {
             TENANT_ID => {
-                let value = string_or(raw, Reason::InvalidTenantId, "metadata.tenant_id")?;
+                let value = raw_str(raw)
+                    .ok_or_else(|| Invalid::new(Reason::InvalidTenantId, "metadata.tenant_id must be a string"))?;
                 tenant_id = Some(TenantId::parse(value.clone())?);
                 value
             }
             EVENT_ID => {
-                let value = string_or(raw, Reason::InvalidEventId, "metadata.event_id")?;
-                if !EVENT_ID_BYTES.contains(&value.len()) || value.chars().any(char::is_control) {
+                let value = raw_str(raw)
+                    .ok_or_else(|| Invalid::new(Reason::InvalidEventId, "metadata.event_id must be a string"))?;
+                if !EVENT_ID_BYTES.contains(&value.len()) || crate::names::has_control_char(&value) {
                     return Err(Invalid::new(
                         Reason::InvalidEventId,
                         "event_id must be 1-256 bytes without control characters",
@@ -206,8 +212,9 @@ fn parse_metadata(metadata: RawObject<'_>) -> Result<ParsedMetadata<'_>, Invalid
             }
             other => {
                 check_dimension_name(other)?;
-                let field = format!("metadata.{}", short(other));
-                string_or(raw, Reason::InvalidDimensionValue, &field)?
+                raw_str(raw).ok_or_else(|| {
+                    Invalid::new(Reason::InvalidDimensionValue, format!("metadata.{} must be a string", short(other)))
+                })?
             }
         };
         if value.len() > MAX_VALUE_BYTES {
@@ -261,7 +268,7 @@ fn measure_value<'a>(name: &str, raw: &'a RawValue) -> Result<MeasureValue<'a>, 
         || Invalid::new(Reason::MeasureOutOfRange, format!("data.{} does not fit its type", short(name)));
     match text.as_bytes().first() {
         Some(b'"') => {
-            let s = string_or(raw, Reason::InvalidMeasureValue, name)?;
+            let s = raw_str(raw).ok_or_else(invalid)?;
             if s.len() > MAX_VALUE_BYTES {
                 return Err(Invalid::new(
                     Reason::ValueTooLong,
@@ -287,6 +294,13 @@ fn measure_value<'a>(name: &str, raw: &'a RawValue) -> Result<MeasureValue<'a>, 
 fn first_clash(dimensions: &[Dimension<'_>], measures: &[Measure<'_>]) -> Option<String> {
     if dimensions.is_empty() || measures.is_empty() {
         return None;
+    }
+    if dimensions.len() * measures.len() <= 1024 {
+        // Pairwise without allocating: the usual event has a handful of each.
+        return dimensions
+            .iter()
+            .find(|d| measures.iter().any(|m| m.name == d.name))
+            .map(|d| short(&d.name));
     }
     let names = dimensions.iter().map(|d| d.name.as_ref()).chain(measures.iter().map(|m| m.name.as_ref()));
     // Names are unique within each side (duplicate keys were rejected), so a name seen twice

@@ -42,6 +42,118 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
     }
 }
 
+/// A value that should be an object: its entries when it is one, without parsing it twice.
+#[derive(Debug)]
+pub enum MaybeObject<'a> {
+    Object(RawObject<'a>),
+    /// Any other JSON value (its contents are skipped, not kept).
+    NotObject,
+}
+
+impl<'de> Deserialize<'de> for MaybeObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MaybeObjectVisitor;
+
+        impl<'de> Visitor<'de> for MaybeObjectVisitor {
+            type Value = MaybeObject<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(8);
+                while let Some(CowStr(key)) = map.next_key()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    entries.push((key, value));
+                }
+                Ok(MaybeObject::Object(RawObject(entries)))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(MaybeObject::NotObject)
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MaybeObject::NotObject)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MaybeObject::NotObject)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MaybeObject::NotObject)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MaybeObject::NotObject)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(MaybeObject::NotObject)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MaybeObject::NotObject)
+            }
+        }
+
+        deserializer.deserialize_any(MaybeObjectVisitor)
+    }
+}
+
+/// A top-level event object in one pass: `metadata` and `data` are read as objects as they
+/// are met, every other value is left raw.
+#[derive(Debug, Default)]
+pub struct TopLevel<'a> {
+    pub entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// Each `metadata` seen (more than one is a duplicate key).
+    pub metadata: Vec<MaybeObject<'a>>,
+    pub data: Vec<MaybeObject<'a>>,
+}
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TopVisitor;
+
+        impl<'de> Visitor<'de> for TopVisitor {
+            type Value = TopLevel<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut top = TopLevel { entries: Vec::with_capacity(4), ..TopLevel::default() };
+                while let Some(CowStr(key)) = map.next_key()? {
+                    match key.as_ref() {
+                        "metadata" => top.metadata.push(map.next_value()?),
+                        "data" => top.data.push(map.next_value()?),
+                        _ => {
+                            let value: &'de RawValue = map.next_value()?;
+                            top.entries.push((key, value));
+                        }
+                    }
+                }
+                Ok(top)
+            }
+        }
+
+        deserializer.deserialize_map(TopVisitor)
+    }
+}
+
+/// A JSON string's value from its raw text, without a second parse when it has no escapes
+/// (a JSON string without `\` holds its characters literally). `None` if it is not a string.
+pub fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    if text.len() < 2 || !text.starts_with('"') {
+        return None;
+    }
+    let inner = &text[1..text.len() - 1];
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<CowStr<'_>>(text).ok().map(|CowStr(s)| s)
+}
+
 impl<'a> RawObject<'a> {
     /// The first entry named `key`.
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
@@ -54,18 +166,12 @@ impl<'a> RawObject<'a> {
     }
 }
 
-/// The first name that appears twice. Quadratic for the small maps events usually carry,
-/// hashed beyond that, so the worst case stays linear.
+/// The first name that appears twice. Pairwise for the small maps events usually carry (no
+/// allocation), hashed beyond that, so the worst case stays linear.
 pub fn first_duplicate<'s>(names: impl Iterator<Item = &'s str> + Clone) -> Option<&'s str> {
     let count = names.clone().count();
-    if count <= 16 {
-        let all: Vec<&str> = names.collect();
-        for (i, a) in all.iter().enumerate() {
-            if all[i + 1..].contains(a) {
-                return Some(a);
-            }
-        }
-        None
+    if count <= 32 {
+        names.clone().enumerate().find(|&(i, a)| names.clone().skip(i + 1).any(|b| b == a)).map(|(_, a)| a)
     } else {
         let mut seen = std::collections::HashSet::with_capacity(count);
         names.into_iter().find(|n| !seen.insert(*n))

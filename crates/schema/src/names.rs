@@ -97,15 +97,17 @@ impl AsRef<str> for MetricName<'_> {
 /// Names the store reserves for its own columns (compared case-insensitively, since SQL
 /// identifiers usually are): `time`, `measure_name`, anything starting `measure_value` or `ts_`.
 pub fn is_reserved_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower == "time"
-        || lower == "measure_name"
-        || lower.starts_with("measure_value")
-        || lower.starts_with("ts_")
+    let b = name.as_bytes();
+    let starts = |prefix: &[u8]| b.len() >= prefix.len() && b[..prefix.len()].eq_ignore_ascii_case(prefix);
+    b.eq_ignore_ascii_case(b"time")
+        || b.eq_ignore_ascii_case(b"measure_name")
+        || starts(b"measure_value")
+        || starts(b"ts_")
 }
 
-fn has_control_char(s: &str) -> bool {
-    s.chars().any(char::is_control)
+/// Control characters (C0, DEL, C1), checked byte-wise for ASCII text.
+pub(crate) fn has_control_char(s: &str) -> bool {
+    if s.is_ascii() { s.bytes().any(|b| b < 0x20 || b == 0x7f) } else { s.chars().any(char::is_control) }
 }
 
 /// Checks a `metadata` key (a dimension name).
