@@ -245,3 +245,78 @@ fn an_empty_dimension_is_left_out_rather_than_written_empty() {
         serde_json::json!([["event_id"]])
     );
 }
+
+mod arbitrary {
+    //! Random records with the characters the grammar treats specially: whatever the encoder
+    //! accepts, the real server stores exactly.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Mostly accepted texts: the special characters anywhere, and backslashes before letters
+    /// (refusals are the grammar test's subject).
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z ,=\"'#\t_é日]{1,8}",
+            "[a-z ,=\"]{0,3}\\\\[a-z][a-z ,=\"]{0,3}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = StoreValue> {
+        prop_oneof![
+            any::<i64>().prop_map(StoreValue::BigInt),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(StoreValue::Double),
+            any::<bool>().prop_map(StoreValue::Boolean),
+            "[a-z ,=\"'\\\\\n\r#é]{0,12}".prop_map(StoreValue::Varchar),
+        ]
+    }
+
+    static CASE: AtomicUsize = AtomicUsize::new(0);
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, max_global_rejects: 4096, ..ProptestConfig::default() })]
+
+        #[test]
+        fn whatever_the_encoder_accepts_the_server_stores_exactly(
+            measure in text(),
+            tags in prop::collection::btree_map(text(), text(), 0..3),
+            fields in prop::collection::btree_map(text(), value(), 1..4),
+        ) {
+            // Prefixes keep tag and field keys apart (InfluxQL would rename a clash).
+            let r = record(
+                format!("m{measure}"),
+                tags.iter().map(|(k, v)| (format!("t{k}"), v.clone())).collect(),
+                fields.iter().map(|(k, v)| (format!("f{k}"), v.clone())).collect(),
+                1_700_000_000_000,
+            );
+            let mut line = String::new();
+            prop_assume!(encode_line(&mut line, &r).is_ok());
+            let server = Influxd::shared();
+            let db = format!("lp_prop_{}", CASE.fetch_add(1, Ordering::Relaxed));
+            create_db(server, &db);
+            write(server, &db, std::slice::from_ref(&r));
+            let stored = read_all(server, &db);
+            let rows = stored.get(&r.measure_name).unwrap_or_else(|| panic!("{:?} not in {:?}", r.measure_name, stored.keys()));
+            prop_assert_eq!(rows.len(), 1);
+            let row = &rows[0];
+            for (k, v) in &r.dimensions {
+                prop_assert_eq!(row.get(k), Some(&Value::from(v.as_str())), "tag {:?} in {:?}: {:?}", k, line, row);
+            }
+            for (k, v) in &r.measures {
+                let got = row.get(k).unwrap_or(&Value::Null);
+                let same = match v {
+                    StoreValue::BigInt(n) => got.as_i64() == Some(*n),
+                    StoreValue::Double(f) => got.as_f64() == Some(*f),
+                    StoreValue::Boolean(b) => got.as_bool() == Some(*b),
+                    StoreValue::Varchar(s) => got.as_str() == Some(s.as_str()),
+                };
+                prop_assert!(same, "field {:?}: sent {:?}, stored {} in {}", k, v, got, line);
+            }
+            prop_assert_eq!(row.len(), 1 + r.dimensions.len() + r.measures.len(), "no other column: {:?}", row);
+        }
+    }
+}

@@ -9,8 +9,9 @@
 //!   values and field keys `,`, `=` and space; string field values `"` and `\`.
 //! - What no InfluxDB parser can read back exactly is refused, never altered: line breaks in a
 //!   name or tag value (a line ends there), and a backslash in a name or tag value that is last
-//!   or followed by a character the element escapes or by another backslash (the Go parsers of
-//!   1.x/2.x keep `\\` as two characters while others read one). A backslash before any other
+//!   or followed by `,` `=` space `"` (the Go parsers of 1.x/2.x unescape all four in every
+//!   name, a measurement's `=` and `"` included) or another backslash (the Go parsers keep `\\`
+//!   as two characters while others read one). A backslash before any other
 //!   character is literal everywhere (`C:\dir`). Also refused: a measurement starting with `#`
 //!   (a comment line), the key `time` (the timestamp column), non-finite floats, empty names.
 //! - An empty tag value is omitted: InfluxDB has no empty tags, a missing tag reads back null.
@@ -47,6 +48,13 @@ impl Element {
             Element::TagKey | Element::TagValue | Element::FieldKey => matches!(c, ',' | '=' | ' '),
             Element::StringField => matches!(c, '"' | '\\'),
         }
+    }
+
+    /// Whether a literal backslash before `c` could be read as an escape by some parser: the
+    /// Go parsers of 1.x and 2.x unescape `\,` `\=` `\ ` and `\"` in every name and tag value
+    /// (measurements included), and parsers differ on `\\`.
+    const fn ambiguous_after_backslash(c: char) -> bool {
+        matches!(c, ',' | '=' | ' ' | '"' | '\\')
     }
 }
 
@@ -105,7 +113,7 @@ pub fn escape_into(out: &mut String, text: &str, element: Element) -> Result<(),
         match c {
             '\n' | '\r' => return Err(EncodeError::LineBreak(element)),
             '\\' => match chars.peek() {
-                Some(&next) if next != '\\' && !element.escapes(next) => out.push('\\'),
+                Some(&next) if !Element::ambiguous_after_backslash(next) => out.push('\\'),
                 _ => return Err(EncodeError::AmbiguousBackslash(element)),
             },
             c if element.escapes(c) => {
@@ -246,6 +254,18 @@ mod tests {
             ),
             (
                 record("m", &[("k", "a\\\\b")], vec![("x", StoreValue::BigInt(1))]),
+                "lp_ambiguous_backslash",
+            ),
+            (
+                record("m", &[("k", "a\\\"b")], vec![("x", StoreValue::BigInt(1))]),
+                "lp_ambiguous_backslash",
+            ),
+            (
+                record("m\\=", &[], vec![("x", StoreValue::BigInt(1))]),
+                "lp_ambiguous_backslash",
+            ),
+            (
+                record("m", &[], vec![("f\\\"", StoreValue::BigInt(1))]),
                 "lp_ambiguous_backslash",
             ),
             (
