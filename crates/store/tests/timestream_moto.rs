@@ -52,16 +52,7 @@ fn record(event_id: &str, count: i64) -> StoreRecord {
 
 /// moto's stored records of one table.
 fn moto_records(database: &str, table: &str) -> Vec<Value> {
-    let addr = Moto::shared().endpoint().trim_start_matches("http://").to_owned();
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"GET /moto-api/data.json HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    let state: Value = serde_json::from_str(body).unwrap();
+    let state = moto_state();
     let tables = state["timestreamwrite"]["TimestreamTable"]
         .as_array()
         .cloned()
@@ -174,4 +165,29 @@ async fn a_replay_sends_identical_records() {
         stored[1]["MeasureValues"][0],
         json!({"Name": "count", "Value": "1", "Type": "BIGINT"})
     );
+}
+
+/// moto's whole state. Read again when the dump fails: moto can fail to serialise its state
+/// while other tests are writing to it.
+fn moto_state() -> Value {
+    let addr = Moto::shared().endpoint().trim_start_matches("http://").to_owned();
+    let mut last = String::new();
+    for _ in 0..20 {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .write_all(b"GET /moto-api/data.json HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let text = String::from_utf8_lossy(&response).into_owned();
+        if let Some(state) = text
+            .split_once("\r\n\r\n")
+            .and_then(|(_, body)| serde_json::from_str(body).ok())
+        {
+            return state;
+        }
+        last = text.chars().take(300).collect();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("moto's state dump kept failing: {last}");
 }
