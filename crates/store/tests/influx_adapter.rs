@@ -447,3 +447,26 @@ async fn the_store_is_chosen_by_name_and_written_through_any_store() {
     assert_eq!(codes(&report.outcomes), ["written"]);
     assert_eq!(server.points("acme-prod").len(), 1);
 }
+
+#[tokio::test]
+async fn a_server_without_retention_periods_still_gets_the_tenants_database() {
+    let (server, store) = start(ApiVersion::V3).await;
+    server.reject_retention();
+    let report = store.write(&tenant(), &[record("clicks", "e1", 1)], soon()).await;
+    assert_eq!(codes(&report.outcomes), ["written"]);
+    assert_eq!(
+        server.databases()["acme-prod"],
+        None,
+        "created without a retention period"
+    );
+    // Remembered: the next tenant is created at the first attempt.
+    let before = server.creates().len();
+    store
+        .write(
+            &TenantId::parse("tenant-b").unwrap(),
+            &[record("clicks", "e1", 1)],
+            soon(),
+        )
+        .await;
+    assert_eq!(server.creates().len(), before + 1);
+}

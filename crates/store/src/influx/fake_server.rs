@@ -90,6 +90,8 @@ struct State {
     databases: BTreeMap<String, Option<String>>,
     script: VecDeque<Reply>,
     max_body_bytes: usize,
+    /// Answer 400 to a database created with `retention_period` (an older InfluxDB 3).
+    reject_retention: bool,
     points: Vec<(String, String)>,
     requests: Vec<Captured>,
     creates: Vec<(Instant, String)>,
@@ -118,6 +120,7 @@ impl FakeInflux {
             databases: BTreeMap::new(),
             script: VecDeque::new(),
             max_body_bytes: 10 * 1024 * 1024,
+            reject_retention: false,
             points: Vec::new(),
             requests: Vec::new(),
             creates: Vec::new(),
@@ -155,6 +158,11 @@ impl FakeInflux {
     /// Largest decompressed write body accepted (413 above).
     pub fn set_max_body_bytes(&self, n: usize) {
         self.with(|s| s.max_body_bytes = n);
+    }
+
+    /// Answer as an InfluxDB 3 release without retention periods: 400 to `retention_period`.
+    pub fn reject_retention(&self) {
+        self.with(|s| s.reject_retention = true);
     }
 
     pub fn add_database(&self, db: &str) {
@@ -463,6 +471,12 @@ async fn create_database(AxumState(state): AxumState<Shared>, headers: HeaderMap
         return json_response(400, json!({"error": "missing field db"}));
     };
     s.creates.push((Instant::now(), db.clone()));
+    if s.reject_retention && json.get("retention_period").is_some() {
+        return json_response(
+            400,
+            json!({"error": "unknown field `retention_period`, expected `db`"}),
+        );
+    }
     if s.databases.contains_key(&db) {
         return json_response(
             409,

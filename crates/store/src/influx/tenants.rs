@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -23,6 +24,9 @@ pub(super) struct Tenants {
     /// The v2 organization's id, looked up once.
     org_id: Mutex<Option<String>>,
     last_create: tokio::sync::Mutex<Option<Instant>>,
+    /// The v3 server refused `retention_period` (an InfluxDB 3 release before retention
+    /// periods): databases are created without it rather than not at all.
+    no_retention: AtomicBool,
 }
 
 /// What a create call's answer means.
@@ -100,7 +104,7 @@ impl Tenants {
         let (uri, body) = match conn.endpoint.api {
             ApiVersion::V3 => {
                 let mut body = json!({ "db": db });
-                if days > 0 {
+                if days > 0 && !self.no_retention.load(Ordering::Relaxed) {
                     body["retention_period"] = json!(format!("{days}d"));
                 }
                 (conn.endpoint.create_database_uri(), body)
@@ -130,7 +134,13 @@ impl Tenants {
             Err(cause) => return Ok(Created::Again(cause)),
         };
         let text = bounded(&String::from_utf8_lossy(&response.body));
+        let sent_retention = body.get("retention_period").is_some();
         match response.status {
+            400 | 422 if sent_retention && text.to_ascii_lowercase().contains("retention") => {
+                tracing::warn!(database = db, answer = %text, "The server refused a retention period; creating databases without one.");
+                self.no_retention.store(true, Ordering::Relaxed);
+                Ok(Created::Again(format!("retention refused: {text}")))
+            }
             200..=299 => Ok(Created::Yes),
             // v3 answers 409 for an existing database; v2 answers 422 "bucket with name … already exists".
             409 => Ok(Created::Yes),
