@@ -78,13 +78,10 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
     if let Some(key) = first_duplicate(top.entries.iter().map(|(k, _)| k.as_ref())) {
         return Err(duplicate(key, "the event"));
     }
-    if top.metadata.len() > 1 {
-        return Err(duplicate(METADATA, "the event"));
+    if let Some(key) = top.repeated {
+        return Err(duplicate(key, "the event"));
     }
-    if top.data.len() > 1 {
-        return Err(duplicate(DATA, "the event"));
-    }
-    let TopLevel { entries, metadata, data } = top;
+    let TopLevel { entries, metadata, data, .. } = top;
     let field = |name: &str| entries.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
 
     let metric_name = match field(METRIC_NAME) {
@@ -164,12 +161,12 @@ fn short(name: &str) -> String {
 }
 
 fn object_field<'a>(
-    seen: Vec<MaybeObject<'a>>,
+    seen: Option<MaybeObject<'a>>,
     name: &str,
     missing: Reason,
     invalid: Reason,
 ) -> Result<RawObject<'a>, Invalid> {
-    match seen.into_iter().next() {
+    match seen {
         None => Err(Invalid::new(missing, format!("{name} is required"))),
         Some(MaybeObject::NotObject) => Err(Invalid::new(invalid, format!("{name} must be an object"))),
         Some(MaybeObject::Object(object)) => {

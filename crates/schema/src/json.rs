@@ -104,9 +104,10 @@ impl<'de> Deserialize<'de> for MaybeObject<'de> {
 #[derive(Debug, Default)]
 pub struct TopLevel<'a> {
     pub entries: Vec<(Cow<'a, str>, &'a RawValue)>,
-    /// Each `metadata` seen (more than one is a duplicate key).
-    pub metadata: Vec<MaybeObject<'a>>,
-    pub data: Vec<MaybeObject<'a>>,
+    pub metadata: Option<MaybeObject<'a>>,
+    pub data: Option<MaybeObject<'a>>,
+    /// `metadata` or `data` when it appeared twice.
+    pub repeated: Option<&'static str>,
 }
 
 impl<'de> Deserialize<'de> for TopLevel<'de> {
@@ -124,8 +125,16 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
                 let mut top = TopLevel { entries: Vec::with_capacity(4), ..TopLevel::default() };
                 while let Some(CowStr(key)) = map.next_key()? {
                     match key.as_ref() {
-                        "metadata" => top.metadata.push(map.next_value()?),
-                        "data" => top.data.push(map.next_value()?),
+                        "metadata" => {
+                            if top.metadata.replace(map.next_value()?).is_some() {
+                                top.repeated = Some("metadata");
+                            }
+                        }
+                        "data" => {
+                            if top.data.replace(map.next_value()?).is_some() {
+                                top.repeated = Some("data");
+                            }
+                        }
                         _ => {
                             let value: &'de RawValue = map.next_value()?;
                             top.entries.push((key, value));
