@@ -31,9 +31,18 @@ pub struct TenantRole {
 pub struct Clients {
     sdk: SdkConfig,
     role: Option<TenantRole>,
-    /// The function's own client (no tenant role: tests, or a single-tenant deployment).
-    shared: Client,
-    by_tenant: Mutex<HashMap<String, (SystemTime, Client)>>,
+    /// The function's own client, only without a tenant role (tests, local runs): with one,
+    /// the function itself may not even discover endpoints.
+    shared: Option<Client>,
+    by_tenant: Mutex<HashMap<String, Held>>,
+}
+
+/// A tenant's client, until when its credentials serve, and its endpoint-refresh task.
+#[derive(Debug)]
+struct Held {
+    until: SystemTime,
+    client: Client,
+    refresh: Option<tokio::task::AbortHandle>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> QueryError {
@@ -59,7 +68,10 @@ pub fn session_name(tenant: &TenantId<'_>) -> String {
 
 impl Clients {
     pub async fn new(sdk: SdkConfig, role: Option<TenantRole>) -> Result<Self, QueryError> {
-        let shared = client(Client::new(&sdk), &sdk).await?;
+        let shared = match role {
+            Some(_) => None,
+            None => Some(client(Client::new(&sdk), &sdk).await?.0),
+        };
         Ok(Clients {
             sdk,
             role,
@@ -70,16 +82,14 @@ impl Clients {
 
     /// The client that runs `tenant`'s queries.
     pub async fn for_tenant(&self, tenant: &TenantId<'_>) -> Result<Client, QueryError> {
-        let Some(role) = &self.role else {
-            return Ok(self.shared.clone());
+        let (Some(role), None) = (&self.role, &self.shared) else {
+            return self.shared.clone().ok_or_else(|| unavailable("no query client"));
         };
-        if let Some((until, c)) = self
-            .by_tenant
-            .lock()
-            .ok()
-            .and_then(|m| m.get(tenant.as_str()).cloned())
-            && SystemTime::now() < until
-        {
+        if let Some(c) = self.by_tenant.lock().ok().and_then(|m| {
+            m.get(tenant.as_str())
+                .filter(|h| SystemTime::now() < h.until)
+                .map(|h| h.client.clone())
+        }) {
             return Ok(c);
         }
         let tag = Tag::builder()
@@ -109,12 +119,18 @@ impl Clients {
         let config = aws_sdk_timestreamquery::config::Builder::from(&self.sdk)
             .credentials_provider(credentials)
             .build();
-        let c = client(Client::from_conf(config), &self.sdk).await?;
-        if let Ok(mut m) = self.by_tenant.lock() {
-            m.insert(
-                tenant.as_str().to_owned(),
-                (SystemTime::now() + SESSION - MARGIN, c.clone()),
-            );
+        let (c, refresh) = client(Client::from_conf(config), &self.sdk).await?;
+        let held = Held {
+            until: SystemTime::now() + SESSION - MARGIN,
+            client: c.clone(),
+            refresh,
+        };
+        if let Ok(mut m) = self.by_tenant.lock()
+            && let Some(old) = m.insert(tenant.as_str().to_owned(), held)
+            && let Some(task) = old.refresh
+        {
+            // The replaced client's endpoint refresh would otherwise run for ever.
+            task.abort();
         }
         Ok(c)
     }
@@ -122,14 +138,17 @@ impl Clients {
 
 /// A query client: endpoint discovery in AWS (Timestream requires it); the endpoint as given
 /// when one is overridden (moto, whose discovery answer names the real AWS host).
-async fn client(client: Client, sdk: &SdkConfig) -> Result<Client, QueryError> {
+async fn client(
+    client: Client,
+    sdk: &SdkConfig,
+) -> Result<(Client, Option<tokio::task::AbortHandle>), QueryError> {
     if sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_TIMESTREAM_QUERY").is_some() {
-        return Ok(client);
+        return Ok((client, None));
     }
     let (client, reload) = client
         .with_endpoint_discovery_enabled()
         .await
         .map_err(unavailable)?;
-    tokio::spawn(reload.reload_task());
-    Ok(client)
+    let task = tokio::spawn(reload.reload_task());
+    Ok((client, Some(task.abort_handle())))
 }
