@@ -232,6 +232,8 @@ async fn forged_expired_unsigned_and_foreign_tokens_are_refused() {
             );
         }
     }
+    let a = send(&app, get("/v1/metrics", None)).await;
+    assert_eq!(a.headers["www-authenticate"], "Bearer");
     let basic = Request::get("/v1/metrics")
         .header("authorization", "Basic Z2xvYmV4Og==")
         .body(Body::empty())

@@ -2,7 +2,7 @@
 //! stable code and a message safe to show; internal details are logged, never returned.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -114,11 +114,13 @@ impl IntoResponse for AppError {
         }
         let body = json!({"error": {"code": self.code(), "message": self.message()}});
         // Errors are never cached: the next attempt may succeed.
-        (
-            status,
-            [(axum::http::header::CACHE_CONTROL, "no-store")],
-            Json(body),
-        )
-            .into_response()
+        let mut response = (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: say which scheme is expected, and nothing about why the token failed.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }
