@@ -4,11 +4,14 @@
 //! | Variable | Default | Meaning |
 //! |---|---|---|
 //! | `TENANT_CLAIM` | `tenant_id` | JWT claim (or Lambda-authorizer context key) holding the tenant |
-//! | `METRICS_STORE` | `timestream` | `timestream` or `embedded` |
+//! | `METRICS_STORE` | `timestream` | `timestream`, `influxdb` or `embedded` |
 //! | `TIMESTREAM_DATABASE` | `Metrics` | Timestream database holding one table per tenant |
 //! | `TENANT_QUERY_ROLE_ARN` | unset | role assumed per tenant with a session tag (IAM isolation) |
 //! | `TENANT_SESSION_TAG` | `tenant` | the session tag's key |
 //! | `EMBEDDED_STORE_PATH` | `metrics-lake.sqlite` | SQLite file of the embedded store |
+//! | `INFLUXDB_URL` | — | with `influxdb`: the instance's `https://host:port` |
+//! | `INFLUXDB_TOKEN_SECRET_ARN` | — | with `influxdb`: Secrets Manager secret holding the read token (bare, or `{"token", "tenants": {…}}` for per-tenant read tokens) |
+//! | `INFLUXDB_TOKEN` | — | the token itself (local runs); set exactly one of the two |
 //! | `QUERY_CACHE_TTL_SECS` | `60` | how long an answer is reused (0: never) |
 //! | `QUERY_CACHE_MAX_ENTRIES` | `1000` | answers kept per container |
 
@@ -26,6 +29,29 @@ pub enum StoreChoice {
     Embedded {
         path: PathBuf,
     },
+    /// Timestream for InfluxDB 3: one database per tenant.
+    Influxdb {
+        url: String,
+        token: TokenSource,
+    },
+}
+
+/// Where the InfluxDB read token comes from. Its Debug output never shows a token.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `INFLUXDB_TOKEN` (local runs).
+    Env(String),
+    /// `INFLUXDB_TOKEN_SECRET_ARN`.
+    SecretArn(String),
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSource::Env(_) => f.write_str("Env(<redacted>)"),
+            TokenSource::SecretArn(arn) => f.debug_tuple("SecretArn").field(arn).finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +101,27 @@ impl Config {
                     .unwrap_or_else(|| "metrics-lake.sqlite".to_owned())
                     .into(),
             },
+            Some("influxdb") => {
+                let url = get("INFLUXDB_URL").ok_or_else(|| ConfigError {
+                    name: "INFLUXDB_URL",
+                    problem: "required with METRICS_STORE=influxdb".into(),
+                })?;
+                let token = match (get("INFLUXDB_TOKEN"), get("INFLUXDB_TOKEN_SECRET_ARN")) {
+                    (Some(token), None) => TokenSource::Env(token),
+                    (None, Some(arn)) => TokenSource::SecretArn(arn),
+                    _ => {
+                        return Err(ConfigError {
+                            name: "INFLUXDB_TOKEN_SECRET_ARN",
+                            problem: "set exactly one of INFLUXDB_TOKEN_SECRET_ARN and INFLUXDB_TOKEN".into(),
+                        });
+                    }
+                };
+                StoreChoice::Influxdb { url, token }
+            }
             Some(other) => {
                 return Err(ConfigError {
                     name: "METRICS_STORE",
-                    problem: format!("{other:?}: the query API reads timestream or embedded"),
+                    problem: format!("{other:?}: the query API reads timestream, influxdb or embedded"),
                 });
             }
         };
@@ -119,6 +162,34 @@ mod tests {
     }
 
     #[test]
+    fn influxdb_needs_a_url_and_exactly_one_token_source() {
+        let c = from(&[
+            ("METRICS_STORE", "influxdb"),
+            ("INFLUXDB_URL", "https://influx.example:8181"),
+            ("INFLUXDB_TOKEN_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:t"),
+        ])
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            c.store,
+            StoreChoice::Influxdb {
+                url: "https://influx.example:8181".into(),
+                token: TokenSource::SecretArn("arn:aws:secretsmanager:us-east-1:1:secret:t".into())
+            }
+        );
+        let local = from(&[("METRICS_STORE", "influxdb"), ("INFLUXDB_URL", "http://127.0.0.1:8181"), ("INFLUXDB_TOKEN", "s3cret")])
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(!format!("{local:?}").contains("s3cret"), "the token never shows in Debug output");
+        assert_eq!(from(&[("METRICS_STORE", "influxdb")]).map_err(|e| e.name), Err("INFLUXDB_URL"));
+        let both = from(&[
+            ("METRICS_STORE", "influxdb"),
+            ("INFLUXDB_URL", "http://x"),
+            ("INFLUXDB_TOKEN", "a"),
+            ("INFLUXDB_TOKEN_SECRET_ARN", "b"),
+        ]);
+        assert_eq!(both.map_err(|e| e.name), Err("INFLUXDB_TOKEN_SECRET_ARN"));
+    }
+
+    #[test]
     fn the_stacks_variables_are_read_and_bad_ones_refused() {
         let c = from(&[
             ("TENANT_CLAIM", "custom:tenant_id"),
@@ -133,7 +204,7 @@ mod tests {
         );
         assert_eq!(c.cache_ttl, Duration::ZERO);
         assert_eq!(
-            from(&[("METRICS_STORE", "influxdb")]).map_err(|e| e.name),
+            from(&[("METRICS_STORE", "influx")]).map_err(|e| e.name),
             Err("METRICS_STORE")
         );
         assert_eq!(
