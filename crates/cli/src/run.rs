@@ -119,7 +119,7 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
             for (destination, why) in &live.disabled {
                 err(format!("note: {destination} is disabled: {why}"));
             }
-            Forwarding::Live(live)
+            Forwarding::Live(Box::new(live))
         }
     };
     let firehose = FirehoseConfig {

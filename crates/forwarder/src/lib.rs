@@ -154,7 +154,7 @@ pub async fn build_forwarder(config: &Config, sdk: &SdkConfig) -> Result<Forward
     let needs_secrets = matches!(config.segment.source, Some(SegmentSource::SecretArn(_)))
         || matches!(config.mixpanel.source, Some(MixpanelSource::SecretArn { .. }));
     let secrets = needs_secrets.then(|| aws_sdk_secretsmanager::Client::new(sdk));
-    let http = http::HttpClient::new()?;
+    let http = http::HttpClient::new()?.with_max_response_bytes(http::MAX_RESPONSE_BYTES);
 
     let segment = match (config.segment.disabled_because(), &config.segment.source) {
         (None, Some(source)) => {

@@ -44,7 +44,9 @@ impl LiveForwarder {
     /// Builds the destinations from the forwarder's configuration. Credentials must come from
     /// the environment (`SEGMENT_WRITE_KEY`, `MIXPANEL_…`): a local run reads no secrets.
     pub async fn new(config: Config) -> Result<Self, String> {
-        let http = HttpClient::new().map_err(|e| e.to_string())?;
+        let http = HttpClient::new()
+            .map_err(|e| e.to_string())?
+            .with_max_response_bytes(metrics_forwarder::http::MAX_RESPONSE_BYTES);
         let mut disabled = Vec::new();
         let segment = match (config.segment.disabled_because(), &config.segment.source) {
             (None, Some(source)) => {

@@ -140,7 +140,7 @@ impl ForwardStage for Outbox {
 #[derive(Debug)]
 pub enum Forwarding {
     Outbox(Outbox),
-    Live(crate::live::LiveForwarder),
+    Live(Box<crate::live::LiveForwarder>),
 }
 
 impl Forwarding {

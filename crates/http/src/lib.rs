@@ -1,0 +1,140 @@
+//! The HTTP client the functions share (the forwarder to Segment and Mixpanel, the store to
+//! InfluxDB): hyper over rustls with the aws-lc-rs provider and the system's roots, the same
+//! stack the AWS SDK already compiles, so a function carries one TLS implementation. Plain
+//! `http://` is allowed for local servers (tests, the vendor simulator, a tunnel).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// By default at most this much of an answer is read: the answers the functions read are JSON
+/// documents bounded by their own limits (a Mixpanel strict-mode 400 lists at most 2,000
+/// records, an InfluxDB query answer is bounded by the query model).
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A failed exchange: no status was received.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the request failed: {0}")]
+    Connection(String),
+    #[error("the TLS roots could not be loaded: {0}")]
+    Tls(String),
+    #[error("the request could not be built: {0}")]
+    Request(String),
+}
+
+/// An answer: status, `Retry-After` as sent, and the start of the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    max_response_bytes: usize,
+}
+
+impl HttpClient {
+    /// A client with pooled keep-alive connections.
+    pub fn new() -> Result<HttpClient, HttpError> {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| HttpError::Tls(e.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(HttpClient { client, max_response_bytes: MAX_RESPONSE_BYTES })
+    }
+
+    /// The same client, reading at most `bytes` of each answer.
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> HttpClient {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// `POST`s `body` with `headers`, waiting at most `timeout` for the whole answer.
+    pub async fn post(
+        &self,
+        uri: &Uri,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<HttpResponse, HttpError> {
+        self.send(Method::POST, uri, headers, body, timeout).await
+    }
+
+    /// Sends one request and waits at most `timeout` for the whole answer.
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: &Uri,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<HttpResponse, HttpError> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri.clone())
+            .body(Full::new(body))
+            .map_err(|e| HttpError::Request(e.to_string()))?;
+        for (name, value) in headers {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| HttpError::Connection(describe(&e)))?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            // A body over the limit is dropped rather than failing the exchange: the status decides.
+            let body = match Limited::new(response.into_body(), self.max_response_bytes)
+                .collect()
+                .await
+            {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => Bytes::new(),
+            };
+            Ok(HttpResponse {
+                status,
+                retry_after,
+                body,
+            })
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(HttpError::Timeout(timeout)))
+    }
+}
+
+/// The error and its causes on one line (hyper's top-level message alone says little).
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
