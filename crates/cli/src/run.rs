@@ -112,7 +112,7 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     let forward_config = metrics_forwarder::Config::from_env().map_err(|e| format!("forwarder configuration: {e}"))?;
     let forwarder = match args.forward {
         ForwardMode::Outbox => {
-            Forwarding::Outbox(Outbox::new(forward_config, state.outbox()).map_err(|e| e.to_string())?)
+            Forwarding::Outbox(Box::new(Outbox::new(forward_config, state.outbox()).map_err(|e| e.to_string())?))
         }
         ForwardMode::Live => {
             let live = LiveForwarder::new(forward_config).await.map_err(|e| format!("forwarder: {e}"))?;

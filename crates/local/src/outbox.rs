@@ -139,7 +139,7 @@ impl ForwardStage for Outbox {
 /// The forward stage a run uses: the outbox (default) or the real endpoints.
 #[derive(Debug)]
 pub enum Forwarding {
-    Outbox(Outbox),
+    Outbox(Box<Outbox>),
     Live(Box<crate::live::LiveForwarder>),
 }
 
