@@ -33,7 +33,10 @@ pub fn sources(args: &[String]) -> io::Result<Vec<Source>> {
         } else if path.exists() {
             out.push(Source::File(path));
         } else {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{arg}: no such file or directory")));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{arg}: no such file or directory"),
+            ));
         }
     }
     Ok(out)
@@ -45,9 +48,15 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
         if path.is_dir() {
             walk(&path, files)?;
         } else {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let name = name.strip_suffix(".gz").unwrap_or(&name);
-            if [".json", ".ndjson", ".jsonl"].iter().any(|ext| name.ends_with(ext)) {
+            if [".json", ".ndjson", ".jsonl"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+            {
                 files.push(path);
             }
         }
@@ -77,17 +86,34 @@ pub fn open(source: &Source) -> io::Result<Events> {
     };
     let mut reader = BufReader::with_capacity(256 * 1024, raw);
     let gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let mut reader: Box<dyn BufRead> =
-        if gzip { Box::new(BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(reader))) } else { Box::new(reader) };
+    let mut reader: Box<dyn BufRead> = if gzip {
+        Box::new(BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(reader)))
+    } else {
+        Box::new(reader)
+    };
     let mut array = None;
     if first_non_space(&mut reader)? == Some(b'[') {
         let mut all = Vec::new();
         reader.read_to_end(&mut all)?;
-        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&all)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not a JSON array of events: {e}")))?;
-        array = Some(items.into_iter().rev().map(|item| item.get().as_bytes().to_vec()).collect());
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&all).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not a JSON array of events: {e}"),
+            )
+        })?;
+        array = Some(
+            items
+                .into_iter()
+                .rev()
+                .map(|item| item.get().as_bytes().to_vec())
+                .collect(),
+        );
     }
-    Ok(Events { reader, array, line: Vec::new() })
+    Ok(Events {
+        reader,
+        array,
+        line: Vec::new(),
+    })
 }
 
 impl Iterator for Events {

@@ -87,7 +87,11 @@ fn query(args: &QueryArgs) -> Result<SeriesResult, String> {
         return Err(if known.is_empty() {
             format!("tenant {tenant} has no data (see `metrics-lake tenants`)")
         } else {
-            format!("tenant {tenant} has no metric {:?}; it has: {}", args.metric, known.join(", "))
+            format!(
+                "tenant {tenant} has no metric {:?}; it has: {}",
+                args.metric,
+                known.join(", ")
+            )
         });
     };
     let range = match (&args.since, &args.from, &args.to) {
@@ -95,10 +99,18 @@ fn query(args: &QueryArgs) -> Result<SeriesResult, String> {
         (None, Some(from), Some(to)) => TimeRange::between(from, to).map_err(show)?,
         _ => {
             let (first, last) = (metric.first_ms.unwrap_or(0), metric.last_ms.unwrap_or(0));
-            TimeRange { from_ms: bin.floor(first), to_ms: bin.floor(last) + bin.millis() }
+            TimeRange {
+                from_ms: bin.floor(first),
+                to_ms: bin.floor(last) + bin.millis(),
+            }
         }
     };
-    let filters = args.filters.iter().map(|f| Filter::parse(f)).collect::<Result<Vec<_>, _>>().map_err(show)?;
+    let filters = args
+        .filters
+        .iter()
+        .map(|f| Filter::parse(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(show)?;
     let request = SeriesRequest {
         metric: args.metric.clone(),
         measures: args.measures.clone(),
@@ -114,7 +126,11 @@ fn query(args: &QueryArgs) -> Result<SeriesResult, String> {
 
 fn label(t: i64, bin: &str) -> String {
     let text = EventTime::from_millis(t).to_rfc3339();
-    if bin.ends_with('d') { text[..10].to_owned() } else { text[..16].replace('T', " ") }
+    if bin.ends_with('d') {
+        text[..10].to_owned()
+    } else {
+        text[..16].replace('T', " ")
+    }
 }
 
 fn value_text(v: Option<f64>) -> String {
@@ -139,7 +155,11 @@ fn print(args: &QueryArgs, result: &SeriesResult) {
     out(format!(
         "{} / {}: {} per {} (tenant {})",
         result.metric,
-        result.series.first().map(|s| s.measure.as_str()).unwrap_or("count"),
+        result
+            .series
+            .first()
+            .map(|s| s.measure.as_str())
+            .unwrap_or("count"),
         result.aggregation.as_str(),
         result.bin,
         args.tenant
@@ -159,27 +179,44 @@ fn print(args: &QueryArgs, result: &SeriesResult) {
         out(line);
     }
     if result.series.len() > shown.len() {
-        out(format!("… and {} more series (use --json)", result.series.len() - shown.len()));
+        out(format!(
+            "… and {} more series (use --json)",
+            result.series.len() - shown.len()
+        ));
     }
     out("");
     for s in &result.series {
-        out(format!("{:<24} {}", truncate(&series_name(s), 23), sparkline(&s.points)));
+        out(format!(
+            "{:<24} {}",
+            truncate(&series_name(s), 23),
+            sparkline(&s.points)
+        ));
     }
-    if let Some(s) = result.series.first().filter(|_| result.series.len() == 1 && points <= 62) {
+    if let Some(s) = result
+        .series
+        .first()
+        .filter(|_| result.series.len() == 1 && points <= 62)
+    {
         out("");
         bars(s, &result.bin);
     }
 }
 
 fn truncate(text: &str, n: usize) -> String {
-    if text.chars().count() <= n { text.to_owned() } else { format!("{}…", text.chars().take(n - 1).collect::<String>()) }
+    if text.chars().count() <= n {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(n - 1).collect::<String>())
+    }
 }
 
 /// One character per point, `▁` to `█`, blank for empty bins.
 pub fn sparkline(points: &[metrics_query::Point]) -> String {
     const TICKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let values: Vec<f64> = points.iter().filter_map(|p| p.v).collect();
-    let (min, max) = values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let (min, max) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     points
         .iter()
         .map(|p| match p.v {
@@ -198,6 +235,11 @@ fn bars(series: &metrics_query::Series, bin: &str) {
             Some(v) if max > 0.0 && v > 0.0 => ((v / max) * 50.0).round().max(1.0) as usize,
             _ => 0,
         };
-        out(format!("{:<17}{:<51}{}", label(p.t, bin), "█".repeat(width), value_text(p.v)));
+        out(format!(
+            "{:<17}{:<51}{}",
+            label(p.t, bin),
+            "█".repeat(width),
+            value_text(p.v)
+        ));
     }
 }

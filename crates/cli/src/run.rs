@@ -109,13 +109,16 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     let writer = EmbeddedWriter::new(store, WriteOptions::default());
     // The forwarder's own configuration (its environment variables: metric selections, field
     // policies, Mixpanel project); its requests go to the outbox instead of the vendors.
-    let forward_config = metrics_forwarder::Config::from_env().map_err(|e| format!("forwarder configuration: {e}"))?;
+    let forward_config =
+        metrics_forwarder::Config::from_env().map_err(|e| format!("forwarder configuration: {e}"))?;
     let forwarder = match args.forward {
-        ForwardMode::Outbox => {
-            Forwarding::Outbox(Box::new(Outbox::new(forward_config, state.outbox()).map_err(|e| e.to_string())?))
-        }
+        ForwardMode::Outbox => Forwarding::Outbox(Box::new(
+            Outbox::new(forward_config, state.outbox()).map_err(|e| e.to_string())?,
+        )),
         ForwardMode::Live => {
-            let live = LiveForwarder::new(forward_config).await.map_err(|e| format!("forwarder: {e}"))?;
+            let live = LiveForwarder::new(forward_config)
+                .await
+                .map_err(|e| format!("forwarder: {e}"))?;
             for (destination, why) in &live.disabled {
                 err(format!("note: {destination} is disabled: {why}"));
             }
@@ -135,7 +138,10 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     let started = Instant::now();
     if args.events.is_empty() {
         progress.set_message("sample data set");
-        let sample = SampleConfig { events: args.sample_events, ..SampleConfig::default() };
+        let sample = SampleConfig {
+            events: args.sample_events,
+            ..SampleConfig::default()
+        };
         for e in SampleEvents::new(sample) {
             let bytes = serde_json::to_vec(&e.event).map_err(|e| e.to_string())?;
             pipeline.push(&bytes).await.map_err(|e| e.to_string())?;
@@ -152,7 +158,9 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     }
     progress.set_message("flushing buffers");
     let (summary, _, mut forwarding) = pipeline.finish().await.map_err(|e| e.to_string())?;
-    forwarding.flush().map_err(|e| format!("writing the outbox index: {e}"))?;
+    forwarding
+        .flush()
+        .map_err(|e| format!("writing the outbox index: {e}"))?;
     progress.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     state.save_summary(&summary)?;
@@ -161,10 +169,16 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
 
 fn load_rules(path: &Path) -> Result<RuleSet, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        format!("{}: {e} (run from the repository root, or pass --mappings FILE)", path.display())
+        format!(
+            "{}: {e} (run from the repository root, or pass --mappings FILE)",
+            path.display()
+        )
     })?;
     RuleSet::from_toml(&text).map_err(|diagnostics| {
-        let mut message = format!("{} has problems; `metrics-lake mappings check` explains:", path.display());
+        let mut message = format!(
+            "{} has problems; `metrics-lake mappings check` explains:",
+            path.display()
+        );
         for d in diagnostics {
             message.push_str(&format!("\n  {d}"));
         }
@@ -174,7 +188,10 @@ fn load_rules(path: &Path) -> Result<RuleSet, String> {
 
 async fn enricher(args: &RunArgs) -> Result<Enricher, String> {
     if !args.tenants.exists() {
-        return Err(format!("{}: no such tenant directory (pass --tenants FILE)", args.tenants.display()));
+        return Err(format!(
+            "{}: no such tenant directory (pass --tenants FILE)",
+            args.tenants.display()
+        ));
     }
     let tenants = args.tenants.to_string_lossy().into_owned();
     let policy = match args.invalid_record_policy {
@@ -192,7 +209,11 @@ async fn enricher(args: &RunArgs) -> Result<Enricher, String> {
 }
 
 fn progress_bar(args: &RunArgs) -> ProgressBar {
-    let bar = if args.events.is_empty() { ProgressBar::new(args.sample_events) } else { ProgressBar::no_length() };
+    let bar = if args.events.is_empty() {
+        ProgressBar::new(args.sample_events)
+    } else {
+        ProgressBar::no_length()
+    };
     if args.quiet || args.json {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     } else {

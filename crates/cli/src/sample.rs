@@ -24,7 +24,11 @@ pub struct SampleArgs {
 }
 
 pub fn run(args: SampleArgs) -> ExitCode {
-    let config = SampleConfig { events: args.events, seed: args.seed, ..SampleConfig::default() };
+    let config = SampleConfig {
+        events: args.events,
+        seed: args.seed,
+        ..SampleConfig::default()
+    };
     let sink: Box<dyn Write> = match &args.out {
         Some(path) => match std::fs::File::create(path) {
             Ok(f) => Box::new(f),

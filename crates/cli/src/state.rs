@@ -35,12 +35,16 @@ impl StateDir {
     /// Opens the state directory, creating it.
     pub fn open(root: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
-        Ok(StateDir { root: root.to_owned() })
+        Ok(StateDir {
+            root: root.to_owned(),
+        })
     }
 
     /// Opens an existing state directory with a store in it.
     pub fn existing(root: &Path) -> Result<Self, String> {
-        let state = StateDir { root: root.to_owned() };
+        let state = StateDir {
+            root: root.to_owned(),
+        };
         if !state.store_path().exists() {
             return Err(format!(
                 "no store at {}: run `metrics-lake run` first (or pass --state-dir)",

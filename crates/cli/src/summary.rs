@@ -21,7 +21,12 @@ pub fn thousands(n: u64) -> String {
 }
 
 fn row(indent: usize, label: &str, n: u64) {
-    out(format!("{:indent$}{label:<38}{:>12}", "", thousands(n), indent = indent));
+    out(format!(
+        "{:indent$}{label:<38}{:>12}",
+        "",
+        thousands(n),
+        indent = indent
+    ));
 }
 
 fn rows(indent: usize, prefix: &str, counts: &BTreeMap<String, u64>) {
@@ -31,7 +36,11 @@ fn rows(indent: usize, prefix: &str, counts: &BTreeMap<String, u64>) {
 }
 
 pub fn print(summary: &Summary, accounting: &Accounting, elapsed: f64, state_dir: &Path) {
-    let rate = if elapsed > 0.0 { summary.events_read as f64 / elapsed } else { 0.0 };
+    let rate = if elapsed > 0.0 {
+        summary.events_read as f64 / elapsed
+    } else {
+        0.0
+    };
     out(format!(
         "metrics-lake run: {} events in {elapsed:.1} s ({} events/s)",
         thousands(summary.events_read),
@@ -63,16 +72,27 @@ pub fn print(summary: &Summary, accounting: &Accounting, elapsed: f64, state_dir
     for (destination, counts) in &summary.forward {
         row(4, &format!("{destination}: events"), counts.events);
         row(4, &format!("{destination}: requests"), counts.requests);
-        rows(4, &format!("{destination}: dead-lettered: "), &counts.dead_lettered);
+        rows(
+            4,
+            &format!("{destination}: dead-lettered: "),
+            &counts.dead_lettered,
+        );
     }
     out("");
-    let verdict = if accounting.balanced { "every input event is accounted for" } else { "COUNTS DO NOT ADD UP" };
+    let verdict = if accounting.balanced {
+        "every input event is accounted for"
+    } else {
+        "COUNTS DO NOT ADD UP"
+    };
     out(format!(
         "  accounting: {verdict}: {} outcomes for {} input events{}",
         thousands(accounting.outcomes_total),
         thousands(accounting.input_events),
         if accounting.extra_records > 0 {
-            format!(" (+{} from overlapping rules)", thousands(accounting.extra_records))
+            format!(
+                " (+{} from overlapping rules)",
+                thousands(accounting.extra_records)
+            )
         } else {
             String::new()
         }

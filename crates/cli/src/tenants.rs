@@ -79,7 +79,9 @@ pub fn run(args: TenantsArgs) -> ExitCode {
 fn list_command(args: &ListArgs) -> ExitCode {
     let listed = crate::state::StateDir::existing(&args.state.state_dir).and_then(|state| {
         let store = state.open_store()?;
-        metrics_query::embedded::EmbeddedEngine::new(&store).tenants().map_err(|e| e.message)
+        metrics_query::embedded::EmbeddedEngine::new(&store)
+            .tenants()
+            .map_err(|e| e.message)
     });
     let tenants = match listed {
         Ok(t) => t,
@@ -96,7 +98,10 @@ fn list_command(args: &ListArgs) -> ExitCode {
         ms.map(|t| metrics_schema::EventTime::from_millis(t).to_rfc3339()[..16].replace('T', " "))
             .unwrap_or_else(|| "-".into())
     };
-    out(format!("{:<24}{:>12}{:>9}   {:<17} {:<17}", "tenant", "rows", "metrics", "first", "last"));
+    out(format!(
+        "{:<24}{:>12}{:>9}   {:<17} {:<17}",
+        "tenant", "rows", "metrics", "first", "last"
+    ));
     for t in &tenants {
         out(format!(
             "{:<24}{:>12}{:>9}   {:<17} {:<17}",

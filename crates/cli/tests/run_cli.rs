@@ -55,18 +55,38 @@ impl Drop for State {
 }
 
 fn json(output: &Output) -> Value {
-    assert!(output.status.success(), "exit {:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
 fn outcomes_total(summary: &Value) -> u64 {
-    summary["outcomes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum()
+    summary["outcomes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum()
 }
 
 #[test]
 fn the_sample_run_accounts_for_every_event_and_a_rerun_changes_no_row() {
     let state = State::new("sample");
-    let run = || json(&metrics_lake(&["run", "--sample-events", "3000", "--json", "--state-dir", state.arg()]));
+    let run = || {
+        json(&metrics_lake(&[
+            "run",
+            "--sample-events",
+            "3000",
+            "--json",
+            "--state-dir",
+            state.arg(),
+        ]))
+    };
     let first = run();
     let read = first["events_read"].as_u64().unwrap();
     assert!(read >= 3000);
@@ -84,19 +104,44 @@ fn the_sample_run_accounts_for_every_event_and_a_rerun_changes_no_row() {
     let first_request: Value = serde_json::from_str(segment.lines().next().unwrap()).unwrap();
     assert_eq!(first_request["path"], "/v1/batch");
     assert_eq!(first_request["body"]["batch"][0]["type"], "track");
-    assert!(first_request["headers"].to_string().to_lowercase().find("authorization").is_none());
-    let sent: u64 = segment.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["events"].as_u64().unwrap()).sum();
+    assert!(
+        first_request["headers"]
+            .to_string()
+            .to_lowercase()
+            .find("authorization")
+            .is_none()
+    );
+    let sent: u64 = segment
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["events"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
     assert_eq!(sent, first["forward"]["segment"]["events"].as_u64().unwrap());
     let mixpanel = std::fs::read_to_string(state.0.join("outbox/mixpanel/requests.ndjson")).unwrap();
     let first_import: Value = serde_json::from_str(mixpanel.lines().next().unwrap()).unwrap();
-    assert!(first_import["path"].as_str().unwrap().starts_with("/import?strict=1"));
+    assert!(
+        first_import["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/import?strict=1")
+    );
     assert_eq!(first_import["content_encoding"], "gzip");
 
     let tenants_before = json(&metrics_lake(&["tenants", "--json", "--state-dir", state.arg()]));
     // Running again over the same input: every stored event is now a duplicate, no row changes.
     let second = run();
-    assert_eq!(second["outcomes"]["duplicate"], first["outcomes"]["stored"].as_u64().unwrap() + first["outcomes"]["duplicate"].as_u64().unwrap());
-    assert!(second["outcomes"].get("stored").is_none(), "{:#}", second["outcomes"]);
+    assert_eq!(
+        second["outcomes"]["duplicate"],
+        first["outcomes"]["stored"].as_u64().unwrap() + first["outcomes"]["duplicate"].as_u64().unwrap()
+    );
+    assert!(
+        second["outcomes"].get("stored").is_none(),
+        "{:#}",
+        second["outcomes"]
+    );
     let tenants_after = json(&metrics_lake(&["tenants", "--json", "--state-dir", state.arg()]));
     assert_eq!(tenants_before, tenants_after);
 }
@@ -105,7 +150,11 @@ fn the_sample_run_accounts_for_every_event_and_a_rerun_changes_no_row() {
 fn events_come_from_files_arrays_directories_and_stdin() {
     let sample = metrics_lake(&["sample", "--events", "200"]);
     assert!(sample.status.success());
-    let lines: Vec<&[u8]> = sample.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = sample
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     assert!(lines.len() >= 200);
 
     let state = State::new("inputs");
@@ -118,9 +167,30 @@ fn events_come_from_files_arrays_directories_and_stdin() {
 
     let read = |args: &[&str]| json(&metrics_lake(args))["events_read"].as_u64().unwrap();
     let n = lines.len() as u64;
-    assert_eq!(read(&["run", "--json", "--state-dir", state.arg(), ndjson.to_str().unwrap()]), n);
-    assert_eq!(read(&["run", "--json", "--state-dir", state.arg(), array.to_str().unwrap()]), n);
-    let from_stdin = json(&with_stdin(&["run", "--json", "--state-dir", state.arg(), "-"], &sample.stdout));
+    assert_eq!(
+        read(&[
+            "run",
+            "--json",
+            "--state-dir",
+            state.arg(),
+            ndjson.to_str().unwrap()
+        ]),
+        n
+    );
+    assert_eq!(
+        read(&[
+            "run",
+            "--json",
+            "--state-dir",
+            state.arg(),
+            array.to_str().unwrap()
+        ]),
+        n
+    );
+    let from_stdin = json(&with_stdin(
+        &["run", "--json", "--state-dir", state.arg(), "-"],
+        &sample.stdout,
+    ));
     assert_eq!(from_stdin["events_read"].as_u64().unwrap(), n);
     assert_eq!(outcomes_total(&from_stdin), n);
 
@@ -129,17 +199,37 @@ fn events_come_from_files_arrays_directories_and_stdin() {
     std::fs::copy(&ndjson, dir.join("a.ndjson")).unwrap();
     std::fs::copy(&array, dir.join("nested/b.json")).unwrap();
     std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
-    assert_eq!(read(&["run", "--json", "--state-dir", state.arg(), dir.to_str().unwrap()]), 2 * n);
+    assert_eq!(
+        read(&["run", "--json", "--state-dir", state.arg(), dir.to_str().unwrap()]),
+        2 * n
+    );
 }
 
 #[test]
 fn query_returns_a_tenants_series_and_only_its_own() {
     let state = State::new("query");
-    json(&metrics_lake(&["run", "--sample-events", "3000", "--json", "--state-dir", state.arg()]));
+    json(&metrics_lake(&[
+        "run",
+        "--sample-events",
+        "3000",
+        "--json",
+        "--state-dir",
+        state.arg(),
+    ]));
     let query = |tenant: &str| {
         json(&metrics_lake(&[
-            "query", "--tenant", tenant, "--metric", "findings_upload_completed", "--measure", "new_findings_count",
-            "--bin", "1d", "--json", "--state-dir", state.arg(),
+            "query",
+            "--tenant",
+            tenant,
+            "--metric",
+            "findings_upload_completed",
+            "--measure",
+            "new_findings_count",
+            "--bin",
+            "1d",
+            "--json",
+            "--state-dir",
+            state.arg(),
         ]))
     };
     let acme = query("acme-prod");
@@ -148,18 +238,50 @@ fn query_returns_a_tenants_series_and_only_its_own() {
     let total: f64 = points.iter().filter_map(|p| p["v"].as_f64()).sum();
     assert!(total > 0.0);
     let globex = query("globex");
-    let globex_total: f64 = globex["series"][0]["points"].as_array().unwrap().iter().filter_map(|p| p["v"].as_f64()).sum();
+    let globex_total: f64 = globex["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["v"].as_f64())
+        .sum();
     assert_ne!(total, globex_total, "each tenant sees its own table");
 
     // The table and chart print, and an unknown metric says what exists.
-    let text = metrics_lake(&["query", "--tenant", "acme-prod", "--metric", "scan_completed", "--state-dir", state.arg()]);
+    let text = metrics_lake(&[
+        "query",
+        "--tenant",
+        "acme-prod",
+        "--metric",
+        "scan_completed",
+        "--state-dir",
+        state.arg(),
+    ]);
     assert!(text.status.success());
     let printed = String::from_utf8_lossy(&text.stdout);
-    assert!(printed.contains("2026-11-02") && printed.contains('█'), "{printed}");
-    let unknown = metrics_lake(&["query", "--tenant", "acme-prod", "--metric", "nope", "--state-dir", state.arg()]);
+    assert!(
+        printed.contains("2026-11-02") && printed.contains('█'),
+        "{printed}"
+    );
+    let unknown = metrics_lake(&[
+        "query",
+        "--tenant",
+        "acme-prod",
+        "--metric",
+        "nope",
+        "--state-dir",
+        state.arg(),
+    ]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("scan_completed"));
-    let hostile = metrics_lake(&["query", "--tenant", "../acme", "--metric", "scan_completed", "--state-dir", state.arg()]);
+    let hostile = metrics_lake(&[
+        "query",
+        "--tenant",
+        "../acme",
+        "--metric",
+        "scan_completed",
+        "--state-dir",
+        state.arg(),
+    ]);
     assert_eq!(hostile.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&hostile.stderr).contains("invalid_tenant_id"));
 }
@@ -180,7 +302,15 @@ fn a_missing_input_or_state_fails_with_a_message() {
     let missing = metrics_lake(&["run", "--state-dir", state.arg(), "no/such/file.ndjson"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no such file"));
-    let no_store = metrics_lake(&["query", "--tenant", "acme-prod", "--metric", "m", "--state-dir", state.arg()]);
+    let no_store = metrics_lake(&[
+        "query",
+        "--tenant",
+        "acme-prod",
+        "--metric",
+        "m",
+        "--state-dir",
+        state.arg(),
+    ]);
     assert_eq!(no_store.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&no_store.stderr).contains("metrics-lake run"));
 }

@@ -58,7 +58,10 @@ impl HttpClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
-        Ok(HttpClient { client, max_response_bytes: MAX_RESPONSE_BYTES })
+        Ok(HttpClient {
+            client,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+        })
     }
 
     /// The same client, reading at most `bytes` of each answer.

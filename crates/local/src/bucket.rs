@@ -25,8 +25,14 @@ impl LocalBucket {
     /// Opens (creating if needed) a bucket rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, BucketError> {
         let root = root.into();
-        fs::create_dir_all(&root).map_err(|source| BucketError::Io { path: root.clone(), source })?;
-        Ok(LocalBucket { root, made: Default::default() })
+        fs::create_dir_all(&root).map_err(|source| BucketError::Io {
+            path: root.clone(),
+            source,
+        })?;
+        Ok(LocalBucket {
+            root,
+            made: Default::default(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -37,7 +43,9 @@ impl LocalBucket {
     pub fn path(&self, key: &str) -> Result<PathBuf, BucketError> {
         let safe = !key.is_empty()
             && !key.starts_with('/')
-            && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+            && key
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..")
             && !key.contains('\\')
             && !key.contains('\0');
         if !safe {
@@ -49,7 +57,10 @@ impl LocalBucket {
     /// Stores an object, replacing any object with the same key.
     pub fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BucketError> {
         let path = self.path(key)?;
-        let io = |source| BucketError::Io { path: path.clone(), source };
+        let io = |source| BucketError::Io {
+            path: path.clone(),
+            source,
+        };
         if let Some(dir) = path.parent() {
             let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
             if !made.contains(dir) {
@@ -80,10 +91,18 @@ impl LocalBucket {
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(BucketError::Io { path: dir.to_owned(), source }),
+            Err(source) => {
+                return Err(BucketError::Io {
+                    path: dir.to_owned(),
+                    source,
+                });
+            }
         };
         for entry in entries {
-            let entry = entry.map_err(|source| BucketError::Io { path: dir.to_owned(), source })?;
+            let entry = entry.map_err(|source| BucketError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
             let path = entry.path();
             if path.is_dir() {
                 self.walk(&path, keys)?;
@@ -115,7 +134,10 @@ mod tests {
         bucket.put("Error/processing-failed/x", b"x").unwrap();
         bucket.put("Data/2026/11/23/10/a.gz", b"a2").unwrap();
         assert_eq!(bucket.get("Data/2026/11/23/10/a.gz").unwrap(), b"a2");
-        assert_eq!(bucket.list("Data/").unwrap(), ["Data/2026/11/23/10/a.gz", "Data/2026/11/23/11/b.gz"]);
+        assert_eq!(
+            bucket.list("Data/").unwrap(),
+            ["Data/2026/11/23/10/a.gz", "Data/2026/11/23/11/b.gz"]
+        );
         assert_eq!(bucket.list("").unwrap().len(), 3);
         fs::remove_dir_all(bucket.root()).unwrap();
     }
@@ -124,7 +146,10 @@ mod tests {
     fn keys_cannot_escape_the_root() {
         let bucket = temp_bucket("escape");
         for key in ["../x", "/etc/passwd", "a/../../x", "a//b", "", "a\\b", "./a"] {
-            assert!(matches!(bucket.put(key, b""), Err(BucketError::UnsafeKey(_))), "{key:?}");
+            assert!(
+                matches!(bucket.put(key, b""), Err(BucketError::UnsafeKey(_))),
+                "{key:?}"
+            );
         }
         fs::remove_dir_all(bucket.root()).unwrap();
     }

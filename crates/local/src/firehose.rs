@@ -17,10 +17,10 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use flate2::write::GzEncoder;
+use base64::engine::general_purpose::STANDARD as B64;
 use flate2::Compression;
+use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::content_uuid;
@@ -223,7 +223,11 @@ impl Firehose {
         }
         self.next_record += 1;
         self.processor_bytes += data.len();
-        self.processor.push(Pending { record_id: format!("{:020}", self.next_record), arrival_ms, data });
+        self.processor.push(Pending {
+            record_id: format!("{:020}", self.next_record),
+            arrival_ms,
+            data,
+        });
         if due.is_none() && self.processor_bytes >= self.config.processor_buffer_bytes {
             due = self.take_invocation();
         }
@@ -297,8 +301,16 @@ impl Firehose {
     /// processing-failed with `code`.
     pub fn fail_invocation(&mut self, invocation: Invocation, code: &str, message: &str) -> Completion {
         let failed = invocation.records.len();
-        let objects = self.failed_object(&invocation.records, code, message).into_iter().collect();
-        Completion { ok: 0, dropped: 0, failed, objects }
+        let objects = self
+            .failed_object(&invocation.records, code, message)
+            .into_iter()
+            .collect();
+        Completion {
+            ok: 0,
+            dropped: 0,
+            failed,
+            objects,
+        }
     }
 
     /// Delivers whatever the destination buffer holds (end of input).
@@ -340,10 +352,23 @@ impl Firehose {
             let _ = serde_json::to_writer(&mut content, &wrapper);
             content.push(b'\n');
         }
-        Some(self.object(ObjectKind::ProcessingFailed, "Error/processing-failed/", first, &content, failed.len()))
+        Some(self.object(
+            ObjectKind::ProcessingFailed,
+            "Error/processing-failed/",
+            first,
+            &content,
+            failed.len(),
+        ))
     }
 
-    fn object(&self, kind: ObjectKind, prefix: &str, first_arrival_ms: i64, content: &[u8], records: usize) -> NewObject {
+    fn object(
+        &self,
+        kind: ObjectKind,
+        prefix: &str,
+        first_arrival_ms: i64,
+        content: &[u8],
+        records: usize,
+    ) -> NewObject {
         let (path, stamp) = time_parts(first_arrival_ms);
         let key = format!(
             "{prefix}{path}{}-{}-{stamp}-{}.gz",
@@ -351,7 +376,12 @@ impl Firehose {
             self.config.stream_version,
             content_uuid(content)
         );
-        NewObject { kind, key, bytes: gzip(content), records }
+        NewObject {
+            kind,
+            key,
+            bytes: gzip(content),
+            records,
+        }
     }
 }
 
@@ -365,7 +395,11 @@ enum RecordResult {
 fn check_response(sent: &[Pending], response_json: &[u8]) -> Result<Vec<RecordResult>, ContractViolation> {
     let response: Response =
         serde_json::from_slice(response_json).map_err(|_| ContractViolation::JsonProcessing)?;
-    let index: HashMap<&str, usize> = sent.iter().enumerate().map(|(i, p)| (p.record_id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = sent
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.record_id.as_str(), i))
+        .collect();
     let mut results: Vec<Option<RecordResult>> = sent.iter().map(|_| None).collect();
     for record in response.records {
         let i = *index
@@ -375,7 +409,10 @@ fn check_response(sent: &[Pending], response_json: &[u8]) -> Result<Vec<RecordRe
             return Err(ContractViolation::DuplicatedRecordId(record.record_id));
         }
         let result = match record.result.as_str() {
-            "Ok" => RecordResult::Ok(B64.decode(&record.data).map_err(|_| ContractViolation::JsonProcessing)?),
+            "Ok" => RecordResult::Ok(
+                B64.decode(&record.data)
+                    .map_err(|_| ContractViolation::JsonProcessing)?,
+            ),
             "Dropped" => RecordResult::Dropped,
             "ProcessingFailed" => RecordResult::Failed,
             _ => return Err(ContractViolation::JsonProcessing),
@@ -393,8 +430,18 @@ fn check_response(sent: &[Pending], response_json: &[u8]) -> Result<Vec<RecordRe
 fn time_parts(ms: i64) -> (String, String) {
     let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let (y, mo, d, h, mi, s) = (t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
-    (format!("{y:04}/{mo:02}/{d:02}/{h:02}/"), format!("{y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02}"))
+    let (y, mo, d, h, mi, s) = (
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    );
+    (
+        format!("{y:04}/{mo:02}/{d:02}/{h:02}/"),
+        format!("{y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02}"),
+    )
 }
 
 fn gzip(content: &[u8]) -> Vec<u8> {

@@ -10,7 +10,14 @@ pub fn content_uuid(bytes: &[u8]) -> String {
         hash = hash.wrapping_mul(PRIME);
     }
     let h = format!("{hash:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]

@@ -50,10 +50,17 @@ impl LiveForwarder {
         let mut disabled = Vec::new();
         let segment = match (config.segment.disabled_because(), &config.segment.source) {
             (None, Some(source)) => {
-                let key = credentials::segment(source, None).await.map_err(|e| e.to_string())?;
+                let key = credentials::segment(source, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Some(
-                    Segment::new(config.segment.format.clone(), &config.segment.endpoint, &key, http.clone())
-                        .ok_or("SEGMENT_ENDPOINT is not a URL, or the write key cannot be sent")?,
+                    Segment::new(
+                        config.segment.format.clone(),
+                        &config.segment.endpoint,
+                        &key,
+                        http.clone(),
+                    )
+                    .ok_or("SEGMENT_ENDPOINT is not a URL, or the write key cannot be sent")?,
                 )
             }
             (why, _) => {
@@ -63,10 +70,17 @@ impl LiveForwarder {
         };
         let mixpanel = match (config.mixpanel.disabled_because(), &config.mixpanel.source) {
             (None, Some(source)) => {
-                let auth = credentials::mixpanel(source, None).await.map_err(|e| e.to_string())?;
+                let auth = credentials::mixpanel(source, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Some(
-                    Mixpanel::new(config.mixpanel.format.clone(), &config.mixpanel.endpoint, &auth, http.clone())
-                        .ok_or("MIXPANEL_ENDPOINT is not a URL, or the credentials cannot be sent")?,
+                    Mixpanel::new(
+                        config.mixpanel.format.clone(),
+                        &config.mixpanel.endpoint,
+                        &auth,
+                        http.clone(),
+                    )
+                    .ok_or("MIXPANEL_ENDPOINT is not a URL, or the credentials cannot be sent")?,
                 )
             }
             (why, _) => {
@@ -74,7 +88,13 @@ impl LiveForwarder {
                 None
             }
         };
-        Ok(LiveForwarder { segment, mixpanel, config, now: EventTime::now(), disabled })
+        Ok(LiveForwarder {
+            segment,
+            mixpanel,
+            config,
+            now: EventTime::now(),
+            disabled,
+        })
     }
 
     fn options(&self) -> DeliveryOptions {
@@ -88,15 +108,31 @@ impl LiveForwarder {
 }
 
 impl ForwardStage for LiveForwarder {
-    async fn consume(&mut self, bucket: &LocalBucket, key: &str, bytes: &[u8]) -> Result<ForwardReport, StageError> {
-        let source =
-            ObjectRef { bucket: LOCAL_BUCKET.to_owned(), key: key.to_owned(), size: Some(bytes.len() as u64), sequencer: None };
+    async fn consume(
+        &mut self,
+        bucket: &LocalBucket,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<ForwardReport, StageError> {
+        let source = ObjectRef {
+            bucket: LOCAL_BUCKET.to_owned(),
+            key: key.to_owned(),
+            size: Some(bytes.len() as u64),
+            sequencer: None,
+        };
         let mut invalid = Vec::new();
         let lines: Vec<(usize, Vec<u8>)> = records(bytes, &ReadLimits::default())
             .filter_map(|r| match r {
                 Ok(record) => Some((record.line, record.bytes)),
                 Err(e) => {
-                    invalid.push(DeadLetter::for_record("forwarder", e.code(), e.to_string(), &source, None, None));
+                    invalid.push(DeadLetter::for_record(
+                        "forwarder",
+                        e.code(),
+                        e.to_string(),
+                        &source,
+                        None,
+                        None,
+                    ));
                     None
                 }
             })
@@ -141,11 +177,13 @@ impl ForwardStage for LiveForwarder {
             }
             if !letters.is_empty() {
                 let prefix = format!("{}{}/", self.config.dead_letter_prefix, kind.name());
-                bucket.put(&dead_letter_key(&prefix, &source), &to_ndjson(&letters)).map_err(|e| StageError {
-                    stage: "forwarder",
-                    key: key.to_owned(),
-                    message: e.to_string(),
-                })?;
+                bucket
+                    .put(&dead_letter_key(&prefix, &source), &to_ndjson(&letters))
+                    .map_err(|e| StageError {
+                        stage: "forwarder",
+                        key: key.to_owned(),
+                        message: e.to_string(),
+                    })?;
             }
             forward.destinations.insert(kind.name().to_owned(), counts);
         }
@@ -162,8 +200,17 @@ fn dead_letters(
     invalid: &[DeadLetter],
 ) -> Vec<DeadLetter> {
     let refused = report.refused.iter().chain(&report.deferred).map(|refusal| {
-        let (line, raw) = event_lines.get(refusal.index).map_or((None, None), |(l, r)| (Some(*l), Some(*r)));
-        DeadLetter::for_record("forwarder", refusal.reason.code(), refusal.detail.clone(), source, line, raw)
+        let (line, raw) = event_lines
+            .get(refusal.index)
+            .map_or((None, None), |(l, r)| (Some(*l), Some(*r)));
+        DeadLetter::for_record(
+            "forwarder",
+            refusal.reason.code(),
+            refusal.detail.clone(),
+            source,
+            line,
+            raw,
+        )
     });
     invalid
         .iter()

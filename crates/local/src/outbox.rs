@@ -58,7 +58,12 @@ impl Outbox {
     /// `config` is the forwarder's configuration (its environment variables): field
     /// policies, metric selections and formats apply exactly as deployed.
     pub fn new(config: Config, dir: PathBuf) -> Result<Self, BucketError> {
-        Ok(Outbox { config, dir: LocalBucket::open(dir)?, now: EventTime::now(), indexes: Default::default() })
+        Ok(Outbox {
+            config,
+            dir: LocalBucket::open(dir)?,
+            now: EventTime::now(),
+            indexes: Default::default(),
+        })
     }
 
     fn index(&mut self, destination: &'static str) -> std::io::Result<&mut BufWriter<File>> {
@@ -68,7 +73,9 @@ impl Outbox {
             let file = File::create(dir.join("requests.ndjson"))?;
             self.indexes.insert(destination, BufWriter::new(file));
         }
-        self.indexes.get_mut(destination).ok_or_else(|| std::io::Error::other("index missing"))
+        self.indexes
+            .get_mut(destination)
+            .ok_or_else(|| std::io::Error::other("index missing"))
     }
 
     /// Writes the request indexes out (the run's end).
@@ -78,8 +85,17 @@ impl Outbox {
 }
 
 impl ForwardStage for Outbox {
-    async fn consume(&mut self, _: &LocalBucket, key: &str, bytes: &[u8]) -> Result<ForwardReport, StageError> {
-        let fail = |message: String| StageError { stage: "forwarder", key: key.to_owned(), message };
+    async fn consume(
+        &mut self,
+        _: &LocalBucket,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<ForwardReport, StageError> {
+        let fail = |message: String| StageError {
+            stage: "forwarder",
+            key: key.to_owned(),
+            message,
+        };
         let mut invalid: std::collections::BTreeMap<String, u64> = Default::default();
         let lines: Vec<Vec<u8>> = records(bytes, &ReadLimits::default())
             .filter_map(|r| match r {
@@ -100,7 +116,10 @@ impl ForwardStage for Outbox {
         let mut report = ForwardReport::default();
         for kind in DestinationKind::ALL {
             let prepared = prepare(&self.config, kind, &events);
-            let mut counts = DestinationCounts { dead_lettered: invalid.clone(), ..DestinationCounts::default() };
+            let mut counts = DestinationCounts {
+                dead_lettered: invalid.clone(),
+                ..DestinationCounts::default()
+            };
             for request in &prepared.requests {
                 counts.events += request.events.len() as u64;
                 counts.requests += 1;
@@ -110,8 +129,11 @@ impl ForwardStage for Outbox {
                     .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
                     .map(|(_, v)| v.as_str());
                 // A JSON body goes in as it is; anything else (gzip) as base64 of the exact bytes.
-                let body: Option<&serde_json::value::RawValue> =
-                    if encoding.is_none() { serde_json::from_slice(&request.body).ok() } else { None };
+                let body: Option<&serde_json::value::RawValue> = if encoding.is_none() {
+                    serde_json::from_slice(&request.body).ok()
+                } else {
+                    None
+                };
                 let line = RequestLine {
                     method: request.method,
                     path: &request.url_path,
@@ -120,7 +142,9 @@ impl ForwardStage for Outbox {
                     events: request.events.len(),
                     dedup_ids: &request.dedup_ids,
                     content_encoding: body.is_none().then_some(encoding).flatten(),
-                    body_base64: body.is_none().then(|| base64::engine::general_purpose::STANDARD.encode(&request.body)),
+                    body_base64: body
+                        .is_none()
+                        .then(|| base64::engine::general_purpose::STANDARD.encode(&request.body)),
                     body,
                 };
                 let index = self.index(kind.name()).map_err(|e| fail(e.to_string()))?;
@@ -128,7 +152,10 @@ impl ForwardStage for Outbox {
                 index.write_all(b"\n").map_err(|e| fail(e.to_string()))?;
             }
             for refusal in &prepared.refused {
-                *counts.dead_lettered.entry(refusal.reason.code().into_owned()).or_insert(0) += 1;
+                *counts
+                    .dead_lettered
+                    .entry(refusal.reason.code().into_owned())
+                    .or_insert(0) += 1;
             }
             report.destinations.insert(kind.name().to_owned(), counts);
         }
@@ -154,7 +181,12 @@ impl Forwarding {
 }
 
 impl ForwardStage for Forwarding {
-    async fn consume(&mut self, bucket: &LocalBucket, key: &str, bytes: &[u8]) -> Result<ForwardReport, StageError> {
+    async fn consume(
+        &mut self,
+        bucket: &LocalBucket,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<ForwardReport, StageError> {
         match self {
             Forwarding::Outbox(outbox) => outbox.consume(bucket, key, bytes).await,
             Forwarding::Live(live) => live.consume(bucket, key, bytes).await,

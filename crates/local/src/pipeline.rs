@@ -51,14 +51,23 @@ pub struct DestinationCounts {
 /// The store writer, reading one new object. The bucket is where its dead letters go.
 #[allow(async_fn_in_trait)] // used in one process, never across threads
 pub trait StoreStage {
-    async fn consume(&mut self, bucket: &LocalBucket, key: &str, bytes: &[u8]) -> Result<StoreReport, StageError>;
+    async fn consume(
+        &mut self,
+        bucket: &LocalBucket,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<StoreReport, StageError>;
 }
 
 /// The forwarder, reading one new object.
 #[allow(async_fn_in_trait)]
 pub trait ForwardStage {
-    async fn consume(&mut self, bucket: &LocalBucket, key: &str, bytes: &[u8])
-    -> Result<ForwardReport, StageError>;
+    async fn consume(
+        &mut self,
+        bucket: &LocalBucket,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<ForwardReport, StageError>;
 }
 
 /// A stage that could not process an object at all (its Lambda would fail and be retried).
@@ -149,7 +158,12 @@ impl Summary {
             && transformed == self.records
             && stored == self.transform.ok
             && outcomes_total == self.events_read + extra_records;
-        Accounting { input_events: self.events_read, extra_records, outcomes_total, balanced }
+        Accounting {
+            input_events: self.events_read,
+            extra_records,
+            outcomes_total,
+            balanced,
+        }
     }
 }
 
@@ -248,27 +262,50 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
                     for (reason, n) in transformed.summary.by_reason() {
                         let n = n as u64;
                         if policy == metrics_enrich::firehose::FirehoseResult::Dropped {
-                            *self.summary.transform.dropped.entry(reason.to_owned()).or_insert(0) += n;
+                            *self
+                                .summary
+                                .transform
+                                .dropped
+                                .entry(reason.to_owned())
+                                .or_insert(0) += n;
                             self.summary.outcome(format!("dropped:{reason}"), n);
                         } else {
-                            *self.summary.transform.failed.entry(reason.to_owned()).or_insert(0) += n;
+                            *self
+                                .summary
+                                .transform
+                                .failed
+                                .entry(reason.to_owned())
+                                .or_insert(0) += n;
                             self.summary.outcome(format!("failed:{reason}"), n);
                         }
                     }
-                    self.firehose.complete(invocation, transformed.response.as_str().as_bytes())
+                    self.firehose
+                        .complete(invocation, transformed.response.as_str().as_bytes())
                 }
                 Err(e) => {
                     let n = invocation.record_count() as u64;
-                    *self.summary.transform.failed.entry(e.code().to_owned()).or_insert(0) += n;
+                    *self
+                        .summary
+                        .transform
+                        .failed
+                        .entry(e.code().to_owned())
+                        .or_insert(0) += n;
                     self.summary.outcome(format!("failed:{}", e.code()), n);
-                    self.firehose.fail_invocation(invocation, "Lambda.FunctionError", &e.to_string())
+                    self.firehose
+                        .fail_invocation(invocation, "Lambda.FunctionError", &e.to_string())
                 }
             },
             Err(_) => {
                 let n = invocation.record_count() as u64;
-                *self.summary.transform.failed.entry("malformed_event".to_owned()).or_insert(0) += n;
+                *self
+                    .summary
+                    .transform
+                    .failed
+                    .entry("malformed_event".to_owned())
+                    .or_insert(0) += n;
                 self.summary.outcome("failed:malformed_event", n);
-                self.firehose.fail_invocation(invocation, "Lambda.JsonProcessingException", "malformed event")
+                self.firehose
+                    .fail_invocation(invocation, "Lambda.JsonProcessingException", "malformed event")
             }
         };
         self.summary.transform.ok += completion.ok as u64;
@@ -285,7 +322,10 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
             ObjectKind::ProcessingFailed => self.summary.objects.processing_failed += 1,
             ObjectKind::Data => {
                 self.summary.objects.data += 1;
-                let stored = self.store.consume(&self.bucket, &object.key, &object.bytes).await?;
+                let stored = self
+                    .store
+                    .consume(&self.bucket, &object.key, &object.bytes)
+                    .await?;
                 for (tenant, n) in stored.written {
                     *self.summary.store.written.entry(tenant).or_insert(0) += n;
                     self.summary.outcome("stored", n);
@@ -296,7 +336,10 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
                     self.summary.outcome(format!("dead_lettered:{reason}"), n);
                     *self.summary.store.dead_lettered.entry(reason).or_insert(0) += n;
                 }
-                let forwarded = self.forward.consume(&self.bucket, &object.key, &object.bytes).await?;
+                let forwarded = self
+                    .forward
+                    .consume(&self.bucket, &object.key, &object.bytes)
+                    .await?;
                 for (destination, counts) in forwarded.destinations {
                     let total = self.summary.forward.entry(destination).or_default();
                     total.events += counts.events;
@@ -319,5 +362,7 @@ fn envelope_time(event: &[u8]) -> Option<i64> {
         time: std::borrow::Cow<'a, str>,
     }
     let envelope: Envelope<'_> = serde_json::from_slice(event).ok()?;
-    EventTime::parse_rfc3339(&envelope.time).ok().map(EventTime::as_millis)
+    EventTime::parse_rfc3339(&envelope.time)
+        .ok()
+        .map(EventTime::as_millis)
 }

@@ -5,7 +5,7 @@
 //! share of the faults real producers send: unknown tenants, missing fields, bad times,
 //! redelivered duplicates, late events, and events no rule matches.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// Tenants of the sample, with their share of the traffic. The last one is not in the tenant
 /// directory (`events/sample/tenants.json`): its events fail enrichment as `unknown_tenant`.
@@ -30,7 +30,12 @@ pub struct SampleConfig {
 
 impl Default for SampleConfig {
     fn default() -> Self {
-        SampleConfig { events: 100_000, seed: 20_261_126, start_ms: 1_793_059_200_000, days: 30 }
+        SampleConfig {
+            events: 100_000,
+            seed: 20_261_126,
+            start_ms: 1_793_059_200_000,
+            days: 30,
+        }
     }
 }
 
@@ -42,7 +47,9 @@ pub struct SampleEvent {
 }
 
 /// Relative traffic per hour of the day (UTC): a working day with a lunch dip.
-const HOURLY: [u32; 24] = [2, 1, 1, 1, 1, 2, 4, 8, 14, 18, 20, 19, 15, 18, 20, 19, 16, 12, 8, 6, 5, 4, 3, 2];
+const HOURLY: [u32; 24] = [
+    2, 1, 1, 1, 1, 2, 4, 8, 14, 18, 20, 19, 15, 18, 20, 19, 16, 12, 8, 6, 5, 4, 3, 2,
+];
 /// Relative traffic per weekday, Monday first.
 const DAILY: [u32; 7] = [10, 11, 11, 10, 9, 3, 2];
 
@@ -149,7 +156,10 @@ impl SampleEvents {
         let mut batch: Vec<SampleEvent> = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let arrival_ms = minute_ms + self.rng.below(60_000) as i64;
-            batch.push(SampleEvent { arrival_ms, event: Value::Null });
+            batch.push(SampleEvent {
+                arrival_ms,
+                event: Value::Null,
+            });
         }
         batch.sort_by_key(|e| e.arrival_ms);
         for slot in &mut batch {
@@ -195,14 +205,23 @@ fn weight(start_ms: i64, minute: i64) -> f64 {
     f64::from(HOURLY[hour] * DAILY[weekday])
 }
 
-const REPOS: [&str; 8] =
-    ["payments-api", "web-frontend", "auth-service", "infra-live", "mobile-app", "data-pipeline", "billing", "docs"];
+const REPOS: [&str; 8] = [
+    "payments-api",
+    "web-frontend",
+    "auth-service",
+    "infra-live",
+    "mobile-app",
+    "data-pipeline",
+    "billing",
+    "docs",
+];
 const SEVERITIES: [(&str, u32); 4] = [("critical", 5), ("high", 20), ("medium", 45), ("low", 30)];
 const CONTROLS: [&str; 5] = ["sast", "sca", "secrets", "iac", "container"];
 
 /// RFC 3339 in UTC, second precision, as services usually publish it.
 fn rfc3339(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         t.year(),
@@ -218,7 +237,11 @@ fn rfc3339(ms: i64) -> String {
 fn domain_event(rng: &mut SplitMix64, arrival_ms: i64) -> Value {
     let tenant = *rng.weighted(&TENANTS.map(|(id, _, w)| (id, w)));
     // Most events are published within seconds; a few hours late (a backlog, a retry queue).
-    let delay_ms = if rng.chance(5) { 3_600_000 + rng.below(44 * 3_600_000) as i64 } else { rng.below(5_000) as i64 };
+    let delay_ms = if rng.chance(5) {
+        3_600_000 + rng.below(44 * 3_600_000) as i64
+    } else {
+        rng.below(5_000) as i64
+    };
     let occurred = rfc3339(arrival_ms - delay_ms);
     let repo = *rng.pick(&REPOS);
     let kind = *rng.weighted(&[
@@ -295,7 +318,12 @@ fn domain_event(rng: &mut SplitMix64, arrival_ms: i64) -> Value {
                    "verified": rng.chance(300), "in_history": rng.chance(600)}),
         ),
         // No rule maps sign-ins: counted as unmatched, never an error.
-        _ => ("auth", "user-signed-in", "signed_in_at", json!({"user_id": format!("usr_{}", rng.hex(8)), "method": "sso"})),
+        _ => (
+            "auth",
+            "user-signed-in",
+            "signed_in_at",
+            json!({"user_id": format!("usr_{}", rng.hex(8)), "method": "sso"}),
+        ),
     };
     if let Some(fields) = detail.as_object_mut() {
         fields.insert("tenant_id".into(), tenant.into());
@@ -328,18 +356,31 @@ mod tests {
 
     #[test]
     fn the_requested_number_of_events_arrives_in_order() {
-        let config = SampleConfig { events: 5_000, ..SampleConfig::default() };
+        let config = SampleConfig {
+            events: 5_000,
+            ..SampleConfig::default()
+        };
         let events: Vec<SampleEvent> = SampleEvents::new(config).collect();
         let duplicates = events.len() - 5_000;
-        assert!(duplicates > 0 && duplicates < 150, "about 1% redeliveries, got {duplicates}");
+        assert!(
+            duplicates > 0 && duplicates < 150,
+            "about 1% redeliveries, got {duplicates}"
+        );
         assert!(events.windows(2).all(|w| w[0].arrival_ms <= w[1].arrival_ms));
         let end = config.start_ms + 30 * 86_400_000;
-        assert!(events.iter().all(|e| (config.start_ms..end).contains(&e.arrival_ms)));
+        assert!(
+            events
+                .iter()
+                .all(|e| (config.start_ms..end).contains(&e.arrival_ms))
+        );
     }
 
     #[test]
     fn the_same_seed_gives_the_same_events() {
-        let config = SampleConfig { events: 300, ..SampleConfig::default() };
+        let config = SampleConfig {
+            events: 300,
+            ..SampleConfig::default()
+        };
         let a: Vec<SampleEvent> = SampleEvents::new(config).collect();
         let b: Vec<SampleEvent> = SampleEvents::new(config).collect();
         assert_eq!(a, b);
@@ -349,14 +390,25 @@ mod tests {
 
     #[test]
     fn weekdays_are_busier_than_weekends_and_afternoons_than_nights() {
-        let config = SampleConfig { events: 20_000, ..SampleConfig::default() };
+        let config = SampleConfig {
+            events: 20_000,
+            ..SampleConfig::default()
+        };
         let (mut weekday, mut weekend, mut day, mut night) = (0u32, 0u32, 0u32, 0u32);
         for e in SampleEvents::new(config) {
             let minutes = e.arrival_ms / 60_000;
             let dow = ((minutes / 1440) + 3).rem_euclid(7);
             let hour = (minutes / 60).rem_euclid(24);
-            if dow >= 5 { weekend += 1 } else { weekday += 1 }
-            if (13..17).contains(&hour) { day += 1 } else if (1..5).contains(&hour) { night += 1 }
+            if dow >= 5 {
+                weekend += 1
+            } else {
+                weekday += 1
+            }
+            if (13..17).contains(&hour) {
+                day += 1
+            } else if (1..5).contains(&hour) {
+                night += 1
+            }
         }
         assert!(weekday > 4 * weekend, "{weekday} vs {weekend}");
         assert!(day > 10 * night, "{day} vs {night}");

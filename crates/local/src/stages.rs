@@ -28,7 +28,11 @@ pub struct EmbeddedWriter {
 
 impl EmbeddedWriter {
     pub fn new(store: EmbeddedStore, options: WriteOptions) -> Self {
-        EmbeddedWriter { store, options, now: EventTime::now() }
+        EmbeddedWriter {
+            store,
+            options,
+            now: EventTime::now(),
+        }
     }
 
     pub fn store(&self) -> &EmbeddedStore {
@@ -37,7 +41,12 @@ impl EmbeddedWriter {
 }
 
 impl StoreStage for EmbeddedWriter {
-    async fn consume(&mut self, bucket: &LocalBucket, key: &str, bytes: &[u8]) -> Result<StoreReport, StageError> {
+    async fn consume(
+        &mut self,
+        bucket: &LocalBucket,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<StoreReport, StageError> {
         let source = ObjectRef {
             bucket: LOCAL_BUCKET.to_owned(),
             key: key.to_owned(),
@@ -50,16 +59,20 @@ impl StoreStage for EmbeddedWriter {
             return Err(StageError {
                 stage: "writer",
                 key: key.to_owned(),
-                message: report.retry_cause.unwrap_or_else(|| "the store did not take every record".into()),
+                message: report
+                    .retry_cause
+                    .unwrap_or_else(|| "the store did not take every record".into()),
             });
         }
         if !report.dead_letters.is_empty() {
             let letters_key = dead_letter_key(WRITER_DEAD_LETTER_PREFIX, &source);
-            bucket.put(&letters_key, &to_ndjson(&report.dead_letters)).map_err(|e| StageError {
-                stage: "writer",
-                key: key.to_owned(),
-                message: e.to_string(),
-            })?;
+            bucket
+                .put(&letters_key, &to_ndjson(&report.dead_letters))
+                .map_err(|e| StageError {
+                    stage: "writer",
+                    key: key.to_owned(),
+                    message: e.to_string(),
+                })?;
         }
         let mut stored = StoreReport {
             written: report.written_by_tenant.clone(),

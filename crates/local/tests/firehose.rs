@@ -4,11 +4,11 @@
 
 use std::io::Read;
 
-use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use flate2::read::GzDecoder;
 use metrics_local::firehose::{Firehose, FirehoseConfig, Invocation, ObjectKind};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const T0: i64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
 
@@ -48,7 +48,12 @@ fn the_event_is_what_firehose_sends() {
     let invocation = firehose.drain().unwrap();
     let event: Value = serde_json::from_slice(&invocation.event_json).unwrap();
     assert!(event["invocationId"].is_string());
-    assert!(event["deliveryStreamArn"].as_str().unwrap().ends_with(":deliverystream/metrics-lake"));
+    assert!(
+        event["deliveryStreamArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":deliverystream/metrics-lake")
+    );
     let record = &event["records"][0];
     assert_eq!(record["approximateArrivalTimestamp"], T0);
     assert_eq!(B64.decode(record["data"].as_str().unwrap()).unwrap(), b"ok-1");
@@ -57,15 +62,26 @@ fn the_event_is_what_firehose_sends() {
 
 #[test]
 fn the_processor_buffer_closes_on_size_or_interval() {
-    let config = FirehoseConfig { processor_buffer_bytes: 10, ..FirehoseConfig::default() };
+    let config = FirehoseConfig {
+        processor_buffer_bytes: 10,
+        ..FirehoseConfig::default()
+    };
     let mut firehose = Firehose::new(config);
     assert!(firehose.put(b"ok-1".to_vec(), T0).is_none());
     assert!(firehose.put(b"ok-2".to_vec(), T0 + 1).is_none());
-    let full = firehose.put(b"ok-3".to_vec(), T0 + 2).expect("12 bytes fill a 10-byte buffer");
+    let full = firehose
+        .put(b"ok-3".to_vec(), T0 + 2)
+        .expect("12 bytes fill a 10-byte buffer");
     assert_eq!(full.record_count(), 3);
     assert!(firehose.put(b"ok-4".to_vec(), T0 + 3).is_none());
-    let late = firehose.put(b"ok-5".to_vec(), T0 + 3 + 60_000).expect("the interval passed");
-    assert_eq!(late.record_count(), 1, "the interval closes the buffer before the new record");
+    let late = firehose
+        .put(b"ok-5".to_vec(), T0 + 3 + 60_000)
+        .expect("the interval passed");
+    assert_eq!(
+        late.record_count(),
+        1,
+        "the interval closes the buffer before the new record"
+    );
 }
 
 #[test]
@@ -81,12 +97,24 @@ fn ok_records_become_one_gzip_object_named_like_firehose() {
 
     let failed = &completion.objects[0];
     assert_eq!(failed.kind, ObjectKind::ProcessingFailed);
-    assert!(failed.key.starts_with("Error/processing-failed/2026/11/23/10/metrics-lake-1-2026-11-23-10-00-00-"));
+    assert!(
+        failed
+            .key
+            .starts_with("Error/processing-failed/2026/11/23/10/metrics-lake-1-2026-11-23-10-00-00-")
+    );
     let wrapper: Value = serde_json::from_str(gunzip(&failed.bytes).trim()).unwrap();
     assert_eq!(wrapper["errorCode"], "Lambda.ProcessingFailedStatus");
     assert_eq!(wrapper["arrivalTimestamp"], T0 + 2);
-    assert_eq!(B64.decode(wrapper["rawData"].as_str().unwrap()).unwrap(), b"bad-c");
-    for field in ["attemptsMade", "errorMessage", "attemptEndingTimestamp", "lambdaArn"] {
+    assert_eq!(
+        B64.decode(wrapper["rawData"].as_str().unwrap()).unwrap(),
+        b"bad-c"
+    );
+    for field in [
+        "attemptsMade",
+        "errorMessage",
+        "attemptEndingTimestamp",
+        "lambdaArn",
+    ] {
         assert!(wrapper.get(field).is_some(), "{field}");
     }
 
@@ -94,7 +122,10 @@ fn ok_records_become_one_gzip_object_named_like_firehose() {
     assert_eq!(data.kind, ObjectKind::Data);
     assert_eq!(data.records, 2);
     assert_eq!(gunzip(&data.bytes), "ok-a\nok-d\n");
-    let name = data.key.strip_prefix("Data/2026/11/23/10/metrics-lake-1-2026-11-23-10-00-00-").unwrap();
+    let name = data
+        .key
+        .strip_prefix("Data/2026/11/23/10/metrics-lake-1-2026-11-23-10-00-00-")
+        .unwrap();
     assert!(name.ends_with(".gz") && name.len() == 36 + 3, "{name}");
     assert!(firehose.flush().is_none());
 }
@@ -103,7 +134,10 @@ fn ok_records_become_one_gzip_object_named_like_firehose() {
 fn the_destination_buffer_closes_on_interval_and_names_the_oldest_arrival() {
     let mut firehose = Firehose::new(FirehoseConfig::default());
     let mut objects = Vec::new();
-    for (i, at) in [T0, T0 + 30_000, T0 + 61_000, T0 + 3_600_000].into_iter().enumerate() {
+    for (i, at) in [T0, T0 + 30_000, T0 + 61_000, T0 + 3_600_000]
+        .into_iter()
+        .enumerate()
+    {
         firehose.put(format!("ok-{i}").into_bytes(), at);
         let invocation = firehose.drain().unwrap();
         let response = transform(&invocation);
@@ -127,15 +161,18 @@ fn a_response_that_breaks_the_contract_fails_the_whole_batch() {
     type Response = fn(&str) -> Value;
     let cases: [(&str, Response); 4] = [
         ("Lambda.MissingRecordId", |_| json!({"records": []})),
-        ("Lambda.DuplicatedRecordId", |id| {
-            json!({"records": [{"recordId": id, "result": "Ok", "data": ""}, {"recordId": id, "result": "Ok", "data": ""}]})
-        }),
-        ("Lambda.JsonProcessingException", |id| {
-            json!({"records": [{"recordId": id, "result": "TRANSFORMED_STATE_OK", "data": ""}]})
-        }),
-        ("Lambda.JsonProcessingException", |_| {
-            json!({"records": [{"recordId": "never-sent", "result": "Ok", "data": ""}]})
-        }),
+        (
+            "Lambda.DuplicatedRecordId",
+            |id| json!({"records": [{"recordId": id, "result": "Ok", "data": ""}, {"recordId": id, "result": "Ok", "data": ""}]}),
+        ),
+        (
+            "Lambda.JsonProcessingException",
+            |id| json!({"records": [{"recordId": id, "result": "TRANSFORMED_STATE_OK", "data": ""}]}),
+        ),
+        (
+            "Lambda.JsonProcessingException",
+            |_| json!({"records": [{"recordId": "never-sent", "result": "Ok", "data": ""}]}),
+        ),
     ];
     for (code, response) in cases {
         let mut firehose = Firehose::new(FirehoseConfig::default());

@@ -23,10 +23,13 @@ fn workspace() -> PathBuf {
 }
 
 async fn run(forwarder: LiveForwarder, name: &str) -> (metrics_local::pipeline::Summary, LocalBucket) {
-    let tenants = workspace().join("events/sample/tenants.json").to_string_lossy().into_owned();
+    let tenants = workspace()
+        .join("events/sample/tenants.json")
+        .to_string_lossy()
+        .into_owned();
     let enrich = EnrichConfig::from_lookup(|n| (n == "TENANTS_FILE").then(|| tenants.clone())).unwrap();
-    let rules =
-        RuleSet::from_toml(&std::fs::read_to_string(workspace().join("infra/metrics.toml")).unwrap()).unwrap();
+    let rules = RuleSet::from_toml(&std::fs::read_to_string(workspace().join("infra/metrics.toml")).unwrap())
+        .unwrap();
     let mut settings = EmbeddedSettings::new(":memory:");
     settings.retention_days = 100 * 365;
     let writer = EmbeddedWriter::new(EmbeddedStore::open(settings).unwrap(), WriteOptions::default());
@@ -41,8 +44,14 @@ async fn run(forwarder: LiveForwarder, name: &str) -> (metrics_local::pipeline::
         writer,
         forwarder,
     );
-    for e in SampleEvents::new(SampleConfig { events: 1_500, ..SampleConfig::default() }) {
-        pipeline.push(&serde_json::to_vec(&e.event).unwrap()).await.unwrap();
+    for e in SampleEvents::new(SampleConfig {
+        events: 1_500,
+        ..SampleConfig::default()
+    }) {
+        pipeline
+            .push(&serde_json::to_vec(&e.event).unwrap())
+            .await
+            .unwrap();
     }
     let (summary, _, _) = pipeline.finish().await.unwrap();
     (summary, bucket)
@@ -72,7 +81,10 @@ async fn what_the_summary_forwards_is_what_the_vendors_received() {
     let state = sim.client().state().await.unwrap();
     let segment = &summary.forward["segment"];
     let mixpanel = &summary.forward["mixpanel"];
-    assert_eq!(segment.events, summary.transform.ok, "every enriched event went to Segment");
+    assert_eq!(
+        segment.events, summary.transform.ok,
+        "every enriched event went to Segment"
+    );
     assert_eq!(state.segment.received as u64, segment.events);
     assert_eq!(state.mixpanel.received as u64, mixpanel.events);
     // Redelivered duplicates carry the same dedup ids, so the vendors keep one copy.
@@ -94,7 +106,10 @@ async fn a_destination_without_credentials_is_disabled_and_says_why() {
     })
     .unwrap();
     let forwarder = LiveForwarder::new(config).await.unwrap();
-    assert_eq!(forwarder.disabled.iter().map(|(d, _)| *d).collect::<Vec<_>>(), ["mixpanel"]);
+    assert_eq!(
+        forwarder.disabled.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+        ["mixpanel"]
+    );
     let (summary, bucket) = run(forwarder, "refused").await;
     // A wrong key is refused for good: every event is dead-lettered under Error/forwarder/segment/.
     let segment = &summary.forward["segment"];

@@ -34,7 +34,10 @@ impl StoreStage for CountingStore {
             let tenant = event["metadata"]["tenant_id"].as_str().unwrap().to_owned();
             *written.entry(tenant).or_insert(0) += 1;
         }
-        Ok(StoreReport { written, ..StoreReport::default() })
+        Ok(StoreReport {
+            written,
+            ..StoreReport::default()
+        })
     }
 }
 
@@ -78,10 +81,16 @@ async fn every_sample_event_is_accounted_for() {
         CountingStore::default(),
         NoForward,
     );
-    let events = SampleEvents::new(SampleConfig { events: 3_000, ..SampleConfig::default() });
+    let events = SampleEvents::new(SampleConfig {
+        events: 3_000,
+        ..SampleConfig::default()
+    });
     let mut read = 0;
     for e in events {
-        pipeline.push(&serde_json::to_vec(&e.event).unwrap()).await.unwrap();
+        pipeline
+            .push(&serde_json::to_vec(&e.event).unwrap())
+            .await
+            .unwrap();
         read += 1;
     }
     let (summary, store, _) = pipeline.finish().await.unwrap();
@@ -91,19 +100,51 @@ async fn every_sample_event_is_accounted_for() {
     assert!(accounting.balanced, "{summary:#?}");
     assert_eq!(accounting.outcomes_total, read, "the shipped rules never overlap");
     // The sample's faults show up with their reasons.
-    assert!(summary.unmatched > 0, "sign-ins, cancelled checks and info violations match no rule");
-    assert!(summary.transform.failed.get("unknown_tenant").copied().unwrap_or(0) > 0, "{:?}", summary.transform);
-    assert!(summary.transform.failed.keys().any(|r| r.contains("event_time")), "{:?}", summary.transform);
+    assert!(
+        summary.unmatched > 0,
+        "sign-ins, cancelled checks and info violations match no rule"
+    );
+    assert!(
+        summary
+            .transform
+            .failed
+            .get("unknown_tenant")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{:?}",
+        summary.transform
+    );
+    assert!(
+        summary.transform.failed.keys().any(|r| r.contains("event_time")),
+        "{:?}",
+        summary.transform
+    );
     // Every tenant in the directory got data; the unknown one none.
     for tenant in ["acme-prod", "globex", "initech", "umbrella-eu", "hooli-staging"] {
-        assert!(summary.store.written.get(tenant).copied().unwrap_or(0) > 0, "{tenant}");
+        assert!(
+            summary.store.written.get(tenant).copied().unwrap_or(0) > 0,
+            "{tenant}"
+        );
     }
     assert!(!summary.store.written.contains_key("wayne-ent"));
     // The bucket is laid out like Firehose's.
     let data = bucket.list("Data/").unwrap();
     assert_eq!(data.len() as u64, summary.objects.data);
-    assert_eq!(data, store.objects.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>());
-    assert!(data.iter().all(|k| k.starts_with("Data/2026/1") && k.ends_with(".gz")));
+    assert_eq!(
+        data,
+        store
+            .objects
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        data.iter()
+            .all(|k| k.starts_with("Data/2026/1") && k.ends_with(".gz"))
+    );
     assert!(!bucket.list("Error/processing-failed/").unwrap().is_empty());
     std::fs::remove_dir_all(bucket.root()).unwrap();
 }
@@ -111,8 +152,14 @@ async fn every_sample_event_is_accounted_for() {
 #[tokio::test]
 async fn input_that_is_not_an_event_is_counted_not_fatal() {
     let bucket = temp_bucket("garbage");
-    let mut pipeline =
-        Pipeline::new(rules(), FirehoseConfig::default(), enricher().await, bucket.clone(), CountingStore::default(), NoForward);
+    let mut pipeline = Pipeline::new(
+        rules(),
+        FirehoseConfig::default(),
+        enricher().await,
+        bucket.clone(),
+        CountingStore::default(),
+        NoForward,
+    );
     pipeline.push(b"not json").await.unwrap();
     pipeline.push(b"[1,2]").await.unwrap();
     let (summary, _, _) = pipeline.finish().await.unwrap();

@@ -78,20 +78,32 @@ pub async fn fetch_object(
     object: &ObjectRef,
     limits: &ReadLimits,
 ) -> Result<Vec<u8>, ReadError> {
-    let response =
-        client.get_object().bucket(&object.bucket).key(&object.key).send().await.map_err(|e| match e {
+    let response = client
+        .get_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .send()
+        .await
+        .map_err(|e| match e {
             SdkError::ServiceError(ref s) if matches!(s.err(), GetObjectError::NoSuchKey(_)) => {
                 ReadError::NotFound
             }
             other => ReadError::Fetch(aws_sdk_s3::error::DisplayErrorContext(other).to_string()),
         })?;
     let limit = limits.max_compressed_bytes;
-    if response.content_length().is_some_and(|n| u64::try_from(n).unwrap_or(u64::MAX) > limit) {
+    if response
+        .content_length()
+        .is_some_and(|n| u64::try_from(n).unwrap_or(u64::MAX) > limit)
+    {
         return Err(ReadError::ObjectTooLarge { limit });
     }
     let mut body = response.body;
     let mut bytes = Vec::new();
-    while let Some(chunk) = body.try_next().await.map_err(|e| ReadError::Fetch(e.to_string()))? {
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| ReadError::Fetch(e.to_string()))?
+    {
         if (bytes.len() + chunk.len()) as u64 > limit {
             return Err(ReadError::ObjectTooLarge { limit });
         }
@@ -114,8 +126,11 @@ pub struct SourceRecord {
 /// The records of an object's bytes. gzip is recognised by its magic bytes, not by name.
 /// Yields the records in order; after an error it yields nothing more.
 pub fn records<'a>(bytes: &'a [u8], limits: &ReadLimits) -> Records<'a> {
-    let source: Box<dyn Read + 'a> =
-        if bytes.starts_with(&[0x1f, 0x8b]) { Box::new(MultiGzDecoder::new(bytes)) } else { Box::new(bytes) };
+    let source: Box<dyn Read + 'a> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(MultiGzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
     Records {
         reader: BufReader::with_capacity(64 * 1024, source),
         limits: *limits,
@@ -143,7 +158,10 @@ pub struct Records<'a> {
 
 impl std::fmt::Debug for Records<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Records").field("line", &self.line).field("ordinal", &self.ordinal).finish()
+        f.debug_struct("Records")
+            .field("line", &self.line)
+            .field("ordinal", &self.ordinal)
+            .finish()
     }
 }
 
@@ -154,7 +172,11 @@ impl Iterator for Records<'_> {
         loop {
             if let Some(bytes) = self.pending.pop() {
                 self.ordinal += 1;
-                return Some(Ok(SourceRecord { line: self.line, ordinal: self.ordinal, bytes }));
+                return Some(Ok(SourceRecord {
+                    line: self.line,
+                    ordinal: self.ordinal,
+                    bytes,
+                }));
             }
             if self.done {
                 return None;
@@ -187,27 +209,42 @@ impl Records<'_> {
     fn next_line(&mut self) -> Result<bool, ReadError> {
         self.buf.clear();
         let cap = self.limits.max_record_bytes as u64 + 1;
-        let n = (&mut self.reader).take(cap).read_until(b'\n', &mut self.buf).map_err(|e| {
-            ReadError::Corrupt { line: self.line, message: e.to_string() }
-        })?;
+        let n = (&mut self.reader)
+            .take(cap)
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| ReadError::Corrupt {
+                line: self.line,
+                message: e.to_string(),
+            })?;
         if n == 0 {
             return Ok(false);
         }
         self.line += 1;
         self.total += n as u64;
         if self.total > self.limits.max_decompressed_bytes {
-            return Err(ReadError::DecompressedTooLarge { limit: self.limits.max_decompressed_bytes });
+            return Err(ReadError::DecompressedTooLarge {
+                limit: self.limits.max_decompressed_bytes,
+            });
         }
         if trim(&self.buf).len() > self.limits.max_record_bytes {
-            return Err(ReadError::RecordTooLarge { line: self.line, limit: self.limits.max_record_bytes });
+            return Err(ReadError::RecordTooLarge {
+                line: self.line,
+                limit: self.limits.max_record_bytes,
+            });
         }
         Ok(true)
     }
 }
 
 fn trim(line: &[u8]) -> &[u8] {
-    let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
-    let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    let start = line
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
     &line[start..end]
 }
 
@@ -227,5 +264,9 @@ fn split_concatenated(line: &[u8]) -> Vec<Vec<u8>> {
             Err(_) => return vec![line.to_vec()],
         }
     }
-    if parts.is_empty() { vec![line.to_vec()] } else { parts }
+    if parts.is_empty() {
+        vec![line.to_vec()]
+    } else {
+        parts
+    }
 }

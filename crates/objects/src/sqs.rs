@@ -17,7 +17,9 @@ pub struct BatchItemFailure {
 
 impl SqsBatchResponse {
     pub fn fail(&mut self, message_id: impl Into<String>) {
-        self.batch_item_failures.push(BatchItemFailure { item_identifier: message_id.into() });
+        self.batch_item_failures.push(BatchItemFailure {
+            item_identifier: message_id.into(),
+        });
     }
 }
 
@@ -28,7 +30,10 @@ mod tests {
     #[test]
     fn serialises_with_the_field_names_lambda_reads() {
         let mut response = SqsBatchResponse::default();
-        assert_eq!(serde_json::to_string(&response).unwrap(), r#"{"batchItemFailures":[]}"#);
+        assert_eq!(
+            serde_json::to_string(&response).unwrap(),
+            r#"{"batchItemFailures":[]}"#
+        );
         response.fail("m-2");
         assert_eq!(
             serde_json::to_string(&response).unwrap(),

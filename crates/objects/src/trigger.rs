@@ -40,7 +40,9 @@ pub struct SqsMessage {
 pub enum TriggerError {
     #[error("the payload is not JSON")]
     NotJson,
-    #[error("the payload is not an S3 notification, an SNS envelope, an EventBridge Object Created event or an SQS batch")]
+    #[error(
+        "the payload is not an S3 notification, an SNS envelope, an EventBridge Object Created event or an SQS batch"
+    )]
     UnrecognisedShape,
     #[error("an S3 record lacks {0}")]
     MissingField(&'static str),
@@ -111,13 +113,17 @@ pub fn parse_trigger(payload: &[u8]) -> Result<Trigger, TriggerError> {
         .and_then(Value::as_str)
         == Some("aws:sqs");
     if is_sqs {
-        let Records { records } = serde_json::from_value(value).map_err(|_| TriggerError::UnrecognisedShape)?;
+        let Records { records } =
+            serde_json::from_value(value).map_err(|_| TriggerError::UnrecognisedShape)?;
         let messages = records
             .into_iter()
             .map(|record| {
-                let record: SqsRecord =
-                    serde_json::from_value(record).map_err(|_| TriggerError::MissingField("messageId or body"))?;
-                Ok(SqsMessage { objects: objects_in_body(record.body.as_bytes()), message_id: record.message_id })
+                let record: SqsRecord = serde_json::from_value(record)
+                    .map_err(|_| TriggerError::MissingField("messageId or body"))?;
+                Ok(SqsMessage {
+                    objects: objects_in_body(record.body.as_bytes()),
+                    message_id: record.message_id,
+                })
             })
             .collect::<Result<Vec<_>, TriggerError>>()?;
         return Ok(Trigger::Sqs(messages));
@@ -138,7 +144,10 @@ fn objects_in(value: Value) -> Result<Vec<ObjectRef>, TriggerError> {
     }
     // SNS envelope: the S3 notification is a JSON string in `Message`.
     if value.get("Type").and_then(Value::as_str) == Some("Notification") {
-        let message = value.get("Message").and_then(Value::as_str).ok_or(TriggerError::MissingField("Message"))?;
+        let message = value
+            .get("Message")
+            .and_then(Value::as_str)
+            .ok_or(TriggerError::MissingField("Message"))?;
         return objects_in_body(message.as_bytes());
     }
     if value.get("source").and_then(Value::as_str) == Some("aws.s3") {
@@ -190,6 +199,9 @@ fn eventbridge_object(event: &Value) -> Result<Vec<ObjectRef>, TriggerError> {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
         size: detail.pointer("/object/size").and_then(Value::as_u64),
-        sequencer: detail.pointer("/object/sequencer").and_then(Value::as_str).map(str::to_owned),
+        sequencer: detail
+            .pointer("/object/sequencer")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     }])
 }

@@ -5,11 +5,11 @@
 use std::io::Write;
 
 use aws_sdk_s3::primitives::ByteStream;
-use flate2::write::GzEncoder;
 use flate2::Compression;
-use metrics_objects::dead_letter::{dead_letter_key, put_dead_letters, to_ndjson, DeadLetter};
-use metrics_objects::read::{fetch_object, records, ReadError, ReadLimits, SourceRecord};
-use metrics_objects::trigger::{parse_trigger, ObjectRef, Trigger};
+use flate2::write::GzEncoder;
+use metrics_objects::dead_letter::{DeadLetter, dead_letter_key, put_dead_letters, to_ndjson};
+use metrics_objects::read::{ReadError, ReadLimits, SourceRecord, fetch_object, records};
+use metrics_objects::trigger::{ObjectRef, Trigger, parse_trigger};
 use metrics_testkit::Moto;
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -46,7 +46,11 @@ fn records_concatenated_without_a_delimiter_are_split() {
     let got = texts(object.as_bytes(), &ReadLimits::default());
     assert_eq!(
         got,
-        vec![Ok((1, 1, r#"{"a":1}"#.into())), Ok((1, 2, r#"{"b":"}{"}"#.into())), Ok((2, 3, r#"{"c":3}"#.into()))]
+        vec![
+            Ok((1, 1, r#"{"a":1}"#.into())),
+            Ok((1, 2, r#"{"b":"}{"}"#.into())),
+            Ok((2, 3, r#"{"c":3}"#.into()))
+        ]
     );
 }
 
@@ -64,11 +68,17 @@ fn an_empty_object_has_no_records() {
 
 #[test]
 fn a_giant_line_fails_the_object_without_reading_it_whole() {
-    let limits = ReadLimits { max_record_bytes: 1024, ..ReadLimits::default() };
+    let limits = ReadLimits {
+        max_record_bytes: 1024,
+        ..ReadLimits::default()
+    };
     let mut object = b"{\"ok\":1}\n".to_vec();
     object.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
     let got = texts(&gzip(&object), &limits);
-    assert_eq!(got, vec![Ok((1, 1, r#"{"ok":1}"#.into())), Err("record_too_large".into())]);
+    assert_eq!(
+        got,
+        vec![Ok((1, 1, r#"{"ok":1}"#.into())), Err("record_too_large".into())]
+    );
 }
 
 #[test]
@@ -76,8 +86,14 @@ fn a_gzip_bomb_stops_at_the_decompressed_limit() {
     // 64 MiB of newlines compresses to a few tens of KiB.
     let bomb = gzip(&vec![b'\n'; 64 * 1024 * 1024]);
     assert!(bomb.len() < 1024 * 1024);
-    let limits = ReadLimits { max_decompressed_bytes: 1024 * 1024, ..ReadLimits::default() };
-    assert_eq!(texts(&bomb, &limits), vec![Err("object_decompressed_too_large".to_owned())]);
+    let limits = ReadLimits {
+        max_decompressed_bytes: 1024 * 1024,
+        ..ReadLimits::default()
+    };
+    assert_eq!(
+        texts(&bomb, &limits),
+        vec![Err("object_decompressed_too_large".to_owned())]
+    );
 }
 
 #[test]
@@ -93,7 +109,12 @@ fn a_truncated_gzip_yields_what_was_readable_then_a_reason() {
 
 #[test]
 fn dead_letters_keep_non_utf8_records_as_base64() {
-    let source = ObjectRef { bucket: "lake".into(), key: "Data/x.gz".into(), size: None, sequencer: None };
+    let source = ObjectRef {
+        bucket: "lake".into(),
+        key: "Data/x.gz".into(),
+        size: None,
+        sequencer: None,
+    };
     let letters = [
         DeadLetter::for_record("writer", "not_json", "bad", &source, Some(3), Some(b"{oops")),
         DeadLetter::for_record("writer", "not_utf8", "bad", &source, Some(4), Some(&[0xff, 0xfe])),
@@ -105,7 +126,10 @@ fn dead_letters_keep_non_utf8_records_as_base64() {
     assert!(lines[0].get("record_encoding").is_none());
     assert_eq!(lines[1]["record"], "//4=");
     assert_eq!(lines[1]["record_encoding"], "base64");
-    assert_eq!(dead_letter_key("Error/writer/", &source), "Error/writer/Data/x.gz.ndjson");
+    assert_eq!(
+        dead_letter_key("Error/writer/", &source),
+        "Error/writer/Data/x.gz.ndjson"
+    );
 }
 
 #[tokio::test]
@@ -113,7 +137,9 @@ async fn objects_are_fetched_through_the_sdk_and_notified_keys_decode_to_them() 
     let moto = Moto::shared();
     let config = moto.sdk_config().await;
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
     );
     s3.create_bucket().bucket("objects-fetch").send().await.unwrap();
     let key = "Data/2026/11/23/10/with space+plus.gz";
@@ -130,28 +156,50 @@ async fn objects_are_fetched_through_the_sdk_and_notified_keys_decode_to_them() 
         r#"{{"Records":[{{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{{"bucket":{{"name":"objects-fetch"}},"object":{{"key":"{}","size":1}}}}}}]}}"#,
         "Data%2F2026%2F11%2F23%2F10%2Fwith+space%2Bplus.gz"
     );
-    let Trigger::S3(objects) = parse_trigger(event.as_bytes()).unwrap() else { panic!("not S3") };
+    let Trigger::S3(objects) = parse_trigger(event.as_bytes()).unwrap() else {
+        panic!("not S3")
+    };
     assert_eq!(objects[0].key, key);
 
-    let bytes = fetch_object(&s3, &objects[0], &ReadLimits::default()).await.unwrap();
+    let bytes = fetch_object(&s3, &objects[0], &ReadLimits::default())
+        .await
+        .unwrap();
     assert_eq!(records(&bytes, &ReadLimits::default()).count(), 3);
 
-    let small = ReadLimits { max_compressed_bytes: 10, ..ReadLimits::default() };
+    let small = ReadLimits {
+        max_compressed_bytes: 10,
+        ..ReadLimits::default()
+    };
     assert!(matches!(
         fetch_object(&s3, &objects[0], &small).await,
         Err(ReadError::ObjectTooLarge { limit: 10 })
     ));
-    let missing = ObjectRef { key: "Data/none.gz".into(), ..objects[0].clone() };
-    let err = fetch_object(&s3, &missing, &ReadLimits::default()).await.unwrap_err();
+    let missing = ObjectRef {
+        key: "Data/none.gz".into(),
+        ..objects[0].clone()
+    };
+    let err = fetch_object(&s3, &missing, &ReadLimits::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "object_not_found");
     assert!(!err.is_transient());
 
     let letter = DeadLetter::for_record("writer", "not_json", "x", &objects[0], Some(1), Some(b"x"));
     let dl_key = dead_letter_key("Error/writer/", &objects[0]);
-    put_dead_letters(&s3, "objects-fetch", &dl_key, std::slice::from_ref(&letter)).await.unwrap();
+    put_dead_letters(&s3, "objects-fetch", &dl_key, std::slice::from_ref(&letter))
+        .await
+        .unwrap();
     // Writing again replaces, never appends.
-    put_dead_letters(&s3, "objects-fetch", &dl_key, &[letter]).await.unwrap();
-    let stored = s3.get_object().bucket("objects-fetch").key(&dl_key).send().await.unwrap();
+    put_dead_letters(&s3, "objects-fetch", &dl_key, &[letter])
+        .await
+        .unwrap();
+    let stored = s3
+        .get_object()
+        .bucket("objects-fetch")
+        .key(&dl_key)
+        .send()
+        .await
+        .unwrap();
     let text = String::from_utf8(stored.body.collect().await.unwrap().to_vec()).unwrap();
     assert_eq!(text.lines().count(), 1);
 }

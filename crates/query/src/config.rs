@@ -166,7 +166,10 @@ mod tests {
         let c = from(&[
             ("METRICS_STORE", "influxdb"),
             ("INFLUXDB_URL", "https://influx.example:8181"),
-            ("INFLUXDB_TOKEN_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:t"),
+            (
+                "INFLUXDB_TOKEN_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:1:secret:t",
+            ),
         ])
         .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(
@@ -176,10 +179,20 @@ mod tests {
                 token: TokenSource::SecretArn("arn:aws:secretsmanager:us-east-1:1:secret:t".into())
             }
         );
-        let local = from(&[("METRICS_STORE", "influxdb"), ("INFLUXDB_URL", "http://127.0.0.1:8181"), ("INFLUXDB_TOKEN", "s3cret")])
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(!format!("{local:?}").contains("s3cret"), "the token never shows in Debug output");
-        assert_eq!(from(&[("METRICS_STORE", "influxdb")]).map_err(|e| e.name), Err("INFLUXDB_URL"));
+        let local = from(&[
+            ("METRICS_STORE", "influxdb"),
+            ("INFLUXDB_URL", "http://127.0.0.1:8181"),
+            ("INFLUXDB_TOKEN", "s3cret"),
+        ])
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(
+            !format!("{local:?}").contains("s3cret"),
+            "the token never shows in Debug output"
+        );
+        assert_eq!(
+            from(&[("METRICS_STORE", "influxdb")]).map_err(|e| e.name),
+            Err("INFLUXDB_URL")
+        );
         let both = from(&[
             ("METRICS_STORE", "influxdb"),
             ("INFLUXDB_URL", "http://x"),

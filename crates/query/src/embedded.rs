@@ -45,7 +45,10 @@ fn quote(name: &str) -> String {
 
 impl<'s> EmbeddedEngine<'s> {
     pub fn new(store: &'s EmbeddedStore) -> Self {
-        EmbeddedEngine { store, limits: Limits::default() }
+        EmbeddedEngine {
+            store,
+            limits: Limits::default(),
+        }
     }
 
     pub fn with_limits(store: &'s EmbeddedStore, limits: Limits) -> Self {
@@ -58,14 +61,21 @@ impl<'s> EmbeddedEngine<'s> {
         let conn = self.store.connection().map_err(unavailable)?;
         let mut out = Vec::with_capacity(tables.len());
         for table in tables {
-            let Ok(tenant) = TenantId::parse(table.as_str()) else { continue };
+            let Ok(tenant) = TenantId::parse(table.as_str()) else {
+                continue;
+            };
             let sql = format!(
                 "SELECT COUNT(*), COUNT(DISTINCT measure_name), MIN(time), MAX(time) FROM {}",
                 quote(tenant.as_str())
             );
             let (records, metrics, first_ms, last_ms) = conn
                 .query_row(&sql, [], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, Option<i64>>(3)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
                 })
                 .map_err(unavailable)?;
             out.push(TenantSummary {
@@ -93,10 +103,19 @@ impl<'s> EmbeddedEngine<'s> {
         let table = quote(tenant.as_str());
         let mut catalog = Catalog::default();
         let mut stmt = conn
-            .prepare(&format!("SELECT measure_name, COUNT(*), MIN(time), MAX(time) FROM {table} GROUP BY measure_name"))
+            .prepare(&format!(
+                "SELECT measure_name, COUNT(*), MIN(time), MAX(time) FROM {table} GROUP BY measure_name"
+            ))
             .map_err(unavailable)?;
         let metrics = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
             .map_err(unavailable)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(unavailable)?;
@@ -122,7 +141,12 @@ impl<'s> EmbeddedEngine<'s> {
     }
 
     fn has_table(&self, tenant: &TenantId<'_>) -> Result<bool, QueryError> {
-        Ok(self.store.tables().map_err(unavailable)?.iter().any(|t| t == tenant.as_str()))
+        Ok(self
+            .store
+            .tables()
+            .map_err(unavailable)?
+            .iter()
+            .any(|t| t == tenant.as_str()))
     }
 
     /// A time series, checked against the tenant's catalog first.
@@ -133,15 +157,24 @@ impl<'s> EmbeddedEngine<'s> {
         let aggregates: Vec<String> = if request.measures.is_empty() {
             vec!["COUNT(*)".to_owned()]
         } else {
-            request.measures.iter().map(|m| aggregate(request.aggregation, m)).collect()
+            request
+                .measures
+                .iter()
+                .map(|m| aggregate(request.aggregation, m))
+                .collect()
         };
         let group = request.group_by.as_deref().map(quote);
-        let mut sql = format!("SELECT (time / ?4) * ?4 AS bucket, {}", group.clone().unwrap_or_else(|| "NULL".into()));
+        let mut sql = format!(
+            "SELECT (time / ?4) * ?4 AS bucket, {}",
+            group.clone().unwrap_or_else(|| "NULL".into())
+        );
         for a in &aggregates {
             sql.push_str(", ");
             sql.push_str(a);
         }
-        sql.push_str(&format!(" FROM {table} WHERE measure_name = ?1 AND time >= ?2 AND time < ?3"));
+        sql.push_str(&format!(
+            " FROM {table} WHERE measure_name = ?1 AND time >= ?2 AND time < ?3"
+        ));
         let mut values: Vec<SqlValue> = vec![
             request.metric.clone().into(),
             request.range.from_ms.into(),
@@ -172,7 +205,11 @@ impl<'s> EmbeddedEngine<'s> {
     }
 
     /// The top values of a dimension by an aggregate.
-    pub fn breakdown(&self, tenant: &TenantId<'_>, request: &BreakdownRequest) -> Result<BreakdownResult, QueryError> {
+    pub fn breakdown(
+        &self,
+        tenant: &TenantId<'_>,
+        request: &BreakdownRequest,
+    ) -> Result<BreakdownResult, QueryError> {
         let catalog = self.catalog(tenant)?;
         request.check(&catalog, &self.limits)?;
         let aggregate = match &request.measure {
@@ -184,15 +221,21 @@ impl<'s> EmbeddedEngine<'s> {
             "SELECT {dimension}, {aggregate} FROM {} WHERE measure_name = ?1 AND time >= ?2 AND time < ?3 AND {dimension} IS NOT NULL",
             quote(tenant.as_str())
         );
-        let mut values: Vec<SqlValue> =
-            vec![request.metric.clone().into(), request.range.from_ms.into(), request.range.to_ms.into()];
+        let mut values: Vec<SqlValue> = vec![
+            request.metric.clone().into(),
+            request.range.from_ms.into(),
+            request.range.to_ms.into(),
+        ];
         push_filters(&mut sql, &mut values, &request.filters);
         sql.push_str(&format!(" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {}", request.limit));
         let conn = self.store.connection().map_err(unavailable)?;
         let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
         let rows = stmt
             .query_map(params_from_iter(values), |r| {
-                Ok(BreakdownRow { value: r.get(0)?, v: r.get::<_, Option<f64>>(1)?.unwrap_or(0.0) })
+                Ok(BreakdownRow {
+                    value: r.get(0)?,
+                    v: r.get::<_, Option<f64>>(1)?.unwrap_or(0.0),
+                })
             })
             .map_err(unavailable)?
             .collect::<Result<Vec<_>, _>>()
@@ -235,14 +278,27 @@ fn used_columns(
     if columns.is_empty() {
         return Ok(Vec::new());
     }
-    let counts: Vec<String> = columns.iter().map(|(name, _)| format!("COUNT({})", quote(name))).collect();
-    let sql = format!("SELECT {} FROM {table} WHERE measure_name = ?1", counts.join(", "));
+    let counts: Vec<String> = columns
+        .iter()
+        .map(|(name, _)| format!("COUNT({})", quote(name)))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {table} WHERE measure_name = ?1",
+        counts.join(", ")
+    );
     let used = conn
         .query_row(&sql, [metric], |r| {
-            (0..columns.len()).map(|i| r.get::<_, i64>(i)).collect::<Result<Vec<i64>, _>>()
+            (0..columns.len())
+                .map(|i| r.get::<_, i64>(i))
+                .collect::<Result<Vec<i64>, _>>()
         })
         .map_err(unavailable)?;
-    Ok(columns.iter().zip(used).filter(|(_, n)| *n > 0).map(|(c, _)| c.clone()).collect())
+    Ok(columns
+        .iter()
+        .zip(used)
+        .filter(|(_, n)| *n > 0)
+        .map(|(c, _)| c.clone())
+        .collect())
 }
 
 fn measure_kind(t: MeasureType) -> MeasureKind {

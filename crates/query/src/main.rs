@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use metrics_query::api::{AppState, IdentitySource, ResponseCache, app};
 use metrics_query::config::{Config, StoreChoice, TokenSource};
-use metrics_query::influx::{InfluxEngine, QueryTokens};
 use metrics_query::engine::{EmbeddedQueries, Engine};
+use metrics_query::influx::{InfluxEngine, QueryTokens};
 use metrics_query::model::Limits;
 use metrics_query::timestream::{TenantRole, TimestreamQueries};
 use metrics_store::{EmbeddedSettings, EmbeddedStore};
@@ -77,8 +77,8 @@ async fn engine(config: &Config) -> Result<Arc<dyn Engine>, String> {
                 TokenSource::Env(token) => token.clone(),
                 TokenSource::SecretArn(arn) => read_secret(arn).await?,
             };
-            let tokens = QueryTokens::from_secret_string(&text)
-                .ok_or("the InfluxDB token secret holds no token")?;
+            let tokens =
+                QueryTokens::from_secret_string(&text).ok_or("the InfluxDB token secret holds no token")?;
             let engine = InfluxEngine::new(url, tokens, Limits::default()).map_err(|e| e.message)?;
             Ok(Arc::new(engine))
         }
@@ -95,5 +95,7 @@ async fn read_secret(arn: &str) -> Result<String, String> {
         .send()
         .await
         .map_err(|e| format!("{arn}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
-    output.secret_string.ok_or_else(|| format!("{arn}: the secret is not text"))
+    output
+        .secret_string
+        .ok_or_else(|| format!("{arn}: the secret is not text"))
 }

@@ -28,7 +28,10 @@ impl Aggregation {
             "min" => Ok(Aggregation::Min),
             "max" => Ok(Aggregation::Max),
             "count" => Ok(Aggregation::Count),
-            _ => Err(QueryError::new(QueryErrorCode::InvalidAggregation, "aggregation must be sum, avg, min, max or count")),
+            _ => Err(QueryError::new(
+                QueryErrorCode::InvalidAggregation,
+                "aggregation must be sum, avg, min, max or count",
+            )),
         }
     }
 
@@ -56,7 +59,12 @@ impl Bin {
     /// `1m`, `5m`, `15m`, `1h`, `6h`, `1d`, `7d`: a whole number with `m`, `h` or `d`, from one
     /// minute to 31 days.
     pub fn parse(text: &str) -> Result<Self, QueryError> {
-        let invalid = || QueryError::new(QueryErrorCode::InvalidBin, "bin must be like 1m, 15m, 1h or 1d (1 minute to 31 days)");
+        let invalid = || {
+            QueryError::new(
+                QueryErrorCode::InvalidBin,
+                "bin must be like 1m, 15m, 1h or 1d (1 minute to 31 days)",
+            )
+        };
         let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
         let (digits, unit) = text.split_at(split);
         let n: i64 = digits.parse().map_err(|_| invalid())?;
@@ -108,13 +116,24 @@ impl TimeRange {
     pub fn since(since: &str, now: EventTime) -> Result<Self, QueryError> {
         let span = Bin::parse(since)
             .or_else(|_| parse_long_span(since))
-            .map_err(|_| QueryError::new(QueryErrorCode::InvalidRange, "since must be like 12h, 30d or 365d"))?;
-        Ok(TimeRange { from_ms: now.as_millis() - span.0, to_ms: now.as_millis() })
+            .map_err(|_| {
+                QueryError::new(
+                    QueryErrorCode::InvalidRange,
+                    "since must be like 12h, 30d or 365d",
+                )
+            })?;
+        Ok(TimeRange {
+            from_ms: now.as_millis() - span.0,
+            to_ms: now.as_millis(),
+        })
     }
 
     /// From and to as RFC 3339 times or `YYYY-MM-DD` dates (UTC midnight).
     pub fn between(from: &str, to: &str) -> Result<Self, QueryError> {
-        Ok(TimeRange { from_ms: parse_instant(from)?, to_ms: parse_instant(to)? })
+        Ok(TimeRange {
+            from_ms: parse_instant(from)?,
+            to_ms: parse_instant(to)?,
+        })
     }
 }
 
@@ -128,10 +147,19 @@ fn parse_long_span(text: &str) -> Result<Bin, QueryError> {
 }
 
 fn parse_instant(text: &str) -> Result<i64, QueryError> {
-    let with_time = if text.len() == 10 { format!("{text}T00:00:00Z") } else { text.to_owned() };
+    let with_time = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_owned()
+    };
     EventTime::parse_rfc3339(&with_time)
         .map(EventTime::as_millis)
-        .map_err(|_| QueryError::new(QueryErrorCode::InvalidRange, "times must be RFC 3339 or YYYY-MM-DD"))
+        .map_err(|_| {
+            QueryError::new(
+                QueryErrorCode::InvalidRange,
+                "times must be RFC 3339 or YYYY-MM-DD",
+            )
+        })
 }
 
 /// Missing bins: left empty (`null`), or zero (for counts and sums).
@@ -148,7 +176,10 @@ impl Fill {
         match text {
             "none" | "null" => Ok(Fill::None),
             "zero" | "0" => Ok(Fill::Zero),
-            _ => Err(QueryError::new(QueryErrorCode::InvalidFill, "fill must be none or zero")),
+            _ => Err(QueryError::new(
+                QueryErrorCode::InvalidFill,
+                "fill must be none or zero",
+            )),
         }
     }
 }
@@ -166,7 +197,10 @@ impl Filter {
         let (dimension, value) = text
             .split_once('=')
             .ok_or_else(|| QueryError::new(QueryErrorCode::InvalidFilter, "filters are dimension=value"))?;
-        Ok(Filter { dimension: dimension.to_owned(), value: value.to_owned() })
+        Ok(Filter {
+            dimension: dimension.to_owned(),
+            value: value.to_owned(),
+        })
     }
 }
 
@@ -325,7 +359,10 @@ pub struct QueryError {
 
 impl QueryError {
     pub fn new(code: QueryErrorCode, message: impl Into<String>) -> Self {
-        QueryError { code, message: message.into() }
+        QueryError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -336,25 +373,32 @@ fn shown(name: &str) -> String {
 }
 
 fn metric<'c>(catalog: &'c Catalog, name: &str) -> Result<&'c MetricSchema, QueryError> {
-    catalog
-        .metrics
-        .get(name)
-        .ok_or_else(|| QueryError::new(QueryErrorCode::UnknownMetric, format!("no metric {} for this tenant", shown(name))))
+    catalog.metrics.get(name).ok_or_else(|| {
+        QueryError::new(
+            QueryErrorCode::UnknownMetric,
+            format!("no metric {} for this tenant", shown(name)),
+        )
+    })
 }
 
 fn check_dimension(schema: &MetricSchema, name: &str) -> Result<(), QueryError> {
     if schema.dimensions.iter().any(|d| d == name) {
         Ok(())
     } else {
-        Err(QueryError::new(QueryErrorCode::UnknownDimension, format!("the metric has no dimension {}", shown(name))))
+        Err(QueryError::new(
+            QueryErrorCode::UnknownDimension,
+            format!("the metric has no dimension {}", shown(name)),
+        ))
     }
 }
 
 fn check_measure(schema: &MetricSchema, name: &str, aggregation: Aggregation) -> Result<(), QueryError> {
-    let kind = schema
-        .measures
-        .get(name)
-        .ok_or_else(|| QueryError::new(QueryErrorCode::UnknownMeasure, format!("the metric has no measure {}", shown(name))))?;
+    let kind = schema.measures.get(name).ok_or_else(|| {
+        QueryError::new(
+            QueryErrorCode::UnknownMeasure,
+            format!("the metric has no measure {}", shown(name)),
+        )
+    })?;
     if aggregation != Aggregation::Count && !kind.is_numeric() {
         return Err(QueryError::new(
             QueryErrorCode::MeasureNotNumeric,
@@ -366,12 +410,18 @@ fn check_measure(schema: &MetricSchema, name: &str, aggregation: Aggregation) ->
 
 fn check_filters(schema: &MetricSchema, filters: &[Filter], limits: &Limits) -> Result<(), QueryError> {
     if filters.len() > limits.max_filters {
-        return Err(QueryError::new(QueryErrorCode::TooManyFilters, format!("at most {} filters", limits.max_filters)));
+        return Err(QueryError::new(
+            QueryErrorCode::TooManyFilters,
+            format!("at most {} filters", limits.max_filters),
+        ));
     }
     for f in filters {
         check_dimension(schema, &f.dimension)?;
         if f.value.len() > limits.max_value_bytes || f.value.chars().any(char::is_control) {
-            return Err(QueryError::new(QueryErrorCode::InvalidFilter, "filter values are at most 2,048 bytes of text"));
+            return Err(QueryError::new(
+                QueryErrorCode::InvalidFilter,
+                "filter values are at most 2,048 bytes of text",
+            ));
         }
     }
     Ok(())
@@ -379,7 +429,10 @@ fn check_filters(schema: &MetricSchema, filters: &[Filter], limits: &Limits) -> 
 
 fn check_range(range: &TimeRange, limits: &Limits) -> Result<(), QueryError> {
     if range.from_ms >= range.to_ms || range.from_ms < 0 {
-        return Err(QueryError::new(QueryErrorCode::InvalidRange, "the range must start before it ends, after 1970"));
+        return Err(QueryError::new(
+            QueryErrorCode::InvalidRange,
+            "the range must start before it ends, after 1970",
+        ));
     }
     if range.to_ms - range.from_ms > limits.max_range_ms {
         return Err(QueryError::new(
@@ -395,10 +448,16 @@ impl SeriesRequest {
     pub fn check(&self, catalog: &Catalog, limits: &Limits) -> Result<(), QueryError> {
         let schema = metric(catalog, &self.metric)?;
         if self.measures.len() > limits.max_measures {
-            return Err(QueryError::new(QueryErrorCode::TooManyMeasures, format!("at most {} measures", limits.max_measures)));
+            return Err(QueryError::new(
+                QueryErrorCode::TooManyMeasures,
+                format!("at most {} measures", limits.max_measures),
+            ));
         }
         if self.measures.is_empty() && self.aggregation != Aggregation::Count {
-            return Err(QueryError::new(QueryErrorCode::UnknownMeasure, "name a measure, or use the count aggregation"));
+            return Err(QueryError::new(
+                QueryErrorCode::UnknownMeasure,
+                "name a measure, or use the count aggregation",
+            ));
         }
         for m in &self.measures {
             check_measure(schema, m, self.aggregation)?;
@@ -413,7 +472,10 @@ impl SeriesRequest {
         if points > limits.max_points {
             return Err(QueryError::new(
                 QueryErrorCode::TooManyPoints,
-                format!("{points} bins; at most {} (use a wider bin or a shorter range)", limits.max_points),
+                format!(
+                    "{points} bins; at most {} (use a wider bin or a shorter range)",
+                    limits.max_points
+                ),
             ));
         }
         Ok(())
@@ -432,7 +494,10 @@ impl BreakdownRequest {
         match &self.measure {
             Some(m) => check_measure(schema, m, self.aggregation)?,
             None if self.aggregation != Aggregation::Count => {
-                return Err(QueryError::new(QueryErrorCode::UnknownMeasure, "name a measure, or use the count aggregation"));
+                return Err(QueryError::new(
+                    QueryErrorCode::UnknownMeasure,
+                    "name a measure, or use the count aggregation",
+                ));
             }
             None => {}
         }
@@ -440,7 +505,10 @@ impl BreakdownRequest {
         check_filters(schema, &self.filters, limits)?;
         check_range(&self.range, limits)?;
         if self.limit == 0 || self.limit > limits.max_groups {
-            return Err(QueryError::new(QueryErrorCode::InvalidLimit, format!("limit is 1 to {}", limits.max_groups)));
+            return Err(QueryError::new(
+                QueryErrorCode::InvalidLimit,
+                format!("limit is 1 to {}", limits.max_groups),
+            ));
         }
         Ok(())
     }

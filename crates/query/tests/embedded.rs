@@ -30,7 +30,9 @@ async fn store_with(events: &[Vec<u8>]) -> EmbeddedStore {
     for bytes in events {
         let e = parse_event(bytes, now).unwrap();
         let record = convert(&e).unwrap();
-        let report = store.write(&e.tenant_id, &[record], Instant::now() + Duration::from_secs(5)).await;
+        let report = store
+            .write(&e.tenant_id, &[record], Instant::now() + Duration::from_secs(5))
+            .await;
         assert_eq!(report.count("written"), 1, "{report:?}");
     }
     store
@@ -42,7 +44,10 @@ fn request(measures: &[&str], aggregation: Aggregation) -> SeriesRequest {
         measures: measures.iter().map(|m| m.to_string()).collect(),
         aggregation,
         bin: Bin::parse("1h").unwrap(),
-        range: TimeRange { from_ms: T0, to_ms: T0 + 4 * 3_600_000 },
+        range: TimeRange {
+            from_ms: T0,
+            to_ms: T0 + 4 * 3_600_000,
+        },
         filters: vec![],
         group_by: None,
         fill: Fill::None,
@@ -67,17 +72,26 @@ fn acme() -> TenantId<'static> {
 async fn sums_per_bin_cover_every_bin_of_the_range() {
     let store = sample_store().await;
     let engine = EmbeddedEngine::new(&store);
-    let result = engine.series(&acme(), &request(&["findings_count"], Aggregation::Sum)).unwrap();
+    let result = engine
+        .series(&acme(), &request(&["findings_count"], Aggregation::Sum))
+        .unwrap();
     assert_eq!(result.series.len(), 1);
     let values: Vec<Option<f64>> = result.series[0].points.iter().map(|p| p.v).collect();
-    assert_eq!(values, [Some(7.0), None, Some(10.0), None], "globex's 1000 never appears");
+    assert_eq!(
+        values,
+        [Some(7.0), None, Some(10.0), None],
+        "globex's 1000 never appears"
+    );
     let times: Vec<i64> = result.series[0].points.iter().map(|p| p.t).collect();
     assert_eq!(times, [T0, T0 + 3_600_000, T0 + 7_200_000, T0 + 10_800_000]);
 
     let mut filled = request(&["findings_count"], Aggregation::Sum);
     filled.fill = Fill::Zero;
-    let values: Vec<Option<f64>> =
-        engine.series(&acme(), &filled).unwrap().series[0].points.iter().map(|p| p.v).collect();
+    let values: Vec<Option<f64>> = engine.series(&acme(), &filled).unwrap().series[0]
+        .points
+        .iter()
+        .map(|p| p.v)
+        .collect();
     assert_eq!(values, [Some(7.0), Some(0.0), Some(10.0), Some(0.0)]);
 }
 
@@ -90,7 +104,11 @@ async fn aggregations_filters_and_groups() {
     assert_eq!(first(&request(&["findings_count"], Aggregation::Max)), Some(4.0));
     assert_eq!(first(&request(&["findings_count"], Aggregation::Min)), Some(3.0));
     assert_eq!(first(&request(&[], Aggregation::Count)), Some(2.0));
-    assert_eq!(first(&request(&["label"], Aggregation::Count)), Some(2.0), "count applies to text");
+    assert_eq!(
+        first(&request(&["label"], Aggregation::Count)),
+        Some(2.0),
+        "count applies to text"
+    );
 
     let mut filtered = request(&["findings_count"], Aggregation::Sum);
     filtered.filters = vec![Filter::parse("repo_name=web").unwrap()];
@@ -99,8 +117,11 @@ async fn aggregations_filters_and_groups() {
     let mut grouped = request(&["findings_count"], Aggregation::Sum);
     grouped.group_by = Some("repo_name".into());
     let result = engine.series(&acme(), &grouped).unwrap();
-    let groups: Vec<(Option<&str>, Option<f64>)> =
-        result.series.iter().map(|s| (s.group.as_deref(), s.points[2].v)).collect();
+    let groups: Vec<(Option<&str>, Option<f64>)> = result
+        .series
+        .iter()
+        .map(|s| (s.group.as_deref(), s.points[2].v))
+        .collect();
     assert_eq!(groups, [(Some("api"), Some(10.0)), (Some("web"), None)]);
 }
 
@@ -112,13 +133,21 @@ async fn breakdowns_rank_dimension_values() {
         metric: "scan_completed".into(),
         measure: Some("findings_count".into()),
         aggregation: Aggregation::Sum,
-        range: TimeRange { from_ms: T0, to_ms: T0 + 86_400_000 },
+        range: TimeRange {
+            from_ms: T0,
+            to_ms: T0 + 86_400_000,
+        },
         filters: vec![],
         dimension: "repo_name".into(),
         limit: 10,
     };
-    let rows: Vec<(String, f64)> =
-        engine.breakdown(&acme(), &request).unwrap().rows.into_iter().map(|r| (r.value, r.v)).collect();
+    let rows: Vec<(String, f64)> = engine
+        .breakdown(&acme(), &request)
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|r| (r.value, r.v))
+        .collect();
     assert_eq!(rows, [("api".to_owned(), 13.0), ("web".to_owned(), 4.0)]);
 }
 
@@ -130,10 +159,25 @@ async fn the_catalog_lists_a_tenants_metrics_with_their_columns() {
     let scan = &catalog.metrics["scan_completed"];
     assert_eq!(scan.records, 3);
     assert!(scan.dimensions.contains(&"repo_name".to_owned()));
-    assert_eq!(scan.measures.keys().collect::<Vec<_>>(), ["findings_count", "label", "ratio"]);
+    assert_eq!(
+        scan.measures.keys().collect::<Vec<_>>(),
+        ["findings_count", "label", "ratio"]
+    );
     let tenants = engine.tenants().unwrap();
-    assert_eq!(tenants.iter().map(|t| (t.tenant.as_str(), t.records)).collect::<Vec<_>>(), [("acme-prod", 3), ("globex", 1)]);
-    assert!(engine.catalog(&TenantId::parse("nobody").unwrap()).unwrap().metrics.is_empty());
+    assert_eq!(
+        tenants
+            .iter()
+            .map(|t| (t.tenant.as_str(), t.records))
+            .collect::<Vec<_>>(),
+        [("acme-prod", 3), ("globex", 1)]
+    );
+    assert!(
+        engine
+            .catalog(&TenantId::parse("nobody").unwrap())
+            .unwrap()
+            .metrics
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -145,49 +189,97 @@ async fn identifiers_outside_the_tenants_schema_are_refused() {
     let mut r = request(&["findings_count"], Aggregation::Sum);
     r.metric = "scan_completed\" OR 1=1 --".into();
     assert_eq!(code(r), QueryErrorCode::UnknownMetric);
-    for hostile in ["findings_count\"); DROP TABLE \"acme-prod", "FINDINGS_COUNT", "findings_cоunt", "time", "measure_name"] {
-        assert_eq!(code(request(&[hostile], Aggregation::Sum)), QueryErrorCode::UnknownMeasure, "{hostile}");
+    for hostile in [
+        "findings_count\"); DROP TABLE \"acme-prod",
+        "FINDINGS_COUNT",
+        "findings_cоunt",
+        "time",
+        "measure_name",
+    ] {
+        assert_eq!(
+            code(request(&[hostile], Aggregation::Sum)),
+            QueryErrorCode::UnknownMeasure,
+            "{hostile}"
+        );
     }
     let mut r = request(&["findings_count"], Aggregation::Sum);
-    r.filters = vec![Filter { dimension: "repo_name\" = \"api\" OR \"1".into(), value: "x".into() }];
+    r.filters = vec![Filter {
+        dimension: "repo_name\" = \"api\" OR \"1".into(),
+        value: "x".into(),
+    }];
     assert_eq!(code(r), QueryErrorCode::UnknownDimension);
     let mut r = request(&["findings_count"], Aggregation::Sum);
     r.group_by = Some("tenant_name".into());
     assert_eq!(code(r), QueryErrorCode::UnknownDimension);
-    assert_eq!(code(request(&["label"], Aggregation::Sum)), QueryErrorCode::MeasureNotNumeric);
+    assert_eq!(
+        code(request(&["label"], Aggregation::Sum)),
+        QueryErrorCode::MeasureNotNumeric
+    );
 
     // Values are bound, never spliced: a quote in a value is just a value that matches nothing.
     let mut r = request(&["findings_count"], Aggregation::Sum);
     r.filters = vec![Filter::parse("repo_name=api' OR '1'='1").unwrap()];
-    assert!(engine.series(&acme(), &r).unwrap().series[0].points.iter().all(|p| p.v.is_none()));
+    assert!(
+        engine.series(&acme(), &r).unwrap().series[0]
+            .points
+            .iter()
+            .all(|p| p.v.is_none())
+    );
 }
 
 #[tokio::test]
 async fn ranges_and_sizes_are_bounded() {
     let store = sample_store().await;
-    let engine = EmbeddedEngine::with_limits(&store, Limits { max_groups: 1, ..Limits::default() });
+    let engine = EmbeddedEngine::with_limits(
+        &store,
+        Limits {
+            max_groups: 1,
+            ..Limits::default()
+        },
+    );
     let code = |r: SeriesRequest| engine.series(&acme(), &r).unwrap_err().code;
     let mut r = request(&["findings_count"], Aggregation::Sum);
-    r.range = TimeRange { from_ms: T0, to_ms: T0 };
+    r.range = TimeRange {
+        from_ms: T0,
+        to_ms: T0,
+    };
     assert_eq!(code(r), QueryErrorCode::InvalidRange);
     let mut r = request(&["findings_count"], Aggregation::Sum);
-    r.range = TimeRange { from_ms: 0, to_ms: T0 };
+    r.range = TimeRange {
+        from_ms: 0,
+        to_ms: T0,
+    };
     assert_eq!(code(r), QueryErrorCode::RangeTooLarge);
     let mut r = request(&["findings_count"], Aggregation::Sum);
     r.bin = Bin::parse("1m").unwrap();
-    r.range = TimeRange { from_ms: T0, to_ms: T0 + 30 * 86_400_000 };
+    r.range = TimeRange {
+        from_ms: T0,
+        to_ms: T0 + 30 * 86_400_000,
+    };
     assert_eq!(code(r), QueryErrorCode::TooManyPoints);
     let mut r = request(&["findings_count"], Aggregation::Sum);
     r.group_by = Some("repo_name".into());
     assert_eq!(code(r), QueryErrorCode::TooManyGroups);
 
     // Each series within bounds, the whole answer not: 4 bins x 2 measures x 2 groups > 12.
-    let engine = EmbeddedEngine::with_limits(&store, Limits { max_total_points: 12, ..Limits::default() });
+    let engine = EmbeddedEngine::with_limits(
+        &store,
+        Limits {
+            max_total_points: 12,
+            ..Limits::default()
+        },
+    );
     let mut r = request(&["findings_count", "ratio"], Aggregation::Sum);
     r.group_by = Some("repo_name".into());
-    assert_eq!(engine.series(&acme(), &r).unwrap_err().code, QueryErrorCode::TooManyPoints);
+    assert_eq!(
+        engine.series(&acme(), &r).unwrap_err().code,
+        QueryErrorCode::TooManyPoints
+    );
     r.measures.pop();
-    assert!(engine.series(&acme(), &r).is_ok(), "4 x 1 x 2 = 8 points is within");
+    assert!(
+        engine.series(&acme(), &r).is_ok(),
+        "4 x 1 x 2 = 8 points is within"
+    );
 }
 
 #[test]
@@ -195,12 +287,22 @@ fn text_forms_parse_or_give_their_code() {
     assert_eq!(Bin::parse("15m").unwrap().millis(), 900_000);
     assert_eq!(Bin::parse("1d").unwrap().to_string(), "1d");
     for bad in ["", "0m", "1s", "h", "40d", "1.5h", "-1h"] {
-        assert_eq!(Bin::parse(bad).unwrap_err().code, QueryErrorCode::InvalidBin, "{bad}");
+        assert_eq!(
+            Bin::parse(bad).unwrap_err().code,
+            QueryErrorCode::InvalidBin,
+            "{bad}"
+        );
     }
     let range = TimeRange::between("2026-11-01", "2026-11-02T12:00:00+02:00").unwrap();
     assert_eq!(range.to_ms - range.from_ms, 86_400_000 + 10 * 3_600_000);
     let since = TimeRange::since("30d", EventTime::from_millis(T0)).unwrap();
     assert_eq!(since.to_ms - since.from_ms, 30 * 86_400_000);
-    assert_eq!(Aggregation::parse("median").unwrap_err().code, QueryErrorCode::InvalidAggregation);
-    assert_eq!(Filter::parse("novalue").unwrap_err().code, QueryErrorCode::InvalidFilter);
+    assert_eq!(
+        Aggregation::parse("median").unwrap_err().code,
+        QueryErrorCode::InvalidAggregation
+    );
+    assert_eq!(
+        Filter::parse("novalue").unwrap_err().code,
+        QueryErrorCode::InvalidFilter
+    );
 }

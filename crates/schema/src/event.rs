@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use crate::json::{first_duplicate, raw_str, write_raw, write_str, MaybeObject, RawObject, TopLevel};
+use crate::json::{MaybeObject, RawObject, TopLevel, first_duplicate, raw_str, write_raw, write_str};
 use crate::limits::{EVENT_ID_BYTES, MAX_DIMENSIONS, MAX_MEASURES, MAX_VALUE_BYTES};
-use crate::names::{check_dimension_name, check_measure_name, MetricName, TenantId};
+use crate::names::{MetricName, TenantId, check_dimension_name, check_measure_name};
 use crate::reason::{Invalid, Reason};
 use crate::time::EventTime;
 
@@ -81,17 +81,28 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
     if let Some(key) = top.repeated {
         return Err(duplicate(key, "the event"));
     }
-    let TopLevel { entries, metadata, data, .. } = top;
+    let TopLevel {
+        entries,
+        metadata,
+        data,
+        ..
+    } = top;
     let field = |name: &str| entries.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
 
     let metric_name = match field(METRIC_NAME) {
         None => return Err(Invalid::new(Reason::MissingMetricName, "metric_name is required")),
         Some(raw) => MetricName::parse(
-            raw_str(raw).ok_or_else(|| Invalid::new(Reason::InvalidMetricName, "metric_name must be a string"))?,
+            raw_str(raw)
+                .ok_or_else(|| Invalid::new(Reason::InvalidMetricName, "metric_name must be a string"))?,
         )?,
     };
 
-    let metadata = object_field(metadata, METADATA, Reason::MissingMetadata, Reason::InvalidMetadata)?;
+    let metadata = object_field(
+        metadata,
+        METADATA,
+        Reason::MissingMetadata,
+        Reason::InvalidMetadata,
+    )?;
     let (tenant_id, event_id, dimensions) = parse_metadata(metadata)?;
 
     let data = object_field(data, DATA, Reason::MissingData, Reason::InvalidData)?;
@@ -113,7 +124,10 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
                 .filter(|ms| *ms >= 0)
                 .map(EventTime::from_millis)
                 .ok_or_else(|| {
-                    Invalid::new(Reason::InvalidIngestTime, "ingest_time must be epoch milliseconds")
+                    Invalid::new(
+                        Reason::InvalidIngestTime,
+                        "ingest_time must be epoch milliseconds",
+                    )
                 })?,
         ),
     };
@@ -148,7 +162,10 @@ fn classify_unparsable(bytes: &[u8]) -> Invalid {
 }
 
 fn duplicate(key: &str, place: &str) -> Invalid {
-    Invalid::new(Reason::DuplicateKey, format!("{place} has the key {} twice", short(key)))
+    Invalid::new(
+        Reason::DuplicateKey,
+        format!("{place} has the key {} twice", short(key)),
+    )
 }
 
 /// A field name for an error message, bounded so a hostile key cannot bloat the logs.
@@ -182,7 +199,10 @@ type ParsedMetadata<'a> = (TenantId<'a>, Option<Cow<'a, str>>, Vec<Dimension<'a>
 
 fn parse_metadata(metadata: RawObject<'_>) -> Result<ParsedMetadata<'_>, Invalid> {
     if metadata.0.len() > MAX_DIMENSIONS {
-        return Err(Invalid::new(Reason::TooManyDimensions, "metadata has more than 128 entries"));
+        return Err(Invalid::new(
+            Reason::TooManyDimensions,
+            "metadata has more than 128 entries",
+        ));
     }
     let mut tenant_id = None;
     let mut event_id = None;
@@ -190,14 +210,16 @@ fn parse_metadata(metadata: RawObject<'_>) -> Result<ParsedMetadata<'_>, Invalid
     for (name, raw) in metadata.0 {
         let value = match name.as_ref() {
             TENANT_ID => {
-                let value = raw_str(raw)
-                    .ok_or_else(|| Invalid::new(Reason::InvalidTenantId, "metadata.tenant_id must be a string"))?;
+                let value = raw_str(raw).ok_or_else(|| {
+                    Invalid::new(Reason::InvalidTenantId, "metadata.tenant_id must be a string")
+                })?;
                 tenant_id = Some(TenantId::parse(value.clone())?);
                 value
             }
             EVENT_ID => {
-                let value = raw_str(raw)
-                    .ok_or_else(|| Invalid::new(Reason::InvalidEventId, "metadata.event_id must be a string"))?;
+                let value = raw_str(raw).ok_or_else(|| {
+                    Invalid::new(Reason::InvalidEventId, "metadata.event_id must be a string")
+                })?;
                 if !EVENT_ID_BYTES.contains(&value.len()) || crate::names::has_control_char(&value) {
                     return Err(Invalid::new(
                         Reason::InvalidEventId,
@@ -210,7 +232,10 @@ fn parse_metadata(metadata: RawObject<'_>) -> Result<ParsedMetadata<'_>, Invalid
             other => {
                 check_dimension_name(other)?;
                 raw_str(raw).ok_or_else(|| {
-                    Invalid::new(Reason::InvalidDimensionValue, format!("metadata.{} must be a string", short(other)))
+                    Invalid::new(
+                        Reason::InvalidDimensionValue,
+                        format!("metadata.{} must be a string", short(other)),
+                    )
                 })?
             }
         };
@@ -232,7 +257,10 @@ type ParsedData<'a> = (EventTime, &'a RawValue, Vec<Measure<'a>>);
 fn parse_data(data: RawObject<'_>, now: EventTime) -> Result<ParsedData<'_>, Invalid> {
     // `event_time` is one of the entries but not a measure.
     if data.0.len() > MAX_MEASURES + 1 {
-        return Err(Invalid::new(Reason::TooManyMeasures, "data has more than 256 measures"));
+        return Err(Invalid::new(
+            Reason::TooManyMeasures,
+            "data has more than 256 measures",
+        ));
     }
     let mut event_time = None;
     let mut measures = Vec::with_capacity(data.0.len());
@@ -246,7 +274,10 @@ fn parse_data(data: RawObject<'_>, now: EventTime) -> Result<ParsedData<'_>, Inv
         measures.push(Measure { name, value, raw });
     }
     if measures.len() > MAX_MEASURES {
-        return Err(Invalid::new(Reason::TooManyMeasures, "data has more than 256 measures"));
+        return Err(Invalid::new(
+            Reason::TooManyMeasures,
+            "data has more than 256 measures",
+        ));
     }
     let (event_time, raw) =
         event_time.ok_or_else(|| Invalid::new(Reason::MissingEventTime, "data.event_time is required"))?;
@@ -261,8 +292,12 @@ fn measure_value<'a>(name: &str, raw: &'a RawValue) -> Result<MeasureValue<'a>, 
             format!("data.{} must be a number, a boolean or a string", short(name)),
         )
     };
-    let out_of_range =
-        || Invalid::new(Reason::MeasureOutOfRange, format!("data.{} does not fit its type", short(name)));
+    let out_of_range = || {
+        Invalid::new(
+            Reason::MeasureOutOfRange,
+            format!("data.{} does not fit its type", short(name)),
+        )
+    };
     match text.as_bytes().first() {
         Some(b'"') => {
             let s = raw_str(raw).ok_or_else(invalid)?;
@@ -279,9 +314,15 @@ fn measure_value<'a>(name: &str, raw: &'a RawValue) -> Result<MeasureValue<'a>, 
         Some(b'-' | b'0'..=b'9') => {
             if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
                 let f: f64 = text.parse().map_err(|_| invalid())?;
-                if f.is_finite() { Ok(MeasureValue::Float(f)) } else { Err(out_of_range()) }
+                if f.is_finite() {
+                    Ok(MeasureValue::Float(f))
+                } else {
+                    Err(out_of_range())
+                }
             } else {
-                text.parse::<i64>().map(MeasureValue::Int).map_err(|_| out_of_range())
+                text.parse::<i64>()
+                    .map(MeasureValue::Int)
+                    .map_err(|_| out_of_range())
             }
         }
         _ => Err(invalid()),
@@ -299,7 +340,10 @@ fn first_clash(dimensions: &[Dimension<'_>], measures: &[Measure<'_>]) -> Option
             .find(|d| measures.iter().any(|m| m.name == d.name))
             .map(|d| short(&d.name));
     }
-    let names = dimensions.iter().map(|d| d.name.as_ref()).chain(measures.iter().map(|m| m.name.as_ref()));
+    let names = dimensions
+        .iter()
+        .map(|d| d.name.as_ref())
+        .chain(measures.iter().map(|m| m.name.as_ref()));
     // Names are unique within each side (duplicate keys were rejected), so a name seen twice
     // across both is a clash.
     first_duplicate(names).map(short)
@@ -308,7 +352,10 @@ fn first_clash(dimensions: &[Dimension<'_>], measures: &[Measure<'_>]) -> Option
 impl<'a> UnifiedEvent<'a> {
     /// The value of a dimension.
     pub fn dimension(&self, name: &str) -> Option<&str> {
-        self.dimensions.iter().find(|d| d.name == name).map(|d| d.value.as_ref())
+        self.dimensions
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.value.as_ref())
     }
 
     /// Appends the event as compact JSON on one line (no trailing newline).
@@ -345,5 +392,4 @@ impl<'a> UnifiedEvent<'a> {
         }
         out.push(b'}');
     }
-
 }

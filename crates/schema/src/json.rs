@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// A string that borrows from the input when it has no escapes.
@@ -122,7 +122,10 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut top = TopLevel { entries: Vec::with_capacity(4), ..TopLevel::default() };
+                let mut top = TopLevel {
+                    entries: Vec::with_capacity(4),
+                    ..TopLevel::default()
+                };
                 while let Some(CowStr(key)) = map.next_key()? {
                     match key.as_ref() {
                         "metadata" => {
@@ -180,7 +183,11 @@ impl<'a> RawObject<'a> {
 pub fn first_duplicate<'s>(names: impl Iterator<Item = &'s str> + Clone) -> Option<&'s str> {
     let count = names.clone().count();
     if count <= 32 {
-        names.clone().enumerate().find(|&(i, a)| names.clone().skip(i + 1).any(|b| b == a)).map(|(_, a)| a)
+        names
+            .clone()
+            .enumerate()
+            .find(|&(i, a)| names.clone().skip(i + 1).any(|b| b == a))
+            .map(|(_, a)| a)
     } else {
         let mut seen = std::collections::HashSet::with_capacity(count);
         names.into_iter().find(|n| !seen.insert(*n))
@@ -275,6 +282,9 @@ mod tests {
             serde_json::from_str("{ \"a\" : [1,\n 2],\t\"s\": \"keep  spaces \\\" here\" }").unwrap();
         let mut out = Vec::new();
         write_raw(&mut out, &raw);
-        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":[1,2],"s":"keep  spaces \" here"}"#);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":[1,2],"s":"keep  spaces \" here"}"#
+        );
     }
 }

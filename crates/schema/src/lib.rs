@@ -21,7 +21,7 @@ pub mod names;
 pub mod reason;
 pub mod time;
 
-pub use event::{parse_event, Dimension, Measure, MeasureValue, UnifiedEvent};
+pub use event::{Dimension, Measure, MeasureValue, UnifiedEvent, parse_event};
 pub use names::{MetricName, TenantId};
 pub use reason::{Invalid, Reason};
 pub use time::EventTime;

@@ -5,9 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::limits::{
-    MAX_DIMENSION_NAME_BYTES, MAX_MEASURE_NAME_BYTES, METRIC_NAME_BYTES, TENANT_ID_BYTES,
-};
+use crate::limits::{MAX_DIMENSION_NAME_BYTES, MAX_MEASURE_NAME_BYTES, METRIC_NAME_BYTES, TENANT_ID_BYTES};
 use crate::reason::{Invalid, Reason};
 
 /// `[A-Za-z0-9_.-]`: safe as a table name, a file name and an identifier.
@@ -107,7 +105,11 @@ pub fn is_reserved_name(name: &str) -> bool {
 
 /// Control characters (C0, DEL, C1), checked byte-wise for ASCII text.
 pub(crate) fn has_control_char(s: &str) -> bool {
-    if s.is_ascii() { s.bytes().any(|b| b < 0x20 || b == 0x7f) } else { s.chars().any(char::is_control) }
+    if s.is_ascii() {
+        s.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        s.chars().any(char::is_control)
+    }
 }
 
 /// Checks a `metadata` key (a dimension name).
@@ -119,10 +121,16 @@ pub fn check_dimension_name(name: &str) -> Result<(), Invalid> {
         ));
     }
     if name.len() > MAX_DIMENSION_NAME_BYTES {
-        return Err(Invalid::new(Reason::DimensionNameTooLong, "a dimension name is over 60 bytes"));
+        return Err(Invalid::new(
+            Reason::DimensionNameTooLong,
+            "a dimension name is over 60 bytes",
+        ));
     }
     if is_reserved_name(name) {
-        return Err(Invalid::new(Reason::ReservedName, format!("dimension name {name:?} is reserved")));
+        return Err(Invalid::new(
+            Reason::ReservedName,
+            format!("dimension name {name:?} is reserved"),
+        ));
     }
     Ok(())
 }
@@ -136,7 +144,10 @@ pub fn check_measure_name(name: &str) -> Result<(), Invalid> {
         ));
     }
     if is_reserved_name(name) {
-        return Err(Invalid::new(Reason::ReservedName, format!("measure name {name:?} is reserved")));
+        return Err(Invalid::new(
+            Reason::ReservedName,
+            format!("measure name {name:?} is reserved"),
+        ));
     }
     Ok(())
 }
@@ -150,8 +161,22 @@ mod tests {
         for ok in ["acme", "acme-prod", "a.b_c-D9", &"x".repeat(256)] {
             assert!(TenantId::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["ab", "", "acme prod", "acme/prod", "ácme", "acme\0", "...", &"x".repeat(257), "a'b"] {
-            assert_eq!(TenantId::parse(bad).unwrap_err().reason, Reason::InvalidTenantId, "{bad:?}");
+        for bad in [
+            "ab",
+            "",
+            "acme prod",
+            "acme/prod",
+            "ácme",
+            "acme\0",
+            "...",
+            &"x".repeat(257),
+            "a'b",
+        ] {
+            assert_eq!(
+                TenantId::parse(bad).unwrap_err().reason,
+                Reason::InvalidTenantId,
+                "{bad:?}"
+            );
         }
     }
 
@@ -160,13 +185,24 @@ mod tests {
         assert!(MetricName::parse("a").is_ok());
         assert!(MetricName::parse("findings_upload_completed").is_ok());
         for bad in ["", "with space", "quote\"", "ü", &"m".repeat(257)] {
-            assert_eq!(MetricName::parse(bad).unwrap_err().reason, Reason::InvalidMetricName);
+            assert_eq!(
+                MetricName::parse(bad).unwrap_err().reason,
+                Reason::InvalidMetricName
+            );
         }
     }
 
     #[test]
     fn reserved_names_are_caught_in_any_case() {
-        for name in ["time", "TIME", "measure_name", "measure_value", "measure_value::double", "ts_x", "TS_"] {
+        for name in [
+            "time",
+            "TIME",
+            "measure_name",
+            "measure_value",
+            "measure_value::double",
+            "ts_x",
+            "TS_",
+        ] {
             assert!(is_reserved_name(name), "{name}");
         }
         for name in ["times", "event_time", "measure", "its_fine"] {

@@ -160,12 +160,18 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
-        Invalid { reason, detail: detail.into() }
+        Invalid {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
 impl From<Reason> for Invalid {
     fn from(reason: Reason) -> Self {
-        Invalid { reason, detail: String::new() }
+        Invalid {
+            reason,
+            detail: String::new(),
+        }
     }
 }

@@ -5,8 +5,8 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::limits::MAX_FUTURE_MS;
 use crate::reason::{Invalid, Reason};
@@ -65,7 +65,10 @@ impl EventTime {
     /// Rejects times before the epoch and more than 15 minutes after `now`.
     pub fn check_range(self, now: EventTime) -> Result<Self, Invalid> {
         if self.0 < 0 {
-            return Err(Invalid::new(Reason::EventTimeBeforeEpoch, "event_time is before 1970-01-01"));
+            return Err(Invalid::new(
+                Reason::EventTimeBeforeEpoch,
+                "event_time is before 1970-01-01",
+            ));
         }
         if self.0 > now.0.saturating_add(MAX_FUTURE_MS) {
             return Err(Invalid::new(
@@ -133,23 +136,47 @@ mod tests {
     #[test]
     fn epoch_millis_and_strings_parse_from_json() {
         assert_eq!(EventTime::from_json("0", NOW).unwrap().as_millis(), 0);
-        assert_eq!(EventTime::from_json("\"1970-01-01T00:00:00Z\"", NOW).unwrap().as_millis(), 0);
-        for bad in ["1.5", "1e12", "true", "null", "\"yesterday\"", "\"2026-11-23\"", "\"1700000000000\""] {
-            assert_eq!(EventTime::from_json(bad, NOW).unwrap_err().reason, Reason::InvalidEventTime, "{bad}");
+        assert_eq!(
+            EventTime::from_json("\"1970-01-01T00:00:00Z\"", NOW)
+                .unwrap()
+                .as_millis(),
+            0
+        );
+        for bad in [
+            "1.5",
+            "1e12",
+            "true",
+            "null",
+            "\"yesterday\"",
+            "\"2026-11-23\"",
+            "\"1700000000000\"",
+        ] {
+            assert_eq!(
+                EventTime::from_json(bad, NOW).unwrap_err().reason,
+                Reason::InvalidEventTime,
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn range_rules_have_their_own_codes() {
-        assert_eq!(EventTime::from_json("-1", NOW).unwrap_err().reason, Reason::EventTimeBeforeEpoch);
         assert_eq!(
-            EventTime::from_json("\"1969-12-31T23:59:59Z\"", NOW).unwrap_err().reason,
+            EventTime::from_json("-1", NOW).unwrap_err().reason,
+            Reason::EventTimeBeforeEpoch
+        );
+        assert_eq!(
+            EventTime::from_json("\"1969-12-31T23:59:59Z\"", NOW)
+                .unwrap_err()
+                .reason,
             Reason::EventTimeBeforeEpoch
         );
         let limit = NOW.as_millis() + MAX_FUTURE_MS;
         assert!(EventTime::from_json(&limit.to_string(), NOW).is_ok());
         assert_eq!(
-            EventTime::from_json(&(limit + 1).to_string(), NOW).unwrap_err().reason,
+            EventTime::from_json(&(limit + 1).to_string(), NOW)
+                .unwrap_err()
+                .reason,
             Reason::EventTimeInFuture
         );
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
-use metrics_schema::{parse_event, EventTime, Reason};
+use metrics_schema::{EventTime, Reason, parse_event};
 use serde_json::Value;
 
 struct Example {
@@ -29,7 +29,9 @@ fn examples() -> (EventTime, Vec<Example>) {
             } else if let Some(raw) = e.get("raw") {
                 raw.as_str().unwrap().as_bytes().to_vec()
             } else {
-                base64::engine::general_purpose::STANDARD.decode(e["raw_base64"].as_str().unwrap()).unwrap()
+                base64::engine::general_purpose::STANDARD
+                    .decode(e["raw_base64"].as_str().unwrap())
+                    .unwrap()
             };
             let schema_applies = e.get("schema").and_then(Value::as_bool).unwrap_or(true);
             Example {
@@ -62,8 +64,12 @@ fn json_schema_accepts_exactly_the_valid_examples() {
     let mut schemas = boon::Schemas::new();
     let mut compiler = boon::Compiler::new();
     compiler.enable_format_assertions();
-    compiler.add_resource("unified-event.schema.json", schema).unwrap();
-    let index = compiler.compile("unified-event.schema.json", &mut schemas).unwrap();
+    compiler
+        .add_resource("unified-event.schema.json", schema)
+        .unwrap();
+    let index = compiler
+        .compile("unified-event.schema.json", &mut schemas)
+        .unwrap();
     let mut checked = 0;
     for e in &examples {
         let Some(input) = &e.schema_input else { continue };
@@ -71,14 +77,21 @@ fn json_schema_accepts_exactly_the_valid_examples() {
         assert_eq!(valid, e.expect == "valid", "example {:?}", e.name);
         checked += 1;
     }
-    assert!(checked >= 40, "most rules are expressible in the schema; only {checked} checked");
+    assert!(
+        checked >= 40,
+        "most rules are expressible in the schema; only {checked} checked"
+    );
 }
 
 #[test]
 fn every_reason_code_has_an_example() {
     let (_, examples) = examples();
     let covered: BTreeSet<&str> = examples.iter().map(|e| e.expect.as_str()).collect();
-    let missing: Vec<&str> = Reason::ALL.iter().map(|r| r.code()).filter(|c| !covered.contains(c)).collect();
+    let missing: Vec<&str> = Reason::ALL
+        .iter()
+        .map(|r| r.code())
+        .filter(|c| !covered.contains(c))
+        .collect();
     assert!(missing.is_empty(), "reason codes without an example: {missing:?}");
 }
 

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 //! Properties of the parser over generated input.
 
-use metrics_schema::{parse_event, EventTime};
+use metrics_schema::{EventTime, parse_event};
 use proptest::prelude::*;
 
 const NOW: EventTime = EventTime::from_millis(1_795_435_200_000);
@@ -62,15 +62,27 @@ proptest! {
 #[test]
 fn deep_nesting_neither_overflows_nor_gets_in() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert_eq!(parse_event(deep.as_bytes(), NOW).unwrap_err().reason.code(), "not_an_object");
+    assert_eq!(
+        parse_event(deep.as_bytes(), NOW).unwrap_err().reason.code(),
+        "not_an_object"
+    );
     let unbalanced = "[".repeat(100_000);
-    assert_eq!(parse_event(unbalanced.as_bytes(), NOW).unwrap_err().reason.code(), "not_json");
+    assert_eq!(
+        parse_event(unbalanced.as_bytes(), NOW).unwrap_err().reason.code(),
+        "not_json"
+    );
     let deep_measure = format!(
         r#"{{"metric_name":"m","metadata":{{"tenant_id":"acme"}},"data":{{"event_time":0,"x":{}{}}}}}"#,
         "[".repeat(100_000),
         "]".repeat(100_000)
     );
-    assert_eq!(parse_event(deep_measure.as_bytes(), NOW).unwrap_err().reason.code(), "invalid_measure_value");
+    assert_eq!(
+        parse_event(deep_measure.as_bytes(), NOW)
+            .unwrap_err()
+            .reason
+            .code(),
+        "invalid_measure_value"
+    );
 }
 
 #[test]

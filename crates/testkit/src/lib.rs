@@ -62,7 +62,11 @@ impl Moto {
     pub fn start() -> Moto {
         let server = moto_server_path();
         let python = server.with_file_name("python3");
-        let python = if python.exists() { python } else { PathBuf::from("python3") };
+        let python = if python.exists() {
+            python
+        } else {
+            PathBuf::from("python3")
+        };
         let port = free_port();
         let watchdog = Command::new(&python)
             .arg("-c")
@@ -75,10 +79,16 @@ impl Moto {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen on {addr} within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {addr} within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { endpoint: format!("http://{addr}"), _watchdog: watchdog }
+        Moto {
+            endpoint: format!("http://{addr}"),
+            _watchdog: watchdog,
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -92,7 +102,13 @@ impl Moto {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "metrics-testkit"))
+            .credentials_provider(Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "metrics-testkit",
+            ))
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .load()
             .await
