@@ -414,3 +414,28 @@ mod tests {
         assert!(day > 10 * night, "{day} vs {night}");
     }
 }
+
+#[cfg(test)]
+mod committed_slice {
+    use super::*;
+
+    /// `events/sample/first-500.ndjson` is what the generator produces: if this fails, the
+    /// data set changed for everyone; regenerate the file only on purpose
+    /// (`metrics-lake sample --events 500 > events/sample/first-500.ndjson`).
+    #[test]
+    fn the_committed_slice_is_what_the_generator_produces() {
+        let committed = include_str!("../../../events/sample/first-500.ndjson");
+        let mut generated = String::new();
+        for e in SampleEvents::new(SampleConfig {
+            events: 500,
+            ..SampleConfig::default()
+        }) {
+            generated.push_str(&e.event.to_string());
+            generated.push('\n');
+        }
+        assert!(
+            committed == generated,
+            "events/sample/first-500.ndjson no longer matches the generator"
+        );
+    }
+}
