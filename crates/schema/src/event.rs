@@ -71,7 +71,11 @@ pub enum MeasureValue<'a> {
 /// parsed, strings without escapes are borrowed, and nothing is allocated for an error that
 /// does not happen.
 pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Invalid> {
-    let top: TopLevel<'_> = match serde_json::from_slice(bytes) {
+    // UTF-8 is checked once for the whole record; parsing from `&str` then skips the check
+    // for every string and raw value inside it.
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| Invalid::new(Reason::NotUtf8, "the record is not UTF-8"))?;
+    let top: TopLevel<'_> = match serde_json::from_str(text) {
         Ok(top) => top,
         Err(_) => return Err(classify_unparsable(bytes)),
     };

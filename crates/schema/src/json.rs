@@ -197,7 +197,11 @@ pub fn first_duplicate<'s>(names: impl Iterator<Item = &'s str> + Clone) -> Opti
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    if !bytes.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+    // No early exit, so the scan compiles to wide compares: most strings need no escaping.
+    let needs_escape = bytes
+        .iter()
+        .fold(false, |acc, &b| acc | (b == b'"') | (b == b'\\') | (b < 0x20));
+    if !needs_escape {
         out.reserve(bytes.len() + 2);
         out.push(b'"');
         out.extend_from_slice(bytes);
