@@ -187,6 +187,15 @@ impl Iterator for Records<'_> {
                     if line.is_empty() {
                         continue;
                     }
+                    // The usual line is one record: hand it out without the split's buffers.
+                    if memchr::memmem::find(line, b"}{").is_none() {
+                        self.ordinal += 1;
+                        return Some(Ok(SourceRecord {
+                            line: self.line,
+                            ordinal: self.ordinal,
+                            bytes: line.to_vec(),
+                        }));
+                    }
                     let mut parts = split_concatenated(line);
                     parts.reverse();
                     self.pending = parts;

@@ -174,7 +174,17 @@ impl<'a> RawObject<'a> {
 
     /// The first key that appears twice, if any.
     pub fn duplicate_key(&self) -> Option<&str> {
-        first_duplicate(self.0.iter().map(|(k, _)| k.as_ref()))
+        let entries = &self.0;
+        if entries.len() > 32 {
+            return first_duplicate(entries.iter().map(|(k, _)| k.as_ref()));
+        }
+        // Pairwise over the slice: no allocation, and events carry a handful of keys.
+        for (i, (a, _)) in entries.iter().enumerate() {
+            if entries[i + 1..].iter().any(|(b, _)| a == b) {
+                return Some(a);
+            }
+        }
+        None
     }
 }
 
