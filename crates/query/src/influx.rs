@@ -14,7 +14,7 @@
 //!   (InfluxDB 3 Enterprise resource tokens, InfluxDB 2 per-bucket tokens), so a query can only
 //!   read that tenant's database even if the SQL were wrong; a shared token otherwise.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,11 +26,12 @@ use metrics_store::influx::http::{HttpClient, HttpResponse};
 use metrics_store::influx::{ApiVersion, Endpoint, Token};
 use serde_json::{Value, json};
 
+use crate::assemble::SeriesRow;
 use crate::catalog::{Catalog, MeasureKind, MetricSchema};
 use crate::engine::{Engine, EngineFuture};
 use crate::model::{
-    Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Fill, Filter, Limits, Point, QueryError,
-    QueryErrorCode, Series, SeriesRequest, SeriesResult,
+    Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Filter, Limits, QueryError, QueryErrorCode,
+    SeriesRequest, SeriesResult,
 };
 
 // --- SQL ----------------------------------------------------------------------------------
@@ -237,68 +238,23 @@ pub fn catalog_from(columns: &[Value], stats: &[Value]) -> Catalog {
     catalog
 }
 
-/// Every bin of the request, per group and measure, from the answer's rows.
+/// Every bin of the request, per group and measure, from the answer's rows (assembled the
+/// same way as every other engine's).
 pub fn series_from(r: &SeriesRequest, rows: &[Value], limits: &Limits) -> Result<SeriesResult, QueryError> {
     let n = r.measures.len().max(1);
-    let mut by_group: BTreeMap<Option<String>, HashMap<i64, Vec<Option<f64>>>> = BTreeMap::new();
-    for row in rows {
-        let Some(bucket) = integer(&row["bucket_ms"]) else {
-            continue;
-        };
-        let group = r
-            .group_by
-            .as_ref()
-            .map(|_| row["grp"].as_str().unwrap_or("(none)").to_owned());
-        let values = (0..n).map(|i| number(&row[format!("v{i}")])).collect();
-        by_group.entry(group).or_default().insert(bucket, values);
-    }
-    if by_group.len() > limits.max_groups {
-        return Err(QueryError::new(
-            QueryErrorCode::TooManyGroups,
-            format!(
-                "{} groups; at most {} (add a filter)",
-                by_group.len(),
-                limits.max_groups
-            ),
-        ));
-    }
-    if by_group.is_empty() && r.group_by.is_none() {
-        by_group.insert(None, HashMap::new());
-    }
-    let names: Vec<String> = if r.measures.is_empty() {
-        vec!["count".to_owned()]
-    } else {
-        r.measures.clone()
-    };
-    let bins: Vec<i64> = r.bins().collect();
-    let mut series = Vec::new();
-    for (group, buckets) in by_group {
-        for (i, measure) in names.iter().enumerate() {
-            let points = bins
-                .iter()
-                .map(|&t| {
-                    let v = buckets.get(&t).and_then(|vs| vs.get(i).copied().flatten());
-                    let v = match (v, r.fill) {
-                        (None, Fill::Zero) => Some(0.0),
-                        (v, _) => v,
-                    };
-                    Point { t, v }
-                })
-                .collect();
-            series.push(Series {
-                measure: measure.clone(),
-                group: group.clone(),
-                points,
-            });
-        }
-    }
-    Ok(SeriesResult {
-        metric: r.metric.clone(),
-        aggregation: r.aggregation,
-        bin: r.bin.to_string(),
-        range: r.range,
-        series,
-    })
+    let rows: Vec<SeriesRow> = rows
+        .iter()
+        .filter_map(|row| {
+            let bucket = integer(&row["bucket_ms"])?;
+            let group = r
+                .group_by
+                .as_ref()
+                .and_then(|_| row["grp"].as_str().map(str::to_owned));
+            let values = (0..n).map(|i| number(&row[format!("v{i}")])).collect();
+            Some((bucket, group, values))
+        })
+        .collect();
+    crate::assemble::series(r, rows, limits)
 }
 
 fn breakdown_from(r: &BreakdownRequest, rows: &[Value]) -> BreakdownResult {
@@ -530,6 +486,7 @@ impl Engine for InfluxEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Fill;
     use crate::model::{Bin, TimeRange};
 
     fn catalog() -> Catalog {
@@ -698,6 +655,7 @@ mod over_http {
     use metrics_store::influx::fake_server::FakeInflux;
 
     use super::*;
+    use crate::model::Fill;
     use crate::model::{Bin, TimeRange};
 
     const ADMIN: &str = "admin-token";
