@@ -42,6 +42,7 @@
 pub mod config;
 pub mod directory;
 pub mod firehose;
+pub mod raw_event;
 pub mod reason;
 pub mod telemetry;
 pub mod transform;
@@ -60,6 +61,8 @@ pub use crate::transform::MAX_RESPONSE_BYTES;
 /// An invocation that cannot be answered record by record; Firehose retries the batch.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrichError {
+    #[error("the invocation is not a Firehose transformation event: {0}")]
+    InvalidEvent(#[source] serde_json::Error),
     #[error("tenant directory unavailable: {0}")]
     Directory(#[from] DirectoryError),
     #[error(transparent)]
@@ -70,6 +73,7 @@ impl EnrichError {
     /// Stable code for logs, metrics and Lambda's `errorType`.
     pub fn code(&self) -> &'static str {
         match self {
+            EnrichError::InvalidEvent(_) => "invalid_event",
             EnrichError::Directory(_) => "directory_unavailable",
             EnrichError::Transform(TransformError::ResponseTooLarge { .. }) => "response_too_large",
             EnrichError::Transform(TransformError::MalformedResponse(_)) => "malformed_response",
@@ -139,7 +143,7 @@ impl Enricher {
     }
 
     /// Transforms one Firehose event. `now` is the clock for the schema's time rules.
-    pub async fn handle(&self, event: &FirehoseEvent, now: EventTime) -> Result<Transformed, EnrichError> {
+    pub async fn handle(&self, event: &FirehoseEvent<'_>, now: EventTime) -> Result<Transformed, EnrichError> {
         // Taken out rather than locked, so no guard is held across the directory lookup.
         let mut scratch = std::mem::take(&mut *self.scratch.lock().unwrap_or_else(|p| p.into_inner()));
         let result = self.transform(event, now, &mut scratch).await;
@@ -149,7 +153,7 @@ impl Enricher {
 
     async fn transform(
         &self,
-        event: &FirehoseEvent,
+        event: &FirehoseEvent<'_>,
         now: EventTime,
         scratch: &mut Scratch,
     ) -> Result<Transformed, EnrichError> {

@@ -5,11 +5,19 @@
 // passes the default query depth.
 #![recursion_limit = "256"]
 
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::{Diagnostic, LambdaEvent, Runtime, service_fn};
 use metrics_enrich::config::Config;
 use metrics_enrich::firehose::{FirehoseEvent, FirehoseResponse};
-use metrics_enrich::{Enricher, telemetry};
+use metrics_enrich::raw_event::EventBytes;
+use metrics_enrich::{EnrichError, Enricher, telemetry};
 use metrics_schema::EventTime;
+
+// Every invocation allocates and frees a few megabytes (the event, the response). The system
+// allocator hands such blocks back to the kernel on free, so each invocation page-faults its
+// memory in again; mimalloc keeps them for the next one (about 3 ms of 19 per 3 MB batch).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 // One thread: invocations arrive one at a time, and a second runtime thread would only add
 // start-up time and memory.
@@ -21,19 +29,28 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .await
         .inspect_err(|e| tracing::error!(error = %e, "Cannot load the tenant directory."))?;
     let enricher = &enricher;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<FirehoseEvent>| async move {
-        handle(enricher, event).await
-    }))
-    .await
+    // The handler parses the event's bytes itself, borrowing from them (see `raw_event`).
+    let event_bytes = EventBytes::default();
+    let bytes = &event_bytes;
+    let handler = service_fn(move |_: LambdaEvent<()>| async move {
+        let event = bytes.take().unwrap_or_default();
+        handle(enricher, &event).await
+    });
+    Runtime::new(handler)
+        .layer(TracingLayer::new())
+        .layer(event_bytes.layer())
+        .run()
+        .await
 }
 
-async fn handle(
-    enricher: &Enricher,
-    event: LambdaEvent<FirehoseEvent>,
-) -> Result<FirehoseResponse, Diagnostic> {
+async fn handle(enricher: &Enricher, bytes: &[u8]) -> Result<FirehoseResponse, Diagnostic> {
     let now = EventTime::now();
-    let records = &event.payload.records;
-    match enricher.handle(&event.payload, now).await {
+    let event = match FirehoseEvent::from_json(bytes) {
+        Ok(event) => event,
+        Err(error) => return Err(fail(EnrichError::InvalidEvent(error), 0, now)),
+    };
+    let records = &event.records;
+    match enricher.handle(&event, now).await {
         Ok(out) => {
             telemetry::log_rejections(records, &out.summary, enricher.rejected_result());
             telemetry::emit(&telemetry::metric_documents(
@@ -43,10 +60,13 @@ async fn handle(
             ));
             Ok(out.response)
         }
-        Err(error) => {
-            tracing::error!(error = %error, code = error.code(), records = records.len(), "Invocation failed; Firehose will retry it.");
-            telemetry::emit(&[telemetry::error_document(error.code(), now)]);
-            Err(error.into())
-        }
+        Err(error) => Err(fail(error, records.len(), now)),
     }
+}
+
+/// Logs and counts an invocation that fails as a whole; Firehose retries it.
+fn fail(error: EnrichError, records: usize, now: EventTime) -> Diagnostic {
+    tracing::error!(error = %error, code = error.code(), records, "Invocation failed; Firehose will retry it.");
+    telemetry::emit(&[telemetry::error_document(error.code(), now)]);
+    error.into()
 }

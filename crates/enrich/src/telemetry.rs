@@ -48,11 +48,11 @@ where
 }
 
 /// Logs each rejected record once: its `recordId`, reason code, result, tenant when known.
-pub fn log_rejections(records: &[FirehoseRecord], summary: &Summary, result: FirehoseResult) {
+pub fn log_rejections(records: &[FirehoseRecord<'_>], summary: &Summary, result: FirehoseResult) {
     for rejected in &summary.rejected {
         let record_id = records
             .get(rejected.index)
-            .map(|r| r.record_id.as_str())
+            .map(|r| r.record_id.as_ref())
             .unwrap_or_default();
         tracing::warn!(
             "recordId" = record_id,

@@ -97,7 +97,7 @@ enum Parsed<'a> {
 
 /// Decoded records, borrowing from the event and the arena.
 pub struct Decoded<'a> {
-    records: &'a [FirehoseRecord],
+    records: &'a [FirehoseRecord<'a>],
     /// Each record's bytes, or `None` when its data is not base64.
     payloads: Vec<Option<&'a [u8]>>,
 }
@@ -112,7 +112,7 @@ impl std::fmt::Debug for Decoded<'_> {
 
 impl<'a> Decoded<'a> {
     /// Decodes every record into `arena` (cleared first, reused across invocations).
-    pub fn new(records: &'a [FirehoseRecord], arena: &'a mut Vec<u8>) -> Decoded<'a> {
+    pub fn new(records: &'a [FirehoseRecord<'a>], arena: &'a mut Vec<u8>) -> Decoded<'a> {
         arena.clear();
         // Upper bound of the decoded size, so the arena is allocated once.
         arena.reserve(records.iter().map(|r| r.data.len() / 4 * 3 + 3).sum());
@@ -183,7 +183,7 @@ fn parse_one(payload: Option<&[u8]>, now: EventTime) -> Parsed<'_> {
 
 /// Decoded and parsed records, borrowing from the event and the arena.
 pub struct Batch<'a> {
-    records: &'a [FirehoseRecord],
+    records: &'a [FirehoseRecord<'a>],
     parsed: Vec<Parsed<'a>>,
 }
 
@@ -198,7 +198,7 @@ impl std::fmt::Debug for Batch<'_> {
 impl<'a> Batch<'a> {
     /// Decodes every record into `arena` and parses it: [`Decoded::new`] then
     /// [`Decoded::parse`].
-    pub fn parse(records: &'a [FirehoseRecord], arena: &'a mut Vec<u8>, now: EventTime) -> Batch<'a> {
+    pub fn parse(records: &'a [FirehoseRecord<'a>], arena: &'a mut Vec<u8>, now: EventTime) -> Batch<'a> {
         Decoded::new(records, arena).parse(now)
     }
 
@@ -231,7 +231,7 @@ impl<'a> Batch<'a> {
 
 /// Writes the response: one entry per record, in order.
 fn respond<'a>(
-    records: &'a [FirehoseRecord],
+    records: &'a [FirehoseRecord<'a>],
     parsed: impl Iterator<Item = Parsed<'a>>,
     names: &impl TenantNames,
     ctx: &Context<'_>,
@@ -311,7 +311,7 @@ fn enrich<'e>(
     mut event: UnifiedEvent<'e>,
     names: &'e impl TenantNames,
     ctx: &Context<'e>,
-    record: &FirehoseRecord,
+    record: &FirehoseRecord<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), Rejection> {
     let Some(name) = names.name(event.tenant_id.as_str()) else {
@@ -417,9 +417,11 @@ mod tests {
         let record = FirehoseRecord {
             record_id: "r".into(),
             approximate_arrival_timestamp: ArrivalTime(Some(5)),
-            data: STANDARD.encode(
-                r#"{"metric_name":"m","metadata":{"tenant_id":"acme","environment":"spoofed","x":"y"},"data":{"event_time":1}}"#,
-            ),
+            data: STANDARD
+                .encode(
+                    r#"{"metric_name":"m","metadata":{"tenant_id":"acme","environment":"spoofed","x":"y"},"data":{"event_time":1}}"#,
+                )
+                .into(),
         };
         let records = [record];
         let mut arena = Vec::new();

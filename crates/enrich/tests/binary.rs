@@ -56,13 +56,13 @@ fn runtime_api(listener: TcpListener, event: Vec<u8>, posted: mpsc::Sender<(Stri
     });
 }
 
-#[test]
-fn binary_serves_a_sample_event_with_a_tenants_file_and_no_aws_environment() {
+/// Runs the binary against a Runtime API that serves `event` once; returns the path and body
+/// it posted, and its stdout.
+fn invoke_binary(event: Vec<u8>) -> (String, Vec<u8>, String) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
-    let event = std::fs::read(events_dir().join("all-valid.json")).unwrap();
     let (posted_tx, posted) = mpsc::channel();
-    runtime_api(listener, event.clone(), posted_tx);
+    runtime_api(listener, event, posted_tx);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_metrics-enrich"))
         .env_clear()
@@ -79,6 +79,13 @@ fn binary_serves_a_sample_event_with_a_tenants_file_and_no_aws_environment() {
     child.kill().unwrap();
     let output = child.wait_with_output().unwrap();
     let (path, body) = answer.expect("the binary posted nothing");
+    (path, body, String::from_utf8(output.stdout).unwrap())
+}
+
+#[test]
+fn binary_serves_a_sample_event_with_a_tenants_file_and_no_aws_environment() {
+    let event = std::fs::read(events_dir().join("all-valid.json")).unwrap();
+    let (path, body, stdout) = invoke_binary(event);
     assert_eq!(path, "/2018-06-01/runtime/invocation/req-1/response");
 
     // The binary gives the same response as the library (the events use times in the past,
@@ -90,7 +97,6 @@ fn binary_serves_a_sample_event_with_a_tenants_file_and_no_aws_environment() {
     assert_eq!(actual, expected);
 
     // One EMF document on stdout counts the outcomes.
-    let stdout = String::from_utf8(output.stdout).unwrap();
     let emf: Vec<Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -99,6 +105,17 @@ fn binary_serves_a_sample_event_with_a_tenants_file_and_no_aws_environment() {
     assert_eq!(emf.len(), 1, "{stdout}");
     assert_eq!(emf[0]["Ok"], 4);
     assert_eq!(emf[0]["Stage"], "enrich");
+}
+
+#[test]
+fn binary_reports_an_event_that_is_not_a_firehose_event_as_an_invocation_error() {
+    for event in [&b"[1,2]"[..], b"{\"records\":[{\"recordId\":7}]}", b"\xff\xfe"] {
+        let (path, body, stdout) = invoke_binary(event.to_vec());
+        assert_eq!(path, "/2018-06-01/runtime/invocation/req-1/error");
+        let error: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error["errorType"], "invalid_event", "{error}");
+        assert!(stdout.contains("\"invalid_event\""), "{stdout}");
+    }
 }
 
 #[test]

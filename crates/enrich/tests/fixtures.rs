@@ -47,7 +47,7 @@ fn every_invalid_sample_has_one_record_per_reason_reachable_with_a_tenants_file(
     for rejected in &out.summary.rejected {
         assert_eq!(rejected.reason.code(), event.records[rejected.index].record_id);
     }
-    let mut ids: Vec<&str> = event.records.iter().map(|r| r.record_id.as_str()).collect();
+    let mut ids: Vec<&str> = event.records.iter().map(|r| r.record_id.as_ref()).collect();
     ids.sort_unstable();
     let mut codes: Vec<&str> = metrics_enrich::reason::RejectReason::all()
         .map(|r| r.code())

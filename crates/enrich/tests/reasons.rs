@@ -34,7 +34,7 @@ fn assert_single_rejection(record: FirehoseRecord, code: &str) {
         assert_eq!(response["records"][0]["result"], result, "{code}");
         assert_eq!(
             response["records"][0]["data"],
-            record.data.as_str(),
+            record.data.as_ref(),
             "{code}: data must be the original"
         );
         assert_eq!(out.summary.rejected.len(), 1, "{code}");

@@ -255,7 +255,7 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
 
     /// Runs the enrich transformer on one processor buffer, as Firehose invokes the Lambda.
     async fn invoke(&mut self, invocation: Invocation) -> Result<(), PipelineError> {
-        let completion = match serde_json::from_slice::<FirehoseEvent>(&invocation.event_json) {
+        let completion = match FirehoseEvent::from_json(&invocation.event_json) {
             Ok(event) => match self.enricher.handle(&event, self.now).await {
                 Ok(transformed) => {
                     let policy = self.enricher.rejected_result();

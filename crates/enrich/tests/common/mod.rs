@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use metrics_enrich::Enricher;
 use metrics_enrich::config::{Config, InvalidRecordPolicy, TenantsConfig};
 use metrics_enrich::directory::{Directory, FileDirectory};
-use metrics_enrich::firehose::{FirehoseEvent, FirehoseRecord};
+use metrics_enrich::firehose::{ArrivalTime, FirehoseEvent, FirehoseRecord};
 use metrics_enrich::transform::Transformed;
 use metrics_schema::EventTime;
 use serde_json::Value;
@@ -52,24 +52,20 @@ pub fn valid_payload(tenant: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-pub fn record(id: &str, payload: &[u8]) -> FirehoseRecord {
-    serde_json::from_value(serde_json::json!({
-        "recordId": id,
-        "approximateArrivalTimestamp": ARRIVAL,
-        "data": BASE64.encode(payload),
-    }))
-    .unwrap()
+pub fn record(id: &str, payload: &[u8]) -> FirehoseRecord<'static> {
+    FirehoseRecord::new(id, ArrivalTime(Some(ARRIVAL)), BASE64.encode(payload))
 }
 
-pub fn event(records: Vec<FirehoseRecord>) -> FirehoseEvent {
+pub fn event(records: Vec<FirehoseRecord<'_>>) -> FirehoseEvent<'_> {
     FirehoseEvent { records }
 }
 
-pub fn load_event(name: &str) -> FirehoseEvent {
-    serde_json::from_slice(&std::fs::read(events_dir().join(name)).unwrap()).unwrap()
+pub fn load_event(name: &str) -> FirehoseEvent<'static> {
+    let bytes = std::fs::read(events_dir().join(name)).unwrap();
+    FirehoseEvent::from_json(&bytes).unwrap().into_owned()
 }
 
-pub fn run(enricher: &Enricher, event: &FirehoseEvent) -> Transformed {
+pub fn run(enricher: &Enricher, event: &FirehoseEvent<'_>) -> Transformed {
     block_on(enricher.handle(event, NOW)).unwrap()
 }
 
