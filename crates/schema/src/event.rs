@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use crate::json::{MaybeObject, RawObject, TopLevel, first_duplicate, raw_str, write_raw, write_str};
+use crate::json::{MaybeObject, MaybeStr, TopLevel, first_duplicate, name_bit, raw_str, write_raw, write_str};
 use crate::limits::{EVENT_ID_BYTES, MAX_DIMENSIONS, MAX_MEASURES, MAX_VALUE_BYTES};
 use crate::names::{MetricName, TenantId, check_dimension_name, check_measure_name};
 use crate::reason::{Invalid, Reason};
@@ -39,6 +39,8 @@ pub struct UnifiedEvent<'a> {
     pub measures: Vec<Measure<'a>>,
     /// Other top-level fields, preserved as sent.
     pub extra: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// The text the event was parsed from (see [`UnifiedEvent::write_json`]).
+    source: &'a str,
 }
 
 /// A `metadata` entry: a string dimension.
@@ -77,7 +79,12 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
         std::str::from_utf8(bytes).map_err(|_| Invalid::new(Reason::NotUtf8, "the record is not UTF-8"))?;
     let top: TopLevel<'_> = match serde_json::from_str(text) {
         Ok(top) => top,
-        Err(_) => return Err(classify_unparsable(bytes)),
+        // A metadata number too large for a double fails the one-pass read: read metadata
+        // raw, so that value is reported for what it is.
+        Err(_) => match serde_json::from_str::<TopLevel<'_, &RawValue>>(text) {
+            Ok(top) => top.with_string_values(),
+            Err(_) => return Err(classify_unparsable(bytes)),
+        },
     };
     if let Some(key) = first_duplicate(top.entries.iter().map(|(k, _)| k.as_ref())) {
         return Err(duplicate(key, "the event"));
@@ -151,6 +158,7 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
         dimensions,
         measures,
         extra,
+        source: text,
     })
 }
 
@@ -181,28 +189,28 @@ fn short(name: &str) -> String {
     format!("{:?}", &name[..end])
 }
 
-fn object_field<'a>(
-    seen: Option<MaybeObject<'a>>,
+fn object_field<'a, V>(
+    seen: Option<MaybeObject<'a, V>>,
     name: &str,
     missing: Reason,
     invalid: Reason,
-) -> Result<RawObject<'a>, Invalid> {
+) -> Result<Vec<(Cow<'a, str>, V)>, Invalid> {
     match seen {
         None => Err(Invalid::new(missing, format!("{name} is required"))),
         Some(MaybeObject::NotObject) => Err(Invalid::new(invalid, format!("{name} must be an object"))),
-        Some(MaybeObject::Object(object)) => {
-            if let Some(key) = object.duplicate_key() {
+        Some(MaybeObject::Object(entries)) => {
+            if let Some(key) = MaybeObject::duplicate_key(&entries) {
                 return Err(duplicate(key, name));
             }
-            Ok(object)
+            Ok(entries)
         }
     }
 }
 
 type ParsedMetadata<'a> = (TenantId<'a>, Option<Cow<'a, str>>, Vec<Dimension<'a>>);
 
-fn parse_metadata(metadata: RawObject<'_>) -> Result<ParsedMetadata<'_>, Invalid> {
-    if metadata.0.len() > MAX_DIMENSIONS {
+fn parse_metadata<'a>(metadata: Vec<(Cow<'a, str>, MaybeStr<'a>)>) -> Result<ParsedMetadata<'a>, Invalid> {
+    if metadata.len() > MAX_DIMENSIONS {
         return Err(Invalid::new(
             Reason::TooManyDimensions,
             "metadata has more than 128 entries",
@@ -210,18 +218,22 @@ fn parse_metadata(metadata: RawObject<'_>) -> Result<ParsedMetadata<'_>, Invalid
     }
     let mut tenant_id = None;
     let mut event_id = None;
-    let mut dimensions = Vec::with_capacity(metadata.0.len() + 2);
-    for (name, raw) in metadata.0 {
+    let mut dimensions = Vec::with_capacity(metadata.len() + 2);
+    for (name, value) in metadata {
+        let value = match value {
+            MaybeStr::Str(value) => Some(value),
+            MaybeStr::NotStr => None,
+        };
         let value = match name.as_ref() {
             TENANT_ID => {
-                let value = raw_str(raw).ok_or_else(|| {
+                let value = value.ok_or_else(|| {
                     Invalid::new(Reason::InvalidTenantId, "metadata.tenant_id must be a string")
                 })?;
                 tenant_id = Some(TenantId::parse(value.clone())?);
                 value
             }
             EVENT_ID => {
-                let value = raw_str(raw).ok_or_else(|| {
+                let value = value.ok_or_else(|| {
                     Invalid::new(Reason::InvalidEventId, "metadata.event_id must be a string")
                 })?;
                 if !EVENT_ID_BYTES.contains(&value.len()) || crate::names::has_control_char(&value) {
@@ -235,7 +247,7 @@ fn parse_metadata(metadata: RawObject<'_>) -> Result<ParsedMetadata<'_>, Invalid
             }
             other => {
                 check_dimension_name(other)?;
-                raw_str(raw).ok_or_else(|| {
+                value.ok_or_else(|| {
                     Invalid::new(
                         Reason::InvalidDimensionValue,
                         format!("metadata.{} must be a string", short(other)),
@@ -258,17 +270,17 @@ fn parse_metadata(metadata: RawObject<'_>) -> Result<ParsedMetadata<'_>, Invalid
 
 type ParsedData<'a> = (EventTime, &'a RawValue, Vec<Measure<'a>>);
 
-fn parse_data(data: RawObject<'_>, now: EventTime) -> Result<ParsedData<'_>, Invalid> {
+fn parse_data<'a>(data: Vec<(Cow<'a, str>, &'a RawValue)>, now: EventTime) -> Result<ParsedData<'a>, Invalid> {
     // `event_time` is one of the entries but not a measure.
-    if data.0.len() > MAX_MEASURES + 1 {
+    if data.len() > MAX_MEASURES + 1 {
         return Err(Invalid::new(
             Reason::TooManyMeasures,
             "data has more than 256 measures",
         ));
     }
     let mut event_time = None;
-    let mut measures = Vec::with_capacity(data.0.len());
-    for (name, raw) in data.0 {
+    let mut measures = Vec::with_capacity(data.len());
+    for (name, raw) in data {
         if name == EVENT_TIME {
             event_time = Some((EventTime::from_json(raw.get(), now)?, raw));
             continue;
@@ -334,23 +346,21 @@ fn measure_value<'a>(name: &str, raw: &'a RawValue) -> Result<MeasureValue<'a>, 
 }
 
 fn first_clash(dimensions: &[Dimension<'_>], measures: &[Measure<'_>]) -> Option<String> {
-    if dimensions.is_empty() || measures.is_empty() {
-        return None;
-    }
-    if dimensions.len() * measures.len() <= 1024 {
-        // Pairwise without allocating: the usual event has a handful of each.
-        return dimensions
+    if dimensions.len() + measures.len() > 64 {
+        let names = dimensions
             .iter()
-            .find(|d| measures.iter().any(|m| m.name == d.name))
-            .map(|d| short(&d.name));
+            .map(|d| d.name.as_ref())
+            .chain(measures.iter().map(|m| m.name.as_ref()));
+        // Names are unique within each side (duplicate keys were rejected), so a name seen
+        // twice across both is a clash.
+        return first_duplicate(names).map(short);
     }
-    let names = dimensions
+    // Only a measure whose bit a dimension also has can share its name.
+    let dimension_bits = dimensions.iter().fold(0, |bits, d| bits | name_bit(&d.name));
+    measures
         .iter()
-        .map(|d| d.name.as_ref())
-        .chain(measures.iter().map(|m| m.name.as_ref()));
-    // Names are unique within each side (duplicate keys were rejected), so a name seen twice
-    // across both is a clash.
-    first_duplicate(names).map(short)
+        .find(|m| dimension_bits & name_bit(&m.name) != 0 && dimensions.iter().any(|d| d.name == m.name))
+        .map(|m| short(&m.name))
 }
 
 impl<'a> UnifiedEvent<'a> {
@@ -363,37 +373,83 @@ impl<'a> UnifiedEvent<'a> {
     }
 
     /// Appends the event as compact JSON on one line (no trailing newline).
+    ///
+    /// Names and values still borrowed from the parsed text are copied as they were read: the
+    /// parser borrows a string only when it holds no escape, and JSON forbids raw quotes and
+    /// control characters in one, so it needs no escaping. Any other string is escaped. (So
+    /// replace a parsed string with text from elsewhere, never with another slice of the
+    /// parsed text.)
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"metric_name\":");
-        write_str(out, self.metric_name.as_str());
-        out.extend_from_slice(b",\"metadata\":{");
+        // Usually the output is the input plus a few fields: reserve once.
+        out.reserve(self.source.len() + 256);
+        out.extend_from_slice(b"{\"metric_name\":\"");
+        // A metric name is `[A-Za-z0-9_.-]` only.
+        out.extend_from_slice(self.metric_name.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"metadata\":{");
         for (i, d) in self.dimensions.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            write_str(out, &d.name);
+            self.write_string(out, &d.name);
             out.push(b':');
-            write_str(out, &d.value);
+            self.write_string(out, &d.value);
         }
         out.extend_from_slice(b"},\"data\":{\"event_time\":");
         write_raw(out, self.event_time_raw);
         for m in &self.measures {
             out.push(b',');
-            write_str(out, &m.name);
+            self.write_string(out, &m.name);
             out.push(b':');
             write_raw(out, m.raw);
         }
         out.push(b'}');
         if let Some(t) = self.ingest_time {
             out.extend_from_slice(b",\"ingest_time\":");
-            out.extend_from_slice(t.as_millis().to_string().as_bytes());
+            write_integer(out, t.as_millis());
         }
         for (name, raw) in &self.extra {
             out.push(b',');
-            write_str(out, name);
+            self.write_string(out, name);
             out.push(b':');
             write_raw(out, raw);
         }
         out.push(b'}');
     }
+
+    fn write_string(&self, out: &mut Vec<u8>, s: &Cow<'_, str>) {
+        match s {
+            Cow::Borrowed(text) if self.is_parsed_text(text) => {
+                out.push(b'"');
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'"');
+            }
+            _ => write_str(out, s),
+        }
+    }
+
+    /// Whether `text` lies within the text the event was parsed from.
+    fn is_parsed_text(&self, text: &str) -> bool {
+        let source = self.source.as_bytes().as_ptr_range();
+        let text = text.as_bytes().as_ptr_range();
+        source.start <= text.start && text.end <= source.end
+    }
+}
+
+/// Appends an integer's decimal digits, without allocating.
+fn write_integer(out: &mut Vec<u8>, value: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }

@@ -42,32 +42,40 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
     }
 }
 
-/// A value that should be an object: its entries when it is one, without parsing it twice.
+/// A value that should be an object: its entries, values read as `V`, when it is one, without
+/// parsing it twice.
 #[derive(Debug)]
-pub enum MaybeObject<'a> {
-    Object(RawObject<'a>),
+pub enum MaybeObject<'a, V = &'a RawValue> {
+    Object(Vec<(Cow<'a, str>, V)>),
     /// Any other JSON value (its contents are skipped, not kept).
     NotObject,
 }
 
-impl<'de> Deserialize<'de> for MaybeObject<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MaybeObjectVisitor;
+impl<'a, V> MaybeObject<'a, V> {
+    /// The first key that appears twice, if any.
+    pub fn duplicate_key<'e>(entries: &'e [(Cow<'a, str>, V)]) -> Option<&'e str> {
+        first_duplicate(entries.iter().map(|(k, _)| k.as_ref()))
+    }
+}
 
-        impl<'de> Visitor<'de> for MaybeObjectVisitor {
-            type Value = MaybeObject<'de>;
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for MaybeObject<'de, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MaybeObjectVisitor<V>(std::marker::PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MaybeObjectVisitor<V> {
+            type Value = MaybeObject<'de, V>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::with_capacity(8);
+                let mut entries = Vec::with_capacity(16);
                 while let Some(CowStr(key)) = map.next_key()? {
-                    let value: &'de RawValue = map.next_value()?;
+                    let value: V = map.next_value()?;
                     entries.push((key, value));
                 }
-                Ok(MaybeObject::Object(RawObject(entries)))
+                Ok(MaybeObject::Object(entries))
             }
 
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -95,27 +103,113 @@ impl<'de> Deserialize<'de> for MaybeObject<'de> {
             }
         }
 
-        deserializer.deserialize_any(MaybeObjectVisitor)
+        deserializer.deserialize_any(MaybeObjectVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A value that should be a string: read in the same pass as the object holding it, and
+/// borrowed when it has no escapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaybeStr<'a> {
+    Str(Cow<'a, str>),
+    /// Any other JSON value (its contents are skipped, not kept).
+    NotStr,
+}
+
+impl<'de> Deserialize<'de> for MaybeStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MaybeStrVisitor;
+
+        impl<'de> Visitor<'de> for MaybeStrVisitor {
+            type Value = MaybeStr<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(MaybeStr::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(MaybeStr::Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(MaybeStr::Str(Cow::Owned(s)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(MaybeStr::NotStr)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(MaybeStr::NotStr)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MaybeStr::NotStr)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MaybeStr::NotStr)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MaybeStr::NotStr)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MaybeStr::NotStr)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MaybeStr::NotStr)
+            }
+        }
+
+        deserializer.deserialize_any(MaybeStrVisitor)
     }
 }
 
 /// A top-level event object in one pass: `metadata` and `data` are read as objects as they
 /// are met, every other value is left raw.
-#[derive(Debug, Default)]
-pub struct TopLevel<'a> {
+///
+/// `metadata`'s values are read as `M`: strings by default. (Reading a value as a string
+/// parses numbers, and a number too large for a double fails that parse; `&RawValue` reads
+/// any value, for that case.)
+#[derive(Debug)]
+pub struct TopLevel<'a, M = MaybeStr<'a>> {
     pub entries: Vec<(Cow<'a, str>, &'a RawValue)>,
-    pub metadata: Option<MaybeObject<'a>>,
+    pub metadata: Option<MaybeObject<'a, M>>,
     pub data: Option<MaybeObject<'a>>,
     /// `metadata` or `data` when it appeared twice.
     pub repeated: Option<&'static str>,
 }
 
-impl<'de> Deserialize<'de> for TopLevel<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TopVisitor;
+impl<'a> TopLevel<'a, &'a RawValue> {
+    /// The same event with `metadata`'s string values decoded.
+    pub fn with_string_values(self) -> TopLevel<'a> {
+        let metadata = self.metadata.map(|metadata| match metadata {
+            MaybeObject::Object(entries) => MaybeObject::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, raw)| (k, raw_str(raw).map_or(MaybeStr::NotStr, MaybeStr::Str)))
+                    .collect(),
+            ),
+            MaybeObject::NotObject => MaybeObject::NotObject,
+        });
+        TopLevel {
+            entries: self.entries,
+            metadata,
+            data: self.data,
+            repeated: self.repeated,
+        }
+    }
+}
 
-        impl<'de> Visitor<'de> for TopVisitor {
-            type Value = TopLevel<'de>;
+impl<'de, M: Deserialize<'de>> Deserialize<'de> for TopLevel<'de, M> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TopVisitor<M>(std::marker::PhantomData<M>);
+
+        impl<'de, M: Deserialize<'de>> Visitor<'de> for TopVisitor<M> {
+            type Value = TopLevel<'de, M>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
@@ -124,7 +218,9 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut top = TopLevel {
                     entries: Vec::with_capacity(4),
-                    ..TopLevel::default()
+                    metadata: None,
+                    data: None,
+                    repeated: None,
                 };
                 while let Some(CowStr(key)) = map.next_key()? {
                     match key.as_ref() {
@@ -148,7 +244,7 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
             }
         }
 
-        deserializer.deserialize_map(TopVisitor)
+        deserializer.deserialize_map(TopVisitor(std::marker::PhantomData))
     }
 }
 
@@ -174,30 +270,39 @@ impl<'a> RawObject<'a> {
 
     /// The first key that appears twice, if any.
     pub fn duplicate_key(&self) -> Option<&str> {
-        let entries = &self.0;
-        if entries.len() > 32 {
-            return first_duplicate(entries.iter().map(|(k, _)| k.as_ref()));
-        }
-        // Pairwise over the slice: no allocation, and events carry a handful of keys.
-        for (i, (a, _)) in entries.iter().enumerate() {
-            if entries[i + 1..].iter().any(|(b, _)| a == b) {
-                return Some(a);
-            }
-        }
-        None
+        first_duplicate(self.0.iter().map(|(k, _)| k.as_ref()))
     }
 }
 
-/// The first name that appears twice. Pairwise for the small maps events usually carry (no
-/// allocation), hashed beyond that, so the worst case stays linear.
+/// One bit out of 64 chosen from a name's length and first and last bytes. Two names with
+/// different bits are different, so checking a handful of names for repeats or clashes
+/// compares only the rare pairs whose bits collide.
+pub fn name_bit(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let mut head = [0u8; 8];
+    let n = bytes.len().min(8);
+    head[..n].copy_from_slice(&bytes[..n]);
+    let last = bytes.last().copied().unwrap_or(0);
+    let mixed = (u64::from_le_bytes(head) ^ ((bytes.len() as u64) << 56) ^ (u64::from(last) << 48))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    1 << (mixed >> 58)
+}
+
+/// The first name that appears a second time. Small maps (what events usually carry) are
+/// checked with [`name_bit`] and no allocation; larger ones are hashed, so the worst case stays
+/// linear.
 pub fn first_duplicate<'s>(names: impl Iterator<Item = &'s str> + Clone) -> Option<&'s str> {
     let count = names.clone().count();
     if count <= 32 {
-        names
-            .clone()
-            .enumerate()
-            .find(|&(i, a)| names.clone().skip(i + 1).any(|b| b == a))
-            .map(|(_, a)| a)
+        let mut seen = 0u64;
+        for (i, name) in names.clone().enumerate() {
+            let bit = name_bit(name);
+            if seen & bit != 0 && names.clone().take(i).any(|earlier| earlier == name) {
+                return Some(name);
+            }
+            seen |= bit;
+        }
+        None
     } else {
         let mut seen = std::collections::HashSet::with_capacity(count);
         names.into_iter().find(|n| !seen.insert(*n))

@@ -96,6 +96,10 @@ impl AsRef<str> for MetricName<'_> {
 /// identifiers usually are): `time`, `measure_name`, anything starting `measure_value` or `ts_`.
 pub fn is_reserved_name(name: &str) -> bool {
     let b = name.as_bytes();
+    // Every reserved name starts with a `t` or an `m`.
+    if !matches!(b.first(), Some(b't' | b'T' | b'm' | b'M')) {
+        return false;
+    }
     let starts = |prefix: &[u8]| b.len() >= prefix.len() && b[..prefix.len()].eq_ignore_ascii_case(prefix);
     b.eq_ignore_ascii_case(b"time")
         || b.eq_ignore_ascii_case(b"measure_name")

@@ -93,3 +93,29 @@ fn megabyte_strings_are_rejected_by_length_rules() {
     assert_eq!(err.reason.code(), "value_too_long");
     assert!(err.detail.len() < 200, "errors never echo the payload");
 }
+
+#[test]
+fn strings_not_from_the_parsed_text_are_escaped_when_written() {
+    let text = br#"{"metric_name":"m","metadata":{"tenant_id":"acme","q":"a\"b","plain":"x"},"data":{"event_time":1}}"#;
+    let mut event = parse_event(text, NOW).unwrap();
+    event.dimensions[2].value = std::borrow::Cow::Borrowed("static \"quoted\" \\ \n");
+    event.ingest_time = Some(EventTime::from_millis(1_795_435_200_123));
+    let mut written = Vec::new();
+    event.write_json(&mut written);
+    let back: serde_json::Value = serde_json::from_slice(&written).unwrap();
+    assert_eq!(back["metadata"]["q"], "a\"b");
+    assert_eq!(back["metadata"]["plain"], "static \"quoted\" \\ \n");
+    assert_eq!(back["ingest_time"], 1_795_435_200_123_i64);
+    assert!(!written.contains(&b'\n'));
+}
+
+#[test]
+fn a_metadata_number_too_large_for_a_double_is_a_dimension_value_error() {
+    let text = br#"{"metric_name":"m","metadata":{"tenant_id":"acme","x":1e400},"data":{"event_time":1}}"#;
+    assert_eq!(
+        parse_event(text, NOW).unwrap_err().reason.code(),
+        "invalid_dimension_value"
+    );
+    let text = br#"{"metric_name":"m","metadata":{"tenant_id":"acme","x":"\u00e9"},"data":{"event_time":1}}"#;
+    assert_eq!(parse_event(text, NOW).unwrap().dimension("x"), Some("é"));
+}
