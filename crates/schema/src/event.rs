@@ -374,9 +374,9 @@ impl<'a> UnifiedEvent<'a> {
 
     /// Appends the event as compact JSON on one line (no trailing newline).
     ///
-    /// Names and values still borrowed from the parsed text are copied as they were read: the
-    /// parser borrows a string only when it holds no escape, and JSON forbids raw quotes and
-    /// control characters in one, so it needs no escaping. Any other string is escaped. (So
+    /// Names and values that lie within the parsed text are copied as they were read: the parser
+    /// borrows a string only when it holds no escape, and JSON forbids raw quotes and control
+    /// characters in one, so it needs no escaping. Any other string is escaped. (So
     /// replace a parsed string with text from elsewhere, never with another slice of the
     /// parsed text.)
     pub fn write_json(&self, out: &mut Vec<u8>) {
@@ -416,14 +416,13 @@ impl<'a> UnifiedEvent<'a> {
         out.push(b'}');
     }
 
-    fn write_string(&self, out: &mut Vec<u8>, s: &Cow<'_, str>) {
-        match s {
-            Cow::Borrowed(text) if self.is_parsed_text(text) => {
-                out.push(b'"');
-                out.extend_from_slice(text.as_bytes());
-                out.push(b'"');
-            }
-            _ => write_str(out, s),
+    fn write_string(&self, out: &mut Vec<u8>, text: &str) {
+        if self.is_parsed_text(text) {
+            out.push(b'"');
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'"');
+        } else {
+            write_str(out, text);
         }
     }
 

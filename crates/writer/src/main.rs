@@ -9,6 +9,12 @@ use metrics_writer::emf::init_logging;
 use metrics_writer::handler::{Writer, deadline_from_epoch_ms};
 use serde_json::value::RawValue;
 
+// Converting an object allocates a few strings per dimension of every record, and the buffers
+// of a batch are megabytes: mimalloc does both faster than the system allocator and keeps
+// freed memory for the next invocation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
