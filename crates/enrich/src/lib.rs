@@ -143,7 +143,11 @@ impl Enricher {
     }
 
     /// Transforms one Firehose event. `now` is the clock for the schema's time rules.
-    pub async fn handle(&self, event: &FirehoseEvent<'_>, now: EventTime) -> Result<Transformed, EnrichError> {
+    pub async fn handle(
+        &self,
+        event: &FirehoseEvent<'_>,
+        now: EventTime,
+    ) -> Result<Transformed, EnrichError> {
         // Taken out rather than locked, so no guard is held across the directory lookup.
         let mut scratch = std::mem::take(&mut *self.scratch.lock().unwrap_or_else(|p| p.into_inner()));
         let result = self.transform(event, now, &mut scratch).await;

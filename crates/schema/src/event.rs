@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use crate::json::{MaybeObject, MaybeStr, TopLevel, first_duplicate, name_bit, raw_str, write_raw, write_str};
+use crate::json::{
+    MaybeObject, MaybeStr, TopLevel, first_duplicate, name_bit, raw_str, write_raw, write_str,
+};
 use crate::limits::{EVENT_ID_BYTES, MAX_DIMENSIONS, MAX_MEASURES, MAX_VALUE_BYTES};
 use crate::names::{MetricName, TenantId, check_dimension_name, check_measure_name};
 use crate::reason::{Invalid, Reason};
@@ -108,7 +110,7 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
         )?,
     };
 
-    let metadata = object_field(
+    let (metadata, dimension_bits) = object_field(
         metadata,
         METADATA,
         Reason::MissingMetadata,
@@ -116,10 +118,10 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
     )?;
     let (tenant_id, event_id, dimensions) = parse_metadata(metadata)?;
 
-    let data = object_field(data, DATA, Reason::MissingData, Reason::InvalidData)?;
+    let (data, _) = object_field(data, DATA, Reason::MissingData, Reason::InvalidData)?;
     let (event_time, event_time_raw, measures) = parse_data(data, now)?;
 
-    if let Some(name) = first_clash(&dimensions, &measures) {
+    if let Some(name) = first_clash(&dimensions, dimension_bits, &measures) {
         return Err(Invalid::new(
             Reason::NameClash,
             format!("{name} is both a dimension and a measure"),
@@ -189,21 +191,20 @@ fn short(name: &str) -> String {
     format!("{:?}", &name[..end])
 }
 
+/// An object's entries and their keys' [`scan_names`](crate::json::scan_names) bits.
 fn object_field<'a, V>(
     seen: Option<MaybeObject<'a, V>>,
     name: &str,
     missing: Reason,
     invalid: Reason,
-) -> Result<Vec<(Cow<'a, str>, V)>, Invalid> {
+) -> Result<(Vec<(Cow<'a, str>, V)>, u64), Invalid> {
     match seen {
         None => Err(Invalid::new(missing, format!("{name} is required"))),
         Some(MaybeObject::NotObject) => Err(Invalid::new(invalid, format!("{name} must be an object"))),
-        Some(MaybeObject::Object(entries)) => {
-            if let Some(key) = MaybeObject::duplicate_key(&entries) {
-                return Err(duplicate(key, name));
-            }
-            Ok(entries)
-        }
+        Some(MaybeObject::Object(entries)) => match MaybeObject::scan_keys(&entries) {
+            (Some(key), _) => Err(duplicate(key, name)),
+            (None, bits) => Ok((entries, bits)),
+        },
     }
 }
 
@@ -270,7 +271,10 @@ fn parse_metadata<'a>(metadata: Vec<(Cow<'a, str>, MaybeStr<'a>)>) -> Result<Par
 
 type ParsedData<'a> = (EventTime, &'a RawValue, Vec<Measure<'a>>);
 
-fn parse_data<'a>(data: Vec<(Cow<'a, str>, &'a RawValue)>, now: EventTime) -> Result<ParsedData<'a>, Invalid> {
+fn parse_data<'a>(
+    data: Vec<(Cow<'a, str>, &'a RawValue)>,
+    now: EventTime,
+) -> Result<ParsedData<'a>, Invalid> {
     // `event_time` is one of the entries but not a measure.
     if data.len() > MAX_MEASURES + 1 {
         return Err(Invalid::new(
@@ -345,7 +349,14 @@ fn measure_value<'a>(name: &str, raw: &'a RawValue) -> Result<MeasureValue<'a>, 
     }
 }
 
-fn first_clash(dimensions: &[Dimension<'_>], measures: &[Measure<'_>]) -> Option<String> {
+/// The first measure named like a dimension. `dimension_bits` are the dimension names' bits
+/// from [`scan_names`](crate::json::scan_names): only a measure whose bit is among them is
+/// compared with them.
+fn first_clash(
+    dimensions: &[Dimension<'_>],
+    dimension_bits: u64,
+    measures: &[Measure<'_>],
+) -> Option<String> {
     if dimensions.len() + measures.len() > 64 {
         let names = dimensions
             .iter()
@@ -355,8 +366,6 @@ fn first_clash(dimensions: &[Dimension<'_>], measures: &[Measure<'_>]) -> Option
         // twice across both is a clash.
         return first_duplicate(names).map(short);
     }
-    // Only a measure whose bit a dimension also has can share its name.
-    let dimension_bits = dimensions.iter().fold(0, |bits, d| bits | name_bit(&d.name));
     measures
         .iter()
         .find(|m| dimension_bits & name_bit(&m.name) != 0 && dimensions.iter().any(|d| d.name == m.name))

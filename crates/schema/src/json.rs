@@ -52,9 +52,9 @@ pub enum MaybeObject<'a, V = &'a RawValue> {
 }
 
 impl<'a, V> MaybeObject<'a, V> {
-    /// The first key that appears twice, if any.
-    pub fn duplicate_key<'e>(entries: &'e [(Cow<'a, str>, V)]) -> Option<&'e str> {
-        first_duplicate(entries.iter().map(|(k, _)| k.as_ref()))
+    /// The first key that appears twice, if any, and the keys' [`scan_names`] bits.
+    pub fn scan_keys<'e>(entries: &'e [(Cow<'a, str>, V)]) -> (Option<&'e str>, u64) {
+        scan_names(entries.iter().map(|(k, _)| k.as_ref()))
     }
 }
 
@@ -251,7 +251,11 @@ impl<'de, M: Deserialize<'de>> Deserialize<'de> for TopLevel<'de, M> {
 /// A JSON string's value from its raw text, without a second parse when it has no escapes
 /// (a JSON string without `\` holds its characters literally). `None` if it is not a string.
 pub fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
+    raw_json_str(raw.get())
+}
+
+/// [`raw_str`] on text known to be one JSON value.
+pub(crate) fn raw_json_str(text: &str) -> Option<Cow<'_, str>> {
     if text.len() < 2 || !text.starts_with('"') {
         return None;
     }
@@ -274,39 +278,48 @@ impl<'a> RawObject<'a> {
     }
 }
 
-/// One bit out of 64 chosen from a name's length and first and last bytes. Two names with
-/// different bits are different, so checking a handful of names for repeats or clashes
-/// compares only the rare pairs whose bits collide.
+/// One bit out of 64 chosen from a name's length and its first, middle and last bytes. Two
+/// names with different bits are different, so checking a handful of names for repeats or
+/// clashes compares only the rare pairs whose bits collide.
 pub fn name_bit(name: &str) -> u64 {
     let bytes = name.as_bytes();
-    let mut head = [0u8; 8];
-    let n = bytes.len().min(8);
-    head[..n].copy_from_slice(&bytes[..n]);
-    let last = bytes.last().copied().unwrap_or(0);
-    let mixed = (u64::from_le_bytes(head) ^ ((bytes.len() as u64) << 56) ^ (u64::from(last) << 48))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    1 << (mixed >> 58)
+    let key = match bytes {
+        [] => 0,
+        [first, ..] => {
+            let middle = bytes[bytes.len() / 2];
+            let last = bytes[bytes.len() - 1];
+            (bytes.len() as u64)
+                | (u64::from(*first) << 16)
+                | (u64::from(middle) << 24)
+                | (u64::from(last) << 32)
+        }
+    };
+    1 << (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58)
 }
 
 /// The first name that appears a second time. Small maps (what events usually carry) are
 /// checked with [`name_bit`] and no allocation; larger ones are hashed, so the worst case stays
 /// linear.
 pub fn first_duplicate<'s>(names: impl Iterator<Item = &'s str> + Clone) -> Option<&'s str> {
-    let count = names.clone().count();
-    if count <= 32 {
-        let mut seen = 0u64;
-        for (i, name) in names.clone().enumerate() {
-            let bit = name_bit(name);
-            if seen & bit != 0 && names.clone().take(i).any(|earlier| earlier == name) {
-                return Some(name);
-            }
-            seen |= bit;
+    scan_names(names).0
+}
+
+/// [`first_duplicate`], and the union of the names' [`name_bit`]s: every bit set when there
+/// are too many names for the bits to tell them apart.
+pub fn scan_names<'s>(names: impl Iterator<Item = &'s str> + Clone) -> (Option<&'s str>, u64) {
+    let mut seen = 0u64;
+    for (i, name) in names.clone().enumerate() {
+        if i == 32 {
+            let mut set = std::collections::HashSet::with_capacity(64);
+            return (names.into_iter().find(|n| !set.insert(*n)), u64::MAX);
         }
-        None
-    } else {
-        let mut seen = std::collections::HashSet::with_capacity(count);
-        names.into_iter().find(|n| !seen.insert(*n))
+        let bit = name_bit(name);
+        if seen & bit != 0 && names.clone().take(i).any(|earlier| earlier == name) {
+            return (Some(name), seen);
+        }
+        seen |= bit;
     }
+    (None, seen)
 }
 
 /// Appends `s` as a JSON string literal.

@@ -109,16 +109,15 @@ pub fn is_reserved_name(name: &str) -> bool {
 
 /// Control characters (C0, DEL, C1), checked byte-wise for ASCII text.
 pub(crate) fn has_control_char(s: &str) -> bool {
-    // One pass over the bytes; only text with non-ASCII characters (C1 controls are U+0080 to
-    // U+009F) is looked at again by character.
-    let mut ascii = true;
-    for &b in s.as_bytes() {
-        if b < 0x20 || b == 0x7f {
-            return true;
-        }
-        ascii &= b < 0x80;
-    }
-    !ascii && s.chars().any(char::is_control)
+    // One pass over the bytes without an early exit, so it compiles to wide compares; only
+    // text with non-ASCII characters (C1 controls are U+0080 to U+009F) is looked at again.
+    let (control, non_ascii) = s
+        .as_bytes()
+        .iter()
+        .fold((false, false), |(control, non_ascii), &b| {
+            (control | (b < 0x20) | (b == 0x7f), non_ascii | (b >= 0x80))
+        });
+    control || (non_ascii && s.chars().any(char::is_control))
 }
 
 /// Checks a `metadata` key (a dimension name).

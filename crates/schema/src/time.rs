@@ -36,6 +36,9 @@ impl EventTime {
     /// Parses an RFC 3339 timestamp with any offset; fractions beyond milliseconds are
     /// truncated toward the past (the store keeps milliseconds).
     pub fn parse_rfc3339(s: &str) -> Result<Self, Invalid> {
+        if let Some(ms) = parse_utc_fast(s) {
+            return Ok(EventTime(ms));
+        }
         let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| invalid_format())?;
         let nanos = t.unix_timestamp_nanos();
         let ms = nanos.div_euclid(1_000_000);
@@ -83,7 +86,7 @@ impl EventTime {
     pub fn from_json(raw: &str, now: EventTime) -> Result<Self, Invalid> {
         let t = match raw.as_bytes().first() {
             Some(b'"') => {
-                let s: std::borrow::Cow<'_, str> = serde_json::from_str(raw).map_err(|_| invalid_format())?;
+                let s = crate::json::raw_json_str(raw).ok_or_else(invalid_format)?;
                 EventTime::parse_rfc3339(&s)?
             }
             Some(b'-' | b'0'..=b'9') => {
@@ -95,6 +98,52 @@ impl EventTime {
         };
         t.check_range(now)
     }
+}
+
+/// Julian day number of 1970-01-01.
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` from 1970 on, the form producers almost always send,
+/// read without the general parser. `None` for anything else (other offsets, lower-case
+/// letters, leap seconds, invalid dates, long fractions), which the general parser decides.
+fn parse_utc_fast(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[b.len() - 1] != b'Z'
+    {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |value, &c| {
+            c.is_ascii_digit().then(|| value * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(number(&b[0..4])?).ok()?;
+    let month = time::Month::try_from(u8::try_from(number(&b[5..7])?).ok()?).ok()?;
+    let day = u8::try_from(number(&b[8..10])?).ok()?;
+    let (hour, minute, second) = (number(&b[11..13])?, number(&b[14..16])?, number(&b[17..19])?);
+    let millis = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', fraction @ ..] if (1..=9).contains(&fraction.len()) => {
+            number(fraction)?;
+            // Milliseconds are the first three digits: the rest is truncated, toward the past.
+            let ms = &fraction[..fraction.len().min(3)];
+            number(ms)? * 10u32.pow(3 - ms.len() as u32)
+        }
+        _ => return None,
+    };
+    if year < 1970 || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let date = time::Date::from_calendar_date(year, month, day).ok()?;
+    let days = i64::from(date.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY;
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(seconds * 1000 + i64::from(millis))
 }
 
 fn invalid_format() -> Invalid {
@@ -156,6 +205,49 @@ mod tests {
                 Reason::InvalidEventTime,
                 "{bad}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_agrees_with_the_general_parser(
+            year in 1960u32..2200,
+            month in 0u32..14,
+            day in 0u32..33,
+            hour in 0u32..25,
+            minute in 0u32..61,
+            second in 0u32..62,
+            fraction in proptest::option::of("[0-9]{0,11}"),
+            end in proptest::sample::select(vec!["Z", "z", "+00:00", "-01:30", ""]),
+        ) {
+            let fraction = fraction.map(|f| format!(".{f}")).unwrap_or_default();
+            let text = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{fraction}{end}");
+            let general = OffsetDateTime::parse(&text, &Rfc3339)
+                .ok()
+                .and_then(|t| i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok());
+            if let Some(fast) = parse_utc_fast(&text) {
+                proptest::prop_assert_eq!(Some(fast), general, "{}", text);
+            }
+            proptest::prop_assert_eq!(EventTime::parse_rfc3339(&text).ok().map(EventTime::as_millis), general, "{}", text);
+        }
+    }
+
+    #[test]
+    fn the_fast_path_takes_the_usual_forms() {
+        assert_eq!(parse_utc_fast("2026-11-23T10:00:00Z"), Some(1_795_428_000_000));
+        assert_eq!(parse_utc_fast("2026-11-23T10:00:00.1Z"), Some(1_795_428_000_100));
+        assert_eq!(
+            parse_utc_fast("2026-11-23T10:00:00.123456789Z"),
+            Some(1_795_428_000_123)
+        );
+        assert_eq!(parse_utc_fast("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
+        for other in [
+            "2026-02-29T00:00:00Z",
+            "2026-11-23T10:00:00+00:00",
+            "2026-11-23t10:00:00Z",
+            "2026-11-23T10:00:00.Z",
+        ] {
+            assert_eq!(parse_utc_fast(other), None, "{other}");
         }
     }
 
