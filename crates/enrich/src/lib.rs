@@ -54,7 +54,7 @@ use metrics_schema::EventTime;
 use crate::config::{Config, InvalidRecordPolicy, TenantsConfig};
 use crate::directory::{CachedDirectory, Directory, DirectoryError, DynamoDbDirectory, FileDirectory};
 use crate::firehose::{FirehoseEvent, FirehoseResult};
-use crate::transform::{Context, Decoded, TransformError, Transformed};
+use crate::transform::{Context, Decoded, TransformError, Transformed, respond_each};
 
 pub use crate::transform::MAX_RESPONSE_BYTES;
 
@@ -102,6 +102,7 @@ pub struct Enricher {
 /// Buffers reused by every invocation of a warm Lambda, so a batch does not allocate them anew.
 #[derive(Debug, Default)]
 struct Scratch {
+    /// Decoded payloads: all of the batch's (DynamoDB directory) or one record's (tenants file).
     arena: Vec<u8>,
     json: Vec<u8>,
 }
@@ -161,17 +162,24 @@ impl Enricher {
         now: EventTime,
         scratch: &mut Scratch,
     ) -> Result<Transformed, EnrichError> {
-        let decoded = Decoded::new(&event.records, &mut scratch.arena);
         let ctx = Context {
             environment: &self.environment,
             policy: self.policy,
         };
+        let records = &event.records;
         match &self.directory {
-            // Names known up front: parse and write each record in one go.
-            Directory::File(file) => Ok(decoded.respond(now, file, &ctx, &mut scratch.json)?),
+            // Names known up front: each record is decoded, parsed and written in one go.
+            Directory::File(file) => Ok(respond_each(
+                records,
+                now,
+                file,
+                &ctx,
+                &mut scratch.arena,
+                &mut scratch.json,
+            )?),
             // Parse everything first, so one lookup covers the batch's tenants.
             Directory::Table(_) => {
-                let batch = decoded.parse(now);
+                let batch = Decoded::new(records, &mut scratch.arena).parse(now);
                 let names = self.directory.resolve(&batch.tenant_ids()).await?;
                 Ok(batch.respond(&names, &ctx, &mut scratch.json)?)
             }

@@ -7,6 +7,9 @@
 //!    `ingest_time` (Firehose's arrival time), write compact JSON plus `\n`, base64 it into the
 //!    response; anything else echoes the original data with the policy's result.
 //!
+//! With a tenants file the names are known up front, and [`respond_each`] does both steps one
+//! record at a time instead.
+//!
 //! No network, no clock: `now` and the names come in as arguments.
 
 use std::borrow::Cow;
@@ -18,7 +21,7 @@ use serde::Deserialize;
 
 use crate::config::InvalidRecordPolicy;
 use crate::directory::{TenantNames, check_tenant_name};
-use crate::firehose::{FirehoseRecord, FirehoseResponse, ResponseWriter};
+use crate::firehose::{FirehoseRecord, FirehoseResponse, FirehoseResult, ResponseWriter};
 use crate::reason::RejectReason;
 
 /// Lambda's synchronous response limit: 6 MiB.
@@ -148,19 +151,29 @@ impl<'a> Decoded<'a> {
             parsed,
         }
     }
+}
 
-    /// Parses, enriches and writes each record in turn, when the names are known up front
-    /// (a tenants file): each record's parse is still in cache when it is written.
-    pub fn respond(
-        self,
-        now: EventTime,
-        names: &impl TenantNames,
-        ctx: &Context<'_>,
-        json: &mut Vec<u8>,
-    ) -> Result<Transformed, TransformError> {
-        let parsed = self.payloads.into_iter().map(|payload| parse_one(payload, now));
-        respond(self.records, parsed, names, ctx, json)
+/// Decodes, parses, enriches and writes each record in turn, when the names are known up front
+/// (a tenants file). Each record is decoded into `payload`, a buffer reused from record to
+/// record, so it is still in cache while it is parsed, written back and encoded.
+pub fn respond_each(
+    records: &[FirehoseRecord<'_>],
+    now: EventTime,
+    names: &impl TenantNames,
+    ctx: &Context<'_>,
+    payload: &mut Vec<u8>,
+    json: &mut Vec<u8>,
+) -> Result<Transformed, TransformError> {
+    let mut response = Response::new(records, ctx);
+    for (index, record) in records.iter().enumerate() {
+        payload.clear();
+        let decoded = BASE64
+            .decode_append(record.data.as_bytes(), payload)
+            .is_ok()
+            .then_some(payload.as_slice());
+        response.push(index, record, parse_one(decoded, now), names, ctx, json);
     }
+    response.finish()
 }
 
 fn parse_one(payload: Option<&[u8]>, now: EventTime) -> Parsed<'_> {
@@ -225,71 +238,96 @@ impl<'a> Batch<'a> {
         ctx: &Context<'_>,
         json: &mut Vec<u8>,
     ) -> Result<Transformed, TransformError> {
-        respond(self.records, self.parsed.into_iter(), names, ctx, json)
+        let mut response = Response::new(self.records, ctx);
+        for (index, (record, parsed)) in self.records.iter().zip(self.parsed).enumerate() {
+            response.push(index, record, parsed, names, ctx, json);
+        }
+        response.finish()
     }
 }
 
-/// Writes the response: one entry per record, in order.
-fn respond<'a>(
-    records: &'a [FirehoseRecord<'a>],
-    parsed: impl Iterator<Item = Parsed<'a>>,
-    names: &impl TenantNames,
-    ctx: &Context<'_>,
-    json: &mut Vec<u8>,
-) -> Result<Transformed, TransformError> {
-    // Enrichment grows an Ok record by a few percent; reserve that once.
-    let input: usize = records
-        .iter()
-        .map(|r| r.record_id.len() + r.data.len() + 48)
-        .sum();
-    let mut writer = ResponseWriter::with_capacity(input + input / 8 + 64);
-    let mut summary = Summary {
-        records: records.len(),
-        ..Summary::default()
-    };
-    let rejected_result = ctx.policy.result();
+/// The response being written: one entry per record, in order, and what happened.
+struct Response {
+    writer: ResponseWriter,
+    summary: Summary,
+    rejected_result: FirehoseResult,
+}
 
-    for (index, (record, parsed)) in records.iter().zip(parsed).enumerate() {
+impl Response {
+    fn new(records: &[FirehoseRecord<'_>], ctx: &Context<'_>) -> Self {
+        // Enrichment grows an Ok record by a few percent; reserve that once.
+        let input: usize = records
+            .iter()
+            .map(|r| r.record_id.len() + r.data.len() + 48)
+            .sum();
+        Response {
+            writer: ResponseWriter::with_capacity(input + input / 8 + 64),
+            summary: Summary {
+                records: records.len(),
+                ..Summary::default()
+            },
+            rejected_result: ctx.policy.result(),
+        }
+    }
+
+    /// Adds record `index`: enriched when it is valid and its tenant is known, else echoed with
+    /// the policy's result.
+    fn push(
+        &mut self,
+        index: usize,
+        record: &FirehoseRecord<'_>,
+        parsed: Parsed<'_>,
+        names: &impl TenantNames,
+        ctx: &Context<'_>,
+        json: &mut Vec<u8>,
+    ) {
         let outcome = match parsed {
             Parsed::Valid(event) => {
                 let tenant = event.tenant_id.clone();
-                enrich(event, names, ctx, record, json).map_err(|invalid| (invalid, Some(tenant)))
+                enrich(event, names, ctx, record, json)
+                    .map_err(|invalid| (invalid, Some(tenant.as_str().to_owned())))
             }
             Parsed::Rejected {
                 reason,
                 detail,
                 payload,
             } => {
-                let tenant = payload.and_then(probe_tenant);
+                let tenant = payload.and_then(probe_tenant).map(|t| t.as_str().to_owned());
                 Err((Rejection { reason, detail }, tenant))
             }
         };
         match outcome {
             Ok(()) => {
-                summary.ok += 1;
-                writer.push_ok(&record.record_id, json);
+                self.summary.ok += 1;
+                self.writer.push_ok(&record.record_id, json);
             }
             Err((rejection, tenant)) => {
-                writer.push_original(&record.record_id, rejected_result, &record.data);
-                summary.rejected.push(Rejected {
+                self.writer
+                    .push_original(&record.record_id, self.rejected_result, &record.data);
+                self.summary.rejected.push(Rejected {
                     index,
                     reason: rejection.reason,
-                    tenant: tenant.map(|t| t.as_str().to_owned()),
+                    tenant,
                     detail: rejection.detail,
                 });
             }
         }
     }
 
-    let bytes = writer.len();
-    if bytes > MAX_RESPONSE_BYTES {
-        return Err(TransformError::ResponseTooLarge {
-            bytes,
-            records: records.len(),
-        });
+    fn finish(self) -> Result<Transformed, TransformError> {
+        let bytes = self.writer.len();
+        if bytes > MAX_RESPONSE_BYTES {
+            return Err(TransformError::ResponseTooLarge {
+                bytes,
+                records: self.summary.records,
+            });
+        }
+        let response = FirehoseResponse::from_json(self.writer.finish())?;
+        Ok(Transformed {
+            response,
+            summary: self.summary,
+        })
     }
-    let response = FirehoseResponse::from_json(writer.finish())?;
-    Ok(Transformed { response, summary })
 }
 
 struct Rejection {
