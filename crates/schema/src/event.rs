@@ -191,13 +191,16 @@ fn short(name: &str) -> String {
     format!("{:?}", &name[..end])
 }
 
+/// An object's entries in input order.
+type Entries<'a, V> = Vec<(Cow<'a, str>, V)>;
+
 /// An object's entries and their keys' [`scan_names`](crate::json::scan_names) bits.
 fn object_field<'a, V>(
     seen: Option<MaybeObject<'a, V>>,
     name: &str,
     missing: Reason,
     invalid: Reason,
-) -> Result<(Vec<(Cow<'a, str>, V)>, u64), Invalid> {
+) -> Result<(Entries<'a, V>, u64), Invalid> {
     match seen {
         None => Err(Invalid::new(missing, format!("{name} is required"))),
         Some(MaybeObject::NotObject) => Err(Invalid::new(invalid, format!("{name} must be an object"))),
