@@ -6,6 +6,8 @@
 //! [`EventBytes::layer`] runs before that step: it takes the body out of the invocation, leaves
 //! `null` in its place (so the runtime deserialises a `()` payload for free), and keeps the
 //! bytes for the handler, which parses them once into types that borrow from them.
+//!
+//! The slot holds one body: it serves `Runtime::run`, which handles one invocation at a time.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
