@@ -365,8 +365,7 @@ fn enrich<'e>(
                 .to_owned(),
         });
     }
-    put_dimension(&mut event, TENANT_NAME, name)?;
-    put_dimension(&mut event, ENVIRONMENT, ctx.environment)?;
+    put_dimensions(&mut event, [(TENANT_NAME, name), (ENVIRONMENT, ctx.environment)])?;
     if let Some(ms) = record.approximate_arrival_timestamp.0 {
         event.ingest_time = Some(EventTime::from_millis(ms));
     }
@@ -376,40 +375,49 @@ fn enrich<'e>(
     Ok(())
 }
 
-/// Sets a dimension the pipeline owns: replaces the producer's value if there is one (the
+/// Sets the dimensions the pipeline owns: replaces the producer's value if there is one (the
 /// directory and the deployment are the authority for these), else appends it, within the
-/// schema's limits.
-fn put_dimension<'e>(
+/// schema's limits. One pass over the measures and one over the dimensions for all of them.
+fn put_dimensions<'e, const N: usize>(
     event: &mut UnifiedEvent<'e>,
-    name: &'static str,
-    value: &'e str,
+    owned: [(&'static str, &'e str); N],
 ) -> Result<(), Invalid> {
-    if event.measures.iter().any(|m| m.name == name) {
+    let is_owned = |name: &str| owned.iter().position(|(owned, _)| *owned == name);
+    if let Some(clash) = event.measures.iter().find_map(|m| is_owned(&m.name)) {
+        let name = owned[clash].0;
         return Err(Invalid::new(
             Reason::NameClash,
             format!("{name} is both a dimension and a measure"),
         ));
     }
-    if value.len() > MAX_VALUE_BYTES {
+    if let Some((name, _)) = owned.iter().find(|(_, value)| value.len() > MAX_VALUE_BYTES) {
         return Err(Invalid::new(
             Reason::ValueTooLong,
             format!("metadata.{name} is over 2048 bytes"),
         ));
     }
-    if let Some(existing) = event.dimensions.iter_mut().find(|d| d.name == name) {
-        existing.value = Cow::Borrowed(value);
-        return Ok(());
+    let mut present = [false; N];
+    for dimension in &mut event.dimensions {
+        if let Some(i) = is_owned(&dimension.name) {
+            dimension.value = Cow::Borrowed(owned[i].1);
+            present[i] = true;
+        }
     }
-    if event.dimensions.len() >= MAX_DIMENSIONS {
-        return Err(Invalid::new(
-            Reason::TooManyDimensions,
-            format!("adding metadata.{name} would make more than 128 dimensions"),
-        ));
+    for (i, (name, value)) in owned.into_iter().enumerate() {
+        if present[i] {
+            continue;
+        }
+        if event.dimensions.len() >= MAX_DIMENSIONS {
+            return Err(Invalid::new(
+                Reason::TooManyDimensions,
+                format!("adding metadata.{name} would make more than 128 dimensions"),
+            ));
+        }
+        event.dimensions.push(Dimension {
+            name: Cow::Borrowed(name),
+            value: Cow::Borrowed(value),
+        });
     }
-    event.dimensions.push(Dimension {
-        name: Cow::Borrowed(name),
-        value: Cow::Borrowed(value),
-    });
     Ok(())
 }
 

@@ -10,8 +10,20 @@ use crate::reason::{Invalid, Reason};
 
 /// `[A-Za-z0-9_.-]`: safe as a table name, a file name and an identifier.
 pub fn is_safe_identifier_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+    SAFE_IDENTIFIER_BYTES[usize::from(b)]
 }
+
+/// [`is_safe_identifier_byte`] as a table: one load per byte.
+const SAFE_IDENTIFIER_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-';
+        b += 1;
+    }
+    table
+};
 
 fn is_safe_identifier(s: &str, len: &std::ops::RangeInclusive<usize>) -> bool {
     len.contains(&s.len()) && s.bytes().all(is_safe_identifier_byte)
@@ -107,17 +119,31 @@ pub fn is_reserved_name(name: &str) -> bool {
         || starts(b"ts_")
 }
 
-/// Control characters (C0, DEL, C1), checked byte-wise for ASCII text.
+/// Control characters (C0, DEL, C1).
 pub(crate) fn has_control_char(s: &str) -> bool {
-    // One pass over the bytes without an early exit, so it compiles to wide compares; only
-    // text with non-ASCII characters (C1 controls are U+0080 to U+009F) is looked at again.
-    let (control, non_ascii) = s
-        .as_bytes()
-        .iter()
-        .fold((false, false), |(control, non_ascii), &b| {
-            (control | (b < 0x20) | (b == 0x7f), non_ascii | (b >= 0x80))
-        });
-    control || (non_ascii && s.chars().any(char::is_control))
+    // Printable ASCII (0x20..=0x7e) is by far the usual text: eight bytes at a time are checked
+    // for anything outside it, and only text with such a byte is looked at character by
+    // character (C1 controls are U+0080 to U+009F).
+    const ONES: u64 = u64::MAX / 255;
+    const HIGHS: u64 = ONES << 7;
+    let bytes = s.as_bytes();
+    let chunks = bytes.chunks_exact(8);
+    let tail = chunks.remainder();
+    let outside_printable = chunks.map(|chunk| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A byte below 0x20, or a byte of 0x7f and up.
+        let below = x.wrapping_sub(ONES * 0x20) & !x;
+        let above = x.wrapping_add(ONES) | x;
+        (below | above) & HIGHS != 0
+    });
+    let mut unusual = false;
+    for found in outside_printable {
+        unusual |= found;
+    }
+    unusual |= tail.iter().any(|&b| !(0x20..0x7f).contains(&b));
+    unusual && s.chars().any(char::is_control)
 }
 
 /// Checks a `metadata` key (a dimension name).
@@ -197,6 +223,32 @@ mod tests {
                 MetricName::parse(bad).unwrap_err().reason,
                 Reason::InvalidMetricName
             );
+        }
+    }
+
+    #[test]
+    fn control_characters_are_found_anywhere_in_any_length() {
+        for len in 0..24 {
+            let plain = "a".repeat(len);
+            assert!(!has_control_char(&plain), "{len}");
+            for at in 0..len {
+                for control in ["\u{0}", "\u{1f}", "\u{7f}", "\u{85}", "\u{9f}"] {
+                    let text = format!("{}{control}{}", &plain[..at], &plain[at + 1..]);
+                    assert!(has_control_char(&text), "{text:?}");
+                }
+                for fine in ["~", " ", "é", "\u{a0}", "\u{10ffff}", "\u{7e}"] {
+                    let text = format!("{}{fine}{}", &plain[..at], &plain[at + 1..]);
+                    assert!(!has_control_char(&text), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_identifier_table_matches_its_definition() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+            assert_eq!(is_safe_identifier_byte(b), expected, "{b}");
         }
     }
 
