@@ -5,8 +5,6 @@
 //! EMF documents are printed to stdout as bare JSON lines (CloudWatch turns them into metrics);
 //! logs go through `tracing` as flattened JSON.
 
-use std::io::Write as _;
-
 use metrics_schema::EventTime;
 use serde_json::json;
 
@@ -18,34 +16,7 @@ pub const NAMESPACE: &str = "MetricsLake";
 /// Value of the `Stage` dimension.
 pub const STAGE: &str = "enrich";
 
-/// JSON logs on stdout. The level comes from `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's logging
-/// configuration) or `RUST_LOG`, default `info`.
-pub fn init_logging() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .map(|l| l.to_ascii_lowercase())
-        .unwrap_or_else(|_| "info".to_owned());
-    let _ = tracing::subscriber::set_global_default(json_subscriber(std::io::stdout, &level));
-}
-
-/// The log format: one flat JSON object per line, no timestamp (Lambda stamps every line).
-pub fn json_subscriber<W>(writer: W, level: &str) -> impl tracing::Subscriber + Send + Sync + 'static
-where
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .without_time()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .finish()
-}
+pub use metrics_telemetry::{emit, init_logging, json_subscriber};
 
 /// Logs each rejected record once: its `recordId`, reason code, result, tenant when known.
 pub fn log_rejections(records: &[FirehoseRecord<'_>], summary: &Summary, result: FirehoseResult) {
@@ -130,18 +101,6 @@ pub fn error_document(error_type: &str, timestamp: EventTime) -> serde_json::Val
         "ErrorType": error_type,
         "InvocationErrors": 1,
     })
-}
-
-/// Prints EMF documents, one line each, in one write.
-pub fn emit(documents: &[serde_json::Value]) {
-    let mut buf = Vec::with_capacity(512 * documents.len());
-    for doc in documents {
-        if serde_json::to_writer(&mut buf, doc).is_ok() {
-            buf.push(b'\n');
-        }
-    }
-    // Nothing useful can be done if stdout is gone.
-    let _ = std::io::stdout().lock().write_all(&buf);
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! invocation, per destination, and per destination and reason.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 
 use metrics_schema::EventTime;
 use serde_json::{Value, json};
@@ -13,24 +12,7 @@ use crate::handler::{ObjectReport, Progress};
 pub const NAMESPACE: &str = "MetricsLake";
 pub const STAGE: &str = "forwarder";
 
-/// JSON logs on stdout; the level comes from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` (default `info`).
-pub fn init_logging() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .map(|l| l.to_ascii_lowercase())
-        .unwrap_or_else(|_| "info".to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(&level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .without_time()
-        .with_env_filter(filter)
-        .try_init();
-}
+pub use metrics_telemetry::{emit, init_logging};
 
 /// One line per object and destination.
 pub fn log_reports(reports: &[ObjectReport]) {
@@ -157,17 +139,6 @@ pub fn error_document(error_type: &str, timestamp: EventTime) -> Value {
         "ErrorType": error_type,
         "InvocationErrors": 1,
     })
-}
-
-/// Prints EMF documents, one line each, in one write.
-pub fn emit(documents: &[Value]) {
-    let mut buf = Vec::with_capacity(512 * documents.len());
-    for doc in documents {
-        if serde_json::to_writer(&mut buf, doc).is_ok() {
-            buf.push(b'\n');
-        }
-    }
-    let _ = std::io::stdout().lock().write_all(&buf);
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! JSON lines; and JSON logs through `tracing`, never with payloads.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 
 use metrics_schema::EventTime;
 use serde_json::{Value, json};
@@ -106,38 +105,7 @@ impl Tally {
     }
 }
 
-/// Prints EMF documents, one line each, in one write.
-pub fn emit(documents: &[Value]) {
-    let mut buf = Vec::with_capacity(512 * documents.len());
-    for doc in documents {
-        if serde_json::to_writer(&mut buf, doc).is_ok() {
-            buf.push(b'\n');
-        }
-    }
-    // Nothing useful can be done if stdout is gone.
-    let _ = std::io::stdout().lock().write_all(&buf);
-}
-
-/// JSON logs on stdout. The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's logging
-/// configuration) or `RUST_LOG`, default `info`.
-pub fn init_logging() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .map(|l| l.to_ascii_lowercase())
-        .unwrap_or_else(|_| "info".to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(&level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Lambda stamps every line itself.
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .without_time()
-        .with_env_filter(filter)
-        .try_init();
-}
+pub use metrics_telemetry::{emit, init_logging};
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,47 @@
+//! `metrics-telemetry`: what metrics-lake's Lambda functions write to stdout, where Lambda
+//! sends it to CloudWatch Logs: JSON log lines, and embedded-metric-format (EMF) documents
+//! that CloudWatch turns into metrics. Each function builds its own documents; this crate
+//! only sets up logging and prints them.
+
+use std::io::Write as _;
+
+/// JSON logs on stdout. The level comes from `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's logging
+/// configuration) or `RUST_LOG`, default `info`.
+pub fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .map(|l| l.to_ascii_lowercase())
+        .unwrap_or_else(|_| "info".to_owned());
+    let _ = tracing::subscriber::set_global_default(json_subscriber(std::io::stdout, &level));
+}
+
+/// The log format: one flat JSON object per line, no timestamp (Lambda stamps every line).
+pub fn json_subscriber<W>(writer: W, level: &str) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .finish()
+}
+
+/// Prints EMF documents, one line each, in one write.
+pub fn emit(documents: &[serde_json::Value]) {
+    let mut buf = Vec::with_capacity(512 * documents.len());
+    for doc in documents {
+        if serde_json::to_writer(&mut buf, doc).is_ok() {
+            buf.push(b'\n');
+        }
+    }
+    // Nothing useful can be done if stdout is gone.
+    let _ = std::io::stdout().lock().write_all(&buf);
+}
