@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use metrics_schema::TenantId;
-use metrics_store::{AnyStore, EmbeddedSettings, EmbeddedStore, Store, StoreKind, TimestreamStore};
+use metrics_store::{Store, StoreKind};
 use metrics_writer::config::Config;
 
 use crate::output::{err, out};
@@ -164,7 +164,10 @@ fn provision_command(args: ProvisionArgs) -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let store = match open_store(&config).await {
+        let store = match config
+            .open_store(|| aws_config::load_defaults(aws_config::BehaviorVersion::latest()))
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
                 err(format!("error: {e}"));
@@ -176,29 +179,6 @@ fn provision_command(args: ProvisionArgs) -> ExitCode {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
-        }
-    })
-}
-
-async fn open_store(config: &Config) -> Result<AnyStore, metrics_store::StoreError> {
-    Ok(match config.store {
-        StoreKind::Timestream => {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            AnyStore::Timestream(TimestreamStore::connect(&sdk, config.timestream.clone()).await?)
-        }
-        StoreKind::Embedded => {
-            let mut settings = EmbeddedSettings::new(&config.embedded_path);
-            settings.retention_days = config.timestream.table.magnetic_retention_days;
-            AnyStore::Embedded(EmbeddedStore::open(settings)?)
-        }
-        StoreKind::Influxdb => {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let source = config.influxdb_token.clone().ok_or_else(|| {
-                metrics_store::StoreError::Refused("set INFLUXDB_TOKEN or INFLUXDB_TOKEN_SECRET_ARN".into())
-            })?;
-            AnyStore::Influxdb(Box::new(
-                metrics_store::InfluxStore::connect(&sdk, config.influxdb.clone(), source).await?,
-            ))
         }
     })
 }
@@ -257,6 +237,7 @@ fn read_tenants_file(path: &Path) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use metrics_store::EmbeddedStore;
 
     fn file(name: &str, text: &str) -> PathBuf {
         let path = std::env::temp_dir().join(format!("metrics-lake-tenants-{}-{name}", std::process::id()));

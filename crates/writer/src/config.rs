@@ -30,9 +30,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use metrics_objects::ReadLimits;
-use metrics_store::StoreKind;
 use metrics_store::influx::{ApiVersion, Endpoint, InfluxSettings, Token, TokenSource};
 use metrics_store::timestream::{TableSettings, TimestreamSettings};
+use metrics_store::{
+    AnyStore, EmbeddedSettings, EmbeddedStore, InfluxStore, StoreError, StoreKind, TimestreamStore,
+};
 
 use crate::write::WriteOptions;
 
@@ -63,6 +65,34 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// Opens the configured store. `sdk` is called only for the stores that need AWS
+    /// (Timestream; InfluxDB, for its token secret), so the embedded store needs no AWS
+    /// configuration at all.
+    pub async fn open_store<F, Fut>(&self, sdk: F) -> Result<AnyStore, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = aws_config::SdkConfig>,
+    {
+        Ok(match self.store {
+            StoreKind::Timestream => {
+                AnyStore::Timestream(TimestreamStore::connect(&sdk().await, self.timestream.clone()).await?)
+            }
+            StoreKind::Embedded => {
+                let mut settings = EmbeddedSettings::new(&self.embedded_path);
+                settings.retention_days = self.timestream.table.magnetic_retention_days;
+                AnyStore::Embedded(EmbeddedStore::open(settings)?)
+            }
+            StoreKind::Influxdb => {
+                let source = self.influxdb_token.clone().ok_or_else(|| {
+                    StoreError::Refused("set INFLUXDB_TOKEN or INFLUXDB_TOKEN_SECRET_ARN".into())
+                })?;
+                AnyStore::Influxdb(Box::new(
+                    InfluxStore::connect(&sdk().await, self.influxdb.clone(), source).await?,
+                ))
+            }
+        })
+    }
+
     /// From the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())

@@ -3,7 +3,6 @@
 
 use aws_config::BehaviorVersion;
 use lambda_runtime::{LambdaEvent, service_fn};
-use metrics_store::{AnyStore, EmbeddedSettings, EmbeddedStore, InfluxStore, StoreKind, TimestreamStore};
 use metrics_writer::config::Config;
 use metrics_writer::emf::init_logging;
 use metrics_writer::handler::{Writer, deadline_from_epoch_ms};
@@ -25,26 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .force_path_style(sdk.endpoint_url().is_some())
         .build();
     let s3 = aws_sdk_s3::Client::from_conf(s3_config);
-    let store = match config.store {
-        StoreKind::Timestream => {
-            AnyStore::Timestream(TimestreamStore::connect(&sdk, config.timestream.clone()).await?)
-        }
-        StoreKind::Embedded => {
-            let mut settings = EmbeddedSettings::new(&config.embedded_path);
-            settings.retention_days = config.timestream.table.magnetic_retention_days;
-            AnyStore::Embedded(EmbeddedStore::open(settings)?)
-        }
-        StoreKind::Influxdb => {
-            // Config::from_env has checked that a token source is set for this store.
-            let source = config
-                .influxdb_token
-                .clone()
-                .ok_or("no InfluxDB token configured")?;
-            AnyStore::Influxdb(Box::new(
-                InfluxStore::connect(&sdk, config.influxdb.clone(), source).await?,
-            ))
-        }
-    };
+    let store = config.open_store(|| async { sdk.clone() }).await?;
     let writer = Writer::new(s3, store, config);
     let writer = &writer;
     // The payload stays raw JSON: the trigger parser reads only the fields it needs.
