@@ -37,3 +37,15 @@ pub struct MetricSchema {
 pub struct Catalog {
     pub metrics: BTreeMap<String, MetricSchema>,
 }
+
+impl Catalog {
+    /// The schema of one metric of this tenant.
+    pub fn schema(&self, metric: &str) -> Result<&MetricSchema, crate::model::QueryError> {
+        self.metrics.get(metric).ok_or_else(|| {
+            crate::model::QueryError::new(
+                crate::model::QueryErrorCode::UnknownMetric,
+                "no metric of that name for this tenant",
+            )
+        })
+    }
+}

@@ -33,18 +33,10 @@ use crate::model::{
     Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Filter, Limits, QueryError, QueryErrorCode,
     SeriesRequest, SeriesResult,
 };
+use crate::sql::{dimension, unknown};
+pub use crate::sql::{ident, literal};
 
 // --- SQL ----------------------------------------------------------------------------------
-
-/// `"name"`, with inner double quotes doubled.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `'value'`, with inner single quotes doubled (backslashes are literal in InfluxDB 3 SQL).
-pub fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
 
 /// Column types of `information_schema.columns`: tags are dictionary-encoded strings.
 fn column_kind(data_type: &str) -> Option<Column> {
@@ -83,19 +75,6 @@ pub fn stats_sql<'a>(metrics: impl Iterator<Item = &'a String>) -> Option<String
     (!parts.is_empty()).then(|| parts.join(" UNION ALL "))
 }
 
-fn unknown(code: QueryErrorCode, what: &str) -> QueryError {
-    QueryError::new(code, format!("the metric has no {what} of that name"))
-}
-
-fn schema_of<'c>(catalog: &'c Catalog, metric: &str) -> Result<&'c MetricSchema, QueryError> {
-    catalog.metrics.get(metric).ok_or_else(|| {
-        QueryError::new(
-            QueryErrorCode::UnknownMetric,
-            "no metric of that name for this tenant",
-        )
-    })
-}
-
 fn aggregate(schema: &MetricSchema, name: &str, aggregation: Aggregation) -> Result<String, QueryError> {
     let kind = schema
         .measures
@@ -118,14 +97,6 @@ fn aggregate(schema: &MetricSchema, name: &str, aggregation: Aggregation) -> Res
     Ok(format!("{function}(CAST({column} AS DOUBLE))"))
 }
 
-fn dimension(schema: &MetricSchema, name: &str) -> Result<String, QueryError> {
-    if schema.dimensions.iter().any(|d| d == name) {
-        Ok(ident(name))
-    } else {
-        Err(unknown(QueryErrorCode::UnknownDimension, "dimension"))
-    }
-}
-
 fn time_and_filters(
     schema: &MetricSchema,
     from_ms: i64,
@@ -145,7 +116,7 @@ fn time_and_filters(
 
 /// The series SQL: `bucket_ms`, optional `grp`, then `v0`, `v1`, … per measure.
 pub fn series_sql(catalog: &Catalog, r: &SeriesRequest) -> Result<String, QueryError> {
-    let schema = schema_of(catalog, &r.metric)?;
+    let schema = catalog.schema(&r.metric)?;
     let mut values = Vec::new();
     if r.measures.is_empty() {
         values.push("COUNT(*) AS v0".to_owned());
@@ -171,7 +142,7 @@ pub fn series_sql(catalog: &Catalog, r: &SeriesRequest) -> Result<String, QueryE
 
 /// The breakdown SQL: `value`, `v`, top `limit` by `v`.
 pub fn breakdown_sql(catalog: &Catalog, r: &BreakdownRequest) -> Result<String, QueryError> {
-    let schema = schema_of(catalog, &r.metric)?;
+    let schema = catalog.schema(&r.metric)?;
     let value = match &r.measure {
         Some(m) => aggregate(schema, m, r.aggregation)?,
         None => "COUNT(*)".to_owned(),

@@ -25,6 +25,7 @@ pub mod embedded;
 pub mod engine;
 pub mod influx;
 pub mod model;
+pub mod sql;
 pub mod timestream;
 
 pub use catalog::{Catalog, MetricSchema};

@@ -246,10 +246,7 @@ impl TimestreamQueries {
     ) -> Result<SeriesResult, QueryError> {
         let catalog = self.load_catalog(tenant).await?;
         request.check(&catalog, &self.limits)?;
-        let schema = catalog
-            .metrics
-            .get(&request.metric)
-            .ok_or_else(|| QueryError::new(QueryErrorCode::UnknownMetric, "no such metric"))?;
+        let schema = catalog.schema(&request.metric)?;
         let table = run(
             &self.clients.for_tenant(tenant).await?,
             &sql::series(&self.database, tenant, schema, request)?,
@@ -283,10 +280,7 @@ impl TimestreamQueries {
     ) -> Result<BreakdownResult, QueryError> {
         let catalog = self.load_catalog(tenant).await?;
         request.check(&catalog, &self.limits)?;
-        let schema = catalog
-            .metrics
-            .get(&request.metric)
-            .ok_or_else(|| QueryError::new(QueryErrorCode::UnknownMetric, "no such metric"))?;
+        let schema = catalog.schema(&request.metric)?;
         let table = run(
             &self.clients.for_tenant(tenant).await?,
             &sql::breakdown(&self.database, tenant, schema, request)?,

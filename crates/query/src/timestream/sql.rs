@@ -11,24 +11,12 @@ use metrics_schema::TenantId;
 
 use crate::catalog::{MeasureKind, MetricSchema};
 use crate::model::{Aggregation, BreakdownRequest, Filter, QueryError, QueryErrorCode, SeriesRequest};
-
-/// `"name"`, with inner double quotes doubled.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `'value'`, with inner single quotes doubled.
-pub fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
+use crate::sql::{dimension, unknown};
+pub use crate::sql::{ident, literal};
 
 /// `"database"."tenant"`: the tenant's table, from the verified tenant id only.
 pub fn table(database: &str, tenant: &TenantId<'_>) -> String {
     format!("{}.{}", ident(database), ident(tenant.as_str()))
-}
-
-fn unknown(code: QueryErrorCode, what: &str) -> QueryError {
-    QueryError::new(code, format!("the metric has no {what} of that name"))
 }
 
 /// A measure column, checked against the schema.
@@ -59,15 +47,6 @@ fn function(a: Aggregation) -> &'static str {
         Aggregation::Min => "MIN",
         Aggregation::Max => "MAX",
         Aggregation::Count => "COUNT",
-    }
-}
-
-/// A dimension column, checked against the schema.
-fn dimension(schema: &MetricSchema, name: &str) -> Result<String, QueryError> {
-    if schema.dimensions.iter().any(|d| d == name) {
-        Ok(ident(name))
-    } else {
-        Err(unknown(QueryErrorCode::UnknownDimension, "dimension"))
     }
 }
 
