@@ -135,9 +135,7 @@ async fn series_post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
-    params::no_params(query.as_deref())?;
-    let body =
-        body.map_err(|_| AppError::InvalidRequest(format!("the body is at most {MAX_BODY_BYTES} bytes")))?;
+    let body = post_body(query.as_deref(), body)?;
     series(state, tenant, SeriesParams::from_body(&body)?, headers).await
 }
 
@@ -148,10 +146,7 @@ async fn series(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let request = params.resolve(EventTime::now())?;
-    let key = format!(
-        "series:{}",
-        serde_json::to_string(&request).map_err(|_| AppError::Internal)?
-    );
+    let key = cache_key("series", &request)?;
     cached(&state, &tenant, &key, &headers, async {
         json(&state.engine.series(&tenant, &request).await?)
     })
@@ -180,9 +175,7 @@ async fn breakdown_post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
-    params::no_params(query.as_deref())?;
-    let body =
-        body.map_err(|_| AppError::InvalidRequest(format!("the body is at most {MAX_BODY_BYTES} bytes")))?;
+    let body = post_body(query.as_deref(), body)?;
     breakdown(state, tenant, BreakdownParams::from_body(&body)?, headers).await
 }
 
@@ -193,14 +186,23 @@ async fn breakdown(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let request = params.resolve(EventTime::now())?;
-    let key = format!(
-        "breakdown:{}",
-        serde_json::to_string(&request).map_err(|_| AppError::Internal)?
-    );
+    let key = cache_key("breakdown", &request)?;
     cached(&state, &tenant, &key, &headers, async {
         json(&state.engine.breakdown(&tenant, &request).await?)
     })
     .await
+}
+
+/// A POST's body: the request, with nothing in the query string beside it.
+fn post_body(query: Option<&str>, body: Result<Bytes, BytesRejection>) -> Result<Bytes, AppError> {
+    params::no_params(query)?;
+    body.map_err(|_| AppError::InvalidRequest(format!("the body is at most {MAX_BODY_BYTES} bytes")))
+}
+
+/// The cache key of a resolved request: its kind and its canonical JSON.
+fn cache_key<T: Serialize>(kind: &str, request: &T) -> Result<String, AppError> {
+    let request = serde_json::to_string(request).map_err(|_| AppError::Internal)?;
+    Ok(format!("{kind}:{request}"))
 }
 
 fn json<T: Serialize>(value: &T) -> Result<Bytes, AppError> {
