@@ -33,7 +33,7 @@ use crate::model::{
     Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Filter, Limits, QueryError, QueryErrorCode,
     SeriesRequest, SeriesResult,
 };
-use crate::sql::{dimension, unknown};
+use crate::sql::{dimension, filter_conditions, unknown};
 pub use crate::sql::{ident, literal};
 
 // --- SQL ----------------------------------------------------------------------------------
@@ -104,13 +104,7 @@ fn time_and_filters(
     filters: &[Filter],
 ) -> Result<String, QueryError> {
     let mut sql = format!("time >= to_timestamp_millis({from_ms}) AND time < to_timestamp_millis({to_ms})");
-    for f in filters {
-        sql.push_str(&format!(
-            " AND {} = {}",
-            dimension(schema, &f.dimension)?,
-            literal(&f.value)
-        ));
-    }
+    sql.push_str(&filter_conditions(schema, filters)?);
     Ok(sql)
 }
 

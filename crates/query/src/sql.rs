@@ -2,7 +2,7 @@
 //! and literals, and columns checked against the tenant's catalog before they are named.
 
 use crate::catalog::MetricSchema;
-use crate::model::{QueryError, QueryErrorCode};
+use crate::model::{Filter, QueryError, QueryErrorCode};
 
 /// `"name"`, with inner double quotes doubled.
 pub fn ident(name: &str) -> String {
@@ -26,4 +26,17 @@ pub(crate) fn dimension(schema: &MetricSchema, name: &str) -> Result<String, Que
     } else {
         Err(unknown(QueryErrorCode::UnknownDimension, "dimension"))
     }
+}
+
+/// ` AND "dimension" = 'value'` for each filter, every dimension checked against the schema.
+pub(crate) fn filter_conditions(schema: &MetricSchema, filters: &[Filter]) -> Result<String, QueryError> {
+    let mut sql = String::new();
+    for f in filters {
+        sql.push_str(&format!(
+            " AND {} = {}",
+            dimension(schema, &f.dimension)?,
+            literal(&f.value)
+        ));
+    }
+    Ok(sql)
 }

@@ -11,7 +11,7 @@ use metrics_schema::TenantId;
 
 use crate::catalog::{MeasureKind, MetricSchema};
 use crate::model::{Aggregation, BreakdownRequest, Filter, QueryError, QueryErrorCode, SeriesRequest};
-use crate::sql::{dimension, unknown};
+use crate::sql::{dimension, filter_conditions, unknown};
 pub use crate::sql::{ident, literal};
 
 /// `"database"."tenant"`: the tenant's table, from the verified tenant id only.
@@ -62,13 +62,7 @@ fn conditions(
         "measure_name = {} AND time >= from_milliseconds({from_ms}) AND time < from_milliseconds({to_ms})",
         literal(metric)
     );
-    for f in filters {
-        sql.push_str(&format!(
-            " AND {} = {}",
-            dimension(schema, &f.dimension)?,
-            literal(&f.value)
-        ));
-    }
+    sql.push_str(&filter_conditions(schema, filters)?);
     Ok(sql)
 }
 
