@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::config::InvalidRecordPolicy;
 use crate::directory::{TenantNames, check_tenant_name};
-use crate::firehose::{FirehoseRecord, FirehoseResponse, FirehoseResult, ResponseWriter};
+use crate::firehose::{FirehoseRecord, FirehoseResponse, ResponseWriter};
 use crate::reason::RejectReason;
 
 /// Lambda's synchronous response limit: 6 MiB.
@@ -164,7 +164,7 @@ pub fn respond_each(
     payload: &mut Vec<u8>,
     json: &mut Vec<u8>,
 ) -> Result<Transformed, TransformError> {
-    let mut response = Response::new(records, ctx);
+    let mut response = Response::new(records);
     for (index, record) in records.iter().enumerate() {
         payload.clear();
         let decoded = BASE64
@@ -238,7 +238,7 @@ impl<'a> Batch<'a> {
         ctx: &Context<'_>,
         json: &mut Vec<u8>,
     ) -> Result<Transformed, TransformError> {
-        let mut response = Response::new(self.records, ctx);
+        let mut response = Response::new(self.records);
         for (index, (record, parsed)) in self.records.iter().zip(self.parsed).enumerate() {
             response.push(index, record, parsed, names, ctx, json);
         }
@@ -250,11 +250,10 @@ impl<'a> Batch<'a> {
 struct Response {
     writer: ResponseWriter,
     summary: Summary,
-    rejected_result: FirehoseResult,
 }
 
 impl Response {
-    fn new(records: &[FirehoseRecord<'_>], ctx: &Context<'_>) -> Self {
+    fn new(records: &[FirehoseRecord<'_>]) -> Self {
         // Enrichment grows an Ok record by a few percent; reserve that once.
         let input: usize = records
             .iter()
@@ -266,7 +265,6 @@ impl Response {
                 records: records.len(),
                 ..Summary::default()
             },
-            rejected_result: ctx.policy.result(),
         }
     }
 
@@ -303,7 +301,7 @@ impl Response {
             }
             Err((rejection, tenant)) => {
                 self.writer
-                    .push_original(&record.record_id, self.rejected_result, &record.data);
+                    .push_original(&record.record_id, ctx.policy.result(), &record.data);
                 self.summary.rejected.push(Rejected {
                     index,
                     reason: rejection.reason,
