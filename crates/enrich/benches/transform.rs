@@ -59,7 +59,8 @@ fn main() {
             let start = Instant::now();
             let event = FirehoseEvent::from_json(&bytes).expect("Firehose event");
             let out = runtime.block_on(enricher.handle(&event, now)).expect("transform");
-            let body = serde_json::to_vec(&out.response).expect("serialise");
+            // What the binary posts to the Runtime API.
+            let body = out.response.into_bytes();
             let elapsed = start.elapsed();
             response_len = body.len();
             if i >= WARMUP {
@@ -88,7 +89,7 @@ fn main() {
 /// Where the time goes, per step (medians over the same iterations).
 fn phases(bytes: &[u8], names: &FileDirectory) {
     use metrics_enrich::transform::{Batch, Context};
-    let mut steps: Vec<(&str, Vec<f64>)> = ["envelope", "base64 decode", "decode+parse", "respond", "to_vec"]
+    let mut steps: Vec<(&str, Vec<f64>)> = ["envelope", "base64 decode", "decode+parse", "respond"]
         .iter()
         .map(|s| (*s, Vec::new()))
         .collect();
@@ -113,10 +114,7 @@ fn phases(bytes: &[u8], names: &FileDirectory) {
         let t = Instant::now();
         let out = batch.respond(names, &ctx, &mut json).unwrap();
         steps[3].1.push(t.elapsed().as_secs_f64() * 1e3);
-        let t = Instant::now();
-        let body = serde_json::to_vec(&out.response).unwrap();
-        steps[4].1.push(t.elapsed().as_secs_f64() * 1e3);
-        assert_eq!(body.len(), out.response.len());
+        assert!(!out.response.is_empty());
     }
     // The schema's share, alone: parsing every record, and writing the valid ones back.
     let event = FirehoseEvent::from_json(bytes).unwrap();
@@ -130,16 +128,10 @@ fn phases(bytes: &[u8], names: &FileDirectory) {
         })
         .collect();
     let now = EventTime::now();
-    let mut extra: Vec<(&str, Vec<f64>)> = [
-        "serde only",
-        "parse_event",
-        "write_json",
-        "b64 encode",
-        "from_json",
-    ]
-    .iter()
-    .map(|s| (*s, Vec::new()))
-    .collect();
+    let mut extra: Vec<(&str, Vec<f64>)> = ["serde only", "parse_event", "write_json", "b64 encode"]
+        .iter()
+        .map(|s| (*s, Vec::new()))
+        .collect();
     for _ in 0..ITERATIONS {
         let t = Instant::now();
         let tops: usize = decoded
@@ -166,13 +158,7 @@ fn phases(bytes: &[u8], names: &FileDirectory) {
         let t = Instant::now();
         let encoded: String = base64_simd::STANDARD.encode_type(&lines);
         extra[3].1.push(t.elapsed().as_secs_f64() * 1e3);
-        let mut w = metrics_enrich::firehose::ResponseWriter::with_capacity(encoded.len() + 64);
-        w.push_original("x", metrics_enrich::firehose::FirehoseResult::Ok, &encoded);
-        let body = w.finish();
-        let t = Instant::now();
-        let r = metrics_enrich::firehose::FirehoseResponse::from_json(body).unwrap();
-        extra[4].1.push(t.elapsed().as_secs_f64() * 1e3);
-        let _ = r.len();
+        assert!(!encoded.is_empty());
     }
     steps.extend(extra);
     for (name, mut v) in steps {

@@ -4,8 +4,9 @@
 //! The event deserialises into owned records with only the fields the transform reads (other
 //! fields such as `invocationId` or `kinesisRecordMetadata` are skipped without being built).
 //! The response is never a tree of values: [`ResponseWriter`] appends each record's JSON to one
-//! `Vec<u8>`, and [`FirehoseResponse`] serialises those bytes verbatim, so handing it to the
-//! Lambda runtime costs one copy.
+//! buffer, and [`FirehoseResponse`] is those bytes, posted to the Runtime API as they are. The
+//! writer is the only way to build one, and it escapes every string it did not produce, so the
+//! response is JSON by construction (the contract and property tests parse every response).
 //!
 //! Contract (AWS "data transformation status model"): every input `recordId` exactly once, in
 //! input order; `result` is exactly `Ok`, `Dropped` or `ProcessingFailed`; `data` is always
@@ -17,8 +18,7 @@ use std::fmt;
 use base64_simd::STANDARD as BASE64;
 use metrics_schema::json::write_str;
 use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json::value::RawValue;
+use serde::{Deserialize, Serialize};
 
 /// The event Firehose sends to a transformation Lambda, borrowing from its JSON: record ids
 /// and base64 data hold no escapes, so no record is copied.
@@ -217,42 +217,33 @@ impl ResponseWriter {
         self.records == 0
     }
 
-    /// Closes the JSON document.
-    pub fn finish(mut self) -> Vec<u8> {
+    /// Closes the JSON document. (Every byte appended came from a `&str` or is base64, so the
+    /// UTF-8 check cannot fail; it is what lets the response be a `String`.)
+    pub fn finish(mut self) -> Result<FirehoseResponse, std::string::FromUtf8Error> {
         self.out.extend_from_slice(b"]}");
-        self.out
+        String::from_utf8(self.out).map(FirehoseResponse)
     }
 }
 
-/// A transformation response: pre-built JSON, serialised verbatim.
-#[derive(Debug, Clone)]
-pub struct FirehoseResponse(Box<RawValue>);
+/// A transformation response: the JSON [`ResponseWriter`] built, sent as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirehoseResponse(String);
 
 impl FirehoseResponse {
-    /// Wraps bytes from [`ResponseWriter::finish`]. They are checked once to be one JSON value,
-    /// so a bug here can never send Firehose a malformed document.
-    pub fn from_json(json: Vec<u8>) -> Result<Self, serde_json::Error> {
-        let text = String::from_utf8(json)
-            .map_err(|e| <serde_json::Error as de::Error>::custom(format!("response is not UTF-8: {e}")))?;
-        RawValue::from_string(text).map(FirehoseResponse)
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
-    pub fn as_str(&self) -> &str {
-        self.0.get()
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0.into_bytes()
     }
 
     pub fn len(&self) -> usize {
-        self.0.get().len()
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.get().is_empty()
-    }
-}
-
-impl Serialize for FirehoseResponse {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        self.0.is_empty()
     }
 }
 
@@ -283,7 +274,7 @@ mod tests {
         writer.push_ok("a\"1", b"{}\n");
         writer.push_original("b", FirehoseResult::Dropped, "eyJ4IjoxfQ==");
         writer.push_original("c", FirehoseResult::ProcessingFailed, "not base64 \"quoted\"");
-        let response = FirehoseResponse::from_json(writer.finish()).unwrap();
+        let response = writer.finish().unwrap();
         let parsed: serde_json::Value = serde_json::from_str(response.as_str()).unwrap();
         let records = parsed["records"].as_array().unwrap();
         let ids: Vec<&str> = records.iter().map(|r| r["recordId"].as_str().unwrap()).collect();
@@ -297,9 +288,9 @@ mod tests {
 
     #[test]
     fn empty_response_is_an_empty_records_array() {
-        let response = FirehoseResponse::from_json(ResponseWriter::with_capacity(0).finish()).unwrap();
+        let response = ResponseWriter::with_capacity(0).finish().unwrap();
         assert_eq!(response.as_str(), r#"{"records":[]}"#);
-        assert_eq!(serde_json::to_string(&response).unwrap(), r#"{"records":[]}"#);
+        assert_eq!(response.into_bytes(), br#"{"records":[]}"#);
     }
 
     #[test]

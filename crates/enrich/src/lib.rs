@@ -8,7 +8,8 @@
 //! `INVALID_RECORD_POLICY`) with its original bytes, logged and counted with a reason code.
 //!
 //! Modules: [`firehose`] (wire types), [`transform`] (the pure core), [`directory`] (tenant
-//! names behind a port, with a TTL cache), [`telemetry`] (logs, EMF metrics), [`config`].
+//! names behind a port, with a TTL cache), [`telemetry`] (logs, EMF metrics), [`config`],
+//! [`runtime_api`] (the Lambda Runtime API loop the binary runs).
 //!
 //! # Processor buffer size: 1 MB
 //!
@@ -42,8 +43,8 @@
 pub mod config;
 pub mod directory;
 pub mod firehose;
-pub mod raw_event;
 pub mod reason;
+pub mod runtime_api;
 pub mod telemetry;
 pub mod transform;
 

@@ -1,49 +1,40 @@
 //! The `metrics-enrich` Lambda: configuration and tenant directory once per container, then one
 //! Firehose transformation per invocation. Everything else lives in the library.
 
-// The runtime's service stack nests deeply enough that computing the layout of `main`'s future
-// passes the default query depth.
-#![recursion_limit = "256"]
-
-use lambda_runtime::layers::TracingLayer;
-use lambda_runtime::{Diagnostic, LambdaEvent, Runtime, service_fn};
+use lambda_runtime::Diagnostic;
 use metrics_enrich::config::Config;
-use metrics_enrich::firehose::{FirehoseEvent, FirehoseResponse};
-use metrics_enrich::raw_event::EventBytes;
+use metrics_enrich::firehose::FirehoseEvent;
+use metrics_enrich::runtime_api::RuntimeApi;
 use metrics_enrich::{EnrichError, Enricher, telemetry};
 use metrics_schema::EventTime;
 
-// Every invocation allocates and frees a few megabytes (the event, the response). The system
-// allocator hands such blocks back to the kernel on free, so each invocation page-faults its
-// memory in again; mimalloc keeps them for the next one (about 3 ms of 19 per 3 MB batch).
+// Every invocation allocates and frees a few megabytes (the response, the decoded records). The
+// system allocator hands such blocks back to the kernel on free, so each invocation
+// page-faults its memory in again; mimalloc keeps them for the next one (about 3 ms of 19 per
+// 3 MB batch).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 // One thread: invocations arrive one at a time, and a second runtime thread would only add
 // start-up time and memory.
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     telemetry::init_logging();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "Invalid configuration."))?;
     let enricher = Enricher::from_config(&config)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "Cannot load the tenant directory."))?;
-    let enricher = &enricher;
-    // The handler parses the event's bytes itself, borrowing from them (see `raw_event`).
-    let event_bytes = EventBytes::default();
-    let bytes = &event_bytes;
-    let handler = service_fn(move |_: LambdaEvent<()>| async move {
-        let event = bytes.take().unwrap_or_default();
-        handle(enricher, &event).await
-    });
-    Runtime::new(handler)
-        .layer(TracingLayer::new())
-        .layer(event_bytes.layer())
-        .run()
+    let runtime_api = RuntimeApi::from_env()?;
+    // The event's bytes come straight from the Runtime API, and the response's bytes go back
+    // as they are (see `runtime_api`).
+    runtime_api
+        .run(async |event: &[u8]| handle(&enricher, event).await)
         .await
+        .inspect_err(|e| tracing::error!(error = %e, "The Lambda Runtime API failed."))?;
+    Ok(())
 }
 
-async fn handle(enricher: &Enricher, bytes: &[u8]) -> Result<FirehoseResponse, Diagnostic> {
+async fn handle(enricher: &Enricher, bytes: &[u8]) -> Result<Vec<u8>, Diagnostic> {
     let now = EventTime::now();
     let event = match FirehoseEvent::from_json(bytes) {
         Ok(event) => event,
@@ -58,7 +49,7 @@ async fn handle(enricher: &Enricher, bytes: &[u8]) -> Result<FirehoseResponse, D
                 enricher.rejected_result(),
                 now,
             ));
-            Ok(out.response)
+            Ok(out.response.into_bytes())
         }
         Err(error) => Err(fail(error, records.len(), now)),
     }

@@ -85,8 +85,8 @@ pub enum TransformError {
          limit: lower the Firehose processor buffer size (see the metrics-enrich README)"
     )]
     ResponseTooLarge { bytes: usize, records: usize },
-    #[error("the response is not valid JSON: {0}")]
-    MalformedResponse(#[from] serde_json::Error),
+    #[error("the response is not UTF-8: {0}")]
+    MalformedResponse(#[from] std::string::FromUtf8Error),
 }
 
 enum Parsed<'a> {
@@ -320,7 +320,7 @@ impl Response {
                 records: self.summary.records,
             });
         }
-        let response = FirehoseResponse::from_json(self.writer.finish())?;
+        let response = self.writer.finish()?;
         Ok(Transformed {
             response,
             summary: self.summary,

@@ -28,7 +28,10 @@ fn runtime_api(listener: TcpListener, event: Vec<u8>, posted: mpsc::Sender<(Stri
                 let mut writer = stream.try_clone().unwrap();
                 let mut reader = BufReader::new(stream);
                 let mut handed_out = !first;
-                while let Some((method, path, body)) = read_request(&mut reader) {
+                while let Some(HttpRequest {
+                    method, path, body, ..
+                }) = read_request(&mut reader)
+                {
                     if method == "GET" && path.ends_with("/invocation/next") {
                         if handed_out {
                             // Like a frozen sandbox: the next event never comes.

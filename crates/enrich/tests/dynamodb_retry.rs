@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
-use common::read_request;
+use common::{HttpRequest, read_request};
 use metrics_enrich::directory::{DirectoryError, DynamoDbDirectory, TenantSource};
 use metrics_testkit::Moto;
 use serde_json::{Value, json};
@@ -30,7 +30,7 @@ fn fake_dynamodb(answers: Vec<Value>) -> (String, Arc<Mutex<Vec<Value>>>, Arc<At
             std::thread::spawn(move || {
                 let mut writer = stream.try_clone().unwrap();
                 let mut reader = BufReader::new(stream);
-                while let Some((_, _, body)) = read_request(&mut reader) {
+                while let Some(HttpRequest { body, .. }) = read_request(&mut reader) {
                     seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
                     let n = count.fetch_add(1, Ordering::SeqCst);
                     let answer = answers[n.min(answers.len() - 1)].to_string();

@@ -86,28 +86,54 @@ pub fn decode(data: &Value) -> Vec<u8> {
     BASE64.decode(data.as_str().unwrap()).unwrap()
 }
 
-/// One HTTP/1.1 request: method, path, body.
-pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<u8>)> {
+/// One HTTP/1.1 request as a test server reads it.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    /// Names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one HTTP/1.1 request with a `Content-Length` body; `None` when the peer closed.
+pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
     }
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    let mut length = 0;
+    let mut headers = Vec::new();
     loop {
         let mut header = String::new();
         reader.read_line(&mut header).ok()?;
         if header.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().ok()?;
+        if let Some((name, value)) = header.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
         }
     }
+    let length = match headers.iter().find(|(n, _)| n == "content-length") {
+        Some((_, value)) => value.parse().ok()?,
+        None => 0,
+    };
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some((method, path, body))
+    Some(HttpRequest {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
