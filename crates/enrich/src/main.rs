@@ -15,21 +15,22 @@ use metrics_schema::EventTime;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-// One thread: invocations arrive one at a time, and a second runtime thread would only add
-// start-up time and memory.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     telemetry::init_logging();
+    // One thread: invocations arrive one at a time, and a second runtime thread would only add
+    // start-up time and memory. Only the tenant directory (DynamoDB) is asynchronous.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "Invalid configuration."))?;
-    let enricher = Enricher::from_config(&config)
-        .await
+    let enricher = runtime
+        .block_on(Enricher::from_config(&config))
         .inspect_err(|e| tracing::error!(error = %e, "Cannot load the tenant directory."))?;
-    let runtime_api = RuntimeApi::from_env()?;
+    let mut runtime_api = RuntimeApi::from_env()?;
     // The event's bytes come straight from the Runtime API, and the response's bytes go back
     // as they are (see `runtime_api`).
     runtime_api
-        .run(async |event: &[u8]| handle(&enricher, event).await)
-        .await
+        .run(|event| runtime.block_on(handle(&enricher, event)))
         .inspect_err(|e| tracing::error!(error = %e, "The Lambda Runtime API failed."))?;
     Ok(())
 }

@@ -1,37 +1,35 @@
-//! The Lambda Runtime API loop, on the same client `lambda_runtime` uses
-//! (`lambda_runtime_api_client`), moving the event and the response as bytes.
+//! The Lambda Runtime API loop: each event's bytes read straight into one reused buffer, and
+//! the response's bytes written back as they are.
 //!
-//! `lambda_runtime` deserialises every event into an owned payload, and serialises every
-//! response again with `serde_json::to_vec`. For a 3 MB Firehose batch answered with 4 MB, that
-//! meant a copy of the body into fresh memory, a 4 MB copy of a response that is already JSON,
-//! and (for serde to accept pre-built JSON) a full parse of it: about 2 ms of the 12 ms an
-//! invocation cost (see `bench/README.md`). Here the event's body is read into one buffer reused
-//! from invocation to invocation, and the response bytes are posted as they are.
+//! `lambda_runtime` deserialises every event into an owned payload and serialises every
+//! response again with `serde_json::to_vec`; for a response that is already JSON that is a
+//! 4 MB copy and, for serde to take pre-built JSON, a full parse of it. Its async HTTP client
+//! also hands the body over in pieces that are copied once more. For a 3 MB Firehose batch the
+//! two cost about 2 ms of an 11 ms invocation (`bench/README.md`). The Runtime API is a local
+//! HTTP/1.1 endpoint that serves one invocation at a time, so this loop talks to it over one
+//! blocking keep-alive connection: response heads are parsed by `httparse` (hyper's parser),
+//! and bodies are read with one `read` per socket buffer into the caller's buffer.
 //!
-//! What the loop keeps from `lambda_runtime`: one invocation at a time; a handler error is
-//! posted to `/error` as a [`Diagnostic`], and so is a panic, after which the loop goes on; the
-//! invocation id is echoed so a stale answer is rejected; a non-success answer from the Runtime
-//! API is logged; a `204` from `/next` (local emulators' keep-alive) is skipped. What it leaves
-//! out, because this function does not use it: the `Context` object, the `_X_AMZN_TRACE_ID`
-//! variable, SnapStart hooks and concurrent invocations.
+//! Kept from `lambda_runtime`: one invocation at a time; a handler error is posted to `/error`
+//! as a [`Diagnostic`], and so is a panic, after which the loop goes on; the invocation id is
+//! echoed so a stale answer is rejected; an answer the Runtime API refuses is logged; a `204`
+//! from `/next` (local emulators' keep-alive) is skipped; both forms of
+//! `AWS_LAMBDA_RUNTIME_API` (Lambda's `host:port`, and the URL with a base path that
+//! `cargo lambda watch` gives). Left out, because this function does not use them: the
+//! `Context` object, the `_X_AMZN_TRACE_ID` variable, SnapStart hooks and concurrent
+//! invocations.
 
-use std::panic::AssertUnwindSafe;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use futures_util::FutureExt;
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use lambda_runtime::Diagnostic;
-use lambda_runtime_api_client::body::Body;
-use lambda_runtime_api_client::{BoxError, PooledClient, build_request};
 
-/// What [`PooledClient::call`] returns.
-type ResponseFuture = lambda_runtime::BoxFuture<'static, Result<http::Response<Incoming>, BoxError>>;
-
-const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 const REQUEST_ID: &str = "lambda-runtime-aws-request-id";
 const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
-const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
+/// A response head longer than this is not the Runtime API's.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+const MAX_HEADERS: usize = 64;
 
 /// Why the loop stopped: the Runtime API cannot be reached or spoke out of protocol.
 #[derive(Debug, thiserror::Error)]
@@ -40,26 +38,51 @@ pub enum RuntimeApiError {
     NoEndpoint,
     #[error("AWS_LAMBDA_RUNTIME_API is neither a host and port nor a URL: {0}")]
     BadEndpoint(String),
+    #[error("the Runtime API connection failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("the Runtime API's answer is not HTTP/1.1 this client reads: {0}")]
+    Malformed(String),
     #[error("the Runtime API's /next answer has status {0}")]
-    NextStatus(StatusCode),
+    NextStatus(u16),
     #[error("the Runtime API's /next answer has no Lambda-Runtime-Aws-Request-Id")]
     NoRequestId,
-    #[error("the Runtime API request failed: {0}")]
-    Transport(BoxError),
 }
 
 /// One invocation, as `/next` announced it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     pub request_id: String,
     /// Echoed on the answer, so the Runtime API can reject an answer to a timed-out invocation.
-    invocation_id: Option<HeaderValue>,
+    invocation_id: Option<String>,
 }
 
 /// A client for the Runtime API at `AWS_LAMBDA_RUNTIME_API`.
 #[derive(Debug)]
 pub struct RuntimeApi {
-    client: PooledClient,
+    /// `host:port`.
+    authority: String,
+    /// Prefix of every path, without a trailing `/` (empty for Lambda's own endpoint).
+    base_path: String,
+    connection: Option<Connection>,
+    /// The last response head, kept for its allocation.
+    head: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Connection {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+/// What the loop reads of a response head.
+#[derive(Debug, Default)]
+struct Head {
+    status: u16,
+    content_length: Option<usize>,
+    chunked: bool,
+    close: bool,
+    request_id: Option<String>,
+    invocation_id: Option<String>,
 }
 
 impl RuntimeApi {
@@ -71,141 +94,280 @@ impl RuntimeApi {
     /// `address`: the Runtime API's `host:port` as Lambda gives it, or a URL with a base path
     /// as local emulators give it (`http://127.0.0.1:9000/.rt/NAME`).
     pub fn new(address: &str) -> Result<Self, RuntimeApiError> {
-        let endpoint = http::Uri::try_from(address)
-            .ok()
-            .filter(|uri| uri.authority().is_some())
-            .ok_or_else(|| RuntimeApiError::BadEndpoint(address.to_owned()))?;
-        let client = PooledClient::builder().with_endpoint(endpoint).build();
-        Ok(RuntimeApi { client })
+        let bad = || RuntimeApiError::BadEndpoint(address.to_owned());
+        let uri = http::Uri::try_from(address).map_err(|_| bad())?;
+        if uri.scheme().is_some_and(|s| s != &http::uri::Scheme::HTTP) {
+            return Err(bad());
+        }
+        let authority = uri.authority().ok_or_else(bad)?.to_string();
+        Ok(RuntimeApi {
+            authority,
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+            connection: None,
+            head: Vec::new(),
+        })
     }
 
     /// Serves invocations one at a time until the Runtime API fails. `handler` gets each event's
     /// bytes and returns the response's bytes (JSON), or the error to report.
-    pub async fn run<H>(&self, mut handler: H) -> Result<(), RuntimeApiError>
+    pub fn run<H>(&mut self, mut handler: H) -> Result<(), RuntimeApiError>
     where
-        H: AsyncFnMut(&[u8]) -> Result<Vec<u8>, Diagnostic>,
+        H: FnMut(&[u8]) -> Result<Vec<u8>, Diagnostic>,
     {
         let mut event = Vec::new();
         loop {
-            let Some(invocation) = self.next(&mut event).await? else {
+            let Some(invocation) = self.next(&mut event)? else {
                 continue;
             };
-            let outcome = AssertUnwindSafe(handler(&event)).catch_unwind().await;
-            let outcome = outcome.unwrap_or_else(|panic| Err(panicked(panic.as_ref())));
+            let outcome = catch_unwind(AssertUnwindSafe(|| handler(&event)))
+                .unwrap_or_else(|panic| Err(panicked(panic.as_ref())));
             match outcome {
-                Ok(response) => self.respond(&invocation, response).await?,
-                Err(diagnostic) => self.fail(&invocation, &diagnostic).await?,
+                Ok(response) => self.respond(&invocation, &response)?,
+                Err(diagnostic) => self.fail(&invocation, &diagnostic)?,
             }
         }
     }
 
     /// Waits for the next invocation and reads its event into `event`, replacing what was there.
     /// `None` when the Runtime API answered `204 No Content` (no invocation).
-    pub async fn next(&self, event: &mut Vec<u8>) -> Result<Option<Invocation>, RuntimeApiError> {
-        let request = build_request().method(Method::GET).uri(NEXT).body(Body::empty());
-        let answer = self.send(request)?.await.map_err(RuntimeApiError::Transport)?;
-        let (parts, mut body) = answer.into_parts();
-        if parts.status == StatusCode::NO_CONTENT {
-            return Ok(None);
+    pub fn next(&mut self, event: &mut Vec<u8>) -> Result<Option<Invocation>, RuntimeApiError> {
+        let head = self.exchange("GET", "/2018-06-01/runtime/invocation/next", &[], &[], event)?;
+        match head.status {
+            204 => Ok(None),
+            200..=299 => Ok(Some(Invocation {
+                request_id: head
+                    .request_id
+                    .filter(|id| !id.is_empty())
+                    .ok_or(RuntimeApiError::NoRequestId)?,
+                invocation_id: head.invocation_id,
+            })),
+            status => Err(RuntimeApiError::NextStatus(status)),
         }
-        if !parts.status.is_success() {
-            return Err(RuntimeApiError::NextStatus(parts.status));
-        }
-        let invocation = Invocation::from_headers(&parts.headers)?;
-        event.clear();
-        event.reserve(content_length(&parts.headers));
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| RuntimeApiError::Transport(e.into()))?;
-            if let Some(data) = frame.data_ref() {
-                event.extend_from_slice(data);
-            }
-        }
-        Ok(Some(invocation))
     }
 
     /// Posts the invocation's response, exactly these bytes.
-    pub async fn respond(&self, invocation: &Invocation, response: Vec<u8>) -> Result<(), RuntimeApiError> {
-        let uri = format!(
+    pub fn respond(&mut self, invocation: &Invocation, response: &[u8]) -> Result<(), RuntimeApiError> {
+        let path = format!(
             "/2018-06-01/runtime/invocation/{}/response",
             invocation.request_id
         );
-        let request = invocation.answer(uri, &[]).body(Body::from(response));
-        self.post(request).await
+        self.answer(invocation, &path, &[], response)
     }
 
     /// Posts the invocation's error; the caller (Firehose) sees the invocation fail.
-    pub async fn fail(
-        &self,
-        invocation: &Invocation,
-        diagnostic: &Diagnostic,
-    ) -> Result<(), RuntimeApiError> {
-        let uri = format!("/2018-06-01/runtime/invocation/{}/error", invocation.request_id);
-        let request = invocation
-            .answer(uri, &[(ERROR_TYPE, "Unhandled")])
-            .body(Body::from(diagnostic_json(diagnostic)));
-        self.post(request).await
+    pub fn fail(&mut self, invocation: &Invocation, diagnostic: &Diagnostic) -> Result<(), RuntimeApiError> {
+        let path = format!("/2018-06-01/runtime/invocation/{}/error", invocation.request_id);
+        let body = serde_json::to_vec(diagnostic)
+            .unwrap_or_else(|_| br#"{"errorType":"Unhandled","errorMessage":""}"#.to_vec());
+        self.answer(
+            invocation,
+            &path,
+            &[("Lambda-Runtime-Function-Error-Type", "Unhandled")],
+            &body,
+        )
     }
 
-    async fn post(&self, request: Result<Request<Body>, http::Error>) -> Result<(), RuntimeApiError> {
-        let answer = self.send(request)?.await.map_err(RuntimeApiError::Transport)?;
-        let status = answer.status();
-        if !status.is_success() {
+    fn answer(
+        &mut self,
+        invocation: &Invocation,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(), RuntimeApiError> {
+        let mut all = headers.to_vec();
+        if let Some(id) = &invocation.invocation_id {
+            all.push(("Lambda-Runtime-Invocation-Id", id));
+        }
+        let head = self.exchange("POST", path, &all, body, &mut Vec::new())?;
+        if !(200..300).contains(&head.status) {
             // 413: the response was over the payload limit; 410: the invocation timed out.
             // Either way this invocation is over and the next one can be served.
-            tracing::error!(
-                status = status.as_u16(),
-                "The Lambda Runtime API refused the answer."
-            );
+            tracing::error!(status = head.status, "The Lambda Runtime API refused the answer.");
         }
         Ok(())
     }
 
-    /// The call's future, for a request that could be built.
-    fn send(&self, request: Result<Request<Body>, http::Error>) -> Result<ResponseFuture, RuntimeApiError> {
-        let request = request.map_err(|e| RuntimeApiError::Transport(e.into()))?;
-        Ok(self.client.call(request))
-    }
-}
-
-impl Invocation {
-    fn from_headers(headers: &HeaderMap) -> Result<Self, RuntimeApiError> {
-        let request_id = headers
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| !id.is_empty())
-            .ok_or(RuntimeApiError::NoRequestId)?
-            .to_owned();
-        Ok(Invocation {
-            request_id,
-            invocation_id: headers.get(INVOCATION_ID).cloned(),
-        })
-    }
-
-    /// A POST for this invocation's answer at `uri`.
-    fn answer(&self, uri: String, headers: &[(&'static str, &'static str)]) -> http::request::Builder {
-        let mut request = build_request().method(Method::POST).uri(uri);
-        if let Some(id) = &self.invocation_id {
-            request = request.header(INVOCATION_ID, id.clone());
-        }
+    /// Sends one request and reads the answer's body into `body`.
+    fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        request_body: &[u8],
+        body: &mut Vec<u8>,
+    ) -> Result<Head, RuntimeApiError> {
+        let mut request = format!(
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: metrics-enrich\r\nContent-Length: {}\r\n",
+            self.base_path,
+            self.authority,
+            request_body.len()
+        );
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            request.push_str(&format!("{name}: {value}\r\n"));
         }
-        request
+        request.push_str("\r\n");
+
+        // A kept-alive connection the server has since closed fails on first use: the request
+        // is sent once more on a new connection.
+        let reused = self.connection.is_some();
+        match self.try_exchange(request.as_bytes(), request_body, body) {
+            Err(RuntimeApiError::Io(_)) if reused => {
+                self.try_exchange(request.as_bytes(), request_body, body)
+            }
+            answer => answer,
+        }
+    }
+
+    fn try_exchange(
+        &mut self,
+        head: &[u8],
+        request_body: &[u8],
+        body: &mut Vec<u8>,
+    ) -> Result<Head, RuntimeApiError> {
+        let answer = self.send(head, request_body).map_err(RuntimeApiError::from);
+        let answer = answer.and_then(|()| self.read_answer(body));
+        match &answer {
+            Ok(head) if !head.close => {}
+            // Closed by the server, or left in an unknown state: the next request reconnects.
+            _ => self.connection = None,
+        }
+        answer
+    }
+
+    fn send(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
+        if self.connection.is_none() {
+            let stream = TcpStream::connect(&self.authority)?;
+            stream.set_nodelay(true)?;
+            self.connection = Some(Connection {
+                writer: stream.try_clone()?,
+                reader: BufReader::with_capacity(64 * 1024, stream),
+            });
+        }
+        let connection = self.connection.as_mut().ok_or(io::ErrorKind::NotConnected)?;
+        connection.writer.write_all(head)?;
+        connection.writer.write_all(body)?;
+        connection.writer.flush()
+    }
+
+    fn read_answer(&mut self, body: &mut Vec<u8>) -> Result<Head, RuntimeApiError> {
+        let connection = self
+            .connection
+            .as_mut()
+            .ok_or(io::Error::from(io::ErrorKind::NotConnected))?;
+        read_head(&mut connection.reader, &mut self.head)?;
+        let head = parse_head(&self.head)?;
+        body.clear();
+        if head.chunked {
+            read_chunked(&mut connection.reader, body)?;
+        } else if let Some(length) = head.content_length {
+            body.reserve(length);
+            let read = (&mut connection.reader).take(length as u64).read_to_end(body)?;
+            if read < length {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+            }
+        }
+        Ok(head)
     }
 }
 
-fn content_length(headers: &HeaderMap) -> usize {
-    headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+/// Reads up to and including the blank line that ends a response head, and no further.
+fn read_head(reader: &mut BufReader<TcpStream>, head: &mut Vec<u8>) -> Result<(), RuntimeApiError> {
+    head.clear();
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+        }
+        let (offered, searched_from) = (available.len(), head.len().saturating_sub(3));
+        head.extend_from_slice(available);
+        if let Some(end) = memchr::memmem::find(&head[searched_from..], b"\r\n\r\n") {
+            let head_len = searched_from + end + 4;
+            reader.consume(offered - (head.len() - head_len));
+            head.truncate(head_len);
+            return Ok(());
+        }
+        reader.consume(offered);
+        if head.len() > MAX_HEAD_BYTES {
+            return Err(RuntimeApiError::Malformed(
+                "a response head over 64 KiB".to_owned(),
+            ));
+        }
+    }
 }
 
-/// `{"errorType":…,"errorMessage":…}`, the body `/error` expects.
-fn diagnostic_json(diagnostic: &Diagnostic) -> Vec<u8> {
-    serde_json::to_vec(diagnostic)
-        .unwrap_or_else(|_| br#"{"errorType":"Unhandled","errorMessage":""}"#.to_vec())
+fn parse_head(bytes: &[u8]) -> Result<Head, RuntimeApiError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(bytes) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(RuntimeApiError::Malformed("a partial head".to_owned())),
+        Err(e) => return Err(RuntimeApiError::Malformed(e.to_string())),
+    }
+    let mut head = Head {
+        status: response.code.unwrap_or_default(),
+        ..Head::default()
+    };
+    for header in response.headers.iter() {
+        let value = std::str::from_utf8(header.value)
+            .map_err(|_| RuntimeApiError::Malformed(format!("a {} header that is not text", header.name)))?
+            .trim();
+        let name = header.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let length = value
+                .parse()
+                .map_err(|_| RuntimeApiError::Malformed(format!("Content-Length {value:?}")))?;
+            head.content_length = Some(length);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            head.chunked = value.eq_ignore_ascii_case("chunked");
+            if !head.chunked {
+                return Err(RuntimeApiError::Malformed(format!("Transfer-Encoding {value:?}")));
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            head.close = value.eq_ignore_ascii_case("close");
+        } else if name.eq_ignore_ascii_case(REQUEST_ID) {
+            head.request_id = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case(INVOCATION_ID) {
+            head.invocation_id = Some(value.to_owned());
+        }
+    }
+    // Without a length the body would run to the end of the connection: read none, and do not
+    // reuse the connection.
+    if head.content_length.is_none() && !head.chunked {
+        head.close = true;
+    }
+    Ok(head)
+}
+
+/// A `Transfer-Encoding: chunked` body, appended to `body`.
+fn read_chunked(reader: &mut BufReader<TcpStream>, body: &mut Vec<u8>) -> Result<(), RuntimeApiError> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        reader.read_until(b'\n', &mut line)?;
+        let size = match httparse::parse_chunk_size(&line) {
+            Ok(httparse::Status::Complete((_, size))) => usize::try_from(size)
+                .map_err(|_| RuntimeApiError::Malformed("a chunk larger than memory".to_owned()))?,
+            _ => return Err(RuntimeApiError::Malformed("a chunk size line".to_owned())),
+        };
+        if size == 0 {
+            // Trailers, if any, end with an empty line.
+            loop {
+                line.clear();
+                reader.read_until(b'\n', &mut line)?;
+                if line == b"\r\n" || line.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        let read = (&mut *reader).take(size as u64).read_to_end(body)?;
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf)?;
+        if read < size || crlf != *b"\r\n" {
+            return Err(RuntimeApiError::Malformed(
+                "a chunk shorter than its size".to_owned(),
+            ));
+        }
+    }
 }
 
 /// A panic in the handler, reported like any other invocation error.

@@ -19,6 +19,8 @@ struct Next {
     status: u16,
     headers: Vec<(&'static str, &'static str)>,
     body: Vec<u8>,
+    /// Sent with `Transfer-Encoding: chunked`, in chunks of this many bytes.
+    chunks: Option<usize>,
 }
 
 impl Next {
@@ -27,7 +29,13 @@ impl Next {
             status: 200,
             headers: vec![("Lambda-Runtime-Aws-Request-Id", request_id)],
             body: body.to_vec(),
+            chunks: None,
         }
+    }
+
+    fn chunked(mut self, size: usize) -> Self {
+        self.chunks = Some(size);
+        self
     }
 
     fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
@@ -40,6 +48,7 @@ impl Next {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            chunks: None,
         }
     }
 }
@@ -49,19 +58,32 @@ impl Next {
 struct ScriptedApi {
     address: String,
     posts: Arc<Mutex<Vec<HttpRequest>>>,
+    connections: Arc<Mutex<usize>>,
 }
 
 impl ScriptedApi {
     fn start(next: Vec<Next>, post_statuses: Vec<u16>) -> Self {
+        Self::serve(next, post_statuses, None)
+    }
+
+    /// Like [`ScriptedApi::start`], but every connection is closed after one answer, which
+    /// says so (`Connection: close`) when `announced`.
+    fn closing(next: Vec<Next>, announced: bool) -> Self {
+        Self::serve(next, vec![], Some(announced))
+    }
+
+    fn serve(next: Vec<Next>, post_statuses: Vec<u16>, close_each: Option<bool>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let next = Arc::new(Mutex::new(VecDeque::from(next)));
         let post_statuses = Arc::new(Mutex::new(VecDeque::from(post_statuses)));
         let posts = Arc::new(Mutex::new(Vec::new()));
-        let recorded = posts.clone();
+        let connections = Arc::new(Mutex::new(0));
+        let (recorded, counted) = (posts.clone(), connections.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
+                *counted.lock().unwrap() += 1;
                 let (next, post_statuses, recorded) = (next.clone(), post_statuses.clone(), recorded.clone());
                 std::thread::spawn(move || {
                     let mut writer = stream.try_clone().unwrap();
@@ -74,22 +96,42 @@ impl ScriptedApi {
                             recorded.lock().unwrap().push(request);
                             Next::status(status)
                         };
-                        let mut head = format!(
-                            "HTTP/1.1 {} Scripted\r\nContent-Length: {}\r\n",
-                            answer.status,
-                            answer.body.len()
-                        );
+                        let mut head = format!("HTTP/1.1 {} Scripted\r\n", answer.status);
+                        match answer.chunks {
+                            Some(_) => head.push_str("Transfer-Encoding: chunked\r\n"),
+                            None => head.push_str(&format!("Content-Length: {}\r\n", answer.body.len())),
+                        }
+                        if close_each == Some(true) {
+                            head.push_str("Connection: close\r\n");
+                        }
                         for (name, value) in &answer.headers {
                             head.push_str(&format!("{name}: {value}\r\n"));
                         }
                         head.push_str("\r\n");
                         writer.write_all(head.as_bytes()).unwrap();
-                        writer.write_all(&answer.body).unwrap();
+                        match answer.chunks {
+                            Some(size) => {
+                                for chunk in answer.body.chunks(size) {
+                                    write!(writer, "{:x};ext=1\r\n", chunk.len()).unwrap();
+                                    writer.write_all(chunk).unwrap();
+                                    writer.write_all(b"\r\n").unwrap();
+                                }
+                                writer.write_all(b"0\r\nX-Trailer: yes\r\n\r\n").unwrap();
+                            }
+                            None => writer.write_all(&answer.body).unwrap(),
+                        }
+                        if close_each.is_some() {
+                            return;
+                        }
                     }
                 });
             }
         });
-        ScriptedApi { address, posts }
+        ScriptedApi {
+            address,
+            posts,
+            connections,
+        }
     }
 
     fn posts(&self) -> Vec<HttpRequest> {
@@ -101,8 +143,8 @@ fn json(body: &[u8]) -> Value {
     serde_json::from_slice(body).unwrap()
 }
 
-#[tokio::test]
-async fn each_event_reaches_the_handler_whole_and_its_response_is_posted_as_is() {
+#[test]
+fn each_event_reaches_the_handler_whole_and_its_response_is_posted_as_is() {
     let long = vec![b'x'; 300_000];
     let api = ScriptedApi::start(
         vec![
@@ -111,18 +153,16 @@ async fn each_event_reaches_the_handler_whole_and_its_response_is_posted_as_is()
         ],
         vec![],
     );
-    let runtime = RuntimeApi::new(&api.address).unwrap();
+    let mut runtime = RuntimeApi::new(&api.address).unwrap();
     let mut seen = Vec::new();
-    let stopped = runtime
-        .run(async |event: &[u8]| {
-            seen.push(event.to_vec());
-            Ok([event, b"!"].concat())
-        })
-        .await;
+    let stopped = runtime.run(|event: &[u8]| {
+        seen.push(event.to_vec());
+        Ok([event, b"!"].concat())
+    });
 
     // The script ends with a 500 from /next, which stops the loop with that status.
     assert!(
-        matches!(stopped, Err(RuntimeApiError::NextStatus(s)) if s.as_u16() == 500),
+        matches!(stopped, Err(RuntimeApiError::NextStatus(500))),
         "{stopped:?}"
     );
     // The buffer is reused: the short second event is not padded with the first.
@@ -137,8 +177,8 @@ async fn each_event_reaches_the_handler_whole_and_its_response_is_posted_as_is()
     assert_eq!(posts[1].header("lambda-runtime-invocation-id"), None);
 }
 
-#[tokio::test]
-async fn handler_errors_and_panics_are_posted_as_errors_and_the_loop_goes_on() {
+#[test]
+fn handler_errors_and_panics_are_posted_as_errors_and_the_loop_goes_on() {
     let api = ScriptedApi::start(
         vec![
             Next::event("fails", b"1"),
@@ -147,17 +187,15 @@ async fn handler_errors_and_panics_are_posted_as_errors_and_the_loop_goes_on() {
         ],
         vec![],
     );
-    let runtime = RuntimeApi::new(&api.address).unwrap();
-    let _ = runtime
-        .run(async |event: &[u8]| match event {
-            b"1" => Err(Diagnostic {
-                error_type: "invalid_event".to_owned(),
-                error_message: "not a Firehose event".to_owned(),
-            }),
-            b"2" => panic!("the handler broke"),
-            _ => Ok(b"{}".to_vec()),
-        })
-        .await;
+    let mut runtime = RuntimeApi::new(&api.address).unwrap();
+    let _ = runtime.run(|event: &[u8]| match event {
+        b"1" => Err(Diagnostic {
+            error_type: "invalid_event".to_owned(),
+            error_message: "not a Firehose event".to_owned(),
+        }),
+        b"2" => panic!("the handler broke"),
+        _ => Ok(b"{}".to_vec()),
+    });
 
     let posts = api.posts();
     let paths: Vec<&str> = posts.iter().map(|p| p.path.as_str()).collect();
@@ -184,30 +222,28 @@ async fn handler_errors_and_panics_are_posted_as_errors_and_the_loop_goes_on() {
     assert_eq!(posts[2].body, b"{}");
 }
 
-#[tokio::test]
-async fn a_204_from_next_is_not_an_invocation() {
+#[test]
+fn a_204_from_next_is_not_an_invocation() {
     let api = ScriptedApi::start(vec![Next::status(204), Next::event("req-1", b"{}")], vec![]);
-    let runtime = RuntimeApi::new(&api.address).unwrap();
+    let mut runtime = RuntimeApi::new(&api.address).unwrap();
     let mut calls = 0;
-    let _ = runtime
-        .run(async |_: &[u8]| {
-            calls += 1;
-            Ok(Vec::new())
-        })
-        .await;
+    let _ = runtime.run(|_: &[u8]| {
+        calls += 1;
+        Ok(Vec::new())
+    });
     assert_eq!(calls, 1);
     assert_eq!(api.posts().len(), 1);
 }
 
-#[tokio::test]
-async fn a_refused_answer_is_logged_and_the_next_invocation_is_served() {
+#[test]
+fn a_refused_answer_is_logged_and_the_next_invocation_is_served() {
     // 413: Lambda refused the response as too large; the function goes on to the next event.
     let api = ScriptedApi::start(
         vec![Next::event("too-large", b"1"), Next::event("fine", b"2")],
         vec![413],
     );
-    let runtime = RuntimeApi::new(&api.address).unwrap();
-    let _ = runtime.run(async |event: &[u8]| Ok(event.to_vec())).await;
+    let mut runtime = RuntimeApi::new(&api.address).unwrap();
+    let _ = runtime.run(|event: &[u8]| Ok(event.to_vec()));
     let paths: Vec<String> = api.posts().into_iter().map(|p| p.path).collect();
     assert_eq!(
         paths,
@@ -218,13 +254,13 @@ async fn a_refused_answer_is_logged_and_the_next_invocation_is_served() {
     );
 }
 
-#[tokio::test]
-async fn an_event_without_a_request_id_stops_the_loop() {
+#[test]
+fn an_event_without_a_request_id_stops_the_loop() {
     let mut nameless = Next::event("unused", b"{}");
     nameless.headers.clear();
     let api = ScriptedApi::start(vec![nameless], vec![]);
-    let runtime = RuntimeApi::new(&api.address).unwrap();
-    let stopped = runtime.run(async |_: &[u8]| Ok(Vec::new())).await;
+    let mut runtime = RuntimeApi::new(&api.address).unwrap();
+    let stopped = runtime.run(|_: &[u8]| Ok(Vec::new()));
     assert!(
         matches!(stopped, Err(RuntimeApiError::NoRequestId)),
         "{stopped:?}"
@@ -232,12 +268,80 @@ async fn an_event_without_a_request_id_stops_the_loop() {
     assert!(api.posts().is_empty());
 }
 
-#[tokio::test]
-async fn an_endpoint_given_as_a_url_with_a_base_path_is_followed() {
+#[test]
+fn a_chunked_event_is_read_whole() {
+    let event: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let api = ScriptedApi::start(vec![Next::event("req-1", &event).chunked(7_000)], vec![]);
+    let mut runtime = RuntimeApi::new(&api.address).unwrap();
+    let mut seen = Vec::new();
+    let _ = runtime.run(|bytes: &[u8]| {
+        seen = bytes.to_vec();
+        Ok(b"{}".to_vec())
+    });
+    assert_eq!(seen, event);
+    // The trailer was read to the end: the response went out on the same connection.
+    assert_eq!(api.posts().len(), 1);
+    assert_eq!(*api.connections.lock().unwrap(), 1);
+}
+
+#[test]
+fn one_connection_serves_every_invocation_and_a_closed_one_is_replaced() {
+    let events = || {
+        vec![
+            Next::event("a", b"1"),
+            Next::event("b", b"2"),
+            Next::event("c", b"3"),
+        ]
+    };
+
+    let kept = ScriptedApi::start(events(), vec![]);
+    let mut runtime = RuntimeApi::new(&kept.address).unwrap();
+    let _ = runtime.run(|event: &[u8]| Ok(event.to_vec()));
+    assert_eq!(kept.posts().len(), 3);
+    assert_eq!(*kept.connections.lock().unwrap(), 1);
+
+    // A server that closes after every answer, saying so or not: every request still gets
+    // through, on a new connection (after a failed attempt on the old one when unannounced).
+    for announced in [true, false] {
+        let closing = ScriptedApi::closing(events(), announced);
+        let mut runtime = RuntimeApi::new(&closing.address).unwrap();
+        let _ = runtime.run(|event: &[u8]| Ok(event.to_vec()));
+        let bodies: Vec<Vec<u8>> = closing.posts().into_iter().map(|p| p.body).collect();
+        assert_eq!(
+            bodies,
+            [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()],
+            "announced: {announced}"
+        );
+        // 3 × (/next + response) + the final /next.
+        assert_eq!(*closing.connections.lock().unwrap(), 7, "announced: {announced}");
+    }
+}
+
+#[test]
+fn an_answer_that_is_not_http_stops_the_loop() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let _ = read_request(&mut BufReader::new(stream.try_clone().unwrap()));
+            stream.write_all(b"SMTP 220 hello\r\n\r\n").unwrap();
+        }
+    });
+    let mut runtime = RuntimeApi::new(&address).unwrap();
+    let stopped = runtime.run(|_: &[u8]| Ok(Vec::new()));
+    assert!(
+        matches!(stopped, Err(RuntimeApiError::Malformed(_))),
+        "{stopped:?}"
+    );
+}
+
+#[test]
+fn an_endpoint_given_as_a_url_with_a_base_path_is_followed() {
     // `cargo lambda watch` gives `http://127.0.0.1:9000/.rt/FUNCTION`.
     let api = ScriptedApi::start(vec![Next::event("req-1", b"{}")], vec![]);
-    let runtime = RuntimeApi::new(&format!("http://{}/.rt/enrich", api.address)).unwrap();
-    let _ = runtime.run(async |event: &[u8]| Ok(event.to_vec())).await;
+    let mut runtime = RuntimeApi::new(&format!("http://{}/.rt/enrich", api.address)).unwrap();
+    let _ = runtime.run(|event: &[u8]| Ok(event.to_vec()));
     let posts = api.posts();
     assert_eq!(posts.len(), 1);
     assert_eq!(
@@ -252,13 +356,10 @@ fn an_endpoint_that_is_not_a_host_and_port_is_refused() {
     assert!(matches!(refused, Err(RuntimeApiError::BadEndpoint(a)) if a == "not a host"));
 }
 
-#[tokio::test]
-async fn an_unreachable_runtime_api_stops_the_loop() {
+#[test]
+fn an_unreachable_runtime_api_stops_the_loop() {
     // Port 9 (discard) on loopback: nothing listens there.
-    let runtime = RuntimeApi::new("127.0.0.1:9").unwrap();
-    let stopped = runtime.run(async |_: &[u8]| Ok(Vec::new())).await;
-    assert!(
-        matches!(stopped, Err(RuntimeApiError::Transport(_))),
-        "{stopped:?}"
-    );
+    let mut runtime = RuntimeApi::new("127.0.0.1:9").unwrap();
+    let stopped = runtime.run(|_: &[u8]| Ok(Vec::new()));
+    assert!(matches!(stopped, Err(RuntimeApiError::Io(_))), "{stopped:?}");
 }
