@@ -217,25 +217,25 @@ impl ResponseWriter {
         self.records == 0
     }
 
-    /// Closes the JSON document. (Every byte appended came from a `&str` or is base64, so the
-    /// UTF-8 check cannot fail; it is what lets the response be a `String`.)
-    pub fn finish(mut self) -> Result<FirehoseResponse, std::string::FromUtf8Error> {
+    /// Closes the JSON document.
+    pub fn finish(mut self) -> FirehoseResponse {
         self.out.extend_from_slice(b"]}");
-        String::from_utf8(self.out).map(FirehoseResponse)
+        FirehoseResponse(self.out)
     }
 }
 
-/// A transformation response: the JSON [`ResponseWriter`] built, sent as it is.
+/// A transformation response: the JSON [`ResponseWriter`] built (UTF-8, since every byte came
+/// from a `&str` or is base64), sent as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FirehoseResponse(String);
+pub struct FirehoseResponse(Vec<u8>);
 
 impl FirehoseResponse {
-    pub fn as_str(&self) -> &str {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     pub fn into_bytes(self) -> Vec<u8> {
-        self.0.into_bytes()
+        self.0
     }
 
     pub fn len(&self) -> usize {
@@ -274,8 +274,8 @@ mod tests {
         writer.push_ok("a\"1", b"{}\n");
         writer.push_original("b", FirehoseResult::Dropped, "eyJ4IjoxfQ==");
         writer.push_original("c", FirehoseResult::ProcessingFailed, "not base64 \"quoted\"");
-        let response = writer.finish().unwrap();
-        let parsed: serde_json::Value = serde_json::from_str(response.as_str()).unwrap();
+        let response = writer.finish();
+        let parsed: serde_json::Value = serde_json::from_slice(response.as_bytes()).unwrap();
         let records = parsed["records"].as_array().unwrap();
         let ids: Vec<&str> = records.iter().map(|r| r["recordId"].as_str().unwrap()).collect();
         assert_eq!(ids, ["a\"1", "b", "c"]);
@@ -288,8 +288,7 @@ mod tests {
 
     #[test]
     fn empty_response_is_an_empty_records_array() {
-        let response = ResponseWriter::with_capacity(0).finish().unwrap();
-        assert_eq!(response.as_str(), r#"{"records":[]}"#);
+        let response = ResponseWriter::with_capacity(0).finish();
         assert_eq!(response.into_bytes(), br#"{"records":[]}"#);
     }
 

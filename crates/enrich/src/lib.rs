@@ -77,7 +77,6 @@ impl EnrichError {
             EnrichError::InvalidEvent(_) => "invalid_event",
             EnrichError::Directory(_) => "directory_unavailable",
             EnrichError::Transform(TransformError::ResponseTooLarge { .. }) => "response_too_large",
-            EnrichError::Transform(TransformError::MalformedResponse(_)) => "malformed_response",
         }
     }
 }

@@ -85,8 +85,6 @@ pub enum TransformError {
          limit: lower the Firehose processor buffer size (see the metrics-enrich README)"
     )]
     ResponseTooLarge { bytes: usize, records: usize },
-    #[error("the response is not UTF-8: {0}")]
-    MalformedResponse(#[from] std::string::FromUtf8Error),
 }
 
 enum Parsed<'a> {
@@ -320,7 +318,7 @@ impl Response {
                 records: self.summary.records,
             });
         }
-        let response = self.writer.finish()?;
+        let response = self.writer.finish();
         Ok(Transformed {
             response,
             summary: self.summary,
@@ -476,7 +474,7 @@ mod tests {
             policy: InvalidRecordPolicy::Fail,
         };
         let out = batch.respond(&names, &ctx, &mut Vec::new()).unwrap();
-        let response: serde_json::Value = serde_json::from_str(out.response.as_str()).unwrap();
+        let response: serde_json::Value = serde_json::from_slice(out.response.as_bytes()).unwrap();
         let data = STANDARD
             .decode(response["records"][0]["data"].as_str().unwrap())
             .unwrap();

@@ -133,7 +133,7 @@ fn results_are_only_the_three_firehose_accepts() {
 #[test]
 fn an_empty_batch_gets_an_empty_records_array() {
     let out = run(&enricher(InvalidRecordPolicy::Fail), &event(vec![]));
-    assert_eq!(out.response.as_str(), r#"{"records":[]}"#);
+    assert_eq!(out.response.as_bytes(), br#"{"records":[]}"#);
     let parsed: metrics_enrich::firehose::FirehoseEvent = serde_json::from_str("{}").unwrap();
     assert!(parsed.records.is_empty());
 }

@@ -120,7 +120,7 @@ async fn the_whole_transform_enriches_from_the_table_and_caches_across_invocatio
         .await
         .unwrap();
     let again = enricher.handle(&batch, NOW).await.unwrap();
-    assert_eq!(again.response.as_str(), out.response.as_str());
+    assert_eq!(again.response, out.response);
 }
 
 #[tokio::test]

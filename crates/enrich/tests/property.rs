@@ -43,7 +43,7 @@ proptest! {
     ) {
         let policy = if drop { InvalidRecordPolicy::Drop } else { InvalidRecordPolicy::Fail };
         let out = run(&enricher(policy), &event(records.clone()));
-        let response: Value = serde_json::from_str(out.response.as_str()).unwrap();
+        let response: Value = serde_json::from_slice(out.response.as_bytes()).unwrap();
         let answered = response["records"].as_array().unwrap();
         prop_assert_eq!(answered.len(), records.len());
         for (input, output) in records.iter().zip(answered) {

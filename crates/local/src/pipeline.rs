@@ -280,7 +280,7 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
                         }
                     }
                     self.firehose
-                        .complete(invocation, transformed.response.as_str().as_bytes())
+                        .complete(invocation, transformed.response.as_bytes())
                 }
                 Err(e) => {
                     let n = invocation.record_count() as u64;

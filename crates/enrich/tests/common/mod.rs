@@ -79,7 +79,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 
 /// The response as JSON.
 pub fn response_json(out: &Transformed) -> Value {
-    serde_json::from_str(out.response.as_str()).unwrap()
+    serde_json::from_slice(out.response.as_bytes()).unwrap()
 }
 
 pub fn decode(data: &Value) -> Vec<u8> {
