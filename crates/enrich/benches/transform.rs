@@ -1,6 +1,6 @@
 //! In-process benchmark of the transform: event bytes → deserialised event → response bytes,
 //! the same steps the Lambda runs minus the Runtime API. Compare with `bench/limit` of the
-//! shared benchmark kit; `bench/enrich.sh` runs this and the whole-binary harness.
+//! shared benchmark kit; `bench/enrich.py` measures the whole binary through its harness.
 //!
 //! `cargo bench -p metrics-enrich --bench transform -- EVENT.json... --tenants TENANTS.json`
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
