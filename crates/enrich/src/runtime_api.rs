@@ -44,7 +44,7 @@ pub enum RuntimeApiError {
     Malformed(String),
     #[error("the Runtime API's /next answer has status {0}")]
     NextStatus(u16),
-    #[error("the Runtime API's /next answer has no Lambda-Runtime-Aws-Request-Id")]
+    #[error("the Runtime API's /next answer has no usable Lambda-Runtime-Aws-Request-Id")]
     NoRequestId,
 }
 
@@ -135,9 +135,10 @@ impl RuntimeApi {
         match head.status {
             204 => Ok(None),
             200..=299 => Ok(Some(Invocation {
+                // The id goes into the answer's path, so it must be one path segment.
                 request_id: head
                     .request_id
-                    .filter(|id| !id.is_empty())
+                    .filter(|id| !id.is_empty() && id.bytes().all(is_segment_byte))
                     .ok_or(RuntimeApiError::NoRequestId)?,
                 invocation_id: head.invocation_id,
             })),
@@ -368,6 +369,11 @@ fn read_chunked(reader: &mut BufReader<TcpStream>, body: &mut Vec<u8>) -> Result
             ));
         }
     }
+}
+
+/// A byte a path segment may hold as it is (RFC 3986 `pchar`, without percent-encoding).
+fn is_segment_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&byte)
 }
 
 /// A panic in the handler, reported like any other invocation error.

@@ -255,17 +255,24 @@ fn a_refused_answer_is_logged_and_the_next_invocation_is_served() {
 }
 
 #[test]
-fn an_event_without_a_request_id_stops_the_loop() {
+fn an_event_without_a_usable_request_id_stops_the_loop() {
     let mut nameless = Next::event("unused", b"{}");
     nameless.headers.clear();
-    let api = ScriptedApi::start(vec![nameless], vec![]);
-    let mut runtime = RuntimeApi::new(&api.address).unwrap();
-    let stopped = runtime.run(|_: &[u8]| Ok(Vec::new()));
-    assert!(
-        matches!(stopped, Err(RuntimeApiError::NoRequestId)),
-        "{stopped:?}"
-    );
-    assert!(api.posts().is_empty());
+    // Ids that would not be one path segment of the answer's URL.
+    for next in [
+        nameless,
+        Next::event("../../init/error", b"{}"),
+        Next::event("a b", b"{}"),
+    ] {
+        let api = ScriptedApi::start(vec![next], vec![]);
+        let mut runtime = RuntimeApi::new(&api.address).unwrap();
+        let stopped = runtime.run(|_: &[u8]| Ok(Vec::new()));
+        assert!(
+            matches!(stopped, Err(RuntimeApiError::NoRequestId)),
+            "{stopped:?}"
+        );
+        assert!(api.posts().is_empty());
+    }
 }
 
 #[test]
