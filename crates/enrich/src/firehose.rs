@@ -1,8 +1,9 @@
 //! Firehose data-transformation wire types: the event Firehose sends, and the response written
 //! straight into one buffer.
 //!
-//! The event deserialises into owned records with only the fields the transform reads (other
-//! fields such as `invocationId` or `kinesisRecordMetadata` are skipped without being built).
+//! The event deserialises into records that borrow from its bytes, with only the fields the
+//! transform reads (other fields such as `invocationId` or `kinesisRecordMetadata` are skipped
+//! without being built).
 //! The response is never a tree of values: [`ResponseWriter`] appends each record's JSON to one
 //! buffer, and [`FirehoseResponse`] is those bytes, posted to the Runtime API as they are. The
 //! writer is the only way to build one, and it escapes every string it did not produce, so the
@@ -29,12 +30,10 @@ pub struct FirehoseEvent<'a> {
 }
 
 impl<'a> FirehoseEvent<'a> {
-    /// Parses an event. UTF-8 is checked once for the whole document, which is cheaper than
-    /// letting the parser check every string on its own.
+    /// Parses an event. Only the strings kept are checked for UTF-8: record ids by the parser,
+    /// `data` as it is read (see `base64_text`).
     pub fn from_json(bytes: &'a [u8]) -> Result<Self, serde_json::Error> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| <serde_json::Error as de::Error>::custom(format!("the event is not UTF-8: {e}")))?;
-        serde_json::from_str(text)
+        serde_json::from_slice(bytes)
     }
 
     /// The same event, owning its strings.
@@ -61,8 +60,9 @@ pub struct FirehoseRecord<'a> {
 
 /// `data`, read as the raw text between its quotes. serde_json then finds the closing quote
 /// with a vectorised search instead of checking every byte for control characters: a batch
-/// is megabytes of base64, so that check was half the cost of reading the event. Text that is
-/// not base64 (a control character included) is found by the decoder, and echoed escaped.
+/// is megabytes of base64, so that check was half the cost of reading the event. The text is
+/// checked for UTF-8 here. Text that is not base64 (a control character included) is found by
+/// the decoder, and echoed escaped.
 fn base64_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Cow<'de, str>, D::Error> {
     struct TextVisitor;
 
@@ -385,6 +385,13 @@ mod tests {
         let event = FirehoseEvent::from_json(json.as_bytes()).unwrap();
         assert!(matches!(&event.records[0].data, Cow::Owned(d) if d == "e30="));
         assert_eq!(event.records[1].data, "e3\t0=");
+        // Bytes that are not UTF-8 cannot be echoed in a JSON response: the event is refused.
+        assert!(
+            FirehoseEvent::from_json(b"{\"records\":[{\"recordId\":\"a\",\"data\":\"e\xff\"}]}").is_err()
+        );
+        assert!(
+            FirehoseEvent::from_json(b"{\"records\":[{\"recordId\":\"\xff\",\"data\":\"e30=\"}]}").is_err()
+        );
 
         let mut writer = ResponseWriter::with_capacity(0);
         writer.push_original("b", FirehoseResult::ProcessingFailed, &event.records[1].data);
