@@ -19,6 +19,7 @@
 //! `Context` object, the `_X_AMZN_TRACE_ID` variable, SnapStart hooks and concurrent
 //! invocations.
 
+use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -204,15 +205,16 @@ impl RuntimeApi {
             request_body.len()
         );
         for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
+            let _ = write!(request, "{name}: {value}\r\n");
         }
         request.push_str("\r\n");
 
-        // A kept-alive connection the server has since closed fails on first use: the request
-        // is sent once more on a new connection.
         let reused = self.connection.is_some();
         match self.try_exchange(request.as_bytes(), request_body, body) {
-            Err(RuntimeApiError::Io(_)) if reused => {
+            // Not a byte came back on a kept-alive connection: the server had closed it, so the
+            // request is sent once more on a new one. Once an answer has begun, a failure is not
+            // retried, since the request may have been taken.
+            Err(RuntimeApiError::Io(_)) if reused && self.head.is_empty() => {
                 self.try_exchange(request.as_bytes(), request_body, body)
             }
             answer => answer,
@@ -225,6 +227,7 @@ impl RuntimeApi {
         request_body: &[u8],
         body: &mut Vec<u8>,
     ) -> Result<Head, RuntimeApiError> {
+        self.head.clear();
         let answer = self.send(head, request_body).map_err(RuntimeApiError::from);
         let answer = answer.and_then(|()| self.read_answer(body));
         match &answer {
@@ -272,8 +275,8 @@ impl RuntimeApi {
 }
 
 /// Reads up to and including the blank line that ends a response head, and no further.
+/// `head` must be empty; it holds what was read so far even when reading fails.
 fn read_head(reader: &mut BufReader<TcpStream>, head: &mut Vec<u8>) -> Result<(), RuntimeApiError> {
-    head.clear();
     loop {
         let available = reader.fill_buf()?;
         if available.is_empty() {

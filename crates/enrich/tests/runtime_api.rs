@@ -325,6 +325,37 @@ fn one_connection_serves_every_invocation_and_a_closed_one_is_replaced() {
 }
 
 #[test]
+fn a_request_whose_answer_broke_off_is_not_sent_again() {
+    // The response is posted, the Runtime API starts its answer and the connection drops: the
+    // post may have been taken, so it is not repeated and the loop stops.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let posts = Arc::new(Mutex::new(0));
+    let counted = posts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut writer = stream.unwrap();
+            let mut reader = BufReader::new(writer.try_clone().unwrap());
+            while let Some(request) = read_request(&mut reader) {
+                if request.method == "GET" {
+                    writer
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nLambda-Runtime-Aws-Request-Id: r\r\n\r\n{}")
+                        .unwrap();
+                } else {
+                    *counted.lock().unwrap() += 1;
+                    writer.write_all(b"HTTP/1.1 202 Acc").unwrap();
+                    break;
+                }
+            }
+        }
+    });
+    let mut runtime = RuntimeApi::new(&address).unwrap();
+    let stopped = runtime.run(|event: &[u8]| Ok(event.to_vec()));
+    assert!(matches!(stopped, Err(RuntimeApiError::Io(_))), "{stopped:?}");
+    assert_eq!(*posts.lock().unwrap(), 1);
+}
+
+#[test]
 fn an_answer_that_is_not_http_stops_the_loop() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
