@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
+use crate::echo::Echo;
 use crate::json::{
     MaybeObject, MaybeStr, TopLevel, first_duplicate, name_bit, raw_str, write_raw, write_str,
 };
@@ -390,64 +391,65 @@ impl<'a> UnifiedEvent<'a> {
     /// borrows a string only when it holds no escape, and JSON forbids raw quotes and control
     /// characters in one, so it needs no escaping. Any other string is escaped. (So
     /// replace a parsed string with text from elsewhere, never with another slice of the
-    /// parsed text.)
+    /// parsed text.) Where the output repeats the parsed text, as it mostly does, it is copied
+    /// in runs ([`Echo`]).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         // Usually the output is the input plus a few fields: reserve once.
         out.reserve(self.source.len() + 256);
-        out.extend_from_slice(b"{\"metric_name\":\"");
-        // A metric name is `[A-Za-z0-9_.-]` only.
-        out.extend_from_slice(self.metric_name.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"metadata\":{");
+        let mut echo = Echo::new(self.source, out);
+        echo.literal(b"{\"metric_name\":");
+        write_string(&mut echo, self.metric_name.as_str());
+        echo.literal(b",\"metadata\":{");
         for (i, d) in self.dimensions.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                echo.literal(b",");
             }
-            self.write_string(out, &d.name);
-            out.push(b':');
-            self.write_string(out, &d.value);
+            write_string(&mut echo, &d.name);
+            echo.literal(b":");
+            write_string(&mut echo, &d.value);
         }
-        out.extend_from_slice(b"},\"data\":{\"event_time\":");
-        write_raw(out, self.event_time_raw);
+        echo.literal(b"},\"data\":{\"event_time\":");
+        write_value(&mut echo, self.event_time_raw);
         for m in &self.measures {
-            out.push(b',');
-            self.write_string(out, &m.name);
-            out.push(b':');
-            write_raw(out, m.raw);
+            echo.literal(b",");
+            write_string(&mut echo, &m.name);
+            echo.literal(b":");
+            write_value(&mut echo, m.raw);
         }
-        out.push(b'}');
+        echo.literal(b"}");
         if let Some(t) = self.ingest_time {
-            out.extend_from_slice(b",\"ingest_time\":");
-            write_integer(out, t.as_millis());
+            echo.literal(b",\"ingest_time\":");
+            write_integer(&mut echo, t.as_millis());
         }
         for (name, raw) in &self.extra {
-            out.push(b',');
-            self.write_string(out, name);
-            out.push(b':');
-            write_raw(out, raw);
+            echo.literal(b",");
+            write_string(&mut echo, name);
+            echo.literal(b":");
+            write_value(&mut echo, raw);
         }
-        out.push(b'}');
-    }
-
-    fn write_string(&self, out: &mut Vec<u8>, text: &str) {
-        if self.is_parsed_text(text) {
-            out.push(b'"');
-            out.extend_from_slice(text.as_bytes());
-            out.push(b'"');
-        } else {
-            write_str(out, text);
-        }
-    }
-
-    /// Whether `text` lies within the text the event was parsed from.
-    fn is_parsed_text(&self, text: &str) -> bool {
-        let source = self.source.as_bytes().as_ptr_range();
-        let text = text.as_bytes().as_ptr_range();
-        source.start <= text.start && text.end <= source.end
+        echo.literal(b"}");
     }
 }
 
-/// Appends an integer's decimal digits, without allocating.
-fn write_integer(out: &mut Vec<u8>, value: i64) {
+/// A string: as read when it is the parsed text's, else escaped.
+fn write_string(echo: &mut Echo<'_, '_>, text: &str) {
+    if !echo.quoted(text.as_bytes()) {
+        write_str(echo.out(), text);
+    }
+}
+
+/// A value as read, on one line: a scalar holds no whitespace outside strings, an object or
+/// array is minified.
+fn write_value(echo: &mut Echo<'_, '_>, raw: &RawValue) {
+    let text = raw.get().as_bytes();
+    let scalar = !matches!(text.first(), Some(b'{' | b'['));
+    if !(scalar && echo.source_text(text)) {
+        write_raw(echo.out(), raw);
+    }
+}
+
+/// Writes an integer's decimal digits, without allocating.
+fn write_integer(echo: &mut Echo<'_, '_>, value: i64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut rest = value.unsigned_abs();
@@ -460,7 +462,8 @@ fn write_integer(out: &mut Vec<u8>, value: i64) {
         }
     }
     if value < 0 {
-        out.push(b'-');
+        at -= 1;
+        digits[at] = b'-';
     }
-    out.extend_from_slice(&digits[at..]);
+    echo.literal(&digits[at..]);
 }

@@ -13,6 +13,7 @@
 //! Parsing borrows from the input bytes: strings without escapes are never copied, and
 //! measures keep their original JSON text so they can be written back unchanged.
 
+mod echo;
 pub mod event;
 pub mod json;
 pub mod limits;

@@ -55,7 +55,22 @@ proptest! {
         prop_assert_eq!(values(&reparsed), values(&parsed));
         // The written JSON means the same as the input.
         let back: serde_json::Value = serde_json::from_slice(&written).unwrap();
-        prop_assert_eq!(back, event);
+        prop_assert_eq!(&back, &event);
+    }
+
+    #[test]
+    fn the_written_form_does_not_depend_on_the_inputs_layout(event in valid_event()) {
+        let write = |bytes: &[u8]| {
+            let mut out = Vec::new();
+            parse_event(bytes, NOW).unwrap().write_json(&mut out);
+            out
+        };
+        let compact = write(&serde_json::to_vec(&event).unwrap());
+        // Whitespace everywhere gives the same bytes. (The written form orders the fields its
+        // own way, so neither input is simply copied.)
+        prop_assert_eq!(&write(&serde_json::to_vec_pretty(&event).unwrap()), &compact);
+        // Written text is its own written form (most of it is copied in runs).
+        prop_assert_eq!(&write(&compact), &compact);
     }
 }
 
