@@ -213,9 +213,19 @@ pub struct ResponseWriter {
 impl ResponseWriter {
     /// `capacity`: the expected response size, so the buffer is allocated once.
     pub fn with_capacity(capacity: usize) -> Self {
-        let mut out = Vec::with_capacity(capacity);
-        out.extend_from_slice(b"{\"records\":[");
-        ResponseWriter { out, records: 0 }
+        Self::in_buffer(Vec::new(), capacity)
+    }
+
+    /// Writes into `buffer`, cleared first, keeping its allocation; `capacity` as in
+    /// [`ResponseWriter::with_capacity`].
+    pub fn in_buffer(mut buffer: Vec<u8>, capacity: usize) -> Self {
+        buffer.clear();
+        buffer.reserve(capacity);
+        buffer.extend_from_slice(b"{\"records\":[");
+        ResponseWriter {
+            out: buffer,
+            records: 0,
+        }
     }
 
     fn begin(&mut self, record_id: &str, result: FirehoseResult) {

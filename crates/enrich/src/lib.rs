@@ -149,9 +149,20 @@ impl Enricher {
         event: &FirehoseEvent<'_>,
         now: EventTime,
     ) -> Result<Transformed, EnrichError> {
+        self.handle_into(event, now, Vec::new()).await
+    }
+
+    /// [`Enricher::handle`], building the response in `buffer` (cleared first), so a warm
+    /// function can reuse the last response's allocation.
+    pub async fn handle_into(
+        &self,
+        event: &FirehoseEvent<'_>,
+        now: EventTime,
+        buffer: Vec<u8>,
+    ) -> Result<Transformed, EnrichError> {
         // Taken out rather than locked, so no guard is held across the directory lookup.
         let mut scratch = std::mem::take(&mut *self.scratch.lock().unwrap_or_else(|p| p.into_inner()));
-        let result = self.transform(event, now, &mut scratch).await;
+        let result = self.transform(event, now, &mut scratch, buffer).await;
         *self.scratch.lock().unwrap_or_else(|p| p.into_inner()) = scratch;
         result
     }
@@ -161,6 +172,7 @@ impl Enricher {
         event: &FirehoseEvent<'_>,
         now: EventTime,
         scratch: &mut Scratch,
+        buffer: Vec<u8>,
     ) -> Result<Transformed, EnrichError> {
         let ctx = Context {
             environment: &self.environment,
@@ -176,12 +188,13 @@ impl Enricher {
                 &ctx,
                 &mut scratch.arena,
                 &mut scratch.json,
+                buffer,
             )?),
             // Parse everything first, so one lookup covers the batch's tenants.
             Directory::Table(_) => {
                 let batch = Decoded::new(records, &mut scratch.arena).parse(now);
                 let names = self.directory.resolve(&batch.tenant_ids()).await?;
-                Ok(batch.respond(&names, &ctx, &mut scratch.json)?)
+                Ok(batch.respond(&names, &ctx, &mut scratch.json, buffer)?)
             }
         }
     }

@@ -30,19 +30,20 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // The event's bytes come straight from the Runtime API, and the response's bytes go back
     // as they are (see `runtime_api`).
     runtime_api
-        .run(|event| runtime.block_on(handle(&enricher, event)))
+        .run(|event, buffer| runtime.block_on(handle(&enricher, event, buffer)))
         .inspect_err(|e| tracing::error!(error = %e, "The Lambda Runtime API failed."))?;
     Ok(())
 }
 
-async fn handle(enricher: &Enricher, bytes: &[u8]) -> Result<Vec<u8>, Diagnostic> {
+/// One invocation; the response is built in `buffer` (see [`RuntimeApi::run`]).
+async fn handle(enricher: &Enricher, bytes: &[u8], buffer: Vec<u8>) -> Result<Vec<u8>, Diagnostic> {
     let now = EventTime::now();
     let event = match FirehoseEvent::from_json(bytes) {
         Ok(event) => event,
         Err(error) => return Err(fail(EnrichError::InvalidEvent(error), 0, now)),
     };
     let records = &event.records;
-    match enricher.handle(&event, now).await {
+    match enricher.handle_into(&event, now, buffer).await {
         Ok(out) => {
             telemetry::log_rejections(records, &out.summary, enricher.rejected_result());
             telemetry::emit(&telemetry::metric_documents(

@@ -110,20 +110,31 @@ impl RuntimeApi {
     }
 
     /// Serves invocations one at a time until the Runtime API fails. `handler` gets each event's
-    /// bytes and returns the response's bytes (JSON), or the error to report.
+    /// bytes and an empty buffer to build the response in, and returns the response's bytes
+    /// (JSON), or the error to report.
+    ///
+    /// The buffer is the previous response's, kept with its allocation: a response of a few
+    /// megabytes allocated afresh each time costs its page faults again whenever the allocator
+    /// has handed the memory back to the kernel in between.
     pub fn run<H>(&mut self, mut handler: H) -> Result<(), RuntimeApiError>
     where
-        H: FnMut(&[u8]) -> Result<Vec<u8>, Diagnostic>,
+        H: FnMut(&[u8], Vec<u8>) -> Result<Vec<u8>, Diagnostic>,
     {
         let mut event = Vec::new();
+        let mut spare = Vec::new();
         loop {
             let Some(invocation) = self.next(&mut event)? else {
                 continue;
             };
-            let outcome = catch_unwind(AssertUnwindSafe(|| handler(&event)))
+            let buffer = std::mem::take(&mut spare);
+            let outcome = catch_unwind(AssertUnwindSafe(|| handler(&event, buffer)))
                 .unwrap_or_else(|panic| Err(panicked(panic.as_ref())));
             match outcome {
-                Ok(response) => self.respond(&invocation, &response)?,
+                Ok(response) => {
+                    self.respond(&invocation, &response)?;
+                    spare = response;
+                    spare.clear();
+                }
                 Err(diagnostic) => self.fail(&invocation, &diagnostic)?,
             }
         }

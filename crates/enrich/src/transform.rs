@@ -153,7 +153,8 @@ impl<'a> Decoded<'a> {
 
 /// Decodes, parses, enriches and writes each record in turn, when the names are known up front
 /// (a tenants file). Each record is decoded into `payload`, a buffer reused from record to
-/// record, so it is still in cache while it is parsed, written back and encoded.
+/// record, so it is still in cache while it is parsed, written back and encoded. The response
+/// is built in `buffer` (cleared first; its allocation is kept).
 pub fn respond_each(
     records: &[FirehoseRecord<'_>],
     now: EventTime,
@@ -161,8 +162,9 @@ pub fn respond_each(
     ctx: &Context<'_>,
     payload: &mut Vec<u8>,
     json: &mut Vec<u8>,
+    buffer: Vec<u8>,
 ) -> Result<Transformed, TransformError> {
-    let mut response = Response::new(records);
+    let mut response = Response::new(records, buffer);
     for (index, record) in records.iter().enumerate() {
         payload.clear();
         let decoded = BASE64
@@ -228,15 +230,17 @@ impl<'a> Batch<'a> {
         ids
     }
 
-    /// Enriches every valid record with a known tenant and writes the whole response.
-    /// `json` is a reusable buffer for one record's JSON.
+    /// Enriches every valid record with a known tenant and writes the whole response into
+    /// `buffer` (cleared first; its allocation is kept). `json` is a reusable buffer for one
+    /// record's JSON.
     pub fn respond(
         self,
         names: &impl TenantNames,
         ctx: &Context<'_>,
         json: &mut Vec<u8>,
+        buffer: Vec<u8>,
     ) -> Result<Transformed, TransformError> {
-        let mut response = Response::new(self.records);
+        let mut response = Response::new(self.records, buffer);
         for (index, (record, parsed)) in self.records.iter().zip(self.parsed).enumerate() {
             response.push(index, record, parsed, names, ctx, json);
         }
@@ -251,14 +255,14 @@ struct Response {
 }
 
 impl Response {
-    fn new(records: &[FirehoseRecord<'_>]) -> Self {
+    fn new(records: &[FirehoseRecord<'_>], buffer: Vec<u8>) -> Self {
         // Enrichment grows an Ok record by a few percent; reserve that once.
         let input: usize = records
             .iter()
             .map(|r| r.record_id.len() + r.data.len() + 48)
             .sum();
         Response {
-            writer: ResponseWriter::with_capacity(input + input / 8 + 64),
+            writer: ResponseWriter::in_buffer(buffer, input + input / 8 + 64),
             summary: Summary {
                 records: records.len(),
                 ..Summary::default()
@@ -473,7 +477,7 @@ mod tests {
             environment: "prod",
             policy: InvalidRecordPolicy::Fail,
         };
-        let out = batch.respond(&names, &ctx, &mut Vec::new()).unwrap();
+        let out = batch.respond(&names, &ctx, &mut Vec::new(), Vec::new()).unwrap();
         let response: serde_json::Value = serde_json::from_slice(out.response.as_bytes()).unwrap();
         let data = STANDARD
             .decode(response["records"][0]["data"].as_str().unwrap())

@@ -110,7 +110,7 @@ fn invalid_tenant_name() {
             environment: "dev",
             policy: InvalidRecordPolicy::Fail,
         };
-        let out = batch.respond(&names, &ctx, &mut Vec::new()).unwrap();
+        let out = batch.respond(&names, &ctx, &mut Vec::new(), Vec::new()).unwrap();
         assert_eq!(out.summary.rejected[0].reason, RejectReason::InvalidTenantName);
         assert_eq!(out.summary.rejected[0].tenant.as_deref(), Some("acme-prod"));
         let response = response_json(&out);

@@ -155,7 +155,7 @@ fn each_event_reaches_the_handler_whole_and_its_response_is_posted_as_is() {
     );
     let mut runtime = RuntimeApi::new(&api.address).unwrap();
     let mut seen = Vec::new();
-    let stopped = runtime.run(|event: &[u8]| {
+    let stopped = runtime.run(|event: &[u8], _| {
         seen.push(event.to_vec());
         Ok([event, b"!"].concat())
     });
@@ -188,7 +188,7 @@ fn handler_errors_and_panics_are_posted_as_errors_and_the_loop_goes_on() {
         vec![],
     );
     let mut runtime = RuntimeApi::new(&api.address).unwrap();
-    let _ = runtime.run(|event: &[u8]| match event {
+    let _ = runtime.run(|event: &[u8], _| match event {
         b"1" => Err(Diagnostic {
             error_type: "invalid_event".to_owned(),
             error_message: "not a Firehose event".to_owned(),
@@ -227,12 +227,36 @@ fn a_204_from_next_is_not_an_invocation() {
     let api = ScriptedApi::start(vec![Next::status(204), Next::event("req-1", b"{}")], vec![]);
     let mut runtime = RuntimeApi::new(&api.address).unwrap();
     let mut calls = 0;
-    let _ = runtime.run(|_: &[u8]| {
+    let _ = runtime.run(|_: &[u8], _| {
         calls += 1;
         Ok(Vec::new())
     });
     assert_eq!(calls, 1);
     assert_eq!(api.posts().len(), 1);
+}
+
+#[test]
+fn each_response_is_built_in_the_last_ones_buffer() {
+    let api = ScriptedApi::start(
+        vec![Next::event("one", b"first"), Next::event("two", b"second")],
+        vec![],
+    );
+    let mut runtime = RuntimeApi::new(&api.address).unwrap();
+    // (capacity, length) of the buffer each invocation was given.
+    let mut given = Vec::new();
+    let _ = runtime.run(|event: &[u8], mut buffer| {
+        given.push((buffer.capacity(), buffer.len()));
+        buffer.reserve(4096);
+        buffer.extend_from_slice(event);
+        Ok(buffer)
+    });
+    assert_eq!(given.len(), 2);
+    assert_eq!(given[0], (0, 0));
+    // The second invocation gets the first response's allocation back, emptied.
+    assert!(given[1].0 >= 4096, "{given:?}");
+    assert_eq!(given[1].1, 0);
+    let bodies: Vec<Vec<u8>> = api.posts().into_iter().map(|p| p.body).collect();
+    assert_eq!(bodies, [b"first".to_vec(), b"second".to_vec()]);
 }
 
 #[test]
@@ -243,7 +267,7 @@ fn a_refused_answer_is_logged_and_the_next_invocation_is_served() {
         vec![413],
     );
     let mut runtime = RuntimeApi::new(&api.address).unwrap();
-    let _ = runtime.run(|event: &[u8]| Ok(event.to_vec()));
+    let _ = runtime.run(|event: &[u8], _| Ok(event.to_vec()));
     let paths: Vec<String> = api.posts().into_iter().map(|p| p.path).collect();
     assert_eq!(
         paths,
@@ -266,7 +290,7 @@ fn an_event_without_a_usable_request_id_stops_the_loop() {
     ] {
         let api = ScriptedApi::start(vec![next], vec![]);
         let mut runtime = RuntimeApi::new(&api.address).unwrap();
-        let stopped = runtime.run(|_: &[u8]| Ok(Vec::new()));
+        let stopped = runtime.run(|_: &[u8], _| Ok(Vec::new()));
         assert!(
             matches!(stopped, Err(RuntimeApiError::NoRequestId)),
             "{stopped:?}"
@@ -281,7 +305,7 @@ fn a_chunked_event_is_read_whole() {
     let api = ScriptedApi::start(vec![Next::event("req-1", &event).chunked(7_000)], vec![]);
     let mut runtime = RuntimeApi::new(&api.address).unwrap();
     let mut seen = Vec::new();
-    let _ = runtime.run(|bytes: &[u8]| {
+    let _ = runtime.run(|bytes: &[u8], _| {
         seen = bytes.to_vec();
         Ok(b"{}".to_vec())
     });
@@ -303,7 +327,7 @@ fn one_connection_serves_every_invocation_and_a_closed_one_is_replaced() {
 
     let kept = ScriptedApi::start(events(), vec![]);
     let mut runtime = RuntimeApi::new(&kept.address).unwrap();
-    let _ = runtime.run(|event: &[u8]| Ok(event.to_vec()));
+    let _ = runtime.run(|event: &[u8], _| Ok(event.to_vec()));
     assert_eq!(kept.posts().len(), 3);
     assert_eq!(*kept.connections.lock().unwrap(), 1);
 
@@ -312,7 +336,7 @@ fn one_connection_serves_every_invocation_and_a_closed_one_is_replaced() {
     for announced in [true, false] {
         let closing = ScriptedApi::closing(events(), announced);
         let mut runtime = RuntimeApi::new(&closing.address).unwrap();
-        let _ = runtime.run(|event: &[u8]| Ok(event.to_vec()));
+        let _ = runtime.run(|event: &[u8], _| Ok(event.to_vec()));
         let bodies: Vec<Vec<u8>> = closing.posts().into_iter().map(|p| p.body).collect();
         assert_eq!(
             bodies,
@@ -350,7 +374,7 @@ fn a_request_whose_answer_broke_off_is_not_sent_again() {
         }
     });
     let mut runtime = RuntimeApi::new(&address).unwrap();
-    let stopped = runtime.run(|event: &[u8]| Ok(event.to_vec()));
+    let stopped = runtime.run(|event: &[u8], _| Ok(event.to_vec()));
     assert!(matches!(stopped, Err(RuntimeApiError::Io(_))), "{stopped:?}");
     assert_eq!(*posts.lock().unwrap(), 1);
 }
@@ -367,7 +391,7 @@ fn an_answer_that_is_not_http_stops_the_loop() {
         }
     });
     let mut runtime = RuntimeApi::new(&address).unwrap();
-    let stopped = runtime.run(|_: &[u8]| Ok(Vec::new()));
+    let stopped = runtime.run(|_: &[u8], _| Ok(Vec::new()));
     assert!(
         matches!(stopped, Err(RuntimeApiError::Malformed(_))),
         "{stopped:?}"
@@ -379,7 +403,7 @@ fn an_endpoint_given_as_a_url_with_a_base_path_is_followed() {
     // `cargo lambda watch` gives `http://127.0.0.1:9000/.rt/FUNCTION`.
     let api = ScriptedApi::start(vec![Next::event("req-1", b"{}")], vec![]);
     let mut runtime = RuntimeApi::new(&format!("http://{}/.rt/enrich", api.address)).unwrap();
-    let _ = runtime.run(|event: &[u8]| Ok(event.to_vec()));
+    let _ = runtime.run(|event: &[u8], _| Ok(event.to_vec()));
     let posts = api.posts();
     assert_eq!(posts.len(), 1);
     assert_eq!(
@@ -398,6 +422,6 @@ fn an_endpoint_that_is_not_a_host_and_port_is_refused() {
 fn an_unreachable_runtime_api_stops_the_loop() {
     // Port 9 (discard) on loopback: nothing listens there.
     let mut runtime = RuntimeApi::new("127.0.0.1:9").unwrap();
-    let stopped = runtime.run(|_: &[u8]| Ok(Vec::new()));
+    let stopped = runtime.run(|_: &[u8], _| Ok(Vec::new()));
     assert!(matches!(stopped, Err(RuntimeApiError::Io(_))), "{stopped:?}");
 }
