@@ -45,7 +45,12 @@ async fn handle(enricher: &Enricher, bytes: &[u8], buffer: Vec<u8>) -> Result<Ve
     let records = &event.records;
     match enricher.handle_into(&event, now, buffer).await {
         Ok(out) => {
-            telemetry::log_rejections(records, &out.summary, enricher.rejected_result());
+            telemetry::log_rejections(
+                records,
+                &out.summary,
+                enricher.rejected_result(),
+                &mut std::io::stdout().lock(),
+            );
             telemetry::emit(&telemetry::metric_documents(
                 &out.summary,
                 enricher.rejected_result(),

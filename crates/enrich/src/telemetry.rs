@@ -3,9 +3,13 @@
 //! per outcome and per reason.
 //!
 //! EMF documents are printed to stdout as bare JSON lines (CloudWatch turns them into metrics);
-//! logs go through `tracing` as flattened JSON.
+//! logs go through `tracing` as flattened JSON, except the per-record rejection lines (see
+//! [`log_rejections`]).
+
+use std::io::Write;
 
 use metrics_schema::EventTime;
+use metrics_schema::json::write_str;
 use serde_json::json;
 
 use crate::firehose::{FirehoseRecord, FirehoseResult};
@@ -18,22 +22,52 @@ pub const STAGE: &str = "enrich";
 
 pub use metrics_telemetry::{emit, init_logging, json_subscriber};
 
-/// Logs each rejected record once: its `recordId`, reason code, result, tenant when known.
-pub fn log_rejections(records: &[FirehoseRecord<'_>], summary: &Summary, result: FirehoseResult) {
+/// Logs each rejected record once, at `WARN`: its `recordId`, reason code, result, and tenant
+/// when known ([`rejection_lines`]), all in one write to `out` (stdout in the Lambda).
+///
+/// A batch can reject thousands of records, so these lines do not go through `tracing` one
+/// by one: its formatting and a write per line cost about 7 µs a line (0.4 ms of a 3 MB batch
+/// with 60 rejections). The log level still applies: nothing is written unless the
+/// subscriber lets `WARN` through.
+pub fn log_rejections(
+    records: &[FirehoseRecord<'_>],
+    summary: &Summary,
+    result: FirehoseResult,
+    out: &mut impl Write,
+) {
+    if summary.rejected.is_empty() || !tracing::enabled!(tracing::Level::WARN) {
+        return;
+    }
+    // Nothing useful can be done if stdout is gone.
+    let _ = out.write_all(&rejection_lines(records, summary, result));
+}
+
+/// One JSON line per rejected record, shaped like the `tracing` subscriber's lines:
+/// `{"level":"WARN","message":"Record not enriched.","recordId":…,"reason":…,"result":…,
+/// "tenant_id":…,"detail":…}`, `tenant_id` only when known. Never the payload.
+pub fn rejection_lines(records: &[FirehoseRecord<'_>], summary: &Summary, result: FirehoseResult) -> Vec<u8> {
+    let mut out = Vec::with_capacity(summary.rejected.len() * 256);
     for rejected in &summary.rejected {
         let record_id = records
             .get(rejected.index)
             .map(|r| r.record_id.as_ref())
             .unwrap_or_default();
-        tracing::warn!(
-            "recordId" = record_id,
-            reason = rejected.reason.code(),
-            result = result.as_str(),
-            tenant_id = rejected.tenant.as_deref(),
-            detail = %rejected.detail,
-            "Record not enriched."
-        );
+        out.extend_from_slice(br#"{"level":"WARN","message":"Record not enriched.","recordId":"#);
+        write_str(&mut out, record_id);
+        out.extend_from_slice(br#","reason":""#);
+        out.extend_from_slice(rejected.reason.code().as_bytes());
+        out.extend_from_slice(br#"","result":""#);
+        out.extend_from_slice(result.as_str().as_bytes());
+        out.push(b'"');
+        if let Some(tenant) = &rejected.tenant {
+            out.extend_from_slice(br#","tenant_id":"#);
+            write_str(&mut out, tenant);
+        }
+        out.extend_from_slice(br#","detail":"#);
+        write_str(&mut out, &rejected.detail);
+        out.extend_from_slice(b"}\n");
     }
+    out
 }
 
 /// The EMF documents for one invocation: outcome counts with dimension `Stage`, and one
@@ -106,6 +140,7 @@ pub fn error_document(error_type: &str, timestamp: EventTime) -> serde_json::Val
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::firehose::ArrivalTime;
     use crate::reason::RejectReason;
     use crate::transform::Rejected;
     use metrics_schema::Reason;
@@ -126,6 +161,42 @@ mod tests {
                 rejected(4, RejectReason::UnknownTenant),
             ],
         }
+    }
+
+    #[test]
+    fn rejection_lines_are_json_with_the_tenant_only_when_known() {
+        let records = [
+            FirehoseRecord::new("plain", ArrivalTime(None), ""),
+            FirehoseRecord::new("quote\"and\nnewline", ArrivalTime(None), ""),
+        ];
+        let mut summary = summary();
+        summary.rejected = vec![
+            Rejected {
+                index: 0,
+                reason: RejectReason::UnknownTenant,
+                tenant: Some("acme".into()),
+                detail: "the tenant directory does not know this tenant".into(),
+            },
+            Rejected {
+                index: 1,
+                reason: RejectReason::Schema(Reason::DuplicateKey),
+                tenant: None,
+                detail: "the event has the key \"a\" twice".into(),
+            },
+        ];
+        let text = String::from_utf8(rejection_lines(&records, &summary, FirehoseResult::Dropped)).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(
+            lines,
+            [
+                json!({"level": "WARN", "message": "Record not enriched.", "recordId": "plain",
+                       "reason": "unknown_tenant", "result": "Dropped", "tenant_id": "acme",
+                       "detail": "the tenant directory does not know this tenant"}),
+                json!({"level": "WARN", "message": "Record not enriched.", "recordId": "quote\"and\nnewline",
+                       "reason": "duplicate_key", "result": "Dropped",
+                       "detail": "the event has the key \"a\" twice"}),
+            ]
+        );
     }
 
     #[test]
