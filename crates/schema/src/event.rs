@@ -223,51 +223,54 @@ fn parse_metadata<'a>(metadata: Vec<(Cow<'a, str>, MaybeStr<'a>)>) -> Result<Par
     }
     let mut tenant_id = None;
     let mut event_id = None;
-    let mut dimensions = Vec::with_capacity(metadata.len() + 2);
-    for (name, value) in metadata {
-        let value = match value {
-            MaybeStr::Str(value) => Some(value),
-            MaybeStr::NotStr => None,
-        };
-        let value = match name.as_ref() {
-            TENANT_ID => {
-                let value = value.ok_or_else(|| {
-                    Invalid::new(Reason::InvalidTenantId, "metadata.tenant_id must be a string")
-                })?;
-                tenant_id = Some(TenantId::parse(value.clone())?);
-                value
-            }
-            EVENT_ID => {
-                let value = value.ok_or_else(|| {
-                    Invalid::new(Reason::InvalidEventId, "metadata.event_id must be a string")
-                })?;
-                if !EVENT_ID_BYTES.contains(&value.len()) || crate::names::has_control_char(&value) {
-                    return Err(Invalid::new(
-                        Reason::InvalidEventId,
-                        "event_id must be 1-256 bytes without control characters",
-                    ));
+    // Collected in place: the dimensions reuse the entries' allocation (same size).
+    let dimensions = metadata
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                MaybeStr::Str(value) => Some(value),
+                MaybeStr::NotStr => None,
+            };
+            let value = match name.as_ref() {
+                TENANT_ID => {
+                    let value = value.ok_or_else(|| {
+                        Invalid::new(Reason::InvalidTenantId, "metadata.tenant_id must be a string")
+                    })?;
+                    tenant_id = Some(TenantId::parse(value.clone())?);
+                    value
                 }
-                event_id = Some(value.clone());
-                value
+                EVENT_ID => {
+                    let value = value.ok_or_else(|| {
+                        Invalid::new(Reason::InvalidEventId, "metadata.event_id must be a string")
+                    })?;
+                    if !EVENT_ID_BYTES.contains(&value.len()) || crate::names::has_control_char(&value) {
+                        return Err(Invalid::new(
+                            Reason::InvalidEventId,
+                            "event_id must be 1-256 bytes without control characters",
+                        ));
+                    }
+                    event_id = Some(value.clone());
+                    value
+                }
+                other => {
+                    check_dimension_name(other)?;
+                    value.ok_or_else(|| {
+                        Invalid::new(
+                            Reason::InvalidDimensionValue,
+                            format!("metadata.{} must be a string", short(other)),
+                        )
+                    })?
+                }
+            };
+            if value.len() > MAX_VALUE_BYTES {
+                return Err(Invalid::new(
+                    Reason::ValueTooLong,
+                    format!("metadata.{} is over 2048 bytes", short(&name)),
+                ));
             }
-            other => {
-                check_dimension_name(other)?;
-                value.ok_or_else(|| {
-                    Invalid::new(
-                        Reason::InvalidDimensionValue,
-                        format!("metadata.{} must be a string", short(other)),
-                    )
-                })?
-            }
-        };
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(Invalid::new(
-                Reason::ValueTooLong,
-                format!("metadata.{} is over 2048 bytes", short(&name)),
-            ));
-        }
-        dimensions.push(Dimension { name, value });
-    }
+            Ok(Dimension { name, value })
+        })
+        .collect::<Result<Vec<_>, Invalid>>()?;
     let tenant_id =
         tenant_id.ok_or_else(|| Invalid::new(Reason::MissingTenantId, "metadata.tenant_id is required"))?;
     Ok((tenant_id, event_id, dimensions))
