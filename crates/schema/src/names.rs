@@ -121,28 +121,13 @@ pub fn is_reserved_name(name: &str) -> bool {
 
 /// Control characters (C0, DEL, C1).
 pub(crate) fn has_control_char(s: &str) -> bool {
-    // Printable ASCII (0x20..=0x7e) is by far the usual text: eight bytes at a time are checked
-    // for anything outside it, and only text with such a byte is looked at character by
-    // character (C1 controls are U+0080 to U+009F).
-    const ONES: u64 = u64::MAX / 255;
-    const HIGHS: u64 = ONES << 7;
-    let bytes = s.as_bytes();
-    let chunks = bytes.chunks_exact(8);
-    let tail = chunks.remainder();
-    let outside_printable = chunks.map(|chunk| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        // A byte below 0x20, or a byte of 0x7f and up.
-        let below = x.wrapping_sub(ONES * 0x20) & !x;
-        let above = x.wrapping_add(ONES) | x;
-        (below | above) & HIGHS != 0
-    });
-    let mut unusual = false;
-    for found in outside_printable {
-        unusual |= found;
-    }
-    unusual |= tail.iter().any(|&b| !(0x20..0x7f).contains(&b));
+    // Printable ASCII (0x20..=0x7e) is by far the usual text: one pass over the bytes with no
+    // early exit (so long text is compared many bytes at a time, and short text costs a few
+    // instructions a byte), and only text with another byte is looked at character by
+    // character (DEL is U+007F, C1 controls are U+0080 to U+009F).
+    let unusual = s
+        .bytes()
+        .fold(false, |acc, b| acc | (b.wrapping_sub(0x20) > 0x5e));
     unusual && s.chars().any(char::is_control)
 }
 
