@@ -39,6 +39,7 @@ impl<'s, 'o> Echo<'s, 'o> {
 
     /// Writes `text` when it lies within the source, and returns whether it did: the caller
     /// writes anything else itself (through [`Echo::out`]).
+    #[inline]
     pub(crate) fn source_text(&mut self, text: &[u8]) -> bool {
         let Some(at) = self.offset_of(text) else {
             return false;
@@ -49,6 +50,7 @@ impl<'s, 'o> Echo<'s, 'o> {
 
     /// Writes `text` with the quotes around it when it is a string's text in the source (a
     /// string the parser borrowed: it holds no escapes), and returns whether it did.
+    #[inline]
     pub(crate) fn quoted(&mut self, text: &[u8]) -> bool {
         let Some(at) = self.offset_of(text) else {
             return false;
@@ -68,6 +70,7 @@ impl<'s, 'o> Echo<'s, 'o> {
     }
 
     /// Adds `span` of the source to the output: to the pending run when it continues it.
+    #[inline]
     fn extend(&mut self, span: Range<usize>) {
         if span.start != self.run.end {
             self.flush();

@@ -435,6 +435,7 @@ impl<'a> UnifiedEvent<'a> {
 }
 
 /// A string: as read when it is the parsed text's, else escaped.
+#[inline]
 fn write_string(echo: &mut Echo<'_, '_>, text: &str) {
     if !echo.quoted(text.as_bytes()) {
         write_str(echo.out(), text);
@@ -443,6 +444,7 @@ fn write_string(echo: &mut Echo<'_, '_>, text: &str) {
 
 /// A value as read, on one line: a scalar holds no whitespace outside strings, an object or
 /// array is minified.
+#[inline]
 fn write_value(echo: &mut Echo<'_, '_>, raw: &RawValue) {
     let text = raw.get().as_bytes();
     let scalar = !matches!(text.first(), Some(b'{' | b'['));
