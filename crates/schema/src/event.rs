@@ -7,7 +7,8 @@ use serde_json::value::RawValue;
 
 use crate::echo::Echo;
 use crate::json::{
-    MaybeObject, MaybeStr, TopLevel, first_duplicate, name_bit, raw_str, write_raw, write_str,
+    MaybeObject, MaybeStr, NumberText, TopLevel, first_duplicate, name_bit, number_text, raw_str, write_raw,
+    write_str,
 };
 use crate::limits::{EVENT_ID_BYTES, MAX_DIMENSIONS, MAX_MEASURES, MAX_VALUE_BYTES};
 use crate::names::{MetricName, TenantId, check_dimension_name, check_measure_name};
@@ -338,20 +339,17 @@ fn measure_value<'a>(name: &str, raw: &'a RawValue) -> Result<MeasureValue<'a>, 
         }
         Some(b't') => Ok(MeasureValue::Bool(true)),
         Some(b'f') => Ok(MeasureValue::Bool(false)),
-        Some(b'-' | b'0'..=b'9') => {
-            if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+        Some(b'-' | b'0'..=b'9') => match number_text(text) {
+            NumberText::Integer(value) => value.map(MeasureValue::Int).ok_or_else(out_of_range),
+            NumberText::Other => {
                 let f: f64 = text.parse().map_err(|_| invalid())?;
                 if f.is_finite() {
                     Ok(MeasureValue::Float(f))
                 } else {
                     Err(out_of_range())
                 }
-            } else {
-                text.parse::<i64>()
-                    .map(MeasureValue::Int)
-                    .map_err(|_| out_of_range())
             }
-        }
+        },
         _ => Err(invalid()),
     }
 }

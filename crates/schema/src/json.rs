@@ -322,6 +322,41 @@ pub fn scan_names<'s>(names: impl Iterator<Item = &'s str> + Clone) -> (Option<&
     (None, seen)
 }
 
+/// A JSON number's text, read for its type: an integer has no fraction and no exponent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NumberText {
+    /// The integer's value, or `None` when it does not fit an `i64`.
+    Integer(Option<i64>),
+    /// A fraction or an exponent (or text that is not a number at all).
+    Other,
+}
+
+/// Reads a JSON number's text (as the parser accepted it) in one pass. Up to 18 digits cannot
+/// overflow an `i64`, so they are summed without checks; longer integers go to the standard
+/// parser.
+pub(crate) fn number_text(text: &str) -> NumberText {
+    let digits = text.strip_prefix('-').unwrap_or(text).as_bytes();
+    if digits.is_empty() {
+        return NumberText::Other;
+    }
+    if digits.len() > 18 {
+        return if digits.iter().all(u8::is_ascii_digit) {
+            NumberText::Integer(text.parse().ok())
+        } else {
+            NumberText::Other
+        };
+    }
+    let mut value: i64 = 0;
+    for &b in digits {
+        // In a JSON number, anything but a digit after the sign starts a fraction or exponent.
+        if !b.is_ascii_digit() {
+            return NumberText::Other;
+        }
+        value = value * 10 + i64::from(b - b'0');
+    }
+    NumberText::Integer(Some(if text.starts_with('-') { -value } else { value }))
+}
+
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
@@ -398,6 +433,37 @@ mod tests {
         assert_eq!(first_duplicate(names.iter().copied()), None);
         names.push("k7");
         assert_eq!(first_duplicate(names.iter().copied()), Some("k7"));
+    }
+
+    #[test]
+    fn number_texts_are_read_like_the_standard_parser_does() {
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "123456789012345678",
+            "-123456789012345678",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "1795430850056",
+        ] {
+            assert_eq!(
+                number_text(text),
+                NumberText::Integer(Some(text.parse().unwrap())),
+                "{text}"
+            );
+        }
+        for text in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678901234",
+        ] {
+            assert_eq!(number_text(text), NumberText::Integer(None), "{text}");
+        }
+        for text in ["1.5", "-0.25", "1e3", "1E-3", "12345678901234567890.5", "-", ""] {
+            assert_eq!(number_text(text), NumberText::Other, "{text}");
+        }
     }
 
     #[test]

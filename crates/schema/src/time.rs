@@ -91,8 +91,10 @@ impl EventTime {
             }
             Some(b'-' | b'0'..=b'9') => {
                 // Integers only: `1.7e12` or `1700000000000.5` are ambiguous about precision.
-                let ms: i64 = raw.parse().map_err(|_| invalid_format())?;
-                EventTime(ms)
+                match crate::json::number_text(raw) {
+                    crate::json::NumberText::Integer(Some(ms)) => EventTime(ms),
+                    _ => return Err(invalid_format()),
+                }
             }
             _ => return Err(invalid_format()),
         };
