@@ -220,7 +220,11 @@ impl ResponseWriter {
     /// [`ResponseWriter::with_capacity`].
     pub fn in_buffer(mut buffer: Vec<u8>, capacity: usize) -> Self {
         buffer.clear();
-        buffer.reserve(capacity);
+        if buffer.capacity() < capacity {
+            // Too small: one allocation of the expected size, rather than growing this one
+            // (which could double it, and copies what it held).
+            buffer = Vec::with_capacity(capacity);
+        }
         buffer.extend_from_slice(b"{\"records\":[");
         ResponseWriter {
             out: buffer,

@@ -9,8 +9,9 @@ use metrics_enrich::{EnrichError, Enricher, telemetry};
 use metrics_schema::EventTime;
 
 // Every record allocates and frees a few small vectors, and every invocation the list of its
-// records; mimalloc serves them from per-size free lists and keeps freed memory with the
-// process. (The megabyte buffers are kept across invocations by the loop and the `Enricher`.)
+// records (and, with a tenants table, its parsed records); mimalloc serves them from per-size
+// free lists and keeps freed memory with the process. (The event, the response and the decoded
+// records' buffers are kept across invocations by the loop and the `Enricher`.)
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -113,9 +113,10 @@ impl RuntimeApi {
     /// bytes and an empty buffer to build the response in, and returns the response's bytes
     /// (JSON), or the error to report.
     ///
-    /// The buffer is the previous response's, kept with its allocation: a response of a few
-    /// megabytes allocated afresh each time costs its page faults again whenever the allocator
-    /// has handed the memory back to the kernel in between.
+    /// The buffer is the previous response's, kept with its allocation (a new, empty one for the
+    /// first invocation and after one that failed): a response of a few megabytes allocated
+    /// afresh each time costs its page faults again whenever the allocator has handed the
+    /// memory back to the kernel in between.
     pub fn run<H>(&mut self, mut handler: H) -> Result<(), RuntimeApiError>
     where
         H: FnMut(&[u8], Vec<u8>) -> Result<Vec<u8>, Diagnostic>,

@@ -388,12 +388,13 @@ impl<'a> UnifiedEvent<'a> {
 
     /// Appends the event as compact JSON on one line (no trailing newline).
     ///
-    /// Names and values that lie within the parsed text are copied as they were read: the parser
-    /// borrows a string only when it holds no escape, and JSON forbids raw quotes and control
-    /// characters in one, so it needs no escaping. Any other string is escaped. (So
-    /// replace a parsed string with text from elsewhere, never with another slice of the
-    /// parsed text.) Where the output repeats the parsed text, as it mostly does, it is copied
-    /// in runs ([`Echo`]).
+    /// Names and values that lie within the parsed text, between a pair of quotes, are copied as
+    /// they were read: the parser borrows a string only when it holds no escape, and JSON
+    /// forbids raw quotes and control characters in one, so it needs no escaping. Any other
+    /// string is escaped. (So replace a parsed string with text from elsewhere, never with
+    /// another slice of the parsed text: a slice that spans several quoted strings would be
+    /// copied as it is.) Where the output repeats the parsed text, as it mostly does, it is
+    /// copied in runs ([`Echo`]).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         // Usually the output is the input plus a few fields: reserve once.
         out.reserve(self.source.len() + 256);

@@ -16,6 +16,8 @@ pub fn init_logging() {
 }
 
 /// The log format: one flat JSON object per line, no timestamp (Lambda stamps every line).
+/// (metrics-enrich writes its per-record rejection lines in this format itself, in one write
+/// per batch; a test there compares them with this subscriber's.)
 pub fn json_subscriber<W>(writer: W, level: &str) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
