@@ -389,30 +389,45 @@ async fn an_unreachable_server_is_retryable_not_rejected() {
     assert_eq!(codes(&report.outcomes), ["retryable"]);
 }
 
-/// Everything the adapter logs, at every level, while `f` runs.
+/// Everything the adapter logs on this thread, at every level, while `f` runs.
+///
+/// The subscriber is the global one, installed once, and keeps only what the capturing thread
+/// logs. A subscriber set for this thread alone is not enough: tracing caches whether each log
+/// site is wanted when the site is first hit, and while one thread-scoped subscriber is the
+/// only one, a test on another thread (with none) that hits a site first caches it as unwanted
+/// for every thread.
 async fn logs_of<F: std::future::Future<Output = ()>>(f: F) -> String {
-    use std::sync::{Arc, Mutex};
+    use std::cell::RefCell;
 
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
+    thread_local! {
+        static CAPTURED: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    }
+    struct ThisThread;
+    impl std::io::Write for ThisThread {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
+            CAPTURED.with(|c| {
+                if let Some(buffer) = c.borrow_mut().as_mut() {
+                    buffer.extend_from_slice(b);
+                }
+            });
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(|| ThisThread)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+    });
+    CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
     f.await;
-    String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned()
+    let captured = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    String::from_utf8_lossy(&captured).into_owned()
 }
 
 #[tokio::test]
