@@ -211,13 +211,9 @@ pub struct ResponseWriter {
 }
 
 impl ResponseWriter {
-    /// `capacity`: the expected response size, so the buffer is allocated once.
-    pub fn with_capacity(capacity: usize) -> Self {
-        Self::in_buffer(Vec::new(), capacity)
-    }
-
-    /// Writes into `buffer`, cleared first, keeping its allocation; `capacity` as in
-    /// [`ResponseWriter::with_capacity`].
+    /// Writes into `buffer`, cleared first, keeping its allocation (pass `Vec::new()` for a
+    /// new one). `capacity`: the expected response size, so the buffer is allocated at most
+    /// once.
     pub fn in_buffer(mut buffer: Vec<u8>, capacity: usize) -> Self {
         buffer.clear();
         if buffer.capacity() < capacity {
@@ -320,7 +316,7 @@ mod tests {
 
     #[test]
     fn written_response_is_json_with_one_entry_per_push_in_order() {
-        let mut writer = ResponseWriter::with_capacity(0);
+        let mut writer = ResponseWriter::in_buffer(Vec::new(), 0);
         writer.push_ok("a\"1", b"{}\n");
         writer.push_original("b", FirehoseResult::Dropped, "eyJ4IjoxfQ==");
         writer.push_original("c", FirehoseResult::ProcessingFailed, "not base64 \"quoted\"");
@@ -338,7 +334,7 @@ mod tests {
 
     #[test]
     fn empty_response_is_an_empty_records_array() {
-        let response = ResponseWriter::with_capacity(0).finish();
+        let response = ResponseWriter::in_buffer(Vec::new(), 0).finish();
         assert_eq!(response.into_bytes(), br#"{"records":[]}"#);
     }
 
@@ -407,7 +403,7 @@ mod tests {
             FirehoseEvent::from_json(b"{\"records\":[{\"recordId\":\"\xff\",\"data\":\"e30=\"}]}").is_err()
         );
 
-        let mut writer = ResponseWriter::with_capacity(0);
+        let mut writer = ResponseWriter::in_buffer(Vec::new(), 0);
         writer.push_original("b", FirehoseResult::ProcessingFailed, &event.records[1].data);
         let response: serde_json::Value = serde_json::from_slice(writer.finish().as_bytes()).unwrap();
         assert_eq!(response["records"][0]["data"], "e3\t0=");
