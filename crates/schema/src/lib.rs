@@ -19,10 +19,12 @@ pub mod json;
 pub mod limits;
 pub mod mapping;
 pub mod names;
+pub mod outcome;
 pub mod reason;
 pub mod time;
 
 pub use event::{Dimension, Measure, MeasureValue, UnifiedEvent, parse_event};
 pub use names::{MetricName, TenantId};
+pub use outcome::{Outcome, OutcomeCounts, ReasonCode, Stage};
 pub use reason::{Invalid, Reason};
 pub use time::EventTime;
