@@ -3,6 +3,7 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
+use metrics_schema::{ReasonCode, Stage};
 use serde::Serialize;
 
 use crate::trigger::ObjectRef;
@@ -11,9 +12,9 @@ use crate::trigger::ObjectRef;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadLetter {
     /// The stage that gave up: `writer`, `forwarder`.
-    pub stage: &'static str,
+    pub stage: Stage,
     /// Stable reason code.
-    pub reason: String,
+    pub reason: ReasonCode,
     /// Human-readable detail (never credentials).
     pub detail: String,
     pub source_bucket: String,
@@ -21,6 +22,9 @@ pub struct DeadLetter {
     /// 1-based line in the decompressed source object, when the failure is about one record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// The record's tenant, when it has a valid one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     /// The destination that refused it (forwarder).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
@@ -34,8 +38,8 @@ pub struct DeadLetter {
 impl DeadLetter {
     /// A dead letter for one record of `source`.
     pub fn for_record(
-        stage: &'static str,
-        reason: impl Into<String>,
+        stage: Stage,
+        reason: impl Into<ReasonCode>,
         detail: impl Into<String>,
         source: &ObjectRef,
         line: Option<usize>,
@@ -56,6 +60,7 @@ impl DeadLetter {
             source_bucket: source.bucket.clone(),
             source_key: source.key.clone(),
             line,
+            tenant_id: None,
             destination: None,
             record,
             record_encoding,

@@ -10,6 +10,7 @@ use flate2::write::GzEncoder;
 use metrics_objects::dead_letter::{DeadLetter, dead_letter_key, put_dead_letters, to_ndjson};
 use metrics_objects::read::{ReadError, ReadLimits, SourceRecord, fetch_object, records};
 use metrics_objects::trigger::{ObjectRef, Trigger, parse_trigger};
+use metrics_schema::Stage;
 use metrics_testkit::Moto;
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -116,8 +117,15 @@ fn dead_letters_keep_non_utf8_records_as_base64() {
         sequencer: None,
     };
     let letters = [
-        DeadLetter::for_record("writer", "not_json", "bad", &source, Some(3), Some(b"{oops")),
-        DeadLetter::for_record("writer", "not_utf8", "bad", &source, Some(4), Some(&[0xff, 0xfe])),
+        DeadLetter::for_record(Stage::Writer, "not_json", "bad", &source, Some(3), Some(b"{oops")),
+        DeadLetter::for_record(
+            Stage::Writer,
+            "not_utf8",
+            "bad",
+            &source,
+            Some(4),
+            Some(&[0xff, 0xfe]),
+        ),
     ];
     let text = String::from_utf8(to_ndjson(&letters)).unwrap();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -184,7 +192,7 @@ async fn objects_are_fetched_through_the_sdk_and_notified_keys_decode_to_them() 
     assert_eq!(err.code(), "object_not_found");
     assert!(!err.is_transient());
 
-    let letter = DeadLetter::for_record("writer", "not_json", "x", &objects[0], Some(1), Some(b"x"));
+    let letter = DeadLetter::for_record(Stage::Writer, "not_json", "x", &objects[0], Some(1), Some(b"x"));
     let dl_key = dead_letter_key("Error/writer/", &objects[0]);
     put_dead_letters(&s3, "objects-fetch", &dl_key, std::slice::from_ref(&letter))
         .await

@@ -18,11 +18,10 @@ use metrics_objects::dead_letter::{DeadLetter, dead_letter_key, put_dead_letters
 use metrics_objects::read::fetch_object;
 use metrics_objects::sqs::SqsBatchResponse;
 use metrics_objects::trigger::{ObjectRef, SqsMessage, Trigger, TriggerError, parse_trigger};
-use metrics_schema::EventTime;
+use metrics_schema::{EventTime, Stage};
 use metrics_store::Store;
 use serde_json::{Value, json};
 
-use crate::STAGE;
 use crate::config::Config;
 use crate::emf::{Tally, emit};
 use crate::write::{ObjectReport, write_object};
@@ -182,7 +181,7 @@ impl<S: Store> Writer<S> {
                 let mut report = ObjectReport::default();
                 report.counts.insert(("object_error", e.code().to_owned()), 1);
                 report.dead_letters.push(DeadLetter::for_record(
-                    STAGE,
+                    Stage::Writer,
                     e.code(),
                     e.to_string(),
                     object,
@@ -216,7 +215,7 @@ impl<S: Store> Writer<S> {
                 key = %object.key,
                 line = letter.line,
                 reason = %letter.reason,
-                tenant_id = letter.destination.as_deref(),
+                tenant_id = letter.tenant_id.as_deref(),
                 detail = %letter.detail,
                 "Record not written; dead-lettered."
             );

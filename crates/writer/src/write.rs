@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use futures_util::stream::{self, StreamExt};
 use metrics_objects::dead_letter::DeadLetter;
 use metrics_objects::{ObjectRef, ReadLimits};
-use metrics_schema::EventTime;
+use metrics_schema::{EventTime, Stage};
 use metrics_store::{Deadline, RecordOutcome, Store};
 
-use crate::{Batch, Converter, STAGE, record_texts};
+use crate::{Batch, Converter, record_texts};
 
 /// How to write an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ pub async fn write_object<S: Store>(
     for refused in std::mem::take(&mut converter.refused) {
         report.count("invalid", refused.reason, 1);
         report.dead_letters.push(DeadLetter::for_record(
-            STAGE,
+            Stage::Writer,
             refused.reason,
             refused.detail,
             source,
@@ -133,7 +133,7 @@ pub async fn write_object<S: Store>(
             _ => None,
         };
         report.dead_letters.push(DeadLetter::for_record(
-            STAGE,
+            Stage::Writer,
             error.code(),
             error.to_string(),
             source,
@@ -170,7 +170,7 @@ fn account(
             RecordOutcome::Rejected { reason, detail } => {
                 report.count("rejected", reason.code(), 1);
                 let mut letter = DeadLetter::for_record(
-                    STAGE,
+                    Stage::Writer,
                     reason.code(),
                     detail,
                     source,
@@ -181,7 +181,7 @@ fn account(
                         .and_then(|o| texts.get(o))
                         .map(Vec::as_slice),
                 );
-                letter.destination = Some(batch.tenant.to_string());
+                letter.tenant_id = Some(batch.tenant.to_string());
                 report.dead_letters.push(letter);
             }
             RecordOutcome::Retryable { cause } => {
