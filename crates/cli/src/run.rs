@@ -119,7 +119,7 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
             let live = LiveForwarder::new(forward_config)
                 .await
                 .map_err(|e| format!("forwarder: {e}"))?;
-            for (destination, why) in &live.disabled {
+            for (destination, why) in live.disabled() {
                 err(format!("note: {destination} is disabled: {why}"));
             }
             Forwarding::Live(Box::new(live))
@@ -241,10 +241,19 @@ fn report(args: &RunArgs, summary: &Summary, elapsed: f64) -> ExitCode {
     } else {
         crate::summary::print(summary, &accounting, elapsed, &args.state.state_dir);
     }
-    if accounting.balanced {
+    if !summary.stage_errors.is_empty() {
+        err(format!(
+            "error: {} object(s) could not be processed by a stage; their records are counted \
+             with the stage's reason (see the summary)",
+            summary.stage_errors.len()
+        ));
+    }
+    if !accounting.balanced {
+        err("error: the counts do not add up: some events are not accounted for (see the summary)");
+    }
+    if summary.is_clean() {
         ExitCode::SUCCESS
     } else {
-        err("error: the counts do not add up: some events are not accounted for (see the summary)");
         ExitCode::FAILURE
     }
 }

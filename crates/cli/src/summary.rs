@@ -29,7 +29,7 @@ fn row(indent: usize, label: &str, n: u64) {
     ));
 }
 
-fn rows(indent: usize, prefix: &str, counts: &BTreeMap<String, u64>) {
+fn rows<K: std::fmt::Display>(indent: usize, prefix: &str, counts: &BTreeMap<K, u64>) {
     for (k, n) in counts {
         row(indent, &format!("{prefix}{k}"), *n);
     }
@@ -65,6 +65,7 @@ pub fn print(summary: &Summary, accounting: &Accounting, elapsed: f64, state_dir
     rows(4, "written: ", &summary.store.written);
     row(4, "duplicates (already stored)", summary.store.duplicates);
     rows(4, "dead-lettered: ", &summary.store.dead_lettered);
+    rows(4, "failed: ", &summary.store.failed);
     out("  forward (metrics-forwarder)");
     if summary.forward.is_empty() {
         out("    no destination configured");
@@ -97,8 +98,19 @@ pub fn print(summary: &Summary, accounting: &Accounting, elapsed: f64, state_dir
             String::new()
         }
     ));
-    for (outcome, n) in &summary.outcomes {
-        row(4, outcome, *n);
+    rows(4, "", &summary.outcomes.by_key());
+    if !summary.stage_errors.is_empty() {
+        out("  objects a stage could not process");
+        for failure in &summary.stage_errors {
+            out(format!(
+                "    {} {}: {} ({} records): {}",
+                failure.stage,
+                failure.key,
+                failure.reason,
+                thousands(failure.records),
+                failure.message
+            ));
+        }
     }
     out(format!(
         "  state: {} (bucket/, store.db, outbox/, last-run.json)",

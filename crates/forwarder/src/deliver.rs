@@ -84,7 +84,7 @@ impl DeliveryReport {
 }
 
 /// Builds and sends `events` to `destination`.
-pub async fn deliver<D: Destination>(
+pub async fn deliver<D: Destination + ?Sized>(
     destination: &D,
     events: &[UnifiedEvent<'_>],
     options: &DeliveryOptions,
@@ -93,7 +93,7 @@ pub async fn deliver<D: Destination>(
 }
 
 /// Sends batches built beforehand (the handler builds both destinations' batches in parallel).
-pub async fn send_built<D: Destination>(
+pub async fn send_built<D: Destination + ?Sized>(
     destination: &D,
     built: Built,
     options: &DeliveryOptions,
@@ -118,7 +118,7 @@ pub async fn send_built<D: Destination>(
 }
 
 /// One batch to its end: accepted, refused, split, or deferred.
-async fn send_batch<D: Destination>(
+async fn send_batch<D: Destination + ?Sized>(
     destination: &D,
     batch: PreparedBatch,
     options: &DeliveryOptions,

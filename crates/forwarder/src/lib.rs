@@ -6,13 +6,16 @@
 //! The pure core (no network, no credentials): [`policy`], [`dedup`], [`payload`] and
 //! [`prepare`], which the local pipeline uses to write the exact requests it would send.
 //! The I/O: [`destination`] adapters over [`http`], [`deliver`] (retries, splitting,
-//! concurrency), [`handler`] (triggers, objects, dead letters, progress markers).
+//! concurrency), [`forward`] (one object to every destination, as a stream, through a ledger of
+//! dead letters and progress markers: shared by the Lambda and the local pipeline), [`handler`]
+//! (triggers, S3).
 
 pub mod config;
 pub mod credentials;
 pub mod dedup;
 pub mod deliver;
 pub mod destination;
+pub mod forward;
 pub mod handler;
 pub mod http;
 pub mod payload;
@@ -28,7 +31,8 @@ use metrics_schema::UnifiedEvent;
 
 pub use config::Config;
 pub use destination::{Destination, DestinationKind};
-pub use handler::{Forwarder, HandlerOptions, Invocation, ObjectReport, Progress};
+pub use forward::{DestinationOutcome, ObjectReport, Progress, forward_object};
+pub use handler::{Forwarder, HandlerOptions, Invocation};
 pub use payload::{Built, PreparedBatch, Refusal};
 pub use reason::Reason;
 pub use secret::Secret;
@@ -76,38 +80,62 @@ fn header_strings(headers: Vec<(::http::HeaderName, ::http::HeaderValue)>) -> Ve
         .collect()
 }
 
+/// What every request to `kind` shares, credentials excepted: its wire format, path and query,
+/// and headers. Pure: built from the configuration alone.
+#[derive(Debug, Clone)]
+pub struct RequestTemplate<'c> {
+    pub kind: DestinationKind,
+    pub format: &'c dyn payload::Format,
+    /// Path and query, e.g. `/v1/batch` or `/import?strict=1&project_id=42`.
+    pub url_path: String,
+    /// Every header but `Authorization`.
+    pub headers: Vec<(String, String)>,
+}
+
+impl<'c> RequestTemplate<'c> {
+    pub fn new(config: &'c Config, kind: DestinationKind) -> RequestTemplate<'c> {
+        let (format, url_path, headers): (&dyn payload::Format, _, _) = match kind {
+            DestinationKind::Segment => (
+                &config.segment.format,
+                payload::segment::PATH.to_owned(),
+                destination::segment::public_headers(),
+            ),
+            DestinationKind::Mixpanel => {
+                let project_id = match &config.mixpanel.source {
+                    Some(MixpanelSource::Env(auth)) => auth.project_id().map(str::to_owned),
+                    Some(MixpanelSource::SecretArn { project_id, .. }) => project_id.clone(),
+                    None => None,
+                };
+                (
+                    &config.mixpanel.format,
+                    destination::mixpanel::path_and_query(project_id.as_deref()),
+                    destination::mixpanel::public_headers(),
+                )
+            }
+        };
+        RequestTemplate {
+            kind,
+            format,
+            url_path,
+            headers: header_strings(headers),
+        }
+    }
+}
+
 /// The requests `kind` would receive for `events` under `config`, built without network or
 /// credentials (whether or not the destination is enabled). Pure: the same input gives the
 /// same bytes.
 pub fn prepare(config: &Config, kind: DestinationKind, events: &[UnifiedEvent<'_>]) -> Prepared {
-    let (built, url_path, headers) = match kind {
-        DestinationKind::Segment => (
-            payload::build(&config.segment.format, events),
-            payload::segment::PATH.to_owned(),
-            destination::segment::public_headers(),
-        ),
-        DestinationKind::Mixpanel => {
-            let project_id = match &config.mixpanel.source {
-                Some(MixpanelSource::Env(auth)) => auth.project_id().map(str::to_owned),
-                Some(MixpanelSource::SecretArn { project_id, .. }) => project_id.clone(),
-                None => None,
-            };
-            (
-                payload::build(&config.mixpanel.format, events),
-                destination::mixpanel::path_and_query(project_id.as_deref()),
-                destination::mixpanel::public_headers(),
-            )
-        }
-    };
-    let headers = header_strings(headers);
+    let template = RequestTemplate::new(config, kind);
+    let built = payload::build(template.format, events);
     let requests = built
         .batches
         .into_iter()
         .map(|batch| PreparedRequest {
             destination: kind,
             method: "POST",
-            url_path: url_path.clone(),
-            headers: headers.clone(),
+            url_path: template.url_path.clone(),
+            headers: template.headers.clone(),
             events: batch.items.iter().map(|i| i.index).collect(),
             event_ids: batch
                 .items
@@ -141,6 +169,71 @@ pub enum StartError {
     Header(&'static str),
 }
 
+/// The enabled destinations, built once (clients and credentials for the container's life),
+/// and the disabled ones with the reason. `secrets` reads credentials kept in Secrets Manager;
+/// without it (a local run) they must come from the environment. Adding a vendor means its own
+/// modules and one entry here.
+pub async fn build_destinations(
+    config: &Config,
+    secrets: Option<&aws_sdk_secretsmanager::Client>,
+) -> Result<Destinations, StartError> {
+    let http = http::HttpClient::new()?.with_max_response_bytes(http::MAX_RESPONSE_BYTES);
+    let mut built = Destinations::default();
+    match (config.segment.disabled_because(), &config.segment.source) {
+        (None, Some(source)) => {
+            let key = credentials::segment(source, secrets).await?;
+            let segment = Segment::new(
+                config.segment.format.clone(),
+                &config.segment.endpoint,
+                &key,
+                http.clone(),
+            )
+            .ok_or(StartError::Header("segment"))?;
+            built.enabled.push(Box::new(segment));
+        }
+        (why, _) => built
+            .disabled
+            .push((DestinationKind::Segment, why.unwrap_or("no credentials"))),
+    }
+    match (config.mixpanel.disabled_because(), &config.mixpanel.source) {
+        (None, Some(source)) => {
+            let auth: MixpanelAuth = credentials::mixpanel(source, secrets).await?;
+            let mixpanel = Mixpanel::new(
+                config.mixpanel.format.clone(),
+                &config.mixpanel.endpoint,
+                &auth,
+                http.clone(),
+            )
+            .ok_or(StartError::Header("mixpanel"))?;
+            built.enabled.push(Box::new(mixpanel));
+        }
+        (why, _) => built
+            .disabled
+            .push((DestinationKind::Mixpanel, why.unwrap_or("no credentials"))),
+    }
+    Ok(built)
+}
+
+/// The destinations [`build_destinations`] made.
+#[derive(Default)]
+pub struct Destinations {
+    pub enabled: Vec<Box<dyn Destination>>,
+    /// Each disabled destination and why (no credentials, switched off).
+    pub disabled: Vec<(DestinationKind, &'static str)>,
+}
+
+impl std::fmt::Debug for Destinations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destinations")
+            .field(
+                "enabled",
+                &self.enabled.iter().map(|d| d.name()).collect::<Vec<_>>(),
+            )
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
 /// Builds the forwarder: clients, credentials (fetched once here, for the container's life),
 /// and one adapter per enabled destination. Logs which destinations are enabled and why the
 /// others are not.
@@ -154,56 +247,16 @@ pub async fn build_forwarder(config: &Config, sdk: &SdkConfig) -> Result<Forward
     let needs_secrets = matches!(config.segment.source, Some(SegmentSource::SecretArn(_)))
         || matches!(config.mixpanel.source, Some(MixpanelSource::SecretArn { .. }));
     let secrets = needs_secrets.then(|| aws_sdk_secretsmanager::Client::new(sdk));
-    let http = http::HttpClient::new()?.with_max_response_bytes(http::MAX_RESPONSE_BYTES);
-
-    let segment = match (config.segment.disabled_because(), &config.segment.source) {
-        (None, Some(source)) => {
-            let key = credentials::segment(source, secrets.as_ref()).await?;
-            let segment = Segment::new(
-                config.segment.format.clone(),
-                &config.segment.endpoint,
-                &key,
-                http.clone(),
-            )
-            .ok_or(StartError::Header("segment"))?;
-            tracing::info!(destination = "segment", endpoint = %config.segment.endpoint, "Destination enabled.");
-            Some(segment)
-        }
-        (why, _) => {
-            tracing::warn!(
-                destination = "segment",
-                reason = why.unwrap_or_default(),
-                "Destination disabled."
-            );
-            None
-        }
-    };
-    let mixpanel = match (config.mixpanel.disabled_because(), &config.mixpanel.source) {
-        (None, Some(source)) => {
-            let auth: MixpanelAuth = credentials::mixpanel(source, secrets.as_ref()).await?;
-            let mixpanel = Mixpanel::new(
-                config.mixpanel.format.clone(),
-                &config.mixpanel.endpoint,
-                &auth,
-                http.clone(),
-            )
-            .ok_or(StartError::Header("mixpanel"))?;
-            tracing::info!(destination = "mixpanel", endpoint = %config.mixpanel.endpoint, "Destination enabled.");
-            Some(mixpanel)
-        }
-        (why, _) => {
-            tracing::warn!(
-                destination = "mixpanel",
-                reason = why.unwrap_or_default(),
-                "Destination disabled."
-            );
-            None
-        }
-    };
+    let destinations = build_destinations(config, secrets.as_ref()).await?;
+    for destination in &destinations.enabled {
+        tracing::info!(destination = destination.name(), "Destination enabled.");
+    }
+    for (kind, reason) in &destinations.disabled {
+        tracing::warn!(destination = kind.name(), reason, "Destination disabled.");
+    }
     Ok(Forwarder::new(
         s3,
-        segment,
-        mixpanel,
+        destinations.enabled,
         HandlerOptions::from_config(config),
     ))
 }

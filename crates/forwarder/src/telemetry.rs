@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use metrics_schema::EventTime;
 use serde_json::{Value, json};
 
-use crate::handler::{ObjectReport, Progress};
+use crate::forward::{ObjectReport, Progress};
 
 pub const NAMESPACE: &str = "MetricsLake";
 pub const STAGE: &str = "forwarder";
@@ -145,13 +145,14 @@ pub fn error_document(error_type: &str, timestamp: EventTime) -> Value {
 mod tests {
     use super::*;
     use crate::destination::DestinationKind;
-    use crate::handler::DestinationOutcome;
+    use crate::forward::DestinationOutcome;
+    use metrics_schema::ReasonCode;
 
     fn outcome(
         destination: DestinationKind,
         progress: Progress,
-        dead: &[(&str, usize)],
-        deferred: &[(&str, usize)],
+        dead: &[(&'static str, usize)],
+        deferred: &[(&'static str, usize)],
     ) -> DestinationOutcome {
         DestinationOutcome {
             destination,
@@ -160,8 +161,8 @@ mod tests {
             filtered: 1,
             requests: 2,
             retries: 1,
-            dead_lettered: dead.iter().map(|(r, n)| ((*r).to_owned(), *n)).collect(),
-            deferred: deferred.iter().map(|(r, n)| ((*r).to_owned(), *n)).collect(),
+            dead_lettered: dead.iter().map(|(r, n)| (ReasonCode::new(*r), *n)).collect(),
+            deferred: deferred.iter().map(|(r, n)| (ReasonCode::new(*r), *n)).collect(),
             error: None,
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod bucket;
 pub mod firehose;
+pub mod forward;
 mod ids;
 pub mod live;
 pub mod outbox;

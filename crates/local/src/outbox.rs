@@ -1,6 +1,6 @@
-//! The forward stage of the local pipeline: the forwarder's own request building
-//! ([`metrics_forwarder::prepare`]) for every destination, written to a local outbox as the
-//! exact bodies it would send, instead of to the vendors.
+//! The forward stage of the local pipeline: the forwarder's own request building and
+//! per-object loop ([`crate::forward`]) for every destination, with an outbox in place of the
+//! vendors: each request is written as the exact body it would send, and accepted.
 //!
 //! ```text
 //! outbox/segment/requests.ndjson     one line per request: method, path, headers (never
@@ -8,24 +8,28 @@
 //! ```
 //! A JSON body is inline as `body` (Segment's `/v1/batch`); a compressed body is
 //! `body_base64` with its `content_encoding` (Mixpanel's gzip `/import`), byte for byte as sent.
-//! Records that are not valid unified events are dead-lettered by the forwarder as they are by
-//! the writer; events a destination refuses before sending (too large, …) are counted per
-//! reason. Each run starts the files afresh. One file per destination, not one per request: a
-//! month of sparse traffic is tens of thousands of Firehose objects.
+//! Records that are not valid unified events, and events a destination refuses before sending
+//! (too large, …), are dead-lettered under `Error/forwarder/<destination>/` as the deployed
+//! forwarder does, and counted per reason. Each run starts the files afresh. One file per
+//! destination, not one per request: a month of sparse traffic is tens of thousands of
+//! Firehose objects.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use base64::Engine as _;
-use metrics_forwarder::{Config, DestinationKind, prepare};
-use metrics_objects::ReadLimits;
-use metrics_objects::read::records;
-use metrics_schema::{EventTime, parse_event};
+use metrics_forwarder::destination::{Destination, DestinationKind, SendFuture, SendOutcome};
+use metrics_forwarder::payload::{Built, PreparedBatch, PreparedItem, batch, build};
+use metrics_forwarder::{Config, RequestTemplate};
+use metrics_schema::{EventTime, ReasonCode, Stage, UnifiedEvent};
 use serde::Serialize;
 
 use crate::bucket::{BucketError, LocalBucket};
-use crate::pipeline::{DestinationCounts, ForwardReport, ForwardStage, StageError};
+use crate::forward::forward_local;
+use crate::pipeline::{ForwardReport, ForwardStage, StageError};
 
 /// One request of the outbox.
 #[derive(Serialize)]
@@ -51,115 +55,140 @@ pub struct Outbox {
     dir: LocalBucket,
     now: EventTime,
     /// `requests.ndjson` per destination, opened by the first request.
-    indexes: std::collections::BTreeMap<&'static str, BufWriter<File>>,
+    indexes: std::collections::BTreeMap<&'static str, Mutex<BufWriter<File>>>,
 }
 
 impl Outbox {
     /// `config` is the forwarder's configuration (its environment variables): field
     /// policies, metric selections and formats apply exactly as deployed.
     pub fn new(config: Config, dir: PathBuf) -> Result<Self, BucketError> {
+        let dir = LocalBucket::open(dir)?;
+        let mut indexes = std::collections::BTreeMap::new();
+        for kind in DestinationKind::ALL {
+            let path = dir.root().join(kind.name());
+            let io = |source| BucketError::Io {
+                path: path.clone(),
+                source,
+            };
+            std::fs::create_dir_all(&path).map_err(io)?;
+            let file = File::create(path.join("requests.ndjson")).map_err(io)?;
+            indexes.insert(kind.name(), Mutex::new(BufWriter::new(file)));
+        }
         Ok(Outbox {
             config,
-            dir: LocalBucket::open(dir)?,
+            dir,
             now: EventTime::now(),
-            indexes: Default::default(),
+            indexes,
         })
-    }
-
-    fn index(&mut self, destination: &'static str) -> std::io::Result<&mut BufWriter<File>> {
-        if !self.indexes.contains_key(destination) {
-            let dir = self.dir.root().join(destination);
-            std::fs::create_dir_all(&dir)?;
-            let file = File::create(dir.join("requests.ndjson"))?;
-            self.indexes.insert(destination, BufWriter::new(file));
-        }
-        self.indexes
-            .get_mut(destination)
-            .ok_or_else(|| std::io::Error::other("index missing"))
     }
 
     /// Writes the request indexes out (the run's end).
     pub fn flush(&mut self) -> std::io::Result<()> {
-        self.indexes.values_mut().try_for_each(BufWriter::flush)
+        self.indexes
+            .values_mut()
+            .try_for_each(|index| index.get_mut().unwrap_or_else(|p| p.into_inner()).flush())
     }
 }
 
 impl ForwardStage for Outbox {
     async fn consume(
         &mut self,
-        _: &LocalBucket,
+        bucket: &LocalBucket,
         key: &str,
         bytes: &[u8],
     ) -> Result<ForwardReport, StageError> {
-        let fail = |message: String| StageError {
-            stage: "forwarder",
-            key: key.to_owned(),
-            message,
-        };
-        let mut invalid: std::collections::BTreeMap<String, u64> = Default::default();
-        let lines: Vec<Vec<u8>> = records(bytes, &ReadLimits::default())
-            .filter_map(|r| match r {
-                Ok(record) => Some(record.bytes),
-                Err(e) => {
-                    *invalid.entry(e.code().to_owned()).or_insert(0) += 1;
-                    None
-                }
+        let outboxes: Vec<OutboxDestination<'_>> = DestinationKind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                Some(OutboxDestination {
+                    template: RequestTemplate::new(&self.config, kind),
+                    index: self.indexes.get(kind.name())?,
+                    source_key: key,
+                    error: Mutex::new(None),
+                })
             })
             .collect();
-        let mut events = Vec::with_capacity(lines.len());
-        for line in &lines {
-            match parse_event(line, self.now) {
-                Ok(event) => events.push(event),
-                Err(e) => *invalid.entry(e.reason.code().to_owned()).or_insert(0) += 1,
+        let destinations: Vec<&dyn Destination> = outboxes.iter().map(|d| d as &dyn Destination).collect();
+        let report = forward_local(&destinations, &self.config, bucket, key, bytes, self.now).await?;
+        for outbox in &outboxes {
+            if let Some(error) = outbox.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(StageError {
+                    stage: Stage::Forwarder,
+                    reason: ReasonCode::new("outbox_write_failed"),
+                    key: key.to_owned(),
+                    message: format!("{}: {error}", self.dir.root().display()),
+                });
             }
-        }
-        let mut report = ForwardReport::default();
-        for kind in DestinationKind::ALL {
-            let prepared = prepare(&self.config, kind, &events);
-            let mut counts = DestinationCounts {
-                dead_lettered: invalid.clone(),
-                ..DestinationCounts::default()
-            };
-            for request in &prepared.requests {
-                counts.events += request.events.len() as u64;
-                counts.requests += 1;
-                let encoding = request
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
-                    .map(|(_, v)| v.as_str());
-                // A JSON body goes in as it is; anything else (gzip) as base64 of the exact bytes.
-                let body: Option<&serde_json::value::RawValue> = if encoding.is_none() {
-                    serde_json::from_slice(&request.body).ok()
-                } else {
-                    None
-                };
-                let line = RequestLine {
-                    method: request.method,
-                    path: &request.url_path,
-                    headers: &request.headers,
-                    source_key: key,
-                    events: request.events.len(),
-                    dedup_ids: &request.dedup_ids,
-                    content_encoding: body.is_none().then_some(encoding).flatten(),
-                    body_base64: body
-                        .is_none()
-                        .then(|| base64::engine::general_purpose::STANDARD.encode(&request.body)),
-                    body,
-                };
-                let index = self.index(kind.name()).map_err(|e| fail(e.to_string()))?;
-                serde_json::to_writer(&mut *index, &line).map_err(|e| fail(e.to_string()))?;
-                index.write_all(b"\n").map_err(|e| fail(e.to_string()))?;
-            }
-            for refusal in &prepared.refused {
-                *counts
-                    .dead_lettered
-                    .entry(refusal.reason.code().into_owned())
-                    .or_insert(0) += 1;
-            }
-            report.destinations.insert(kind.name().to_owned(), counts);
         }
         Ok(report)
+    }
+}
+
+/// A destination that writes each request to the outbox and accepts it.
+#[derive(Debug)]
+struct OutboxDestination<'a> {
+    template: RequestTemplate<'a>,
+    index: &'a Mutex<BufWriter<File>>,
+    source_key: &'a str,
+    /// The first write that failed (the request is still counted as sent: the run then fails).
+    error: Mutex<Option<std::io::Error>>,
+}
+
+impl OutboxDestination<'_> {
+    fn write(&self, batch: &PreparedBatch) -> std::io::Result<()> {
+        let encoding = self
+            .template
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
+            .map(|(_, v)| v.as_str());
+        // A JSON body goes in as it is; anything else (gzip) as base64 of the exact bytes.
+        let body: Option<&serde_json::value::RawValue> = if encoding.is_none() {
+            serde_json::from_slice(&batch.body).ok()
+        } else {
+            None
+        };
+        let dedup_ids: Vec<String> = batch.items.iter().map(|i| i.dedup_id.clone()).collect();
+        let line = RequestLine {
+            method: "POST",
+            path: &self.template.url_path,
+            headers: &self.template.headers,
+            source_key: self.source_key,
+            events: batch.items.len(),
+            dedup_ids: &dedup_ids,
+            content_encoding: body.is_none().then_some(encoding).flatten(),
+            body_base64: body
+                .is_none()
+                .then(|| base64::engine::general_purpose::STANDARD.encode(&batch.body)),
+            body,
+        };
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        serde_json::to_writer(&mut *index, &line)?;
+        index.write_all(b"\n")
+    }
+}
+
+impl Destination for OutboxDestination<'_> {
+    fn kind(&self) -> DestinationKind {
+        self.template.kind
+    }
+
+    fn build_batches(&self, events: &[UnifiedEvent<'_>]) -> Built {
+        build(self.template.format, events)
+    }
+
+    fn rebuild(&self, items: Vec<PreparedItem>) -> PreparedBatch {
+        batch(self.template.format, items)
+    }
+
+    fn send<'a>(&'a self, batch: &'a PreparedBatch, _: Duration) -> SendFuture<'a> {
+        if let Err(e) = self.write(batch) {
+            self.error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
+        }
+        Box::pin(std::future::ready(SendOutcome::Accepted))
     }
 }
 

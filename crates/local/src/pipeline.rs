@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use metrics_enrich::Enricher;
 use metrics_enrich::firehose::FirehoseEvent;
-use metrics_schema::EventTime;
 use metrics_schema::mapping::RuleSet;
+use metrics_schema::{EventTime, Outcome, OutcomeCounts, ReasonCode, Stage};
 use serde::Serialize;
 
 use crate::bucket::{BucketError, LocalBucket};
@@ -30,7 +30,7 @@ pub struct StoreReport {
     /// Records already stored (a replay or a redelivered duplicate): nothing changed.
     pub duplicates: u64,
     /// Records not written, per reason code (each is in the stage's dead-letter location).
-    pub dead_lettered: BTreeMap<String, u64>,
+    pub dead_lettered: BTreeMap<ReasonCode, u64>,
 }
 
 /// What the forward stage did with one object's records, per destination.
@@ -45,7 +45,7 @@ pub struct DestinationCounts {
     pub events: u64,
     pub requests: u64,
     /// Events not sent, per reason code.
-    pub dead_lettered: BTreeMap<String, u64>,
+    pub dead_lettered: BTreeMap<ReasonCode, u64>,
 }
 
 /// The store writer, reading one new object. The bucket is where its dead letters go.
@@ -70,21 +70,23 @@ pub trait ForwardStage {
     ) -> Result<ForwardReport, StageError>;
 }
 
-/// A stage that could not process an object at all (its Lambda would fail and be retried).
-#[derive(Debug, thiserror::Error)]
-#[error("{stage} failed on {key}: {message}")]
+/// A stage that could not process an object at all (its Lambda would fail and be retried; a
+/// local run has no retry, so the object's records end with this as their failure).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{stage} failed on {key}: {reason}: {message}")]
 pub struct StageError {
-    pub stage: &'static str,
+    pub stage: Stage,
+    /// Stable reason code.
+    pub reason: ReasonCode,
     pub key: String,
     pub message: String,
 }
 
+/// Why the pipeline stopped: the local bucket cannot be written, so nothing more can be kept.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
     Bucket(#[from] BucketError),
-    #[error(transparent)]
-    Stage(#[from] StageError),
 }
 
 /// Counts for the whole run. Every input event has one outcome in `outcomes`.
@@ -103,14 +105,29 @@ pub struct Summary {
     pub forward: BTreeMap<String, DestinationCounts>,
     /// One entry per input event: `unmatched`, `not_an_event`, `stored`, `duplicate`,
     /// `failed:<reason>`, `dropped:<reason>`, `dead_lettered:<reason>`.
-    pub outcomes: BTreeMap<String, u64>,
+    pub outcomes: OutcomeCounts,
+    /// Objects a stage could not process at all, with the reason (their records are counted
+    /// as failed by the store stage; the forward stage's are only listed here).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stage_errors: Vec<StageFailure>,
+}
+
+/// One object a stage could not process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageFailure {
+    pub stage: Stage,
+    pub reason: ReasonCode,
+    pub key: String,
+    pub message: String,
+    /// The object's records.
+    pub records: u64,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct TransformCounts {
     pub ok: u64,
-    pub dropped: BTreeMap<String, u64>,
-    pub failed: BTreeMap<String, u64>,
+    pub dropped: BTreeMap<ReasonCode, u64>,
+    pub failed: BTreeMap<ReasonCode, u64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -123,7 +140,10 @@ pub struct ObjectCounts {
 pub struct StoreCounts {
     pub written: BTreeMap<String, u64>,
     pub duplicates: u64,
-    pub dead_lettered: BTreeMap<String, u64>,
+    pub dead_lettered: BTreeMap<ReasonCode, u64>,
+    /// Records of objects the store stage could not process at all, per reason.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed: BTreeMap<ReasonCode, u64>,
 }
 
 /// Whether every input event is accounted for.
@@ -137,23 +157,27 @@ pub struct Accounting {
 }
 
 impl Summary {
-    fn outcome(&mut self, name: impl Into<String>, n: u64) {
-        if n > 0 {
-            *self.outcomes.entry(name.into()).or_insert(0) += n;
-        }
+    fn outcome(&mut self, outcome: Outcome, n: u64) {
+        self.outcomes.add(outcome, n);
+    }
+
+    /// Whether the run did everything: every event accounted for and no stage failure.
+    pub fn is_clean(&self) -> bool {
+        self.stage_errors.is_empty() && self.accounting().balanced
     }
 
     /// Every input event is stored, a duplicate of a stored event, failed or dead-lettered
     /// with a reason, or unmatched; and the stages agree with each other.
     pub fn accounting(&self) -> Accounting {
         let extra_records = self.records.saturating_sub(self.matched);
-        let outcomes_total: u64 = self.outcomes.values().sum();
+        let outcomes_total: u64 = self.outcomes.total();
         let transformed = self.transform.ok
             + self.transform.dropped.values().sum::<u64>()
             + self.transform.failed.values().sum::<u64>();
         let stored = self.store.written.values().sum::<u64>()
             + self.store.duplicates
-            + self.store.dead_lettered.values().sum::<u64>();
+            + self.store.dead_lettered.values().sum::<u64>()
+            + self.store.failed.values().sum::<u64>();
         let balanced = self.events_read == self.not_events + self.unmatched + self.matched
             && transformed == self.records
             && stored == self.transform.ok
@@ -222,13 +246,13 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
             Ok(matches) => matches,
             Err(_) => {
                 self.summary.not_events += 1;
-                self.summary.outcome("not_an_event", 1);
+                self.summary.outcome(Outcome::NotAnEvent, 1);
                 return Ok(());
             }
         };
         if matches.is_empty() {
             self.summary.unmatched += 1;
-            self.summary.outcome("unmatched", 1);
+            self.summary.outcome(Outcome::Unmatched, 1);
             return Ok(());
         }
         self.summary.matched += 1;
@@ -258,52 +282,24 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         let completion = match FirehoseEvent::from_json(&invocation.event_json) {
             Ok(event) => match self.enricher.handle(&event, self.now).await {
                 Ok(transformed) => {
-                    let policy = self.enricher.rejected_result();
+                    let dropped =
+                        self.enricher.rejected_result() == metrics_enrich::firehose::FirehoseResult::Dropped;
                     for (reason, n) in transformed.summary.by_reason() {
-                        let n = n as u64;
-                        if policy == metrics_enrich::firehose::FirehoseResult::Dropped {
-                            *self
-                                .summary
-                                .transform
-                                .dropped
-                                .entry(reason.to_owned())
-                                .or_insert(0) += n;
-                            self.summary.outcome(format!("dropped:{reason}"), n);
-                        } else {
-                            *self
-                                .summary
-                                .transform
-                                .failed
-                                .entry(reason.to_owned())
-                                .or_insert(0) += n;
-                            self.summary.outcome(format!("failed:{reason}"), n);
-                        }
+                        self.transform_rejected(dropped, ReasonCode::new(reason), n as u64);
                     }
                     self.firehose
                         .complete(invocation, transformed.response.as_bytes())
                 }
                 Err(e) => {
                     let n = invocation.record_count() as u64;
-                    *self
-                        .summary
-                        .transform
-                        .failed
-                        .entry(e.code().to_owned())
-                        .or_insert(0) += n;
-                    self.summary.outcome(format!("failed:{}", e.code()), n);
+                    self.transform_rejected(false, ReasonCode::new(e.code()), n);
                     self.firehose
                         .fail_invocation(invocation, "Lambda.FunctionError", &e.to_string())
                 }
             },
             Err(_) => {
                 let n = invocation.record_count() as u64;
-                *self
-                    .summary
-                    .transform
-                    .failed
-                    .entry("malformed_event".to_owned())
-                    .or_insert(0) += n;
-                self.summary.outcome("failed:malformed_event", n);
+                self.transform_rejected(false, ReasonCode::new("malformed_event"), n);
                 self.firehose
                     .fail_invocation(invocation, "Lambda.JsonProcessingException", "malformed event")
             }
@@ -315,6 +311,23 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         Ok(())
     }
 
+    /// Counts `n` records the transformer did not pass, dropped or failed by `reason`.
+    fn transform_rejected(&mut self, dropped: bool, reason: ReasonCode, n: u64) {
+        let (counts, outcome) = if dropped {
+            (
+                &mut self.summary.transform.dropped,
+                Outcome::dropped(Stage::Enrich, reason.clone()),
+            )
+        } else {
+            (
+                &mut self.summary.transform.failed,
+                Outcome::failed(Stage::Enrich, reason.clone()),
+            )
+        };
+        *counts.entry(reason).or_insert(0) += n;
+        self.summary.outcome(outcome, n);
+    }
+
     /// Stores an object; a `Data/` object is then read by the store and forward stages.
     async fn deliver(&mut self, object: NewObject) -> Result<(), PipelineError> {
         self.bucket.put(&object.key, &object.bytes)?;
@@ -322,35 +335,67 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
             ObjectKind::ProcessingFailed => self.summary.objects.processing_failed += 1,
             ObjectKind::Data => {
                 self.summary.objects.data += 1;
-                let stored = self
-                    .store
-                    .consume(&self.bucket, &object.key, &object.bytes)
-                    .await?;
-                for (tenant, n) in stored.written {
-                    *self.summary.store.written.entry(tenant).or_insert(0) += n;
-                    self.summary.outcome("stored", n);
+                match self.store.consume(&self.bucket, &object.key, &object.bytes).await {
+                    Ok(stored) => self.count_stored(stored),
+                    Err(error) => {
+                        let n = object.records as u64;
+                        *self.summary.store.failed.entry(error.reason.clone()).or_insert(0) += n;
+                        self.summary
+                            .outcome(Outcome::failed(error.stage, error.reason.clone()), n);
+                        self.summary.stage_errors.push(StageFailure::new(error, n));
+                    }
                 }
-                self.summary.store.duplicates += stored.duplicates;
-                self.summary.outcome("duplicate", stored.duplicates);
-                for (reason, n) in stored.dead_lettered {
-                    self.summary.outcome(format!("dead_lettered:{reason}"), n);
-                    *self.summary.store.dead_lettered.entry(reason).or_insert(0) += n;
-                }
-                let forwarded = self
+                match self
                     .forward
                     .consume(&self.bucket, &object.key, &object.bytes)
-                    .await?;
-                for (destination, counts) in forwarded.destinations {
-                    let total = self.summary.forward.entry(destination).or_default();
-                    total.events += counts.events;
-                    total.requests += counts.requests;
-                    for (reason, n) in counts.dead_lettered {
-                        *total.dead_lettered.entry(reason).or_insert(0) += n;
+                    .await
+                {
+                    Ok(forwarded) => self.count_forwarded(forwarded),
+                    Err(error) => {
+                        let n = object.records as u64;
+                        self.summary.stage_errors.push(StageFailure::new(error, n));
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    fn count_stored(&mut self, stored: StoreReport) {
+        for (tenant, n) in stored.written {
+            *self.summary.store.written.entry(tenant).or_insert(0) += n;
+            self.summary.outcome(Outcome::Stored, n);
+        }
+        self.summary.store.duplicates += stored.duplicates;
+        self.summary.outcome(Outcome::Duplicate, stored.duplicates);
+        for (reason, n) in stored.dead_lettered {
+            self.summary
+                .outcome(Outcome::dead_lettered(Stage::Writer, reason.clone()), n);
+            *self.summary.store.dead_lettered.entry(reason).or_insert(0) += n;
+        }
+    }
+
+    fn count_forwarded(&mut self, forwarded: ForwardReport) {
+        for (destination, counts) in forwarded.destinations {
+            let total = self.summary.forward.entry(destination).or_default();
+            total.events += counts.events;
+            total.requests += counts.requests;
+            for (reason, n) in counts.dead_lettered {
+                *total.dead_lettered.entry(reason).or_insert(0) += n;
+            }
+        }
+    }
+}
+
+impl StageFailure {
+    fn new(error: StageError, records: u64) -> StageFailure {
+        StageFailure {
+            stage: error.stage,
+            reason: error.reason,
+            key: error.key,
+            message: error.message,
+            records,
+        }
     }
 }
 

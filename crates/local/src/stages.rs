@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use metrics_objects::ObjectRef;
 use metrics_objects::dead_letter::{dead_letter_key, to_ndjson};
-use metrics_schema::EventTime;
+use metrics_schema::{EventTime, ReasonCode, Stage};
 use metrics_store::EmbeddedStore;
 use metrics_writer::write::{WriteOptions, write_object};
 
@@ -57,7 +57,8 @@ impl StoreStage for EmbeddedWriter {
         let report = write_object(&self.store, &source, bytes, &self.options, self.now, deadline).await;
         if report.needs_retry() {
             return Err(StageError {
-                stage: "writer",
+                stage: Stage::Writer,
+                reason: ReasonCode::new("store_failed"),
                 key: key.to_owned(),
                 message: report
                     .retry_cause
@@ -69,7 +70,8 @@ impl StoreStage for EmbeddedWriter {
             bucket
                 .put(&letters_key, &to_ndjson(&report.dead_letters))
                 .map_err(|e| StageError {
-                    stage: "writer",
+                    stage: Stage::Writer,
+                    reason: ReasonCode::new("dead_letter_write_failed"),
                     key: key.to_owned(),
                     message: e.to_string(),
                 })?;

@@ -13,6 +13,7 @@ use metrics_local::live::LiveForwarder;
 use metrics_local::pipeline::Pipeline;
 use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_local::stages::EmbeddedWriter;
+use metrics_schema::Outcome;
 use metrics_schema::mapping::RuleSet;
 use metrics_store::{EmbeddedSettings, EmbeddedStore};
 use metrics_vendorsim::Sim;
@@ -74,7 +75,7 @@ async fn what_the_summary_forwards_is_what_the_vendors_received() {
     })
     .unwrap();
     let forwarder = LiveForwarder::new(config).await.unwrap();
-    assert!(forwarder.disabled.is_empty());
+    assert_eq!(forwarder.disabled().count(), 0);
     let (summary, bucket) = run(forwarder, "both").await;
     assert!(summary.accounting().balanced);
 
@@ -89,7 +90,10 @@ async fn what_the_summary_forwards_is_what_the_vendors_received() {
     assert_eq!(state.mixpanel.received as u64, mixpanel.events);
     // Redelivered duplicates carry the same dedup ids, so the vendors keep one copy.
     assert!(state.segment.accepted.len() < state.segment.received);
-    assert_eq!(state.segment.accepted.len() as u64, summary.outcomes["stored"]);
+    assert_eq!(
+        state.segment.accepted.len() as u64,
+        summary.outcomes.get(&Outcome::Stored)
+    );
     assert!(segment.dead_lettered.is_empty() && mixpanel.dead_lettered.is_empty());
     assert!(bucket.list("Error/forwarder/").unwrap().is_empty());
     std::fs::remove_dir_all(bucket.root()).unwrap();
@@ -107,7 +111,7 @@ async fn a_destination_without_credentials_is_disabled_and_says_why() {
     .unwrap();
     let forwarder = LiveForwarder::new(config).await.unwrap();
     assert_eq!(
-        forwarder.disabled.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+        forwarder.disabled().map(|(d, _)| d).collect::<Vec<_>>(),
         ["mixpanel"]
     );
     let (summary, bucket) = run(forwarder, "refused").await;

@@ -10,7 +10,7 @@ use http::{HeaderName, HeaderValue, Uri};
 use metrics_schema::UnifiedEvent;
 use serde::Deserialize;
 
-use super::{Destination, DestinationKind, SendOutcome, classify, excerpt};
+use super::{Destination, DestinationKind, SendFuture, SendOutcome, classify, excerpt};
 use crate::http::HttpClient;
 use crate::payload::mixpanel::{MixpanelFormat, PATH};
 use crate::payload::{Built, PreparedBatch, PreparedItem, batch, build};
@@ -161,26 +161,28 @@ impl Destination for Mixpanel {
         batch(&self.format, items)
     }
 
-    async fn send(&self, batch: &PreparedBatch, timeout: Duration) -> SendOutcome {
-        let result = self
-            .http
-            .post(&self.uri, &self.headers, batch.body.clone(), timeout)
-            .await;
-        match classify(result) {
-            Err(outcome) => outcome,
-            Ok(response) if (200..300).contains(&response.status) => SendOutcome::Accepted,
-            Ok(response) if response.status == 400 => match failed_records(&response.body, batch) {
-                Some(refused) => SendOutcome::Partial { refused },
-                None => SendOutcome::Refused {
-                    reason: Reason::Http(400),
+    fn send<'a>(&'a self, batch: &'a PreparedBatch, timeout: Duration) -> SendFuture<'a> {
+        Box::pin(async move {
+            let result = self
+                .http
+                .post(&self.uri, &self.headers, batch.body.clone(), timeout)
+                .await;
+            match classify(result) {
+                Err(outcome) => outcome,
+                Ok(response) if (200..300).contains(&response.status) => SendOutcome::Accepted,
+                Ok(response) if response.status == 400 => match failed_records(&response.body, batch) {
+                    Some(refused) => SendOutcome::Partial { refused },
+                    None => SendOutcome::Refused {
+                        reason: Reason::Http(400),
+                        detail: excerpt(&response.body),
+                    },
+                },
+                Ok(response) => SendOutcome::Refused {
+                    reason: Reason::Http(response.status),
                     detail: excerpt(&response.body),
                 },
-            },
-            Ok(response) => SendOutcome::Refused {
-                reason: Reason::Http(response.status),
-                detail: excerpt(&response.body),
-            },
-        }
+            }
+        })
     }
 }
 

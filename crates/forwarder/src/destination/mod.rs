@@ -5,6 +5,7 @@ pub mod mixpanel;
 pub mod segment;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use metrics_schema::UnifiedEvent;
@@ -51,7 +52,12 @@ pub enum SendOutcome {
     Refused { reason: Reason, detail: String },
 }
 
-/// A destination.
+/// What [`Destination::send`] returns: boxed, so destinations of different types can stand in
+/// one list (one request's allocation is nothing next to its network round trip).
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = SendOutcome> + Send + 'a>>;
+
+/// A destination. The enabled ones are built once, as a list ([`crate::build_destinations`]),
+/// and every object goes to each of them through [`crate::forward::forward_object`].
 pub trait Destination: Send + Sync {
     fn kind(&self) -> DestinationKind;
 
@@ -66,7 +72,7 @@ pub trait Destination: Send + Sync {
     fn rebuild(&self, items: Vec<crate::payload::PreparedItem>) -> PreparedBatch;
 
     /// Sends one batch and classifies the answer.
-    fn send(&self, batch: &PreparedBatch, timeout: Duration) -> impl Future<Output = SendOutcome> + Send;
+    fn send<'a>(&'a self, batch: &'a PreparedBatch, timeout: Duration) -> SendFuture<'a>;
 }
 
 /// The classification both vendors share for answers that are not their special cases.

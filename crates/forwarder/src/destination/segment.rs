@@ -7,7 +7,7 @@ use base64::Engine;
 use http::{HeaderName, HeaderValue, Uri};
 use metrics_schema::UnifiedEvent;
 
-use super::{Destination, DestinationKind, SendOutcome, classify, excerpt};
+use super::{Destination, DestinationKind, SendFuture, SendOutcome, classify, excerpt};
 use crate::http::HttpClient;
 use crate::payload::segment::{PATH, SegmentFormat};
 use crate::payload::{Built, PreparedBatch, PreparedItem, batch, build};
@@ -81,18 +81,20 @@ impl Destination for Segment {
         batch(&self.format, items)
     }
 
-    async fn send(&self, batch: &PreparedBatch, timeout: Duration) -> SendOutcome {
-        let result = self
-            .http
-            .post(&self.uri, &self.headers, batch.body.clone(), timeout)
-            .await;
-        match classify(result) {
-            Err(outcome) => outcome,
-            Ok(response) if (200..300).contains(&response.status) => SendOutcome::Accepted,
-            Ok(response) => SendOutcome::Refused {
-                reason: Reason::Http(response.status),
-                detail: excerpt(&response.body),
-            },
-        }
+    fn send<'a>(&'a self, batch: &'a PreparedBatch, timeout: Duration) -> SendFuture<'a> {
+        Box::pin(async move {
+            let result = self
+                .http
+                .post(&self.uri, &self.headers, batch.body.clone(), timeout)
+                .await;
+            match classify(result) {
+                Err(outcome) => outcome,
+                Ok(response) if (200..300).contains(&response.status) => SendOutcome::Accepted,
+                Ok(response) => SendOutcome::Refused {
+                    reason: Reason::Http(response.status),
+                    detail: excerpt(&response.body),
+                },
+            }
+        })
     }
 }

@@ -52,7 +52,7 @@ pub struct Built {
 }
 
 /// A vendor's wire format.
-pub trait Format {
+pub trait Format: std::fmt::Debug + Send + Sync {
     fn kind(&self) -> DestinationKind;
     fn policy(&self) -> &Policy;
     fn limits(&self) -> Limits;
