@@ -11,7 +11,7 @@ use crate::payload::mixpanel::{DEFAULT_GROUP_KEY, MixpanelFormat};
 use crate::payload::segment::SegmentFormat;
 use crate::policy::{DEFAULT_METADATA_FIELDS, Policy, Selection, names};
 use crate::retry::RetryPolicy;
-use crate::secret::Secret;
+use metrics_http::Secret;
 
 pub const DEFAULT_CONCURRENCY: usize = 4;
 pub const MAX_CONCURRENCY: usize = 64;

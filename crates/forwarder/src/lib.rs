@@ -19,7 +19,6 @@ pub mod payload;
 pub mod policy;
 pub mod reason;
 pub mod retry;
-pub mod secret;
 pub mod telemetry;
 
 use aws_config::SdkConfig;
@@ -29,9 +28,9 @@ use metrics_schema::UnifiedEvent;
 pub use config::Config;
 pub use destination::{Destination, DestinationKind};
 pub use handler::{Forwarder, HandlerOptions, Invocation, ObjectReport, Progress};
+pub use metrics_http::Secret;
 pub use payload::{Built, PreparedBatch, Refusal};
 pub use reason::Reason;
-pub use secret::Secret;
 
 use credentials::{MixpanelSource, SegmentSource};
 use destination::mixpanel::{Mixpanel, MixpanelAuth};

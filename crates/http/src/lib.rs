@@ -2,6 +2,16 @@
 //! InfluxDB): hyper over rustls with the aws-lc-rs provider and the system's roots, the same
 //! stack the AWS SDK already compiles, so a function carries one TLS implementation. Plain
 //! `http://` is allowed for local servers (tests, the vendor simulator, a tunnel).
+//!
+//! Beside the client: [`Secret`], the one credential type (it never prints its value), and,
+//! with the `secrets-manager` feature, [`secrets_manager::read_secret`], the one Secrets
+//! Manager reader.
+
+mod secret;
+#[cfg(feature = "secrets-manager")]
+pub mod secrets_manager;
+
+pub use secret::Secret;
 
 use std::time::Duration;
 
