@@ -10,7 +10,8 @@
 //!   tag, so a replayed record rewrites the same point (reported `written`; InfluxDB does not
 //!   say whether the point was there) and two events in the same millisecond stay apart.
 //! - Bodies are gzip-compressed, up to [`InfluxSettings::max_batch_bytes`] of lines each. 429
-//!   and 5xx are retried with backoff and full jitter, never sooner than `Retry-After`, until
+//!   and 5xx are retried with backoff and full jitter, never sooner than `Retry-After` (seconds
+//!   or an HTTP date, `metrics_http::parse_retry_after`), until
 //!   the deadline; a missing database is created and the write sent again once.
 //! - Refused lines ([`api::classify_write`]): a v3 partial write names them and the rest is in;
 //!   a v2 400 names the first and the rest is sent again; an answer that names none (413, 422,
