@@ -62,14 +62,10 @@ impl Deadline {
         }
     }
 
-    /// From Lambda's deadline (epoch milliseconds), less `margin`.
+    /// From Lambda's deadline (epoch milliseconds), less `margin`
+    /// ([`metrics_objects::work_time`]: at most a quarter of the time left).
     pub fn from_epoch_millis(deadline_ms: u64, margin: Duration) -> Deadline {
-        let now_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(margin);
-        Deadline::after(left)
+        Deadline::after(metrics_objects::work_time(deadline_ms, margin, SystemTime::now()))
     }
 
     pub fn remaining(&self) -> Duration {

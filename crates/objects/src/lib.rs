@@ -8,13 +8,16 @@
 //!   magic bytes, newline-delimited or concatenated JSON), with limits so a gzip bomb or a
 //!   giant line fails that object, not the process;
 //! - [`dead_letter`]: where records that could not be delivered go, with their reason;
-//! - [`sqs`]: the partial-batch response.
+//! - [`sqs`]: the partial-batch response;
+//! - [`deadline`]: how long an invocation may work ([`work_time`]), one rule for both.
 
 pub mod dead_letter;
+pub mod deadline;
 pub mod key;
 pub mod read;
 pub mod sqs;
 pub mod trigger;
 
+pub use deadline::work_time;
 pub use read::{ReadError, ReadLimits, SourceRecord};
 pub use trigger::{ObjectRef, SqsMessage, Trigger, TriggerError};
