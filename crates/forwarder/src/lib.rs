@@ -144,12 +144,7 @@ pub enum StartError {
 /// and one adapter per enabled destination. Logs which destinations are enabled and why the
 /// others are not.
 pub async fn build_forwarder(config: &Config, sdk: &SdkConfig) -> Result<Forwarder, StartError> {
-    let mut s3 = aws_sdk_s3::config::Builder::from(sdk);
-    if sdk.endpoint_url().is_some() {
-        // Local S3 endpoints (moto, MinIO) need path-style addressing.
-        s3 = s3.force_path_style(true);
-    }
-    let s3 = aws_sdk_s3::Client::from_conf(s3.build());
+    let s3 = metrics_objects::s3_client(sdk);
     let needs_secrets = matches!(config.segment.source, Some(SegmentSource::SecretArn(_)))
         || matches!(config.mixpanel.source, Some(MixpanelSource::SecretArn { .. }));
     let secrets = needs_secrets.then(|| aws_sdk_secretsmanager::Client::new(sdk));
