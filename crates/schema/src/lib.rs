@@ -20,6 +20,7 @@ pub mod limits;
 pub mod mapping;
 pub mod names;
 pub mod reason;
+pub mod text;
 pub mod time;
 
 pub use event::{Dimension, Measure, MeasureValue, UnifiedEvent, parse_event};
