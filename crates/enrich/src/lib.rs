@@ -81,9 +81,9 @@ impl EnrichError {
     }
 }
 
-impl From<EnrichError> for lambda_runtime::Diagnostic {
+impl From<EnrichError> for runtime_api::Diagnostic {
     fn from(error: EnrichError) -> Self {
-        lambda_runtime::Diagnostic {
+        runtime_api::Diagnostic {
             error_type: error.code().to_owned(),
             error_message: error.to_string(),
         }

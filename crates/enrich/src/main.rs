@@ -1,10 +1,9 @@
 //! The `metrics-enrich` Lambda: configuration and tenant directory once per container, then one
 //! Firehose transformation per invocation. Everything else lives in the library.
 
-use lambda_runtime::Diagnostic;
 use metrics_enrich::config::Config;
 use metrics_enrich::firehose::FirehoseEvent;
-use metrics_enrich::runtime_api::RuntimeApi;
+use metrics_enrich::runtime_api::{Diagnostic, RuntimeApi};
 use metrics_enrich::{EnrichError, Enricher, telemetry};
 use metrics_schema::EventTime;
 

@@ -10,8 +10,8 @@
 //! blocking keep-alive connection: response heads are parsed by `httparse` (hyper's parser),
 //! and bodies are read with one `read` per socket buffer into the caller's buffer.
 //!
-//! Kept from `lambda_runtime`: one invocation at a time; a handler error is posted to `/error`
-//! as a [`Diagnostic`], and so is a panic, after which the loop goes on; the invocation id is
+//! Kept from `lambda_runtime` (which this crate does not depend on): one invocation at a time;
+//! a handler error is posted to `/error` as a [`Diagnostic`], and so is a panic, after which the loop goes on; the invocation id is
 //! echoed so a stale answer is rejected; an answer the Runtime API refuses is logged; a `204`
 //! from `/next` (local emulators' keep-alive) is skipped; both forms of
 //! `AWS_LAMBDA_RUNTIME_API` (Lambda's `host:port`, and the URL with a base path that
@@ -24,13 +24,24 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use lambda_runtime::Diagnostic;
+use serde::Serialize;
 
 const REQUEST_ID: &str = "lambda-runtime-aws-request-id";
 const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
 /// A response head longer than this is not the Runtime API's.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 64;
+
+/// An invocation's error, as the Runtime API's `/error` endpoint takes it: `{"errorType",
+/// "errorMessage"}`.
+/// <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html#runtimes-api-invokeerror>
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Diagnostic {
+    /// A stable code (Lambda reports it as the invocation's error type).
+    pub error_type: String,
+    pub error_message: String,
+}
 
 /// Why the loop stopped: the Runtime API cannot be reached or spoke out of protocol.
 #[derive(Debug, thiserror::Error)]

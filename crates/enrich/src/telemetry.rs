@@ -10,17 +10,15 @@ use std::io::Write;
 
 use metrics_schema::EventTime;
 use metrics_schema::json::write_str;
-use serde_json::json;
+use metrics_telemetry::count_document;
 
 use crate::firehose::{FirehoseRecord, FirehoseResult};
 use crate::transform::Summary;
 
-/// CloudWatch namespace of every metric.
-pub const NAMESPACE: &str = "MetricsLake";
 /// Value of the `Stage` dimension.
 pub const STAGE: &str = "enrich";
 
-pub use metrics_telemetry::{emit, init_logging, json_subscriber};
+pub use metrics_telemetry::{NAMESPACE, emit, init_logging, json_subscriber};
 
 /// Logs each rejected record once, at `WARN`: its `recordId`, reason code, result, and tenant
 /// when known ([`rejection_lines`]), all in one write to `out` (stdout in the Lambda).
@@ -78,64 +76,38 @@ pub fn metric_documents(
     result: FirehoseResult,
     timestamp: EventTime,
 ) -> Vec<serde_json::Value> {
-    let rejected = summary.rejected.len();
+    let rejected = summary.rejected.len() as u64;
     let (dropped, failed) = match result {
         FirehoseResult::Dropped => (rejected, 0),
         _ => (0, rejected),
     };
-    let mut documents = vec![json!({
-        "_aws": {
-            "Timestamp": timestamp.as_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Stage"]],
-                "Metrics": [
-                    {"Name": "Records", "Unit": "Count"},
-                    {"Name": "Ok", "Unit": "Count"},
-                    {"Name": "Dropped", "Unit": "Count"},
-                    {"Name": "ProcessingFailed", "Unit": "Count"},
-                ],
-            }],
-        },
-        "Stage": STAGE,
-        "Records": summary.records,
-        "Ok": summary.ok,
-        "Dropped": dropped,
-        "ProcessingFailed": failed,
-    })];
+    let mut documents = vec![count_document(
+        timestamp.as_millis(),
+        &[("Stage", STAGE)],
+        &[
+            ("Records", summary.records as u64),
+            ("Ok", summary.ok as u64),
+            ("Dropped", dropped),
+            ("ProcessingFailed", failed),
+        ],
+    )];
     for (reason, count) in summary.by_reason() {
-        documents.push(json!({
-            "_aws": {
-                "Timestamp": timestamp.as_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["Stage", "Reason"]],
-                    "Metrics": [{"Name": "RejectedRecords", "Unit": "Count"}],
-                }],
-            },
-            "Stage": STAGE,
-            "Reason": reason,
-            "RejectedRecords": count,
-        }));
+        documents.push(count_document(
+            timestamp.as_millis(),
+            &[("Stage", STAGE), ("Reason", reason)],
+            &[("RejectedRecords", count as u64)],
+        ));
     }
     documents
 }
 
 /// The EMF document for a failed invocation (Firehose retries the whole batch).
 pub fn error_document(error_type: &str, timestamp: EventTime) -> serde_json::Value {
-    json!({
-        "_aws": {
-            "Timestamp": timestamp.as_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Stage", "ErrorType"]],
-                "Metrics": [{"Name": "InvocationErrors", "Unit": "Count"}],
-            }],
-        },
-        "Stage": STAGE,
-        "ErrorType": error_type,
-        "InvocationErrors": 1,
-    })
+    count_document(
+        timestamp.as_millis(),
+        &[("Stage", STAGE), ("ErrorType", error_type)],
+        &[("InvocationErrors", 1)],
+    )
 }
 
 #[cfg(test)]
@@ -145,6 +117,7 @@ mod tests {
     use crate::reason::RejectReason;
     use crate::transform::Rejected;
     use metrics_schema::Reason;
+    use serde_json::json;
 
     fn summary() -> Summary {
         let rejected = |index, reason| Rejected {
@@ -313,5 +286,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_documents_keep_their_emf_shape() {
+        let envelope = |dimensions: serde_json::Value, metrics: &[&str]| {
+            json!({
+                "Timestamp": 9,
+                "CloudWatchMetrics": [{
+                    "Namespace": "MetricsLake",
+                    "Dimensions": [dimensions],
+                    "Metrics": metrics.iter().map(|m| json!({"Name": m, "Unit": "Count"})).collect::<Vec<_>>(),
+                }],
+            })
+        };
+        let t = EventTime::from_millis(9);
+        let docs = metric_documents(&summary(), FirehoseResult::Dropped, t);
+        assert_eq!(
+            docs[..2],
+            [
+                json!({
+                    "_aws": envelope(json!(["Stage"]), &["Records", "Ok", "Dropped", "ProcessingFailed"]),
+                    "Stage": "enrich", "Records": 5, "Ok": 2, "Dropped": 3, "ProcessingFailed": 0,
+                }),
+                json!({
+                    "_aws": envelope(json!(["Stage", "Reason"]), &["RejectedRecords"]),
+                    "Stage": "enrich", "Reason": "not_json", "RejectedRecords": 1,
+                }),
+            ]
+        );
+        assert_eq!(
+            error_document("directory_unavailable", t),
+            json!({
+                "_aws": envelope(json!(["Stage", "ErrorType"]), &["InvocationErrors"]),
+                "Stage": "enrich", "ErrorType": "directory_unavailable", "InvocationErrors": 1,
+            })
+        );
     }
 }

@@ -232,7 +232,7 @@ fn a_response_over_lambdas_limit_fails_the_invocation() {
     );
     assert_eq!(error.code(), "response_too_large");
     assert!(error.to_string().contains("6,291,456"), "{error}");
-    let diagnostic: lambda_runtime::Diagnostic = error.into();
+    let diagnostic: metrics_enrich::runtime_api::Diagnostic = error.into();
     assert_eq!(diagnostic.error_type, "response_too_large");
 
     let under = event((0..6).map(|i| big(&i.to_string())).collect());

@@ -10,8 +10,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use common::{HttpRequest, read_request};
-use lambda_runtime::Diagnostic;
-use metrics_enrich::runtime_api::{RuntimeApi, RuntimeApiError};
+use metrics_enrich::runtime_api::{Diagnostic, RuntimeApi, RuntimeApiError};
 use serde_json::Value;
 
 /// One answer of the scripted `/next`.

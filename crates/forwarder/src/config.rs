@@ -11,7 +11,7 @@ use crate::payload::mixpanel::{DEFAULT_GROUP_KEY, MixpanelFormat};
 use crate::payload::segment::SegmentFormat;
 use crate::policy::{DEFAULT_METADATA_FIELDS, Policy, Selection, names};
 use crate::retry::RetryPolicy;
-use crate::secret::Secret;
+use metrics_http::Secret;
 
 pub const DEFAULT_CONCURRENCY: usize = 4;
 pub const MAX_CONCURRENCY: usize = 64;
@@ -57,7 +57,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// `HTTP_TIMEOUT_MS`: longest wait for one answer.
     pub request_timeout: Duration,
-    /// `DEADLINE_MARGIN_MS`: time kept back from the Lambda deadline for dead letters and markers.
+    /// `DEADLINE_MARGIN_MS`: time kept back from the Lambda deadline for dead letters and markers
+    /// (at most a quarter of the time left, `metrics_objects::work_time`).
     pub deadline_margin: Duration,
     /// `DEAD_LETTER_BUCKET`: `None` means the source object's bucket.
     pub dead_letter_bucket: Option<String>,

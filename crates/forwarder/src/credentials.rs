@@ -8,10 +8,11 @@
 //!   "service_account_secret": "…"}` or `{"project_token": "…"}` (`project_id` may instead come
 //!   from `MIXPANEL_PROJECT_ID`).
 
+use metrics_http::Secret;
+use metrics_http::secrets_manager::{SecretError, read_secret};
 use serde::Deserialize;
 
 use crate::destination::mixpanel::MixpanelAuth;
-use crate::secret::Secret;
 
 /// Where Segment's write key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,10 +34,8 @@ pub enum MixpanelSource {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {
-    #[error("reading secret {arn} failed: {message}")]
-    Fetch { arn: String, message: String },
-    #[error("secret {arn} has no SecretString")]
-    NotText { arn: String },
+    #[error(transparent)]
+    Read(#[from] SecretError),
     #[error("secret {arn} is not in a supported shape: {expected}")]
     Shape { arn: String, expected: &'static str },
 }
@@ -45,8 +44,7 @@ impl CredentialsError {
     /// Stable reason code.
     pub fn code(&self) -> &'static str {
         match self {
-            CredentialsError::Fetch { .. } => "secret_fetch_failed",
-            CredentialsError::NotText { .. } => "secret_not_text",
+            CredentialsError::Read(e) => e.code(),
             CredentialsError::Shape { .. } => "secret_bad_shape",
         }
     }
@@ -121,21 +119,19 @@ pub fn mixpanel_from_secret(
     }
 }
 
-/// Fetches a secret's text.
-async fn fetch(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<String, CredentialsError> {
-    let output = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| CredentialsError::Fetch {
+/// A secret's text, or why it cannot be read.
+async fn fetch(
+    client: Option<&aws_sdk_secretsmanager::Client>,
+    arn: &str,
+) -> Result<Secret, CredentialsError> {
+    let Some(client) = client else {
+        return Err(SecretError::Fetch {
             arn: arn.to_owned(),
-            // The SDK's error text names the operation and the service's error code, never the value.
-            message: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-        })?;
-    output
-        .secret_string
-        .ok_or_else(|| CredentialsError::NotText { arn: arn.to_owned() })
+            message: "no Secrets Manager client".into(),
+        }
+        .into());
+    };
+    Ok(read_secret(client, arn).await?)
 }
 
 /// Segment's write key from its source.
@@ -143,13 +139,9 @@ pub async fn segment(
     source: &SegmentSource,
     client: Option<&aws_sdk_secretsmanager::Client>,
 ) -> Result<Secret, CredentialsError> {
-    match (source, client) {
-        (SegmentSource::Env(key), _) => Ok(key.clone()),
-        (SegmentSource::SecretArn(arn), Some(client)) => segment_from_secret(arn, &fetch(client, arn).await?),
-        (SegmentSource::SecretArn(arn), None) => Err(CredentialsError::Fetch {
-            arn: arn.clone(),
-            message: "no Secrets Manager client".into(),
-        }),
+    match source {
+        SegmentSource::Env(key) => Ok(key.clone()),
+        SegmentSource::SecretArn(arn) => segment_from_secret(arn, fetch(client, arn).await?.expose()),
     }
 }
 
@@ -158,15 +150,11 @@ pub async fn mixpanel(
     source: &MixpanelSource,
     client: Option<&aws_sdk_secretsmanager::Client>,
 ) -> Result<MixpanelAuth, CredentialsError> {
-    match (source, client) {
-        (MixpanelSource::Env(auth), _) => Ok(auth.clone()),
-        (MixpanelSource::SecretArn { arn, project_id }, Some(client)) => {
-            mixpanel_from_secret(arn, &fetch(client, arn).await?, project_id.as_deref())
+    match source {
+        MixpanelSource::Env(auth) => Ok(auth.clone()),
+        MixpanelSource::SecretArn { arn, project_id } => {
+            mixpanel_from_secret(arn, fetch(client, arn).await?.expose(), project_id.as_deref())
         }
-        (MixpanelSource::SecretArn { arn, .. }, None) => Err(CredentialsError::Fetch {
-            arn: arn.clone(),
-            message: "no Secrets Manager client".into(),
-        }),
     }
 }
 

@@ -12,7 +12,8 @@ use metrics_schema::UnifiedEvent;
 use crate::destination::{Destination, DestinationKind, SendOutcome};
 use crate::payload::{Built, PreparedBatch, Refusal};
 use crate::reason::Reason;
-use crate::retry::{Deadline, RetryPolicy, parse_retry_after};
+use crate::retry::{Deadline, RetryPolicy};
+use metrics_http::parse_retry_after;
 
 /// An attempt is not started with less time than this left.
 pub const MIN_ATTEMPT: Duration = Duration::from_millis(200);

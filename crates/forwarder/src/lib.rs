@@ -22,7 +22,6 @@ pub mod payload;
 pub mod policy;
 pub mod reason;
 pub mod retry;
-pub mod secret;
 pub mod telemetry;
 
 use aws_config::SdkConfig;
@@ -33,9 +32,9 @@ pub use config::Config;
 pub use destination::{Destination, DestinationKind};
 pub use forward::{DestinationOutcome, ObjectReport, Progress, forward_object};
 pub use handler::{Forwarder, HandlerOptions, Invocation};
+pub use metrics_http::Secret;
 pub use payload::{Built, PreparedBatch, Refusal};
 pub use reason::Reason;
-pub use secret::Secret;
 
 use credentials::{MixpanelSource, SegmentSource};
 use destination::mixpanel::{Mixpanel, MixpanelAuth};
@@ -238,12 +237,7 @@ impl std::fmt::Debug for Destinations {
 /// and one adapter per enabled destination. Logs which destinations are enabled and why the
 /// others are not.
 pub async fn build_forwarder(config: &Config, sdk: &SdkConfig) -> Result<Forwarder, StartError> {
-    let mut s3 = aws_sdk_s3::config::Builder::from(sdk);
-    if sdk.endpoint_url().is_some() {
-        // Local S3 endpoints (moto, MinIO) need path-style addressing.
-        s3 = s3.force_path_style(true);
-    }
-    let s3 = aws_sdk_s3::Client::from_conf(s3.build());
+    let s3 = metrics_objects::s3_client(sdk);
     let needs_secrets = matches!(config.segment.source, Some(SegmentSource::SecretArn(_)))
         || matches!(config.mixpanel.source, Some(MixpanelSource::SecretArn { .. }));
     let secrets = needs_secrets.then(|| aws_sdk_secretsmanager::Client::new(sdk));

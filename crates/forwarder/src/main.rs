@@ -11,6 +11,7 @@ use metrics_forwarder::retry::Deadline;
 use metrics_forwarder::{Config, Forwarder, build_forwarder, telemetry};
 use metrics_schema::EventTime;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 // Several threads: both destinations' requests and their gzip work run side by side.
 #[tokio::main]
@@ -23,7 +24,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .inspect_err(|e| tracing::error!(error = %e, "Cannot start the forwarder."))?;
     let forwarder = &forwarder;
     let margin = config.deadline_margin;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    // The payload stays raw JSON: the trigger parser reads only the fields it needs.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
         handle(forwarder, event, margin).await
     }))
     .await
@@ -31,12 +33,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn handle(
     forwarder: &Forwarder,
-    event: LambdaEvent<Value>,
+    event: LambdaEvent<Box<RawValue>>,
     margin: std::time::Duration,
 ) -> Result<Value, Diagnostic> {
     let deadline = Deadline::from_epoch_millis(event.context.deadline, margin);
-    let payload = serde_json::to_vec(&event.payload).unwrap_or_default();
-    let invocation = forwarder.handle(&payload, deadline).await;
+    let invocation = forwarder.handle(event.payload.get().as_bytes(), deadline).await;
     let now = EventTime::now();
     telemetry::log_reports(&invocation.objects);
     telemetry::emit(&telemetry::metric_documents(&invocation.objects, now));

@@ -9,7 +9,7 @@ use metrics_schema::{MeasureValue, UnifiedEvent};
 use serde_json::value::RawValue;
 
 use crate::dedup::salted_hash;
-use crate::secret::Secret;
+use metrics_http::Secret;
 
 /// A set of names: everything (`*`), or a list.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,8 @@
 //! When to try a batch again: exponential backoff with jitter, never sooner than the vendor's
-//! `Retry-After` (seconds or an HTTP date), and never past the function's deadline.
+//! `Retry-After` (`metrics_http::parse_retry_after`: seconds or an HTTP date), and never past the function's deadline.
 
 use std::time::{Duration, SystemTime};
 
-use time::PrimitiveDateTime;
-use time::macros::format_description;
 use tokio::time::Instant;
 
 /// Backoff settings.
@@ -46,22 +44,6 @@ impl RetryPolicy {
     }
 }
 
-/// Parses a `Retry-After` value: delay seconds, or an HTTP date (IMF-fixdate), relative to
-/// `now`. A date in the past means "now".
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let format = format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let at = PrimitiveDateTime::parse(value, format).ok()?.assume_utc();
-    let at =
-        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(at.unix_timestamp()).ok()?))?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 /// The time this invocation must be done by, with a margin kept back for writing dead letters
 /// and progress markers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,14 +62,10 @@ impl Deadline {
         }
     }
 
-    /// From Lambda's deadline (epoch milliseconds), less `margin`.
+    /// From Lambda's deadline (epoch milliseconds), less `margin`
+    /// ([`metrics_objects::work_time`]: at most a quarter of the time left).
     pub fn from_epoch_millis(deadline_ms: u64, margin: Duration) -> Deadline {
-        let now_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(margin);
-        Deadline::after(left)
+        Deadline::after(metrics_objects::work_time(deadline_ms, margin, SystemTime::now()))
     }
 
     pub fn remaining(&self) -> Duration {
@@ -137,21 +115,5 @@ mod tests {
             policy.delay(0, Some(Duration::from_secs(3)), &mut rng),
             Duration::from_secs(3)
         );
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_470); // Wed, 21 Oct 2015 07:27:50 GMT
-        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-5", now), None);
     }
 }

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 
 use metrics_schema::EventTime;
-use serde_json::{Value, json};
+use metrics_telemetry::count_document;
+use serde_json::Value;
 
 use crate::forward::{ObjectReport, Progress};
 
-pub const NAMESPACE: &str = "MetricsLake";
-pub const STAGE: &str = "forwarder";
+pub const STAGE: &str = metrics_schema::Stage::Forwarder.name();
 
-pub use metrics_telemetry::{emit, init_logging};
+pub use metrics_telemetry::{NAMESPACE, emit, init_logging};
 
 /// One line per object and destination.
 pub fn log_reports(reports: &[ObjectReport]) {
@@ -63,17 +63,6 @@ struct Totals {
     skipped: usize,
 }
 
-fn metric_definition(dimensions: &[&str], metrics: &[&str], timestamp: EventTime) -> Value {
-    json!({
-        "Timestamp": timestamp.as_millis(),
-        "CloudWatchMetrics": [{
-            "Namespace": NAMESPACE,
-            "Dimensions": [dimensions],
-            "Metrics": metrics.iter().map(|m| json!({"Name": m, "Unit": "Count"})).collect::<Vec<_>>(),
-        }],
-    })
-}
-
 /// The EMF documents for an invocation's reports.
 pub fn metric_documents(reports: &[ObjectReport], timestamp: EventTime) -> Vec<Value> {
     let mut totals: BTreeMap<&'static str, Totals> = BTreeMap::new();
@@ -101,44 +90,37 @@ pub fn metric_documents(reports: &[ObjectReport], timestamp: EventTime) -> Vec<V
     }
     let mut documents = Vec::new();
     for (destination, t) in totals {
-        documents.push(json!({
-            "_aws": metric_definition(
-                &["Stage", "Destination"],
-                &["Forwarded", "Filtered", "DeadLettered", "Deferred", "Requests", "Retries", "ObjectsSkipped"],
-                timestamp,
-            ),
-            "Stage": STAGE,
-            "Destination": destination,
-            "Forwarded": t.accepted,
-            "Filtered": t.filtered,
-            "DeadLettered": t.dead_lettered,
-            "Deferred": t.deferred,
-            "Requests": t.requests,
-            "Retries": t.retries,
-            "ObjectsSkipped": t.skipped,
-        }));
+        documents.push(count_document(
+            timestamp.as_millis(),
+            &[("Stage", STAGE), ("Destination", destination)],
+            &[
+                ("Forwarded", t.accepted as u64),
+                ("Filtered", t.filtered as u64),
+                ("DeadLettered", t.dead_lettered as u64),
+                ("Deferred", t.deferred as u64),
+                ("Requests", t.requests as u64),
+                ("Retries", t.retries as u64),
+                ("ObjectsSkipped", t.skipped as u64),
+            ],
+        ));
     }
     for ((destination, reason, metric), count) in by_reason {
-        let mut document = json!({
-            "_aws": metric_definition(&["Stage", "Destination", "Reason"], &[metric], timestamp),
-            "Stage": STAGE,
-            "Destination": destination,
-            "Reason": reason,
-        });
-        document[metric] = json!(count);
-        documents.push(document);
+        documents.push(count_document(
+            timestamp.as_millis(),
+            &[("Stage", STAGE), ("Destination", destination), ("Reason", reason)],
+            &[(metric, count as u64)],
+        ));
     }
     documents
 }
 
 /// The EMF document for a failed invocation.
 pub fn error_document(error_type: &str, timestamp: EventTime) -> Value {
-    json!({
-        "_aws": metric_definition(&["Stage", "ErrorType"], &["InvocationErrors"], timestamp),
-        "Stage": STAGE,
-        "ErrorType": error_type,
-        "InvocationErrors": 1,
-    })
+    count_document(
+        timestamp.as_millis(),
+        &[("Stage", STAGE), ("ErrorType", error_type)],
+        &[("InvocationErrors", 1)],
+    )
 }
 
 #[cfg(test)]
@@ -147,6 +129,7 @@ mod tests {
     use crate::destination::DestinationKind;
     use crate::forward::DestinationOutcome;
     use metrics_schema::ReasonCode;
+    use serde_json::json;
 
     fn outcome(
         destination: DestinationKind,
@@ -237,5 +220,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_documents_keep_their_emf_shape() {
+        let envelope = |dimensions: Value, metrics: &[&str]| {
+            json!({
+                "Timestamp": 3,
+                "CloudWatchMetrics": [{
+                    "Namespace": "MetricsLake",
+                    "Dimensions": [dimensions],
+                    "Metrics": metrics.iter().map(|m| json!({"Name": m, "Unit": "Count"})).collect::<Vec<_>>(),
+                }],
+            })
+        };
+        let reports = [ObjectReport {
+            bucket: "b".into(),
+            key: "k".into(),
+            records: 12,
+            invalid: 0,
+            destinations: vec![outcome(
+                DestinationKind::Mixpanel,
+                Progress::Incomplete,
+                &[],
+                &[("http_503", 5)],
+            )],
+        }];
+        let t = EventTime::from_millis(3);
+        assert_eq!(
+            metric_documents(&reports, t),
+            [
+                json!({
+                    "_aws": envelope(
+                        json!(["Stage", "Destination"]),
+                        &["Forwarded", "Filtered", "DeadLettered", "Deferred", "Requests", "Retries", "ObjectsSkipped"],
+                    ),
+                    "Stage": "forwarder", "Destination": "mixpanel", "Forwarded": 10, "Filtered": 1,
+                    "DeadLettered": 0, "Deferred": 5, "Requests": 2, "Retries": 1, "ObjectsSkipped": 0,
+                }),
+                json!({
+                    "_aws": envelope(json!(["Stage", "Destination", "Reason"]), &["Deferred"]),
+                    "Stage": "forwarder", "Destination": "mixpanel", "Reason": "http_503", "Deferred": 5,
+                }),
+            ]
+        );
+        assert_eq!(
+            error_document("incomplete", t),
+            json!({
+                "_aws": envelope(json!(["Stage", "ErrorType"]), &["InvocationErrors"]),
+                "Stage": "forwarder", "ErrorType": "incomplete", "InvocationErrors": 1,
+            })
+        );
     }
 }

@@ -132,3 +132,29 @@ async fn a_secret_in_the_wrong_shape_is_refused_by_name_not_by_value() {
     );
     assert!(!text.contains("pw-should-not-show"), "{text}");
 }
+
+/// The one Secrets Manager reader (`metrics_http::secrets_manager`), which the InfluxDB token
+/// and the vendor credentials both go through: text is read, binary secrets and missing ones
+/// are refused with their codes.
+#[tokio::test]
+async fn the_secret_reader_reads_text_and_refuses_binary_and_missing_secrets() {
+    use metrics_http::secrets_manager::read_secret;
+    let arn = secret("reader/text", "  the-value ").await;
+    let sdk = Moto::shared().sdk_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    assert_eq!(read_secret(&client, &arn).await.unwrap().expose(), "  the-value ");
+    let binary = client
+        .create_secret()
+        .name("reader/binary")
+        .secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(b"bytes".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let error = read_secret(&client, &binary).await.unwrap_err();
+    assert_eq!(error.code(), "secret_not_text");
+    let error = read_secret(&client, "reader/none").await.unwrap_err();
+    assert_eq!(error.code(), "secret_fetch_failed");
+    assert!(error.to_string().contains("reader/none"), "{error}");
+}

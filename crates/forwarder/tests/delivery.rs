@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use common::{config, event_line, now_ms};
 use metrics_forwarder::Config;
+use metrics_forwarder::Secret;
 use metrics_forwarder::deliver::{DeliveryOptions, deliver};
 use metrics_forwarder::destination::mixpanel::{Mixpanel, MixpanelAuth};
 use metrics_forwarder::destination::segment::Segment;
 use metrics_forwarder::http::HttpClient;
 use metrics_forwarder::retry::Deadline;
-use metrics_forwarder::secret::Secret;
 use metrics_schema::{EventTime, UnifiedEvent, parse_event};
 use metrics_vendorsim::{Credentials, Fault, Settings, Sim, Target};
 

@@ -2,8 +2,20 @@
 //! InfluxDB): hyper over rustls with the aws-lc-rs provider and the system's roots, the same
 //! stack the AWS SDK already compiles, so a function carries one TLS implementation. Plain
 //! `http://` is allowed for local servers (tests, the vendor simulator, a tunnel).
+//!
+//! Beside the client: [`parse_retry_after`], the one `Retry-After` parser; [`Secret`], the one credential type (it never prints its value), and,
+//! with the `secrets-manager` feature, [`secrets_manager::read_secret`], the one Secrets
+//! Manager reader.
 
-use std::time::Duration;
+mod retry_after;
+mod secret;
+#[cfg(feature = "secrets-manager")]
+pub mod secrets_manager;
+
+pub use retry_after::parse_retry_after;
+pub use secret::Secret;
+
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
@@ -37,6 +49,13 @@ pub struct HttpResponse {
     pub status: u16,
     pub retry_after: Option<String>,
     pub body: Bytes,
+}
+
+impl HttpResponse {
+    /// The wait `Retry-After` asks for, from now ([`parse_retry_after`]).
+    pub fn retry_after_delay(&self) -> Option<Duration> {
+        parse_retry_after(self.retry_after.as_deref()?, SystemTime::now())
+    }
 }
 
 #[derive(Debug, Clone)]

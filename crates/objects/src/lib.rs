@@ -8,13 +8,19 @@
 //!   magic bytes, newline-delimited or concatenated JSON), with limits so a gzip bomb or a
 //!   giant line fails that object, not the process;
 //! - [`dead_letter`]: where records that could not be delivered go, with their reason;
-//! - [`sqs`]: the partial-batch response.
+//! - [`sqs`]: the partial-batch response;
+//! - [`deadline`]: how long an invocation may work ([`work_time`]), one rule for both;
+//! - [`s3`]: the S3 client, path-style against a local endpoint ([`s3_client`]).
 
 pub mod dead_letter;
+pub mod deadline;
 pub mod key;
 pub mod read;
+pub mod s3;
 pub mod sqs;
 pub mod trigger;
 
+pub use deadline::work_time;
 pub use read::{ReadError, ReadLimits, SourceRecord};
+pub use s3::s3_client;
 pub use trigger::{ObjectRef, SqsMessage, Trigger, TriggerError};

@@ -144,11 +144,8 @@ fn dead_letters_keep_non_utf8_records_as_base64() {
 async fn objects_are_fetched_through_the_sdk_and_notified_keys_decode_to_them() {
     let moto = Moto::shared();
     let config = moto.sdk_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    // The functions' own S3 client: moto's endpoint is set, so it addresses buckets by path.
+    let s3 = metrics_objects::s3_client(&config);
     s3.create_bucket().bucket("objects-fetch").send().await.unwrap();
     let key = "Data/2026/11/23/10/with space+plus.gz";
     s3.put_object()

@@ -18,6 +18,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use metrics_store::influx::BothTokenVariables;
+pub use metrics_store::influx::TokenSource;
+
 /// Which store the function reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreChoice {
@@ -34,24 +37,6 @@ pub enum StoreChoice {
         url: String,
         token: TokenSource,
     },
-}
-
-/// Where the InfluxDB read token comes from. Its Debug output never shows a token.
-#[derive(Clone, PartialEq, Eq)]
-pub enum TokenSource {
-    /// `INFLUXDB_TOKEN` (local runs).
-    Env(String),
-    /// `INFLUXDB_TOKEN_SECRET_ARN`.
-    SecretArn(String),
-}
-
-impl std::fmt::Debug for TokenSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TokenSource::Env(_) => f.write_str("Env(<redacted>)"),
-            TokenSource::SecretArn(arn) => f.debug_tuple("SecretArn").field(arn).finish(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,13 +91,18 @@ impl Config {
                     name: "INFLUXDB_URL",
                     problem: "required with METRICS_STORE=influxdb".into(),
                 })?;
-                let token = match (get("INFLUXDB_TOKEN"), get("INFLUXDB_TOKEN_SECRET_ARN")) {
-                    (Some(token), None) => TokenSource::Env(token),
-                    (None, Some(arn)) => TokenSource::SecretArn(arn),
-                    _ => {
+                let token = match TokenSource::from_lookup(&get) {
+                    Ok(Some(source)) => source,
+                    Ok(None) => {
                         return Err(ConfigError {
-                            name: "INFLUXDB_TOKEN_SECRET_ARN",
+                            name: BothTokenVariables::VARIABLE,
                             problem: "set exactly one of INFLUXDB_TOKEN_SECRET_ARN and INFLUXDB_TOKEN".into(),
+                        });
+                    }
+                    Err(both) => {
+                        return Err(ConfigError {
+                            name: BothTokenVariables::VARIABLE,
+                            problem: both.to_string(),
                         });
                     }
                 };

@@ -23,7 +23,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use bytes::Bytes;
 use metrics_schema::TenantId;
 use metrics_store::influx::http::{HttpClient, HttpResponse};
-use metrics_store::influx::{ApiVersion, Endpoint, Token};
+use metrics_store::influx::{ApiVersion, Endpoint, Token, token_from_secret_string};
 use serde_json::{Value, json};
 
 use crate::assemble::SeriesRow;
@@ -276,21 +276,21 @@ impl QueryTokens {
                 let shared = map
                     .get("token")
                     .and_then(Value::as_str)
-                    .map(Token::new)
+                    .map(|t| Token::new(t.trim()))
                     .filter(|t| !t.is_empty());
                 let per_tenant: HashMap<String, Token> = map
                     .get("tenants")
                     .and_then(Value::as_object)
                     .map(|t| {
                         t.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), Token::new(v.as_str()?))))
+                            .filter_map(|(k, v)| Some((k.clone(), Token::new(v.as_str()?.trim()))))
                             .filter(|(_, t)| !t.is_empty())
                             .collect()
                     })
                     .unwrap_or_default();
                 (shared.is_some() || !per_tenant.is_empty()).then_some(QueryTokens { shared, per_tenant })
             }
-            _ => Token::from_secret_string(secret).map(QueryTokens::shared),
+            _ => token_from_secret_string(secret).map(QueryTokens::shared),
         }
     }
 
@@ -343,7 +343,7 @@ impl InfluxEngine {
             .for_tenant(db)
             .ok_or_else(|| unavailable("no query token for this tenant"))?;
         let auth = token
-            .header("Bearer")
+            .authorization("Bearer")
             .ok_or_else(|| unavailable("the token is not a header value"))?;
         let headers: [(HeaderName, HeaderValue); 2] = [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),

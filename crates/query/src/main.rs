@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use metrics_query::api::{AppState, IdentitySource, ResponseCache, app};
-use metrics_query::config::{Config, StoreChoice, TokenSource};
+use metrics_query::config::{Config, StoreChoice};
 use metrics_query::engine::{EmbeddedQueries, Engine};
 use metrics_query::influx::{InfluxEngine, QueryTokens};
 use metrics_query::model::Limits;
@@ -73,29 +73,15 @@ async fn engine(config: &Config) -> Result<Arc<dyn Engine>, String> {
             Ok(Arc::new(engine))
         }
         StoreChoice::Influxdb { url, token } => {
-            let text = match token {
-                TokenSource::Env(token) => token.clone(),
-                TokenSource::SecretArn(arn) => read_secret(arn).await?,
-            };
-            let tokens =
-                QueryTokens::from_secret_string(&text).ok_or("the InfluxDB token secret holds no token")?;
+            // Region, credentials and endpoint from the standard AWS variables, for a secret only.
+            let text = token
+                .read(aws_config::load_from_env)
+                .await
+                .map_err(|e| e.to_string())?;
+            let tokens = QueryTokens::from_secret_string(text.expose())
+                .ok_or("the InfluxDB token secret holds no token")?;
             let engine = InfluxEngine::new(url, tokens, Limits::default()).map_err(|e| e.message)?;
             Ok(Arc::new(engine))
         }
     }
-}
-
-/// A Secrets Manager secret's text, read once per container. Errors name the secret, never
-/// its value.
-async fn read_secret(arn: &str) -> Result<String, String> {
-    let sdk = aws_config::load_from_env().await;
-    let output = aws_sdk_secretsmanager::Client::new(&sdk)
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| format!("{arn}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
-    output
-        .secret_string
-        .ok_or_else(|| format!("{arn}: the secret is not text"))
 }

@@ -186,11 +186,7 @@ fn duplicate(key: &str, place: &str) -> Invalid {
 
 /// A field name for an error message, bounded so a hostile key cannot bloat the logs.
 fn short(name: &str) -> String {
-    let mut end = name.len().min(64);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{:?}", &name[..end])
+    format!("{:?}", crate::text::prefix_within(name, 64))
 }
 
 /// An object's entries in input order.

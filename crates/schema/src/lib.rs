@@ -21,6 +21,7 @@ pub mod mapping;
 pub mod names;
 pub mod outcome;
 pub mod reason;
+pub mod text;
 pub mod time;
 
 pub use event::{Dimension, Measure, MeasureValue, UnifiedEvent, parse_event};

@@ -187,14 +187,7 @@ fn text_len(value: &StoreValue) -> usize {
 
 /// A name for a message, bounded so a long name cannot bloat logs.
 pub(crate) fn short(name: &str) -> Cow<'_, str> {
-    if name.len() <= 64 {
-        return Cow::Borrowed(name);
-    }
-    let mut end = 64;
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!("{}…", &name[..end]))
+    metrics_schema::text::bounded(name, 64)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `metrics-telemetry`: what metrics-lake's Lambda functions write to stdout, where Lambda
 //! sends it to CloudWatch Logs: JSON log lines, and embedded-metric-format (EMF) documents
-//! that CloudWatch turns into metrics. Each function builds its own documents; this crate
-//! only sets up logging and prints them.
+//! that CloudWatch turns into metrics. This crate sets up logging, builds the one EMF envelope
+//! ([`count_document`]) every function fills with its own dimensions and counts, and prints
+//! the documents.
 
 use std::io::Write as _;
 
@@ -36,6 +37,44 @@ where
         .finish()
 }
 
+/// CloudWatch namespace of every metric the functions emit.
+pub const NAMESPACE: &str = "MetricsLake";
+
+/// One EMF document: a single dimension set (`dimensions`, names and values, in order) and
+/// `counts` (metric names and values, all of unit `Count`), at `timestamp_ms` (epoch
+/// milliseconds), in [`NAMESPACE`]. Every metric and dimension the `_aws` metadata names gets
+/// its value as a top-level member, as the format requires:
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
+pub fn count_document(
+    timestamp_ms: i64,
+    dimensions: &[(&str, &str)],
+    counts: &[(&str, u64)],
+) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let mut document = Map::with_capacity(1 + dimensions.len() + counts.len());
+    document.insert(
+        "_aws".to_owned(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dimensions.iter().map(|(name, _)| *name).collect::<Vec<_>>()],
+                "Metrics": counts
+                    .iter()
+                    .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+                    .collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    for (name, value) in dimensions {
+        document.insert((*name).to_owned(), Value::from(*value));
+    }
+    for (name, count) in counts {
+        document.insert((*name).to_owned(), Value::from(*count));
+    }
+    Value::Object(document)
+}
+
 /// Prints EMF documents, one line each, in one write.
 pub fn emit(documents: &[serde_json::Value]) {
     let mut buf = Vec::with_capacity(512 * documents.len());
@@ -46,4 +85,36 @@ pub fn emit(documents: &[serde_json::Value]) {
     }
     // Nothing useful can be done if stdout is gone.
     let _ = std::io::stdout().lock().write_all(&buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_count_document_is_the_emf_envelope_with_every_named_value() {
+        let document = count_document(
+            1_000,
+            &[("Stage", "writer"), ("Reason", "not_json")],
+            &[("A", 2), ("B", 0)],
+        );
+        assert_eq!(
+            document,
+            json!({
+                "_aws": {
+                    "Timestamp": 1_000,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "MetricsLake",
+                        "Dimensions": [["Stage", "Reason"]],
+                        "Metrics": [{"Name": "A", "Unit": "Count"}, {"Name": "B", "Unit": "Count"}],
+                    }],
+                },
+                "Stage": "writer",
+                "Reason": "not_json",
+                "A": 2,
+                "B": 0,
+            })
+        );
+    }
 }

@@ -30,7 +30,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use metrics_objects::ReadLimits;
-use metrics_store::influx::{ApiVersion, Endpoint, InfluxSettings, Token, TokenSource};
+use metrics_store::influx::{ApiVersion, BothTokenVariables, Endpoint, InfluxSettings, TokenSource};
 use metrics_store::timestream::{TableSettings, TimestreamSettings};
 use metrics_store::{
     AnyStore, EmbeddedSettings, EmbeddedStore, InfluxStore, StoreError, StoreKind, TimestreamStore,
@@ -204,18 +204,11 @@ fn influxdb(
         retention_days: number(get, "INFLUXDB_RETENTION_DAYS", 365, 0, 36_500)? as u32,
         ..InfluxSettings::default()
     };
-    let token = match (get("INFLUXDB_TOKEN"), get("INFLUXDB_TOKEN_SECRET_ARN")) {
-        (Some(_), Some(arn)) => {
-            return Err(ConfigError {
-                name: "INFLUXDB_TOKEN_SECRET_ARN",
-                value: arn,
-                expected: "either INFLUXDB_TOKEN or INFLUXDB_TOKEN_SECRET_ARN, not both".into(),
-            });
-        }
-        (Some(token), None) => Some(TokenSource::Value(Token::new(token))),
-        (None, Some(arn)) => Some(TokenSource::SecretArn(arn.trim().to_owned())),
-        (None, None) => None,
-    };
+    let token = TokenSource::from_lookup(get).map_err(|e| ConfigError {
+        name: BothTokenVariables::VARIABLE,
+        value: get(BothTokenVariables::VARIABLE).unwrap_or_default(),
+        expected: e.to_string(),
+    })?;
     if store != StoreKind::Influxdb {
         return Ok((settings, token));
     }
@@ -387,7 +380,9 @@ mod tests {
         assert_eq!(v2.influxdb.retention_days, 365);
         assert_eq!(
             v2.influxdb_token,
-            Some(TokenSource::Value(Token::new("local-token")))
+            Some(TokenSource::Value(metrics_store::influx::Secret::new(
+                "local-token"
+            )))
         );
         assert!(
             !format!("{v2:?}").contains("local-token"),

@@ -5,13 +5,11 @@
 use std::collections::BTreeMap;
 
 use metrics_schema::EventTime;
-use serde_json::{Value, json};
+use metrics_telemetry::count_document;
+use serde_json::Value;
 
 use crate::STAGE;
 use crate::write::ObjectReport;
-
-/// CloudWatch namespace of every metric (shared with the other stages).
-pub const NAMESPACE: &str = "MetricsLake";
 
 /// Counts over one invocation.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -67,49 +65,35 @@ impl Tally {
             ("Retryable", self.outcome("retryable")),
             ("ObjectErrors", self.outcome("object_error")),
         ];
-        let mut doc = json!({
-            "_aws": {
-                "Timestamp": timestamp.as_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["Stage"]],
-                    "Metrics": totals.iter().map(|(name, _)| json!({"Name": name, "Unit": "Count"})).collect::<Vec<_>>(),
-                }],
-            },
-            "Stage": STAGE,
-        });
-        for (name, value) in totals {
-            doc[name] = json!(value);
-        }
-        let mut documents = vec![doc];
+        let mut documents = vec![count_document(
+            timestamp.as_millis(),
+            &[("Stage", STAGE)],
+            &totals,
+        )];
         for ((outcome, reason), n) in &self.records {
             if reason.is_empty() {
                 continue;
             }
-            documents.push(json!({
-                "_aws": {
-                    "Timestamp": timestamp.as_millis(),
-                    "CloudWatchMetrics": [{
-                        "Namespace": NAMESPACE,
-                        "Dimensions": [["Stage", "Outcome", "Reason"]],
-                        "Metrics": [{"Name": "NotWritten", "Unit": "Count"}],
-                    }],
-                },
-                "Stage": STAGE,
-                "Outcome": outcome,
-                "Reason": reason,
-                "NotWritten": n,
-            }));
+            documents.push(count_document(
+                timestamp.as_millis(),
+                &[
+                    ("Stage", STAGE),
+                    ("Outcome", *outcome),
+                    ("Reason", reason.as_str()),
+                ],
+                &[("NotWritten", *n)],
+            ));
         }
         documents
     }
 }
 
-pub use metrics_telemetry::{emit, init_logging};
+pub use metrics_telemetry::{NAMESPACE, emit, init_logging};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn every_drop_path_has_its_own_metric_document() {
@@ -154,6 +138,63 @@ mod tests {
                 ("invalid".into(), "not_json".into(), 2),
                 ("object_error".into(), "object_not_found".into(), 1),
                 ("rejected".into(), "version_conflict".into(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_documents_keep_their_emf_shape() {
+        let mut report = ObjectReport::default();
+        report.counts.insert(("invalid", "not_json".into()), 2);
+        let mut tally = Tally::default();
+        tally.add_object(&report);
+        let docs = tally.documents(EventTime::from_millis(7));
+        let names = [
+            "Objects",
+            "ObjectsRetried",
+            "MessagesFailed",
+            "DeadLetters",
+            "Written",
+            "AlreadyPresent",
+            "Invalid",
+            "Rejected",
+            "Retryable",
+            "ObjectErrors",
+        ];
+        let mut totals = json!({
+            "_aws": {
+                "Timestamp": 7,
+                "CloudWatchMetrics": [{
+                    "Namespace": "MetricsLake",
+                    "Dimensions": [["Stage"]],
+                    "Metrics": names.iter().map(|n| json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
+                }],
+            },
+            "Stage": "writer",
+        });
+        for name in names {
+            totals[name] = json!(0);
+        }
+        totals["Objects"] = json!(1);
+        totals["Invalid"] = json!(2);
+        assert_eq!(
+            docs,
+            [
+                totals,
+                json!({
+                    "_aws": {
+                        "Timestamp": 7,
+                        "CloudWatchMetrics": [{
+                            "Namespace": "MetricsLake",
+                            "Dimensions": [["Stage", "Outcome", "Reason"]],
+                            "Metrics": [{"Name": "NotWritten", "Unit": "Count"}],
+                        }],
+                    },
+                    "Stage": "writer",
+                    "Outcome": "invalid",
+                    "Reason": "not_json",
+                    "NotWritten": 2,
+                })
             ]
         );
     }

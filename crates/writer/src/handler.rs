@@ -12,7 +12,7 @@
 //! - A message that is not an S3 notification fails too (nothing is dropped unseen);
 //!   `s3:TestEvent` messages carry no objects and succeed.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use metrics_objects::dead_letter::{DeadLetter, dead_letter_key, put_dead_letters};
 use metrics_objects::read::fetch_object;
@@ -73,16 +73,10 @@ pub struct RetryObject {
     pub cause: String,
 }
 
-/// The instant to stop retrying: the Lambda deadline (epoch milliseconds) less `margin`, the
-/// margin being at most a quarter of the time left, so a short function timeout still leaves
-/// time to write.
+/// The instant to stop retrying: the Lambda deadline (epoch milliseconds) less `margin`
+/// ([`metrics_objects::work_time`]: at most a quarter of the time left).
 pub fn deadline_from_epoch_ms(deadline_ms: u64, margin: Duration) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(margin.min(left / 4))
+    Instant::now() + metrics_objects::work_time(deadline_ms, margin, SystemTime::now())
 }
 
 impl<S: Store> Writer<S> {
@@ -282,35 +276,6 @@ impl<S: Store> Writer<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn epoch_ms_in(d: Duration) -> u64 {
-        (SystemTime::now() + d)
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64
-    }
-
-    #[test]
-    fn the_deadline_keeps_the_margin_back_from_lambdas() {
-        let deadline = deadline_from_epoch_ms(epoch_ms_in(Duration::from_secs(30)), Duration::from_secs(3));
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(
-            left > Duration::from_millis(26_500) && left <= Duration::from_secs(27),
-            "{left:?}"
-        );
-    }
-
-    #[test]
-    fn a_short_timeout_keeps_three_quarters_of_its_time_for_work() {
-        let now = Instant::now();
-        assert!(deadline_from_epoch_ms(0, Duration::ZERO) <= now + Duration::from_millis(5));
-        let short = deadline_from_epoch_ms(epoch_ms_in(Duration::from_secs(2)), Duration::from_secs(3));
-        let left = short.saturating_duration_since(Instant::now());
-        assert!(
-            left > Duration::from_millis(1_300) && left <= Duration::from_millis(1_500),
-            "{left:?}"
-        );
-    }
 
     #[test]
     fn errors_become_lambda_diagnostics_with_stable_types() {

@@ -19,11 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "Invalid configuration."))?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    // A local endpoint (moto, `cargo lambda watch`) serves buckets by path, not by host name.
-    let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(sdk.endpoint_url().is_some())
-        .build();
-    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    let s3 = metrics_objects::s3_client(&sdk);
     let store = config.open_store(|| async { sdk.clone() }).await?;
     let writer = Writer::new(s3, store, config);
     let writer = &writer;

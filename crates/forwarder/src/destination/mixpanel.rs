@@ -15,7 +15,7 @@ use crate::http::HttpClient;
 use crate::payload::mixpanel::{MixpanelFormat, PATH};
 use crate::payload::{Built, PreparedBatch, PreparedItem, batch, build};
 use crate::reason::Reason;
-use crate::secret::Secret;
+use metrics_http::Secret;
 
 /// Data residency: the project's region decides the host, or nothing is ingested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,10 +73,7 @@ impl MixpanelAuth {
             }
             MixpanelAuth::ProjectToken { token } => format!("{}:", token.expose()),
         };
-        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-        let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
-        value.set_sensitive(true);
-        Some(value)
+        Secret::new(base64::engine::general_purpose::STANDARD.encode(pair)).authorization("Basic")
     }
 }
 

@@ -12,7 +12,7 @@ use crate::http::HttpClient;
 use crate::payload::segment::{PATH, SegmentFormat};
 use crate::payload::{Built, PreparedBatch, PreparedItem, batch, build};
 use crate::reason::Reason;
-use crate::secret::Secret;
+use metrics_http::Secret;
 
 /// `SEGMENT_ENDPOINT` when unset (Oregon; EU workspaces must set their regional host).
 pub const DEFAULT_ENDPOINT: &str = "https://api.segment.io";
@@ -41,10 +41,8 @@ pub fn public_headers() -> Vec<(HeaderName, HeaderValue)> {
 
 /// `Authorization: Basic base64("<write key>:")`, marked sensitive.
 pub fn authorization(write_key: &Secret) -> Option<HeaderValue> {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:", write_key.expose()));
-    let mut value = HeaderValue::from_str(&format!("Basic {token}")).ok()?;
-    value.set_sensitive(true);
-    Some(value)
+    Secret::new(base64::engine::general_purpose::STANDARD.encode(format!("{}:", write_key.expose())))
+        .authorization("Basic")
 }
 
 impl Segment {

@@ -542,15 +542,7 @@ fn describe(leaves: &[&RawValue]) -> String {
 
 /// Event values in messages are bounded.
 fn clip(text: &str) -> String {
-    const MAX: usize = 80;
-    if text.len() <= MAX {
-        return text.to_owned();
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    crate::text::bounded(text, 80).into_owned()
 }
 
 /// Why a rule's pattern did not match an event.

@@ -208,13 +208,6 @@ struct V2Error {
     message: String,
 }
 
-/// `Retry-After` in seconds (InfluxDB sends seconds; an HTTP date is treated as absent).
-pub fn retry_after(value: Option<&str>) -> Option<Duration> {
-    value
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
 /// The server's message, bounded, for a cause or a detail.
 fn message(api: ApiVersion, body: &[u8]) -> String {
     let text = match api {
@@ -253,7 +246,7 @@ pub fn classify_write(api: ApiVersion, response: &HttpResponse, lines: &[&str]) 
         404 => WriteAnswer::NotFound(message(api, body)),
         429 | 500..=599 => WriteAnswer::Transient {
             cause: format!("HTTP {status}: {}", message(api, body)),
-            retry_after: retry_after(response.retry_after.as_deref()),
+            retry_after: response.retry_after_delay(),
         },
         _ => WriteAnswer::Refused(format!("HTTP {status}: {}", message(api, body))),
     }
@@ -436,6 +429,18 @@ mod tests {
             classify_write(ApiVersion::V3, &answer(503, "", None), &["a"]),
             WriteAnswer::Transient {
                 retry_after: None,
+                ..
+            }
+        ));
+        // An HTTP date counts too (it was ignored before): a past one means "now".
+        assert!(matches!(
+            classify_write(
+                ApiVersion::V3,
+                &answer(503, "", Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+                &["a"]
+            ),
+            WriteAnswer::Transient {
+                retry_after: Some(Duration::ZERO),
                 ..
             }
         ));

@@ -10,14 +10,15 @@
 //!   tag, so a replayed record rewrites the same point (reported `written`; InfluxDB does not
 //!   say whether the point was there) and two events in the same millisecond stay apart.
 //! - Bodies are gzip-compressed, up to [`InfluxSettings::max_batch_bytes`] of lines each. 429
-//!   and 5xx are retried with backoff and full jitter, never sooner than `Retry-After`, until
+//!   and 5xx are retried with backoff and full jitter, never sooner than `Retry-After` (seconds
+//!   or an HTTP date, `metrics_http::parse_retry_after`), until
 //!   the deadline; a missing database is created and the write sent again once.
 //! - Refused lines ([`api::classify_write`]): a v3 partial write names them and the rest is in;
 //!   a v2 400 names the first and the rest is sent again; an answer that names none (413, 422,
 //!   an unparsable 400) splits the lines in halves until the bad ones are alone. Resending is
 //!   safe because writing a point twice is writing it once.
-//! - The token comes from `INFLUXDB_TOKEN` or a Secrets Manager secret fetched once per
-//!   container ([`TokenSource`]); it is never printed ([`Token`]).
+//! - The token comes from `INFLUXDB_TOKEN` or a Secrets Manager secret read once per
+//!   container ([`TokenSource`]); it is never printed ([`Token`] is a [`Secret`]).
 
 pub mod api;
 #[cfg(feature = "fake-influxdb")]
@@ -36,6 +37,7 @@ use aws_config::SdkConfig;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use metrics_http::secrets_manager::SecretError;
 use metrics_schema::TenantId;
 
 use crate::port::{Deadline, RecordOutcome, Store, StoreError, WriteReport};
@@ -44,7 +46,7 @@ use crate::record::StoreRecord;
 use crate::retry::Backoff;
 pub use api::{ApiVersion, Endpoint, WriteAnswer};
 use http::{HttpClient, HttpError, HttpResponse};
-pub use token::Token;
+pub use token::{BothTokenVariables, Secret, Token, TokenSource, token_from_secret_string};
 
 /// One second between create calls of a process, as for Timestream's control plane: InfluxDB
 /// documents no rate, and a burst of new tenants should not become a burst of creates.
@@ -84,16 +86,6 @@ impl Default for InfluxSettings {
     }
 }
 
-/// Where the API token comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenSource {
-    /// The token itself (`INFLUXDB_TOKEN`, for local runs).
-    Value(Token),
-    /// A Secrets Manager secret (`INFLUXDB_TOKEN_SECRET_ARN`): the whole string, or its `token`
-    /// member when it is JSON.
-    SecretArn(String),
-}
-
 /// The endpoint, token and client every call uses.
 #[derive(Debug)]
 pub(crate) struct Connection {
@@ -106,7 +98,7 @@ pub(crate) struct Connection {
 impl Connection {
     fn headers(&self, content_type: &'static str, gzip: bool) -> Vec<(HeaderName, HeaderValue)> {
         let mut headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static(content_type))];
-        if let Some(auth) = self.token.header(self.endpoint.auth_scheme()) {
+        if let Some(auth) = self.token.authorization(self.endpoint.auth_scheme()) {
             headers.push((header::AUTHORIZATION, auth));
         }
         if gzip {
@@ -166,7 +158,7 @@ impl InfluxStore {
     pub fn new(settings: InfluxSettings, token: Token) -> Result<Self, StoreError> {
         let endpoint = Endpoint::new(&settings.url, settings.api, settings.org.clone())
             .map_err(|e| StoreError::Refused(e.to_string()))?;
-        if token.is_empty() {
+        if token.expose().trim().is_empty() {
             return Err(StoreError::Refused("the InfluxDB token is empty".into()));
         }
         let http = HttpClient::new().map_err(|e| StoreError::Refused(e.to_string()))?;
@@ -188,10 +180,12 @@ impl InfluxStore {
         settings: InfluxSettings,
         source: TokenSource,
     ) -> Result<Self, StoreError> {
-        let token = match source {
-            TokenSource::Value(token) => token,
-            TokenSource::SecretArn(arn) => fetch_token(sdk, &arn).await?,
-        };
+        let text = source.read(|| async { sdk.clone() }).await.map_err(|e| match e {
+            SecretError::Fetch { .. } => StoreError::Unavailable(format!("reading the InfluxDB token: {e}")),
+            SecretError::NotText { .. } => StoreError::Refused(e.to_string()),
+        })?;
+        let token = token_from_secret_string(text.expose())
+            .ok_or_else(|| StoreError::Refused("the InfluxDB token secret holds no token".into()))?;
         InfluxStore::new(settings, token)
     }
 
@@ -292,27 +286,6 @@ fn gzip(lines: &[&str]) -> std::io::Result<Bytes> {
         encoder.write_all(b"\n")?;
     }
     Ok(Bytes::from(encoder.finish()?))
-}
-
-async fn fetch_token(sdk: &SdkConfig, arn: &str) -> Result<Token, StoreError> {
-    let client = aws_sdk_secretsmanager::Client::new(sdk);
-    let secret = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            StoreError::Unavailable(format!("reading the InfluxDB token secret: {}", aws_error(&e)))
-        })?;
-    secret
-        .secret_string()
-        .and_then(Token::from_secret_string)
-        .ok_or_else(|| StoreError::Refused("the InfluxDB token secret holds no token".into()))
-}
-
-/// The error's code and message, never the request (which names no secret value anyway).
-fn aws_error<E: aws_sdk_secretsmanager::error::ProvideErrorMetadata>(e: &E) -> String {
-    format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or(""))
 }
 
 /// Groups of line indices, each under `max_bytes` (a longer line goes alone).

@@ -122,15 +122,7 @@ pub fn rejected_outcome(rejected: &RejectedRecord) -> RecordOutcome {
 
 /// Error text from the service, bounded for logs and dead letters.
 pub(crate) fn bounded(text: &str) -> String {
-    const MAX: usize = 300;
-    if text.len() <= MAX {
-        return text.to_owned();
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    metrics_schema::text::bounded(text, 300).into_owned()
 }
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! A credential value that cannot be printed: `Debug` and `Display` show `[redacted]`, so a
-//! secret in a config struct, an error or a log field never leaks by accident.
+//! secret in a config struct, an error, a log field or a dead letter never leaks by accident.
 
 use std::fmt;
+
+use http::HeaderValue;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    /// The value as given (a hash salt must not be altered, so nothing is trimmed).
     pub fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
@@ -18,6 +21,14 @@ impl Secret {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// `<scheme> <value>` as a header value marked sensitive, so hyper never logs it; `None`
+    /// when the value cannot be a header.
+    pub fn authorization(&self, scheme: &str) -> Option<HeaderValue> {
+        let mut value = HeaderValue::from_str(&format!("{scheme} {}", self.0)).ok()?;
+        value.set_sensitive(true);
+        Some(value)
     }
 }
 
@@ -45,5 +56,15 @@ mod tests {
             "[redacted] [redacted] Some([redacted])"
         );
         assert_eq!(secret.expose(), "hunter2");
+    }
+
+    #[test]
+    fn the_authorization_header_is_marked_sensitive() {
+        let header = Secret::new("abc").authorization("Bearer");
+        assert_eq!(
+            header.as_ref().map(|h| (h.is_sensitive(), h.to_str().ok())),
+            Some((true, Some("Bearer abc")))
+        );
+        assert_eq!(Secret::new("line\nbreak").authorization("Token"), None);
     }
 }
