@@ -1,15 +1,21 @@
 //! The query engine for the embedded store (SQLite): the catalog is read from the store's
 //! `ts_schema` and the tenant's table; requests are compiled to SQL whose identifiers all come
 //! from that catalog (and are quoted) and whose values are bound parameters.
+//!
+//! [`EmbeddedReader`] runs the SQL synchronously on a borrowed store (`metrics-lake query` and
+//! `tenants`); [`EmbeddedEngine`] is the same behind the async [`Engine`] port, for the API.
+
+use std::sync::Arc;
 
 use metrics_schema::TenantId;
 use metrics_store::embedded::schema::ColumnKind;
-use metrics_store::{EmbeddedStore, MeasureType};
+use metrics_store::{EmbeddedStore, MeasureType, StoreKind};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params_from_iter};
 use serde::Serialize;
 
 use crate::catalog::{Catalog, MeasureKind, MetricSchema};
+use crate::engine::{Engine, EngineFuture};
 use crate::model::{
     Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Filter, Limits, QueryError, QueryErrorCode,
     SeriesRequest, SeriesResult,
@@ -25,9 +31,9 @@ pub struct TenantSummary {
     pub last_ms: Option<i64>,
 }
 
-/// Runs queries against an embedded store.
+/// Runs queries against an embedded store, synchronously.
 #[derive(Debug)]
-pub struct EmbeddedEngine<'s> {
+pub struct EmbeddedReader<'s> {
     store: &'s EmbeddedStore,
     limits: Limits,
 }
@@ -43,16 +49,16 @@ fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-impl<'s> EmbeddedEngine<'s> {
+impl<'s> EmbeddedReader<'s> {
     pub fn new(store: &'s EmbeddedStore) -> Self {
-        EmbeddedEngine {
+        EmbeddedReader {
             store,
             limits: Limits::default(),
         }
     }
 
     pub fn with_limits(store: &'s EmbeddedStore, limits: Limits) -> Self {
-        EmbeddedEngine { store, limits }
+        EmbeddedReader { store, limits }
     }
 
     /// Every tenant with a table, with its size and time range.
@@ -307,5 +313,69 @@ fn measure_kind(t: MeasureType) -> MeasureKind {
         MeasureType::Double => MeasureKind::Double,
         MeasureType::Boolean => MeasureKind::Boolean,
         MeasureType::Varchar => MeasureKind::Varchar,
+    }
+}
+
+/// The embedded store behind the [`Engine`] port. SQLite calls are synchronous, so each runs
+/// on the blocking pool rather than on the async workers.
+#[derive(Debug, Clone)]
+pub struct EmbeddedEngine {
+    store: Arc<EmbeddedStore>,
+    limits: Limits,
+}
+
+impl EmbeddedEngine {
+    pub fn new(store: Arc<EmbeddedStore>, limits: Limits) -> Self {
+        EmbeddedEngine { store, limits }
+    }
+
+    pub fn store(&self) -> &Arc<EmbeddedStore> {
+        &self.store
+    }
+
+    async fn blocking<T, F>(&self, job: F) -> Result<T, QueryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&EmbeddedReader<'_>) -> Result<T, QueryError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        let limits = self.limits;
+        tokio::task::spawn_blocking(move || job(&EmbeddedReader::with_limits(&store, limits)))
+            .await
+            .unwrap_or_else(|_| {
+                Err(QueryError::new(
+                    QueryErrorCode::StoreUnavailable,
+                    "the store could not answer",
+                ))
+            })
+    }
+}
+
+impl Engine for EmbeddedEngine {
+    fn name(&self) -> &'static str {
+        StoreKind::Embedded.name()
+    }
+
+    fn catalog<'a>(&'a self, tenant: &'a TenantId<'static>) -> EngineFuture<'a, Catalog> {
+        let tenant = tenant.clone();
+        Box::pin(self.blocking(move |e| e.catalog(&tenant)))
+    }
+
+    fn series<'a>(
+        &'a self,
+        tenant: &'a TenantId<'static>,
+        request: &'a SeriesRequest,
+    ) -> EngineFuture<'a, SeriesResult> {
+        let (tenant, request) = (tenant.clone(), request.clone());
+        Box::pin(self.blocking(move |e| e.series(&tenant, &request)))
+    }
+
+    fn breakdown<'a>(
+        &'a self,
+        tenant: &'a TenantId<'static>,
+        request: &'a BreakdownRequest,
+    ) -> EngineFuture<'a, BreakdownResult> {
+        let (tenant, request) = (tenant.clone(), request.clone());
+        Box::pin(self.blocking(move |e| e.breakdown(&tenant, &request)))
     }
 }

@@ -282,3 +282,16 @@ async fn the_openapi_document_lists_exactly_the_routes_the_router_serves() {
         }
     }
 }
+
+#[test]
+fn the_openapi_document_lists_every_query_error_code() {
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    let listed = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"];
+    for code in QueryErrorCode::ALL {
+        assert!(
+            listed.as_array().unwrap().contains(&code.as_str().into()),
+            "{} is not in openapi.json",
+            code.as_str()
+        );
+    }
+}

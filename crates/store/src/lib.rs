@@ -18,8 +18,6 @@
 pub mod any;
 pub mod convert;
 pub mod embedded;
-#[cfg(feature = "fake-timestream")]
-pub mod fake_timestream;
 pub mod influx;
 pub mod port;
 pub mod reason;

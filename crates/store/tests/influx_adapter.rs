@@ -1,12 +1,12 @@
-//! The InfluxDB adapter over real HTTP against the local v3/v2 server (`fake_server`): one
+//! The InfluxDB adapter over real HTTP against the local v3/v2 server (`metrics_fakes::influxdb`): one
 //! outcome per record, retries, partial writes, database creation, gzip bodies, and the token
 //! kept out of everything printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 
+use metrics_fakes::influxdb::{FakeInflux, Reply};
 use metrics_schema::TenantId;
-use metrics_store::influx::fake_server::{FakeInflux, Reply};
 use metrics_store::influx::{ApiVersion, InfluxSettings, InfluxStore, Token};
 use metrics_store::retry::Backoff;
 use metrics_store::{RecordOutcome, RejectReason, Store, StoreRecord, StoreValue};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use metrics_store::fake_timestream::{FakeTimestream, Reply};
+use metrics_fakes::timestream::{FakeTimestream, Reply};
 use metrics_store::retry::Backoff;
 use metrics_store::{
     EmbeddedSettings, EmbeddedStore, Store, StoreValue, TimestreamSettings, TimestreamStore,

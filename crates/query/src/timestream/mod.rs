@@ -8,16 +8,16 @@ pub mod clients;
 pub mod result;
 pub mod sql;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_timestreamquery::Client;
 use aws_sdk_timestreamquery::types::ColumnInfo;
 use metrics_schema::TenantId;
+use metrics_store::StoreKind;
 
 use crate::catalog::{Catalog, MeasureKind, MetricSchema};
+use crate::catalog_cache::CatalogCache;
 use crate::engine::{Engine, EngineFuture};
 use crate::model::{
     BreakdownRequest, BreakdownResult, BreakdownRow, Limits, QueryError, QueryErrorCode, SeriesRequest,
@@ -30,8 +30,6 @@ use result::Cell;
 const PAGE_ROWS: i32 = 1000;
 const MAX_PAGES: usize = 200;
 const MAX_ROWS: usize = 50_000;
-/// A tenant's catalog is reused this long (new metrics show up within it).
-const CATALOG_TTL: Duration = Duration::from_secs(300);
 
 /// A query's answer: column descriptions and parsed rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,11 +45,11 @@ impl Table {
 }
 
 #[derive(Debug)]
-pub struct TimestreamQueries {
+pub struct TimestreamEngine {
     database: String,
     clients: clients::Clients,
     limits: Limits,
-    catalogs: Mutex<HashMap<String, (Instant, Catalog)>>,
+    catalogs: CatalogCache,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> QueryError {
@@ -199,7 +197,7 @@ fn no_table(
     }
 }
 
-impl TimestreamQueries {
+impl TimestreamEngine {
     /// Connects: the shared client now, tenant clients on first use.
     pub async fn connect(
         sdk: SdkConfig,
@@ -207,23 +205,17 @@ impl TimestreamQueries {
         role: Option<TenantRole>,
         limits: Limits,
     ) -> Result<Self, QueryError> {
-        Ok(TimestreamQueries {
+        Ok(TimestreamEngine {
             database,
             clients: clients::Clients::new(sdk, role).await?,
             limits,
-            catalogs: Mutex::new(HashMap::new()),
+            catalogs: CatalogCache::default(),
         })
     }
 
     async fn load_catalog(&self, tenant: &TenantId<'_>) -> Result<Catalog, QueryError> {
-        if let Some((at, c)) = self
-            .catalogs
-            .lock()
-            .ok()
-            .and_then(|m| m.get(tenant.as_str()).cloned())
-            && at.elapsed() < CATALOG_TTL
-        {
-            return Ok(c);
+        if let Some(catalog) = self.catalogs.get(tenant.as_str()) {
+            return Ok(catalog);
         }
         let client = self.clients.for_tenant(tenant).await?;
         let measures = match run_or_no_table(&client, &sql::show_measures(&self.database, tenant)).await {
@@ -233,9 +225,7 @@ impl TimestreamQueries {
         };
         let describe = run(&client, &sql::describe(&self.database, tenant)).await?;
         let catalog = catalog_from(&measures, &describe);
-        if let Ok(mut m) = self.catalogs.lock() {
-            m.insert(tenant.as_str().to_owned(), (Instant::now(), catalog.clone()));
-        }
+        self.catalogs.put(tenant.as_str(), &catalog);
         Ok(catalog)
     }
 
@@ -313,9 +303,9 @@ enum RunError {
     Failed(QueryError),
 }
 
-impl Engine for TimestreamQueries {
+impl Engine for TimestreamEngine {
     fn name(&self) -> &'static str {
-        "timestream"
+        StoreKind::Timestream.name()
     }
 
     fn catalog<'a>(&'a self, tenant: &'a TenantId<'static>) -> EngineFuture<'a, Catalog> {

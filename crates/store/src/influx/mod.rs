@@ -20,8 +20,6 @@
 //!   container ([`TokenSource`]); it is never printed ([`Token`]).
 
 pub mod api;
-#[cfg(feature = "fake-influxdb")]
-pub mod fake_server;
 pub mod http;
 pub mod line_protocol;
 mod tenants;
