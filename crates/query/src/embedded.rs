@@ -8,8 +8,10 @@
 use std::sync::Arc;
 
 use metrics_schema::TenantId;
+use metrics_store::embedded::is_transient;
+use metrics_store::embedded::names::table_name;
 use metrics_store::embedded::schema::ColumnKind;
-use metrics_store::{EmbeddedStore, MeasureType, StoreKind};
+use metrics_store::{EmbeddedStore, MeasureType, StoreError, StoreKind};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params_from_iter};
 use serde::Serialize;
@@ -17,8 +19,8 @@ use serde::Serialize;
 use crate::catalog::{Catalog, MeasureKind, MetricSchema};
 use crate::engine::{Engine, EngineFuture};
 use crate::model::{
-    Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Filter, Limits, QueryError, QueryErrorCode,
-    SeriesRequest, SeriesResult,
+    Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Filter, Limits, QueryError, SeriesRequest,
+    SeriesResult,
 };
 
 /// A tenant's table in summary (`metrics-lake tenants`).
@@ -38,10 +40,24 @@ pub struct EmbeddedReader<'s> {
     limits: Limits,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> QueryError {
-    // The detail stays in the server's logs; callers see the code.
-    let _ = e.to_string();
-    QueryError::new(QueryErrorCode::StoreUnavailable, "the store could not answer")
+const ENGINE: &str = "embedded";
+
+/// An SQLite failure: `store_unavailable` when a retry may pass (a busy or locked file, I/O),
+/// `query_failed` otherwise. The detail goes to the log only.
+fn sql_failure(e: rusqlite::Error) -> QueryError {
+    if is_transient(&e) {
+        QueryError::unavailable(ENGINE, &e)
+    } else {
+        QueryError::failed(ENGINE, &e)
+    }
+}
+
+/// A store call's failure, classified the same way by the store.
+fn store_failure(e: StoreError) -> QueryError {
+    match e {
+        StoreError::Unavailable(_) => QueryError::unavailable(ENGINE, &e),
+        _ => QueryError::failed(ENGINE, &e),
+    }
 }
 
 /// `"name"` with inner quotes doubled. Every name passed here was checked against the catalog.
@@ -63,8 +79,8 @@ impl<'s> EmbeddedReader<'s> {
 
     /// Every tenant with a table, with its size and time range.
     pub fn tenants(&self) -> Result<Vec<TenantSummary>, QueryError> {
-        let tables = self.store.tables().map_err(unavailable)?;
-        let conn = self.store.connection().map_err(unavailable)?;
+        let tables = self.store.tables().map_err(store_failure)?;
+        let conn = self.store.connection().map_err(store_failure)?;
         let mut out = Vec::with_capacity(tables.len());
         for table in tables {
             let Ok(tenant) = TenantId::parse(table.as_str()) else {
@@ -72,7 +88,7 @@ impl<'s> EmbeddedReader<'s> {
             };
             let sql = format!(
                 "SELECT COUNT(*), COUNT(DISTINCT measure_name), MIN(time), MAX(time) FROM {}",
-                quote(tenant.as_str())
+                quote(&table_name(tenant.as_str()))
             );
             let (records, metrics, first_ms, last_ms) = conn
                 .query_row(&sql, [], |r| {
@@ -83,7 +99,7 @@ impl<'s> EmbeddedReader<'s> {
                         r.get::<_, Option<i64>>(3)?,
                     ))
                 })
-                .map_err(unavailable)?;
+                .map_err(sql_failure)?;
             out.push(TenantSummary {
                 tenant: table,
                 records: u64::try_from(records).unwrap_or(0),
@@ -98,21 +114,21 @@ impl<'s> EmbeddedReader<'s> {
     /// The tenant's metrics, each with the dimensions and measures its records use. A tenant
     /// with no table has an empty catalog.
     pub fn catalog(&self, tenant: &TenantId<'_>) -> Result<Catalog, QueryError> {
-        let table_schema = self.store.schema(tenant.as_str()).map_err(unavailable)?;
+        let table_schema = self.store.schema(tenant.as_str()).map_err(store_failure)?;
         let mut columns: Vec<(String, ColumnKind)> =
             table_schema.columns().map(|c| (c.name.clone(), c.kind)).collect();
         columns.sort_by(|a, b| a.0.cmp(&b.0));
         if columns.is_empty() && !self.has_table(tenant)? {
             return Ok(Catalog::default());
         }
-        let conn = self.store.connection().map_err(unavailable)?;
-        let table = quote(tenant.as_str());
+        let conn = self.store.connection().map_err(store_failure)?;
+        let table = quote(&table_name(tenant.as_str()));
         let mut catalog = Catalog::default();
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT measure_name, COUNT(*), MIN(time), MAX(time) FROM {table} GROUP BY measure_name"
             ))
-            .map_err(unavailable)?;
+            .map_err(sql_failure)?;
         let metrics = stmt
             .query_map([], |r| {
                 Ok((
@@ -122,9 +138,9 @@ impl<'s> EmbeddedReader<'s> {
                     r.get::<_, i64>(3)?,
                 ))
             })
-            .map_err(unavailable)?
+            .map_err(sql_failure)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(unavailable)?;
+            .map_err(sql_failure)?;
         for (metric, records, first, last) in metrics {
             let used = used_columns(&conn, &table, &metric, &columns)?;
             let mut schema = MetricSchema {
@@ -150,7 +166,7 @@ impl<'s> EmbeddedReader<'s> {
         Ok(self
             .store
             .tables()
-            .map_err(unavailable)?
+            .map_err(store_failure)?
             .iter()
             .any(|t| t == tenant.as_str()))
     }
@@ -159,7 +175,7 @@ impl<'s> EmbeddedReader<'s> {
     pub fn series(&self, tenant: &TenantId<'_>, request: &SeriesRequest) -> Result<SeriesResult, QueryError> {
         let catalog = self.catalog(tenant)?;
         request.check(&catalog, &self.limits)?;
-        let table = quote(tenant.as_str());
+        let table = quote(&table_name(tenant.as_str()));
         let aggregates: Vec<String> = if request.measures.is_empty() {
             vec!["COUNT(*)".to_owned()]
         } else {
@@ -190,8 +206,8 @@ impl<'s> EmbeddedReader<'s> {
         push_filters(&mut sql, &mut values, &request.filters);
         sql.push_str(" GROUP BY 1, 2 ORDER BY 1");
 
-        let conn = self.store.connection().map_err(unavailable)?;
-        let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+        let conn = self.store.connection().map_err(store_failure)?;
+        let mut stmt = conn.prepare(&sql).map_err(sql_failure)?;
         let n = aggregates.len();
         let rows = stmt
             .query_map(params_from_iter(values), |r| {
@@ -203,9 +219,9 @@ impl<'s> EmbeddedReader<'s> {
                 }
                 Ok((bucket, group, vs))
             })
-            .map_err(unavailable)?
+            .map_err(sql_failure)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(unavailable)?;
+            .map_err(sql_failure)?;
 
         crate::assemble::series(request, rows, &self.limits)
     }
@@ -225,7 +241,7 @@ impl<'s> EmbeddedReader<'s> {
         let dimension = quote(&request.dimension);
         let mut sql = format!(
             "SELECT {dimension}, {aggregate} FROM {} WHERE measure_name = ?1 AND time >= ?2 AND time < ?3 AND {dimension} IS NOT NULL",
-            quote(tenant.as_str())
+            quote(&table_name(tenant.as_str()))
         );
         let mut values: Vec<SqlValue> = vec![
             request.metric.clone().into(),
@@ -234,8 +250,8 @@ impl<'s> EmbeddedReader<'s> {
         ];
         push_filters(&mut sql, &mut values, &request.filters);
         sql.push_str(&format!(" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {}", request.limit));
-        let conn = self.store.connection().map_err(unavailable)?;
-        let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+        let conn = self.store.connection().map_err(store_failure)?;
+        let mut stmt = conn.prepare(&sql).map_err(sql_failure)?;
         let rows = stmt
             .query_map(params_from_iter(values), |r| {
                 Ok(BreakdownRow {
@@ -243,9 +259,9 @@ impl<'s> EmbeddedReader<'s> {
                     v: r.get::<_, Option<f64>>(1)?.unwrap_or(0.0),
                 })
             })
-            .map_err(unavailable)?
+            .map_err(sql_failure)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(unavailable)?;
+            .map_err(sql_failure)?;
         Ok(BreakdownResult {
             metric: request.metric.clone(),
             dimension: request.dimension.clone(),
@@ -256,13 +272,16 @@ impl<'s> EmbeddedReader<'s> {
     }
 }
 
+/// Numbers aggregate as REAL (booleans as 0/1), as in the other engines: SQLite's `SUM` over
+/// integers fails with "integer overflow" past `i64::MAX`, a sum of doubles does not, and an
+/// all-NULL bin stays NULL (unlike `TOTAL`).
 fn aggregate(aggregation: Aggregation, measure: &str) -> String {
     let column = quote(measure);
     match aggregation {
-        Aggregation::Sum => format!("SUM({column})"),
-        Aggregation::Avg => format!("AVG({column})"),
-        Aggregation::Min => format!("MIN({column})"),
-        Aggregation::Max => format!("MAX({column})"),
+        Aggregation::Sum => format!("SUM(CAST({column} AS REAL))"),
+        Aggregation::Avg => format!("AVG(CAST({column} AS REAL))"),
+        Aggregation::Min => format!("MIN(CAST({column} AS REAL))"),
+        Aggregation::Max => format!("MAX(CAST({column} AS REAL))"),
         Aggregation::Count => format!("COUNT({column})"),
     }
 }
@@ -298,7 +317,7 @@ fn used_columns(
                 .map(|i| r.get::<_, i64>(i))
                 .collect::<Result<Vec<i64>, _>>()
         })
-        .map_err(unavailable)?;
+        .map_err(sql_failure)?;
     Ok(columns
         .iter()
         .zip(used)
@@ -342,12 +361,7 @@ impl EmbeddedEngine {
         let limits = self.limits;
         tokio::task::spawn_blocking(move || job(&EmbeddedReader::with_limits(&store, limits)))
             .await
-            .unwrap_or_else(|_| {
-                Err(QueryError::new(
-                    QueryErrorCode::StoreUnavailable,
-                    "the store could not answer",
-                ))
-            })
+            .unwrap_or_else(|e| Err(QueryError::failed(ENGINE, &e)))
     }
 }
 

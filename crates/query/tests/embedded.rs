@@ -306,3 +306,61 @@ fn text_forms_parse_or_give_their_code() {
         QueryErrorCode::InvalidFilter
     );
 }
+
+/// Two events at i64::MAX: SQLite's SUM over integers fails with "integer overflow" (it used
+/// to answer 503 on every retry); every engine sums as DOUBLE, so the answer is the same as
+/// Timestream's and InfluxDB's.
+#[tokio::test]
+async fn sums_of_the_largest_integers_do_not_overflow() {
+    let store = store_with(&[
+        event("acme-prod", 1, 0, "api", i64::MAX, 0.5),
+        event("acme-prod", 2, 0, "api", i64::MAX, 0.5),
+    ])
+    .await;
+    let engine = EmbeddedReader::new(&store);
+    let expected = 2.0 * i64::MAX as f64;
+    let result = engine
+        .series(&acme(), &request(&["findings_count"], Aggregation::Sum))
+        .unwrap();
+    assert_eq!(result.series[0].points[0].v, Some(expected));
+    let avg = engine
+        .series(&acme(), &request(&["findings_count"], Aggregation::Avg))
+        .unwrap();
+    assert_eq!(avg.series[0].points[0].v, Some(i64::MAX as f64));
+    let breakdown = engine
+        .breakdown(
+            &acme(),
+            &BreakdownRequest {
+                metric: "scan_completed".into(),
+                measure: Some("findings_count".into()),
+                aggregation: Aggregation::Sum,
+                range: request(&[], Aggregation::Count).range,
+                filters: vec![],
+                dimension: "repo_name".into(),
+                limit: 5,
+            },
+        )
+        .unwrap();
+    assert_eq!(breakdown.rows[0].v, expected);
+}
+
+#[tokio::test]
+async fn tenants_that_differ_only_in_case_read_their_own_data() {
+    let store = store_with(&[
+        event("globex", 1, 0, "api", 5, 0.5),
+        event("GLOBEX", 2, 0, "api", 700, 0.5),
+    ])
+    .await;
+    let engine = EmbeddedReader::new(&store);
+    for (id, value) in [("globex", 5.0), ("GLOBEX", 700.0)] {
+        let result = engine
+            .series(
+                &TenantId::parse(id).unwrap(),
+                &request(&["findings_count"], Aggregation::Sum),
+            )
+            .unwrap();
+        assert_eq!(result.series[0].points[0].v, Some(value), "{id}");
+    }
+    let tenants: Vec<String> = engine.tenants().unwrap().into_iter().map(|t| t.tenant).collect();
+    assert_eq!(tenants, ["GLOBEX", "globex"]);
+}

@@ -111,7 +111,7 @@ fn request() -> SeriesRequest {
 
 fn series_sql(database: &str, tenant: &str) -> String {
     format!(
-        "SELECT bin(time, 1h) AS t, SUM(\"findings_count\") AS v0 FROM \"{database}\".\"{tenant}\" \
+        "SELECT bin(time, 1h) AS t, SUM(CAST(\"findings_count\" AS DOUBLE)) AS v0 FROM \"{database}\".\"{tenant}\" \
          WHERE measure_name = 'scan_completed' AND time >= from_milliseconds({T0}) \
          AND time < from_milliseconds({}) GROUP BY bin(time, 1h) ORDER BY t",
         T0 + 4 * 3_600_000

@@ -52,16 +52,43 @@ pub struct TimestreamEngine {
     catalogs: CatalogCache,
 }
 
+const ENGINE: &str = "timestream";
+
 fn unavailable(e: impl std::fmt::Display) -> QueryError {
-    tracing::warn!(error = %e, "Timestream query failed.");
-    QueryError::new(QueryErrorCode::StoreUnavailable, "the store could not answer")
+    QueryError::unavailable(ENGINE, &e)
+}
+
+fn failed(e: impl std::fmt::Display) -> QueryError {
+    QueryError::failed(ENGINE, &e)
+}
+
+/// A failed Query call: `store_unavailable` for what a retry may pass (throttling, a server
+/// error, a stale endpoint, a timeout or a dropped connection), `query_failed` for what it
+/// cannot (validation, access denied, a query Timestream could not run).
+fn query_failure(
+    e: aws_sdk_timestreamquery::error::SdkError<aws_sdk_timestreamquery::operation::query::QueryError>,
+) -> QueryError {
+    use aws_sdk_timestreamquery::operation::query::QueryError as E;
+    let transient = match e.as_service_error() {
+        None => true,
+        Some(E::ThrottlingException(_) | E::InternalServerException(_) | E::InvalidEndpointException(_)) => {
+            true
+        }
+        Some(_) => false,
+    };
+    let detail = aws_sdk_timestreamquery::error::DisplayErrorContext(e);
+    if transient {
+        unavailable(detail)
+    } else {
+        failed(detail)
+    }
 }
 
 /// Runs `sql` to the last page. Follow-up pages repeat the same query string with the token,
 /// as the API requires; an empty page with a token is not the end.
 pub async fn run(client: &Client, sql: &str) -> Result<Table, QueryError> {
     run_or_no_table(client, sql).await.map_err(|e| match e {
-        RunError::NoTable => unavailable("the table does not exist"),
+        RunError::NoTable => failed("the table does not exist"),
         RunError::Failed(e) => e,
     })
 }
@@ -83,9 +110,7 @@ async fn run_or_no_table(client: &Client, sql: &str) -> Result<Table, RunError> 
                 if no_table(&e) {
                     RunError::NoTable
                 } else {
-                    RunError::Failed(unavailable(aws_sdk_timestreamquery::error::DisplayErrorContext(
-                        e,
-                    )))
+                    RunError::Failed(query_failure(e))
                 }
             })?;
         if infos.is_empty() {
@@ -98,7 +123,7 @@ async fn run_or_no_table(client: &Client, sql: &str) -> Result<Table, RunError> 
                 .zip(&infos)
                 .map(|(d, i)| result::cell(i, d))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| RunError::Failed(unavailable(e)))?;
+                .map_err(|e| RunError::Failed(failed(e)))?;
             rows.push(cells);
         }
         if rows.len() > MAX_ROWS {
@@ -119,7 +144,7 @@ async fn run_or_no_table(client: &Client, sql: &str) -> Result<Table, RunError> 
             }
         }
     }
-    Err(RunError::Failed(unavailable("too many pages")))
+    Err(RunError::Failed(failed("too many pages")))
 }
 
 fn measure_kind(text: &str) -> Option<MeasureKind> {
