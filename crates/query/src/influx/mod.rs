@@ -220,7 +220,7 @@ mod over_http {
 
     fn columns() -> String {
         json!([
-            {"table_name": "clicks", "column_name": "event_id", "data_type": "Dictionary(Int32, Utf8)"},
+            {"table_name": "clicks", "column_name": "event_id", "data_type": "Utf8"},
             {"table_name": "clicks", "column_name": "region", "data_type": "Dictionary(Int32, Utf8)"},
             {"table_name": "clicks", "column_name": "n", "data_type": "Int64"},
             {"table_name": "clicks", "column_name": "time", "data_type": "Timestamp(Nanosecond, None)"}

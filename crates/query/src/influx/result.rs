@@ -2,6 +2,7 @@
 //! catalog from `information_schema.columns` and the statistics query, series rows assembled
 //! like every other engine's, breakdown rows.
 
+use metrics_store::influx::line_protocol::EVENT_ID;
 use serde_json::Value;
 
 use crate::assemble::SeriesRow;
@@ -60,6 +61,12 @@ pub fn catalog_from(columns: &[Value], stats: &[Value]) -> Catalog {
         match column_kind(data_type) {
             _ if column == "time" => {}
             Some(Column::Tag) => schema.dimensions.push(column.to_owned()),
+            // The writer keeps the event id as a string field, out of the series index
+            // (`line_protocol`); it is a dimension of the metric all the same, as in the
+            // other stores.
+            Some(Column::Field(MeasureKind::Varchar)) if column == EVENT_ID => {
+                schema.dimensions.push(column.to_owned())
+            }
             Some(Column::Field(kind)) => {
                 schema.measures.insert(column.to_owned(), kind);
             }
@@ -126,7 +133,7 @@ pub(crate) mod tests {
     pub(crate) fn catalog() -> Catalog {
         let columns: Vec<Value> = [
             ("clicks", "time", "Timestamp(Nanosecond, None)"),
-            ("clicks", "event_id", "Dictionary(Int32, Utf8)"),
+            ("clicks", "event_id", "Utf8"),
             ("clicks", "re\"gion", "Dictionary(Int32, Utf8)"),
             ("clicks", "n", "Int64"),
             ("clicks", "ok", "Boolean"),
