@@ -124,6 +124,14 @@ impl InfluxEngine {
         }
     }
 
+    /// [`Self::run`], where a database that vanished since the catalog was read has no rows.
+    async fn rows(&self, tenant: &TenantId<'_>, sql: &str) -> Result<Vec<Value>, QueryError> {
+        Ok(match self.run(tenant, sql).await? {
+            Rows::Rows(rows) => rows,
+            Rows::NoDatabase => Vec::new(),
+        })
+    }
+
     /// The tenant's metrics, from its database's `information_schema` and one statistics
     /// query (empty when it has no database). Kept per tenant for a while ([`CatalogCache`]),
     /// so a request usually costs the one query that answers it.
@@ -138,10 +146,7 @@ impl InfluxEngine {
         };
         let catalog = catalog_from(&columns, &[]);
         let stats = match stats_sql(catalog.metrics.keys()) {
-            Some(sql) => match self.run(tenant, &sql).await? {
-                Rows::Rows(rows) => rows,
-                Rows::NoDatabase => Vec::new(),
-            },
+            Some(sql) => self.rows(tenant, &sql).await?,
             None => Vec::new(),
         };
         let catalog = catalog_from(&columns, &stats);
@@ -157,11 +162,7 @@ impl InfluxEngine {
     ) -> Result<SeriesResult, QueryError> {
         let catalog = self.catalog(tenant).await?;
         request.check(&catalog, &self.limits)?;
-        let sql = series_sql(&catalog, request)?;
-        let rows = match self.run(tenant, &sql).await? {
-            Rows::Rows(rows) => rows,
-            Rows::NoDatabase => Vec::new(),
-        };
+        let rows = self.rows(tenant, &series_sql(&catalog, request)?).await?;
         series_from(request, &rows, &self.limits)
     }
 
@@ -173,11 +174,7 @@ impl InfluxEngine {
     ) -> Result<BreakdownResult, QueryError> {
         let catalog = self.catalog(tenant).await?;
         request.check(&catalog, &self.limits)?;
-        let sql = breakdown_sql(&catalog, request)?;
-        let rows = match self.run(tenant, &sql).await? {
-            Rows::Rows(rows) => rows,
-            Rows::NoDatabase => Vec::new(),
-        };
+        let rows = self.rows(tenant, &breakdown_sql(&catalog, request)?).await?;
         Ok(breakdown_from(request, &rows))
     }
 }

@@ -128,7 +128,6 @@ pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::{Aggregation, Bin, Fill, Filter, TimeRange};
 
     pub(crate) fn catalog() -> Catalog {
         let columns: Vec<Value> = [
@@ -171,22 +170,7 @@ pub(crate) mod tests {
 
     #[test]
     fn rows_become_every_bin_per_group_with_fill() {
-        let r = SeriesRequest {
-            metric: "clicks".into(),
-            measures: vec!["n".into(), "ok".into()],
-            aggregation: Aggregation::Sum,
-            bin: Bin(Bin::HOUR),
-            range: TimeRange {
-                from_ms: 1_700_000_000_000,
-                to_ms: 1_700_007_200_000,
-            },
-            filters: vec![Filter {
-                dimension: "re\"gion".into(),
-                value: "eu".into(),
-            }],
-            group_by: Some("event_id".into()),
-            fill: Fill::Zero,
-        };
+        let r = crate::influx::sql::tests::series_request();
         let rows = [json!({"bucket_ms": 1_699_999_200_000i64, "grp": "a", "v0": 3.0, "v1": 1.0})];
         let result = series_from(&r, &rows, &Limits::default()).unwrap();
         assert_eq!(result.series.len(), 2);

@@ -105,12 +105,12 @@ pub fn breakdown_sql(catalog: &Catalog, r: &BreakdownRequest) -> Result<String, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::influx::result::tests::catalog;
     use crate::model::{Bin, Fill, TimeRange};
 
-    fn series_request() -> SeriesRequest {
+    pub(crate) fn series_request() -> SeriesRequest {
         SeriesRequest {
             metric: "clicks".into(),
             measures: vec!["n".into(), "ok".into()],

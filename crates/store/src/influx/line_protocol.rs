@@ -13,7 +13,9 @@
 //!   point, and two events of one series in the same millisecond get different nanoseconds
 //!   unless their ids' hashes agree modulo 1,000,000 (about one pair in a million; then the
 //!   later overwrites the earlier). Readers bin and filter by millisecond, so the offset never
-//!   moves a point into another bin or range.
+//!   moves a point into another bin or range. (Point identity and duplicates:
+//!   https://docs.influxdata.com/influxdb/v2/write-data/best-practices/duplicate-points/ ;
+//!   unique ids in tags: https://docs.influxdata.com/influxdb/v2/write-data/best-practices/resolve-high-cardinality/)
 //! - Escaping per element kind, as the grammar has it: measurement `,` and space; tag keys, tag
 //!   values and field keys `,`, `=` and space; string field values `"` and `\`.
 //! - What no InfluxDB parser can read back exactly is refused, never altered: line breaks in a
