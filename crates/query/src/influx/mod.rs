@@ -244,6 +244,16 @@ mod over_http {
         }
     }
 
+    /// An engine that reads every database with the admin token.
+    fn admin_engine(server: &FakeInflux) -> InfluxEngine {
+        InfluxEngine::new(
+            &server.url(),
+            QueryTokens::shared(Token::new(ADMIN)),
+            Limits::default(),
+        )
+        .unwrap()
+    }
+
     fn tenant(name: &str) -> TenantId<'static> {
         TenantId::parse(name.to_owned()).unwrap()
     }
@@ -259,12 +269,7 @@ mod over_http {
             ),
             (200, json!([{"bucket_ms": 3_600_000, "v0": 4.5}]).to_string()),
         ]);
-        let engine = InfluxEngine::new(
-            &server.url(),
-            QueryTokens::shared(Token::new(ADMIN)),
-            Limits::default(),
-        )
-        .unwrap();
+        let engine = admin_engine(&server);
         let result = engine.series(&tenant("acme-prod"), &request()).await.unwrap();
         let points: Vec<(i64, Option<f64>)> = result.series[0].points.iter().map(|p| (p.t, p.v)).collect();
         assert_eq!(points, [(0, None), (3_600_000, Some(4.5))]);
@@ -296,12 +301,7 @@ mod over_http {
             (200, stats),
             (200, answer),
         ]);
-        let engine = InfluxEngine::new(
-            &server.url(),
-            QueryTokens::shared(Token::new(ADMIN)),
-            Limits::default(),
-        )
-        .unwrap();
+        let engine = admin_engine(&server);
         let acme = tenant("acme-prod");
         engine.series(&acme, &request()).await.unwrap();
         assert_eq!(server.queries().len(), 3, "catalog, statistics, series");
@@ -330,12 +330,7 @@ mod over_http {
                 json!({"error": "database not found: new-tenant"}).to_string(),
             ),
         ]);
-        let engine = InfluxEngine::new(
-            &server.url(),
-            QueryTokens::shared(Token::new(ADMIN)),
-            Limits::default(),
-        )
-        .unwrap();
+        let engine = admin_engine(&server);
         assert_eq!(
             engine.catalog(&tenant("new-tenant")).await.unwrap(),
             Catalog::default()
@@ -401,12 +396,7 @@ mod over_http {
             ),
             (200, "not json".to_owned()),
         ]);
-        let engine = InfluxEngine::new(
-            &server.url(),
-            QueryTokens::shared(Token::new(ADMIN)),
-            Limits::default(),
-        )
-        .unwrap();
+        let engine = admin_engine(&server);
         let acme = tenant("acme-prod");
         let codes = [
             engine.catalog(&acme).await.unwrap_err().code,
@@ -432,12 +422,7 @@ mod over_http {
             500,
             json!({"error": "internal: /var/lib/influxdb3 disk full"}).to_string(),
         )]);
-        let engine = InfluxEngine::new(
-            &server.url(),
-            QueryTokens::shared(Token::new(ADMIN)),
-            Limits::default(),
-        )
-        .unwrap();
+        let engine = admin_engine(&server);
         let err = engine.catalog(&tenant("acme-prod")).await.unwrap_err();
         assert_eq!(err.code, QueryErrorCode::StoreUnavailable);
         assert!(!err.message.contains("disk"));
