@@ -64,7 +64,8 @@ fn failed(e: impl std::fmt::Display) -> QueryError {
 
 /// A failed Query call: `store_unavailable` for what a retry may pass (throttling, a server
 /// error, a stale endpoint, a timeout or a dropped connection), `query_failed` for what it
-/// cannot (validation, access denied, a query Timestream could not run).
+/// cannot (validation, access denied, a query Timestream could not run). Errors:
+/// https://docs.aws.amazon.com/timestream/latest/developerguide/API_query_Query.html
 fn query_failure(
     e: aws_sdk_timestreamquery::error::SdkError<aws_sdk_timestreamquery::operation::query::QueryError>,
 ) -> QueryError {
