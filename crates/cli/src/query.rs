@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use metrics_query::embedded::EmbeddedEngine;
+use metrics_query::embedded::EmbeddedReader;
 use metrics_query::{Aggregation, Bin, Fill, Filter, QueryError, SeriesRequest, SeriesResult, TimeRange};
 use metrics_schema::{EventTime, TenantId};
 
@@ -72,7 +72,7 @@ fn query(args: &QueryArgs) -> Result<SeriesResult, String> {
     let tenant = TenantId::parse(args.tenant.as_str()).map_err(|e| e.to_string())?;
     let state = StateDir::existing(&args.state.state_dir)?;
     let store = state.open_store()?;
-    let engine = EmbeddedEngine::new(&store);
+    let engine = EmbeddedReader::new(&store);
     let show = |e: QueryError| format!("{} ({})", e.message, e.code.as_str());
 
     let aggregation = match &args.agg {

@@ -18,8 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use clap::Args;
 use metrics_query::api::{AppError, AppState, IdentitySource, LocalTokens, ResponseCache, app};
-use metrics_query::embedded::EmbeddedEngine;
-use metrics_query::engine::EmbeddedQueries;
+use metrics_query::embedded::{EmbeddedEngine, EmbeddedReader};
 use metrics_query::model::Limits;
 use metrics_schema::TenantId;
 use metrics_store::EmbeddedStore;
@@ -92,7 +91,7 @@ async fn serve(args: &ServeArgs) -> Result<(), String> {
 /// The API router plus the local-only routes.
 fn router(store: Arc<EmbeddedStore>, mint: LocalTokens, verify: LocalTokens) -> Router {
     let api = app(AppState::new(
-        Arc::new(EmbeddedQueries::new(Arc::clone(&store), Limits::default())),
+        Arc::new(EmbeddedEngine::new(Arc::clone(&store), Limits::default())),
         IdentitySource::local(verify),
         ResponseCache::new(LOCAL_CACHE_TTL, 200),
     ));
@@ -133,7 +132,7 @@ async fn tenants(State(local): State<Local>) -> Response {
 
 async fn tenant_list(local: &Local) -> Result<Vec<metrics_query::embedded::TenantSummary>, AppError> {
     let store = Arc::clone(&local.store);
-    tokio::task::spawn_blocking(move || EmbeddedEngine::new(&store).tenants())
+    tokio::task::spawn_blocking(move || EmbeddedReader::new(&store).tenants())
         .await
         .map_err(|_| AppError::Internal)?
         .map_err(AppError::from)

@@ -46,8 +46,8 @@ struct ProvisionArgs {
     #[arg(long, value_name = "FILE")]
     tenants_file: Option<PathBuf>,
     /// The store: timestream, influxdb or embedded (default: `METRICS_STORE`, else timestream).
-    #[arg(long, value_parser = ["timestream", "influxdb", "embedded"])]
-    store: Option<String>,
+    #[arg(long, value_parser = |name: &str| name.parse::<StoreKind>())]
+    store: Option<StoreKind>,
     /// The Timestream database (default: `TIMESTREAM_DATABASE`, else Metrics).
     #[arg(long)]
     database: Option<String>,
@@ -79,7 +79,7 @@ pub fn run(args: TenantsArgs) -> ExitCode {
 fn list_command(args: &ListArgs) -> ExitCode {
     let listed = crate::state::StateDir::existing(&args.state.state_dir).and_then(|state| {
         let store = state.open_store()?;
-        metrics_query::embedded::EmbeddedEngine::new(&store)
+        metrics_query::embedded::EmbeddedReader::new(&store)
             .tenants()
             .map_err(|e| e.message)
     });
@@ -123,14 +123,8 @@ fn provision_command(args: ProvisionArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(store) = &args.store {
-        config.store = match store.parse::<StoreKind>() {
-            Ok(kind) => kind,
-            Err(e) => {
-                err(format!("error: {e}"));
-                return ExitCode::FAILURE;
-            }
-        };
+    if let Some(store) = args.store {
+        config.store = store;
     }
     if let Some(db) = args.database {
         config.timestream.database = db;

@@ -1,18 +1,26 @@
 //! The query engine for the embedded store (SQLite): the catalog is read from the store's
 //! `ts_schema` and the tenant's table; requests are compiled to SQL whose identifiers all come
 //! from that catalog (and are quoted) and whose values are bound parameters.
+//!
+//! [`EmbeddedReader`] runs the SQL synchronously on a borrowed store (`metrics-lake query` and
+//! `tenants`); [`EmbeddedEngine`] is the same behind the async [`Engine`] port, for the API.
+
+use std::sync::Arc;
 
 use metrics_schema::TenantId;
+use metrics_store::embedded::is_transient;
+use metrics_store::embedded::names::table_name;
 use metrics_store::embedded::schema::ColumnKind;
-use metrics_store::{EmbeddedStore, MeasureType};
+use metrics_store::{EmbeddedStore, MeasureType, StoreError, StoreKind};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params_from_iter};
 use serde::Serialize;
 
 use crate::catalog::{Catalog, MeasureKind, MetricSchema};
+use crate::engine::{Engine, EngineFuture};
 use crate::model::{
-    Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Filter, Limits, QueryError, QueryErrorCode,
-    SeriesRequest, SeriesResult,
+    Aggregation, BreakdownRequest, BreakdownResult, BreakdownRow, Filter, Limits, QueryError, SeriesRequest,
+    SeriesResult,
 };
 
 /// A tenant's table in summary (`metrics-lake tenants`).
@@ -25,17 +33,31 @@ pub struct TenantSummary {
     pub last_ms: Option<i64>,
 }
 
-/// Runs queries against an embedded store.
+/// Runs queries against an embedded store, synchronously.
 #[derive(Debug)]
-pub struct EmbeddedEngine<'s> {
+pub struct EmbeddedReader<'s> {
     store: &'s EmbeddedStore,
     limits: Limits,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> QueryError {
-    // The detail stays in the server's logs; callers see the code.
-    let _ = e.to_string();
-    QueryError::new(QueryErrorCode::StoreUnavailable, "the store could not answer")
+const ENGINE: &str = "embedded";
+
+/// An SQLite failure: `store_unavailable` when a retry may pass (a busy or locked file, I/O),
+/// `query_failed` otherwise. The detail goes to the log only.
+fn sql_failure(e: rusqlite::Error) -> QueryError {
+    if is_transient(&e) {
+        QueryError::unavailable(ENGINE, &e)
+    } else {
+        QueryError::failed(ENGINE, &e)
+    }
+}
+
+/// A store call's failure, classified the same way by the store.
+fn store_failure(e: StoreError) -> QueryError {
+    match e {
+        StoreError::Unavailable(_) => QueryError::unavailable(ENGINE, &e),
+        _ => QueryError::failed(ENGINE, &e),
+    }
 }
 
 /// `"name"` with inner quotes doubled. Every name passed here was checked against the catalog.
@@ -43,22 +65,22 @@ fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-impl<'s> EmbeddedEngine<'s> {
+impl<'s> EmbeddedReader<'s> {
     pub fn new(store: &'s EmbeddedStore) -> Self {
-        EmbeddedEngine {
+        EmbeddedReader {
             store,
             limits: Limits::default(),
         }
     }
 
     pub fn with_limits(store: &'s EmbeddedStore, limits: Limits) -> Self {
-        EmbeddedEngine { store, limits }
+        EmbeddedReader { store, limits }
     }
 
     /// Every tenant with a table, with its size and time range.
     pub fn tenants(&self) -> Result<Vec<TenantSummary>, QueryError> {
-        let tables = self.store.tables().map_err(unavailable)?;
-        let conn = self.store.connection().map_err(unavailable)?;
+        let tables = self.store.tables().map_err(store_failure)?;
+        let conn = self.store.connection().map_err(store_failure)?;
         let mut out = Vec::with_capacity(tables.len());
         for table in tables {
             let Ok(tenant) = TenantId::parse(table.as_str()) else {
@@ -66,7 +88,7 @@ impl<'s> EmbeddedEngine<'s> {
             };
             let sql = format!(
                 "SELECT COUNT(*), COUNT(DISTINCT measure_name), MIN(time), MAX(time) FROM {}",
-                quote(tenant.as_str())
+                quote(&table_name(tenant.as_str()))
             );
             let (records, metrics, first_ms, last_ms) = conn
                 .query_row(&sql, [], |r| {
@@ -77,7 +99,7 @@ impl<'s> EmbeddedEngine<'s> {
                         r.get::<_, Option<i64>>(3)?,
                     ))
                 })
-                .map_err(unavailable)?;
+                .map_err(sql_failure)?;
             out.push(TenantSummary {
                 tenant: table,
                 records: u64::try_from(records).unwrap_or(0),
@@ -92,21 +114,21 @@ impl<'s> EmbeddedEngine<'s> {
     /// The tenant's metrics, each with the dimensions and measures its records use. A tenant
     /// with no table has an empty catalog.
     pub fn catalog(&self, tenant: &TenantId<'_>) -> Result<Catalog, QueryError> {
-        let table_schema = self.store.schema(tenant.as_str()).map_err(unavailable)?;
+        let table_schema = self.store.schema(tenant.as_str()).map_err(store_failure)?;
         let mut columns: Vec<(String, ColumnKind)> =
             table_schema.columns().map(|c| (c.name.clone(), c.kind)).collect();
         columns.sort_by(|a, b| a.0.cmp(&b.0));
         if columns.is_empty() && !self.has_table(tenant)? {
             return Ok(Catalog::default());
         }
-        let conn = self.store.connection().map_err(unavailable)?;
-        let table = quote(tenant.as_str());
+        let conn = self.store.connection().map_err(store_failure)?;
+        let table = quote(&table_name(tenant.as_str()));
         let mut catalog = Catalog::default();
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT measure_name, COUNT(*), MIN(time), MAX(time) FROM {table} GROUP BY measure_name"
             ))
-            .map_err(unavailable)?;
+            .map_err(sql_failure)?;
         let metrics = stmt
             .query_map([], |r| {
                 Ok((
@@ -116,9 +138,9 @@ impl<'s> EmbeddedEngine<'s> {
                     r.get::<_, i64>(3)?,
                 ))
             })
-            .map_err(unavailable)?
+            .map_err(sql_failure)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(unavailable)?;
+            .map_err(sql_failure)?;
         for (metric, records, first, last) in metrics {
             let used = used_columns(&conn, &table, &metric, &columns)?;
             let mut schema = MetricSchema {
@@ -144,7 +166,7 @@ impl<'s> EmbeddedEngine<'s> {
         Ok(self
             .store
             .tables()
-            .map_err(unavailable)?
+            .map_err(store_failure)?
             .iter()
             .any(|t| t == tenant.as_str()))
     }
@@ -153,7 +175,7 @@ impl<'s> EmbeddedEngine<'s> {
     pub fn series(&self, tenant: &TenantId<'_>, request: &SeriesRequest) -> Result<SeriesResult, QueryError> {
         let catalog = self.catalog(tenant)?;
         request.check(&catalog, &self.limits)?;
-        let table = quote(tenant.as_str());
+        let table = quote(&table_name(tenant.as_str()));
         let aggregates: Vec<String> = if request.measures.is_empty() {
             vec!["COUNT(*)".to_owned()]
         } else {
@@ -184,8 +206,8 @@ impl<'s> EmbeddedEngine<'s> {
         push_filters(&mut sql, &mut values, &request.filters);
         sql.push_str(" GROUP BY 1, 2 ORDER BY 1");
 
-        let conn = self.store.connection().map_err(unavailable)?;
-        let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+        let conn = self.store.connection().map_err(store_failure)?;
+        let mut stmt = conn.prepare(&sql).map_err(sql_failure)?;
         let n = aggregates.len();
         let rows = stmt
             .query_map(params_from_iter(values), |r| {
@@ -197,9 +219,9 @@ impl<'s> EmbeddedEngine<'s> {
                 }
                 Ok((bucket, group, vs))
             })
-            .map_err(unavailable)?
+            .map_err(sql_failure)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(unavailable)?;
+            .map_err(sql_failure)?;
 
         crate::assemble::series(request, rows, &self.limits)
     }
@@ -219,7 +241,7 @@ impl<'s> EmbeddedEngine<'s> {
         let dimension = quote(&request.dimension);
         let mut sql = format!(
             "SELECT {dimension}, {aggregate} FROM {} WHERE measure_name = ?1 AND time >= ?2 AND time < ?3 AND {dimension} IS NOT NULL",
-            quote(tenant.as_str())
+            quote(&table_name(tenant.as_str()))
         );
         let mut values: Vec<SqlValue> = vec![
             request.metric.clone().into(),
@@ -228,8 +250,8 @@ impl<'s> EmbeddedEngine<'s> {
         ];
         push_filters(&mut sql, &mut values, &request.filters);
         sql.push_str(&format!(" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {}", request.limit));
-        let conn = self.store.connection().map_err(unavailable)?;
-        let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+        let conn = self.store.connection().map_err(store_failure)?;
+        let mut stmt = conn.prepare(&sql).map_err(sql_failure)?;
         let rows = stmt
             .query_map(params_from_iter(values), |r| {
                 Ok(BreakdownRow {
@@ -237,9 +259,9 @@ impl<'s> EmbeddedEngine<'s> {
                     v: r.get::<_, Option<f64>>(1)?.unwrap_or(0.0),
                 })
             })
-            .map_err(unavailable)?
+            .map_err(sql_failure)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(unavailable)?;
+            .map_err(sql_failure)?;
         Ok(BreakdownResult {
             metric: request.metric.clone(),
             dimension: request.dimension.clone(),
@@ -250,13 +272,16 @@ impl<'s> EmbeddedEngine<'s> {
     }
 }
 
+/// Numbers aggregate as REAL (booleans as 0/1), as in the other engines: SQLite's `SUM` over
+/// integers fails with "integer overflow" past `i64::MAX`, a sum of doubles does not, and an
+/// all-NULL bin stays NULL (unlike `TOTAL`).
 fn aggregate(aggregation: Aggregation, measure: &str) -> String {
     let column = quote(measure);
     match aggregation {
-        Aggregation::Sum => format!("SUM({column})"),
-        Aggregation::Avg => format!("AVG({column})"),
-        Aggregation::Min => format!("MIN({column})"),
-        Aggregation::Max => format!("MAX({column})"),
+        Aggregation::Sum => format!("SUM(CAST({column} AS REAL))"),
+        Aggregation::Avg => format!("AVG(CAST({column} AS REAL))"),
+        Aggregation::Min => format!("MIN(CAST({column} AS REAL))"),
+        Aggregation::Max => format!("MAX(CAST({column} AS REAL))"),
         Aggregation::Count => format!("COUNT({column})"),
     }
 }
@@ -292,7 +317,7 @@ fn used_columns(
                 .map(|i| r.get::<_, i64>(i))
                 .collect::<Result<Vec<i64>, _>>()
         })
-        .map_err(unavailable)?;
+        .map_err(sql_failure)?;
     Ok(columns
         .iter()
         .zip(used)
@@ -307,5 +332,64 @@ fn measure_kind(t: MeasureType) -> MeasureKind {
         MeasureType::Double => MeasureKind::Double,
         MeasureType::Boolean => MeasureKind::Boolean,
         MeasureType::Varchar => MeasureKind::Varchar,
+    }
+}
+
+/// The embedded store behind the [`Engine`] port. SQLite calls are synchronous, so each runs
+/// on the blocking pool rather than on the async workers.
+#[derive(Debug, Clone)]
+pub struct EmbeddedEngine {
+    store: Arc<EmbeddedStore>,
+    limits: Limits,
+}
+
+impl EmbeddedEngine {
+    pub fn new(store: Arc<EmbeddedStore>, limits: Limits) -> Self {
+        EmbeddedEngine { store, limits }
+    }
+
+    pub fn store(&self) -> &Arc<EmbeddedStore> {
+        &self.store
+    }
+
+    async fn blocking<T, F>(&self, job: F) -> Result<T, QueryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&EmbeddedReader<'_>) -> Result<T, QueryError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        let limits = self.limits;
+        tokio::task::spawn_blocking(move || job(&EmbeddedReader::with_limits(&store, limits)))
+            .await
+            .unwrap_or_else(|e| Err(QueryError::failed(ENGINE, &e)))
+    }
+}
+
+impl Engine for EmbeddedEngine {
+    fn name(&self) -> &'static str {
+        StoreKind::Embedded.name()
+    }
+
+    fn catalog<'a>(&'a self, tenant: &'a TenantId<'static>) -> EngineFuture<'a, Catalog> {
+        let tenant = tenant.clone();
+        Box::pin(self.blocking(move |e| e.catalog(&tenant)))
+    }
+
+    fn series<'a>(
+        &'a self,
+        tenant: &'a TenantId<'static>,
+        request: &'a SeriesRequest,
+    ) -> EngineFuture<'a, SeriesResult> {
+        let (tenant, request) = (tenant.clone(), request.clone());
+        Box::pin(self.blocking(move |e| e.series(&tenant, &request)))
+    }
+
+    fn breakdown<'a>(
+        &'a self,
+        tenant: &'a TenantId<'static>,
+        request: &'a BreakdownRequest,
+    ) -> EngineFuture<'a, BreakdownResult> {
+        let (tenant, request) = (tenant.clone(), request.clone());
+        Box::pin(self.blocking(move |e| e.breakdown(&tenant, &request)))
     }
 }

@@ -4,31 +4,32 @@
 //! identity, chosen by the API before the engine is called. Engines check every request
 //! against that tenant's own [`Catalog`] (see [`SeriesRequest::check`]) before running it.
 //!
-//! Adding a store (e.g. an `influx` engine for Timestream for InfluxDB): implement [`Engine`]
-//! in its own module, then add a variant to `config::StoreChoice` in `config.rs` so the
-//! `metrics-query` binary can build it from the environment. Nothing in `api/` changes.
+//! The engines, one module each and named after their store: [`EmbeddedEngine`]
+//! (`embedded`), [`TimestreamEngine`] (`timestream`) and [`InfluxEngine`] (`influx`).
+//! Adding a store: implement [`Engine`] in its own module, then open it in
+//! `Config::open_engine` (`config.rs`) from its `StoreKind`. Nothing in `api/` changes.
+//!
+//! [`EmbeddedEngine`]: crate::embedded::EmbeddedEngine
+//! [`TimestreamEngine`]: crate::timestream::TimestreamEngine
+//! [`InfluxEngine`]: crate::influx::InfluxEngine
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use metrics_schema::TenantId;
-use metrics_store::EmbeddedStore;
 
 use crate::catalog::Catalog;
-use crate::embedded::EmbeddedEngine;
-use crate::model::{
-    BreakdownRequest, BreakdownResult, Limits, QueryError, QueryErrorCode, SeriesRequest, SeriesResult,
-};
+use crate::model::{BreakdownRequest, BreakdownResult, QueryError, SeriesRequest, SeriesResult};
 
 /// A boxed future, so engines can be trait objects (`Arc<dyn Engine>`).
 pub type EngineFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, QueryError>> + Send + 'a>>;
 
 /// A store the API can query. Errors carry stable codes and caller-safe messages; anything
-/// internal is logged by the engine and reported as `store_unavailable`.
+/// internal is logged by the engine and reported as `store_unavailable` (a retry may help) or
+/// `query_failed` (it will not).
 pub trait Engine: Send + Sync + fmt::Debug {
-    /// A short name for logs (`embedded`, `timestream`, …).
+    /// The store's name, as `METRICS_STORE` spells it (`embedded`, `timestream`, `influxdb`).
     fn name(&self) -> &'static str;
 
     /// The tenant's metrics with their dimensions and measures (empty for an unknown tenant).
@@ -47,68 +48,4 @@ pub trait Engine: Send + Sync + fmt::Debug {
         tenant: &'a TenantId<'static>,
         request: &'a BreakdownRequest,
     ) -> EngineFuture<'a, BreakdownResult>;
-}
-
-/// The embedded store behind the [`Engine`] port. SQLite calls are synchronous, so each runs
-/// on the blocking pool rather than on the async workers.
-#[derive(Debug, Clone)]
-pub struct EmbeddedQueries {
-    store: Arc<EmbeddedStore>,
-    limits: Limits,
-}
-
-impl EmbeddedQueries {
-    pub fn new(store: Arc<EmbeddedStore>, limits: Limits) -> Self {
-        EmbeddedQueries { store, limits }
-    }
-
-    pub fn store(&self) -> &Arc<EmbeddedStore> {
-        &self.store
-    }
-
-    async fn blocking<T, F>(&self, job: F) -> Result<T, QueryError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&EmbeddedEngine<'_>) -> Result<T, QueryError> + Send + 'static,
-    {
-        let store = Arc::clone(&self.store);
-        let limits = self.limits;
-        tokio::task::spawn_blocking(move || job(&EmbeddedEngine::with_limits(&store, limits)))
-            .await
-            .unwrap_or_else(|_| {
-                Err(QueryError::new(
-                    QueryErrorCode::StoreUnavailable,
-                    "the store could not answer",
-                ))
-            })
-    }
-}
-
-impl Engine for EmbeddedQueries {
-    fn name(&self) -> &'static str {
-        "embedded"
-    }
-
-    fn catalog<'a>(&'a self, tenant: &'a TenantId<'static>) -> EngineFuture<'a, Catalog> {
-        let tenant = tenant.clone();
-        Box::pin(self.blocking(move |e| e.catalog(&tenant)))
-    }
-
-    fn series<'a>(
-        &'a self,
-        tenant: &'a TenantId<'static>,
-        request: &'a SeriesRequest,
-    ) -> EngineFuture<'a, SeriesResult> {
-        let (tenant, request) = (tenant.clone(), request.clone());
-        Box::pin(self.blocking(move |e| e.series(&tenant, &request)))
-    }
-
-    fn breakdown<'a>(
-        &'a self,
-        tenant: &'a TenantId<'static>,
-        request: &'a BreakdownRequest,
-    ) -> EngineFuture<'a, BreakdownResult> {
-        let (tenant, request) = (tenant.clone(), request.clone());
-        Box::pin(self.blocking(move |e| e.breakdown(&tenant, &request)))
-    }
 }

@@ -4,15 +4,17 @@
 //!   group-by, fill), parsed from text and checked against the tenant's own [`Catalog`] so
 //!   every identifier is one that exists in that tenant's table;
 //! - [`catalog`]: what a tenant has: its metrics, and each metric's dimensions and measures;
+//!   [`catalog_cache`] keeps it per tenant for the engines that pay per round trip;
 //! - [`engine`]: the port every store's engine implements, so one API serves them all;
 //! - [`embedded`]: the engine for the embedded store (SQLite), used by `metrics-lake query`
 //!   and the local API;
 //! - [`timestream`]: the engine for Amazon Timestream for LiveAnalytics (SQL compiled from the
 //!   model, paged answers, tenant-scoped credentials);
 //! - [`influx`]: the engine for Timestream for InfluxDB 3 (SQL over the HTTP query API, one
-//!   database per tenant);
+//!   database per tenant, per-tenant read tokens);
 //! - [`api`]: the HTTP API (axum), the same router in Lambda and in `metrics-lake serve`;
-//! - [`config`]: the `metrics-query` function's settings, from the environment.
+//! - [`config`]: the `metrics-query` function's settings, from the environment, and the engine
+//!   they open.
 //!
 //! The tenant is always an argument chosen by the caller's verified identity; nothing in a
 //! request names a table.
@@ -20,6 +22,7 @@
 pub mod api;
 pub mod assemble;
 pub mod catalog;
+pub mod catalog_cache;
 pub mod config;
 pub mod embedded;
 pub mod engine;

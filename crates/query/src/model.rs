@@ -318,7 +318,11 @@ pub enum QueryErrorCode {
     InvalidFilter,
     InvalidFill,
     InvalidLimit,
+    /// The store could not be reached or was overloaded: a retry may succeed (503).
     StoreUnavailable,
+    /// The store answered but cannot run this query, and a retry will not change that (a
+    /// refused token, SQL the store rejects, data it cannot read): 500, detail in the logs.
+    QueryFailed,
 }
 
 impl QueryErrorCode {
@@ -340,13 +344,38 @@ impl QueryErrorCode {
             QueryErrorCode::InvalidFill => "invalid_fill",
             QueryErrorCode::InvalidLimit => "invalid_limit",
             QueryErrorCode::StoreUnavailable => "store_unavailable",
+            QueryErrorCode::QueryFailed => "query_failed",
         }
     }
 
     /// Whether the caller can fix it (4xx) rather than the service (5xx).
     pub fn is_client_error(self) -> bool {
-        !matches!(self, QueryErrorCode::StoreUnavailable)
+        !matches!(
+            self,
+            QueryErrorCode::StoreUnavailable | QueryErrorCode::QueryFailed
+        )
     }
+
+    /// Every code, in documentation order (the OpenAPI document lists the same).
+    pub const ALL: [QueryErrorCode; 17] = [
+        QueryErrorCode::UnknownMetric,
+        QueryErrorCode::UnknownMeasure,
+        QueryErrorCode::MeasureNotNumeric,
+        QueryErrorCode::UnknownDimension,
+        QueryErrorCode::InvalidAggregation,
+        QueryErrorCode::InvalidBin,
+        QueryErrorCode::InvalidRange,
+        QueryErrorCode::RangeTooLarge,
+        QueryErrorCode::TooManyPoints,
+        QueryErrorCode::TooManyGroups,
+        QueryErrorCode::TooManyMeasures,
+        QueryErrorCode::TooManyFilters,
+        QueryErrorCode::InvalidFilter,
+        QueryErrorCode::InvalidFill,
+        QueryErrorCode::InvalidLimit,
+        QueryErrorCode::StoreUnavailable,
+        QueryErrorCode::QueryFailed,
+    ];
 }
 
 /// A request that cannot run. `message` is safe to show to the caller.
@@ -363,6 +392,18 @@ impl QueryError {
             code,
             message: message.into(),
         }
+    }
+
+    /// The store could not answer now; `detail` goes to the log only.
+    pub fn unavailable(engine: &'static str, detail: &dyn fmt::Display) -> Self {
+        tracing::warn!(engine, detail = %detail, "The store could not answer.");
+        QueryError::new(QueryErrorCode::StoreUnavailable, "the store could not answer")
+    }
+
+    /// The store cannot run this query, now or later; `detail` goes to the log only.
+    pub fn failed(engine: &'static str, detail: &dyn fmt::Display) -> Self {
+        tracing::error!(engine, detail = %detail, "The store cannot run the query.");
+        QueryError::new(QueryErrorCode::QueryFailed, "the store cannot run this query")
     }
 }
 

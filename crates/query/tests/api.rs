@@ -282,3 +282,34 @@ async fn the_openapi_document_lists_exactly_the_routes_the_router_serves() {
         }
     }
 }
+
+/// A store that answers but cannot run the query (here: its table was dropped behind its
+/// back) is a 500 with its own code: a retry would fail the same way, so not a 503.
+#[tokio::test]
+async fn a_query_the_store_cannot_run_is_a_500_query_failed_not_a_503() {
+    let store = two_tenant_store().await;
+    store
+        .connection()
+        .unwrap()
+        .execute_batch("DROP TABLE \"tenant/acme-prod\"")
+        .unwrap();
+    let app = local_app(store);
+    let a = send(&app, get(&series_uri(""), Some(&token("acme-prod")))).await;
+    assert_eq!(a.status, 500, "{}", a.text);
+    assert_eq!(a.json["error"]["code"], "query_failed");
+    assert!(!a.text.contains("no such table"), "{}", a.text);
+    assert_eq!(a.headers["cache-control"], "no-store");
+}
+
+#[test]
+fn the_openapi_document_lists_every_query_error_code() {
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    let listed = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"];
+    for code in QueryErrorCode::ALL {
+        assert!(
+            listed.as_array().unwrap().contains(&code.as_str().into()),
+            "{} is not in openapi.json",
+            code.as_str()
+        );
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use metrics_query::embedded::EmbeddedEngine;
+use metrics_query::embedded::EmbeddedReader;
 use metrics_query::model::{Limits, QueryErrorCode};
 use metrics_query::{Aggregation, Bin, BreakdownRequest, Fill, Filter, SeriesRequest, TimeRange};
 use metrics_schema::{EventTime, TenantId, parse_event};
@@ -71,7 +71,7 @@ fn acme() -> TenantId<'static> {
 #[tokio::test]
 async fn sums_per_bin_cover_every_bin_of_the_range() {
     let store = sample_store().await;
-    let engine = EmbeddedEngine::new(&store);
+    let engine = EmbeddedReader::new(&store);
     let result = engine
         .series(&acme(), &request(&["findings_count"], Aggregation::Sum))
         .unwrap();
@@ -98,7 +98,7 @@ async fn sums_per_bin_cover_every_bin_of_the_range() {
 #[tokio::test]
 async fn aggregations_filters_and_groups() {
     let store = sample_store().await;
-    let engine = EmbeddedEngine::new(&store);
+    let engine = EmbeddedReader::new(&store);
     let first = |r: &SeriesRequest| engine.series(&acme(), r).unwrap().series[0].points[0].v;
     assert_eq!(first(&request(&["ratio"], Aggregation::Avg)), Some(0.375));
     assert_eq!(first(&request(&["findings_count"], Aggregation::Max)), Some(4.0));
@@ -128,7 +128,7 @@ async fn aggregations_filters_and_groups() {
 #[tokio::test]
 async fn breakdowns_rank_dimension_values() {
     let store = sample_store().await;
-    let engine = EmbeddedEngine::new(&store);
+    let engine = EmbeddedReader::new(&store);
     let request = BreakdownRequest {
         metric: "scan_completed".into(),
         measure: Some("findings_count".into()),
@@ -154,7 +154,7 @@ async fn breakdowns_rank_dimension_values() {
 #[tokio::test]
 async fn the_catalog_lists_a_tenants_metrics_with_their_columns() {
     let store = sample_store().await;
-    let engine = EmbeddedEngine::new(&store);
+    let engine = EmbeddedReader::new(&store);
     let catalog = engine.catalog(&acme()).unwrap();
     let scan = &catalog.metrics["scan_completed"];
     assert_eq!(scan.records, 3);
@@ -183,7 +183,7 @@ async fn the_catalog_lists_a_tenants_metrics_with_their_columns() {
 #[tokio::test]
 async fn identifiers_outside_the_tenants_schema_are_refused() {
     let store = sample_store().await;
-    let engine = EmbeddedEngine::new(&store);
+    let engine = EmbeddedReader::new(&store);
     let code = |r: SeriesRequest| engine.series(&acme(), &r).unwrap_err().code;
 
     let mut r = request(&["findings_count"], Aggregation::Sum);
@@ -230,7 +230,7 @@ async fn identifiers_outside_the_tenants_schema_are_refused() {
 #[tokio::test]
 async fn ranges_and_sizes_are_bounded() {
     let store = sample_store().await;
-    let engine = EmbeddedEngine::with_limits(
+    let engine = EmbeddedReader::with_limits(
         &store,
         Limits {
             max_groups: 1,
@@ -262,7 +262,7 @@ async fn ranges_and_sizes_are_bounded() {
     assert_eq!(code(r), QueryErrorCode::TooManyGroups);
 
     // Each series within bounds, the whole answer not: 4 bins x 2 measures x 2 groups > 12.
-    let engine = EmbeddedEngine::with_limits(
+    let engine = EmbeddedReader::with_limits(
         &store,
         Limits {
             max_total_points: 12,
@@ -305,4 +305,62 @@ fn text_forms_parse_or_give_their_code() {
         Filter::parse("novalue").unwrap_err().code,
         QueryErrorCode::InvalidFilter
     );
+}
+
+/// Two events at i64::MAX: SQLite's SUM over integers fails with "integer overflow" (it used
+/// to answer 503 on every retry); every engine sums as DOUBLE, so the answer is the same as
+/// Timestream's and InfluxDB's.
+#[tokio::test]
+async fn sums_of_the_largest_integers_do_not_overflow() {
+    let store = store_with(&[
+        event("acme-prod", 1, 0, "api", i64::MAX, 0.5),
+        event("acme-prod", 2, 0, "api", i64::MAX, 0.5),
+    ])
+    .await;
+    let engine = EmbeddedReader::new(&store);
+    let expected = 2.0 * i64::MAX as f64;
+    let result = engine
+        .series(&acme(), &request(&["findings_count"], Aggregation::Sum))
+        .unwrap();
+    assert_eq!(result.series[0].points[0].v, Some(expected));
+    let avg = engine
+        .series(&acme(), &request(&["findings_count"], Aggregation::Avg))
+        .unwrap();
+    assert_eq!(avg.series[0].points[0].v, Some(i64::MAX as f64));
+    let breakdown = engine
+        .breakdown(
+            &acme(),
+            &BreakdownRequest {
+                metric: "scan_completed".into(),
+                measure: Some("findings_count".into()),
+                aggregation: Aggregation::Sum,
+                range: request(&[], Aggregation::Count).range,
+                filters: vec![],
+                dimension: "repo_name".into(),
+                limit: 5,
+            },
+        )
+        .unwrap();
+    assert_eq!(breakdown.rows[0].v, expected);
+}
+
+#[tokio::test]
+async fn tenants_that_differ_only_in_case_read_their_own_data() {
+    let store = store_with(&[
+        event("globex", 1, 0, "api", 5, 0.5),
+        event("GLOBEX", 2, 0, "api", 700, 0.5),
+    ])
+    .await;
+    let engine = EmbeddedReader::new(&store);
+    for (id, value) in [("globex", 5.0), ("GLOBEX", 700.0)] {
+        let result = engine
+            .series(
+                &TenantId::parse(id).unwrap(),
+                &request(&["findings_count"], Aggregation::Sum),
+            )
+            .unwrap();
+        assert_eq!(result.series[0].points[0].v, Some(value), "{id}");
+    }
+    let tenants: Vec<String> = engine.tenants().unwrap().into_iter().map(|t| t.tenant).collect();
+    assert_eq!(tenants, ["GLOBEX", "globex"]);
 }

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 
 use metrics_query::engine::Engine;
 use metrics_query::model::{Limits, QueryErrorCode};
-use metrics_query::timestream::{TenantRole, TimestreamQueries};
+use metrics_query::timestream::{TenantRole, TimestreamEngine};
 use metrics_query::{Aggregation, Bin, BreakdownRequest, Fill, SeriesRequest, TimeRange};
 use metrics_schema::TenantId;
 use metrics_testkit::Moto;
@@ -82,8 +82,8 @@ fn seed_catalog(database: &str, tenant: &str) {
     }));
 }
 
-async fn engine(database: &str, role: Option<TenantRole>) -> TimestreamQueries {
-    TimestreamQueries::connect(
+async fn engine(database: &str, role: Option<TenantRole>) -> TimestreamEngine {
+    TimestreamEngine::connect(
         Moto::shared().sdk_config().await,
         database.into(),
         role,
@@ -111,7 +111,7 @@ fn request() -> SeriesRequest {
 
 fn series_sql(database: &str, tenant: &str) -> String {
     format!(
-        "SELECT bin(time, 1h) AS t, SUM(\"findings_count\") AS v0 FROM \"{database}\".\"{tenant}\" \
+        "SELECT bin(time, 1h) AS t, SUM(CAST(\"findings_count\" AS DOUBLE)) AS v0 FROM \"{database}\".\"{tenant}\" \
          WHERE measure_name = 'scan_completed' AND time >= from_milliseconds({T0}) \
          AND time < from_milliseconds({}) GROUP BY bin(time, 1h) ORDER BY t",
         T0 + 4 * 3_600_000
@@ -240,7 +240,7 @@ async fn an_unreachable_store_is_store_unavailable_without_details() {
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await;
-    let engine = TimestreamQueries::connect(sdk, "Metrics".into(), None, Limits::default())
+    let engine = TimestreamEngine::connect(sdk, "Metrics".into(), None, Limits::default())
         .await
         .unwrap();
     let err = engine

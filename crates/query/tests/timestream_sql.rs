@@ -60,7 +60,7 @@ fn a_series_compiles_to_binned_multi_measure_sql() {
     .unwrap();
     assert_eq!(
         sql,
-        "SELECT bin(time, 1h) AS t, SUM(\"findings_count\") AS v0 FROM \"Metrics\".\"acme-prod\" \
+        "SELECT bin(time, 1h) AS t, SUM(CAST(\"findings_count\" AS DOUBLE)) AS v0 FROM \"Metrics\".\"acme-prod\" \
          WHERE measure_name = 'scan_completed' AND time >= from_milliseconds(1795392000000) \
          AND time < from_milliseconds(1795406400000) GROUP BY bin(time, 1h) ORDER BY t"
     );
@@ -91,7 +91,7 @@ fn counts_groups_filters_and_booleans() {
     .unwrap();
     assert!(
         sql.starts_with(
-            "SELECT bin(time, 1h) AS t, AVG(CAST(\"ok\" AS DOUBLE)) AS v0, AVG(\"we\"\"ird\") AS v1 FROM"
+            "SELECT bin(time, 1h) AS t, AVG(CAST(\"ok\" AS DOUBLE)) AS v0, AVG(CAST(\"we\"\"ird\" AS DOUBLE)) AS v1 FROM"
         ),
         "{sql}"
     );
@@ -121,7 +121,7 @@ fn a_breakdown_compiles_to_a_ranked_limited_group() {
     };
     assert_eq!(
         sql::breakdown("Metrics", &tenant(), &schema(), &r).unwrap(),
-        "SELECT \"repo_name\" AS k, MAX(\"findings_count\") AS v FROM \"Metrics\".\"acme-prod\" \
+        "SELECT \"repo_name\" AS k, MAX(CAST(\"findings_count\" AS DOUBLE)) AS v FROM \"Metrics\".\"acme-prod\" \
          WHERE measure_name = 'scan_completed' AND time >= from_milliseconds(1795392000000) \
          AND time < from_milliseconds(1795478400000) AND \"repo_name\" IS NOT NULL \
          GROUP BY \"repo_name\" ORDER BY v DESC, k LIMIT 5"

@@ -36,6 +36,18 @@ impl FromStr for StoreKind {
 }
 
 impl StoreKind {
+    /// The variable that chooses the store, for every binary that opens or queries one.
+    pub const VARIABLE: &'static str = "METRICS_STORE";
+
+    /// The store a `METRICS_STORE` value names: unset or blank is the default (Timestream),
+    /// anything else must be one of the names, exactly. The one parser of the variable.
+    pub fn from_setting(value: Option<&str>) -> Result<StoreKind, String> {
+        match value.map(str::trim) {
+            None | Some("") => Ok(StoreKind::default()),
+            Some(name) => name.parse(),
+        }
+    }
+
     pub const fn name(self) -> &'static str {
         match self {
             StoreKind::Timestream => "timestream",
@@ -89,5 +101,32 @@ impl<S: Store> Store for std::sync::Arc<S> {
 
     async fn write(&self, tenant: &TenantId<'_>, records: &[StoreRecord], deadline: Deadline) -> WriteReport {
         self.as_ref().write(tenant, records, deadline).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setting_defaults_to_timestream_and_takes_exact_names_only() {
+        assert_eq!(StoreKind::from_setting(None), Ok(StoreKind::Timestream));
+        assert_eq!(StoreKind::from_setting(Some("  ")), Ok(StoreKind::Timestream));
+        for kind in [StoreKind::Timestream, StoreKind::Embedded, StoreKind::Influxdb] {
+            assert_eq!(StoreKind::from_setting(Some(kind.name())), Ok(kind));
+        }
+        assert_eq!(
+            StoreKind::from_setting(Some(" influxdb\n")),
+            Ok(StoreKind::Influxdb)
+        );
+        let refused = StoreKind::from_setting(Some("influx")).unwrap_err();
+        assert!(
+            refused.contains("\"influx\"") && refused.contains("embedded"),
+            "{refused}"
+        );
+        assert!(
+            StoreKind::from_setting(Some("Timestream")).is_err(),
+            "names are exact"
+        );
     }
 }

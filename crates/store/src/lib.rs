@@ -13,13 +13,12 @@
 //! Identity and replays: a record is identified by its table, dimensions, measure name and
 //! time. `event_id` is always a dimension, so two events in the same millisecond never collide,
 //! and every record is written with `Version = 1`, so writing the same record again is a no-op
-//! while a different value at the same identity is rejected (`version_conflict`).
+//! while a different value at the same identity is rejected (`version_conflict`). InfluxDB
+//! keeps `event_id` as a field and folds it into the point's time instead (see [`influx`]).
 
 pub mod any;
 pub mod convert;
 pub mod embedded;
-#[cfg(feature = "fake-timestream")]
-pub mod fake_timestream;
 pub mod influx;
 pub mod port;
 pub mod reason;

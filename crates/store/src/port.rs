@@ -1,4 +1,5 @@
-//! The store port: what the writer (and later the query API) needs from any store.
+//! The store port: what the writer (and `metrics-lake tenants provision`) needs from any store
+//! to write. Reading is the query engines' job (`metrics-query`), one per store.
 
 use std::future::Future;
 use std::time::Instant;

@@ -32,7 +32,9 @@ pub enum RejectReason {
     SchemaConflict,
     /// The store refused the request as invalid (Timestream `ValidationException`).
     InvalidRecord,
-    /// The store rejected the record for a reason this version does not recognise.
+    /// The store rejected the record for good for a reason without a code of its own (one
+    /// this version does not recognise, or an embedded-store SQL error no retry can fix): the
+    /// detail says which.
     StoreRejected,
 }
 

@@ -247,3 +247,140 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .unwrap()
         .block_on(f)
 }
+
+/// Tenant ids are case-sensitive (as in Timestream and InfluxDB) and may look like SQLite's or
+/// the store's own names: each still gets a table of its own, with its own columns.
+#[tokio::test]
+async fn tenants_that_differ_in_case_or_look_like_internal_names_get_their_own_tables() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let t = now_ms();
+    let ids = [
+        "globex",
+        "GLOBEX",
+        "CaseTenant",
+        "casetenant",
+        "sqlite_master",
+        "ts_schema",
+    ];
+    for (i, id) in ids.iter().enumerate() {
+        // Each with a measure of its own name, and the shared `event_id` column.
+        let name = format!("m{i}");
+        let report = store
+            .write(
+                &tenant(id),
+                &[rec("e", t, vec![(name.as_str(), StoreValue::BigInt(i as i64))])],
+                deadline(),
+            )
+            .await;
+        assert_eq!(reasons(&report.outcomes), ["written"], "{id}");
+    }
+    let mut expected: Vec<&str> = ids.to_vec();
+    expected.sort();
+    assert_eq!(store.tables().unwrap(), expected);
+    for (i, id) in ids.iter().enumerate() {
+        let back = store.records(id).unwrap();
+        assert_eq!(back.len(), 1, "{id}");
+        assert_eq!(
+            back[0].measures,
+            [(format!("m{i}"), StoreValue::BigInt(i as i64))],
+            "{id}"
+        );
+        let schema = store.schema(id).unwrap();
+        assert!(schema.get(&format!("m{i}")).is_some(), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_store_written_with_tables_named_as_tenants_is_migrated_on_open() {
+    let dir = std::env::temp_dir().join(format!("metrics-store-legacy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("store.sqlite");
+    let t = now_ms();
+    {
+        // The layout before tenant tables had their own names.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE ts_schema (table_name TEXT NOT NULL, column_name TEXT NOT NULL, \
+             kind TEXT NOT NULL CHECK (kind IN ('dimension', 'measure')), type TEXT NOT NULL, \
+             PRIMARY KEY (table_name, column_name));
+             CREATE TABLE \"acme\" (measure_name TEXT NOT NULL, time INTEGER NOT NULL, \
+             ts_series TEXT NOT NULL, ts_digest TEXT NOT NULL, event_id VARCHAR, n BIGINT, \
+             PRIMARY KEY (measure_name, time, ts_series));
+             INSERT INTO ts_schema VALUES ('acme', 'event_id', 'dimension', 'VARCHAR'), \
+             ('acme', 'n', 'measure', 'BIGINT');
+             INSERT INTO \"acme\" VALUES ('scan_completed', {t}, '[]', 'd', 'e-1', 7);"
+        ))
+        .unwrap();
+    }
+    let store = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
+    assert_eq!(store.tables().unwrap(), ["acme"]);
+    let back = store.records("acme").unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].measures, [("n".to_owned(), StoreValue::BigInt(7))]);
+    // The migrated table takes new writes, and another case of the id is another tenant.
+    let more = [rec("e-2", t, vec![("n", StoreValue::BigInt(8))])];
+    let report = store.write(&tenant("acme"), &more, deadline()).await;
+    assert_eq!(reasons(&report.outcomes), ["written"]);
+    let report = store.write(&tenant("ACME"), &more, deadline()).await;
+    assert_eq!(reasons(&report.outcomes), ["written"]);
+    drop(store);
+    let reopened = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
+    assert_eq!(reopened.tables().unwrap(), ["ACME", "acme"]);
+    assert_eq!(reopened.records("acme").unwrap().len(), 2);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A record SQLite refuses for good is rejected on its own with a reason, never retried, and
+/// its neighbours are written.
+#[tokio::test]
+async fn a_record_sqlite_refuses_for_good_is_rejected_alone() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let t = now_ms();
+    let acme = tenant("acme");
+    let first = [rec("a", t, vec![("n", StoreValue::BigInt(1))])];
+    store.write(&acme, &first, deadline()).await;
+    // A rule no retry can satisfy, as a schema error or a constraint would be.
+    store
+        .connection()
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_seven BEFORE INSERT ON \"tenant/acme\" WHEN NEW.n = 7 \
+             BEGIN SELECT RAISE(ABORT, 'seven is refused'); END",
+        )
+        .unwrap();
+    let records = [
+        rec("b", t - 1, vec![("n", StoreValue::BigInt(2))]),
+        rec("c", t - 2, vec![("n", StoreValue::BigInt(7))]),
+        rec("d", t - 3, vec![("n", StoreValue::BigInt(3))]),
+    ];
+    let report = store.write(&acme, &records, deadline()).await;
+    assert_eq!(
+        reasons(&report.outcomes),
+        ["written", "store_rejected", "written"]
+    );
+    assert_eq!(store.records("acme").unwrap().len(), 3);
+}
+
+#[test]
+fn only_failures_a_retry_can_pass_are_transient() {
+    use metrics_store::embedded::is_transient;
+    use rusqlite::ffi;
+    let failure = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
+    for code in [
+        ffi::SQLITE_BUSY,
+        ffi::SQLITE_LOCKED,
+        ffi::SQLITE_IOERR,
+        ffi::SQLITE_FULL,
+    ] {
+        assert!(is_transient(&failure(code)), "{code}");
+    }
+    for code in [
+        ffi::SQLITE_ERROR,
+        ffi::SQLITE_CONSTRAINT,
+        ffi::SQLITE_TOOBIG,
+        ffi::SQLITE_MISMATCH,
+    ] {
+        assert!(!is_transient(&failure(code)), "{code}");
+    }
+    assert!(!is_transient(&rusqlite::Error::InvalidQuery));
+}

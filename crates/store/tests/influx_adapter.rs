@@ -1,12 +1,12 @@
-//! The InfluxDB adapter over real HTTP against the local v3/v2 server (`fake_server`): one
+//! The InfluxDB adapter over real HTTP against the local v3/v2 server (`metrics_fakes::influxdb`): one
 //! outcome per record, retries, partial writes, database creation, gzip bodies, and the token
 //! kept out of everything printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 
+use metrics_fakes::influxdb::{FakeInflux, Reply};
 use metrics_schema::TenantId;
-use metrics_store::influx::fake_server::{FakeInflux, Reply};
 use metrics_store::influx::{ApiVersion, InfluxSettings, InfluxStore, Token};
 use metrics_store::retry::Backoff;
 use metrics_store::{RecordOutcome, RejectReason, Store, StoreRecord, StoreValue};
@@ -61,7 +61,7 @@ fn codes(outcomes: &[RecordOutcome]) -> Vec<&'static str> {
 }
 
 #[tokio::test]
-async fn v3_writes_every_record_as_gzip_line_protocol_with_bearer_token_and_ms_precision() {
+async fn v3_writes_every_record_as_gzip_line_protocol_with_bearer_token_and_ns_precision() {
     let (server, store) = start(ApiVersion::V3).await;
     let records = [record("clicks", "e1", 1), record("clicks", "e2", 2)];
     let report = store.write(&tenant(), &records, soon()).await;
@@ -69,8 +69,8 @@ async fn v3_writes_every_record_as_gzip_line_protocol_with_bearer_token_and_ms_p
     assert_eq!(
         server.points("acme-prod"),
         [
-            "clicks,event_id=e1,region=eu\\ west n=1i 1700000000000",
-            "clicks,event_id=e2,region=eu\\ west n=2i 1700000000000"
+            "clicks,region=eu\\ west n=1i,event_id=\"e1\" 1700000000000542322",
+            "clicks,region=eu\\ west n=2i,event_id=\"e2\" 1700000000000926778"
         ]
     );
     let writes: Vec<_> = server
@@ -83,7 +83,7 @@ async fn v3_writes_every_record_as_gzip_line_protocol_with_bearer_token_and_ms_p
     assert!(w.gzip);
     assert_eq!(w.auth_scheme.as_deref(), Some("Bearer"));
     assert_eq!(w.query["db"], "acme-prod");
-    assert_eq!(w.query["precision"], "millisecond");
+    assert_eq!(w.query["precision"], "nanosecond");
     assert_eq!(w.query["accept_partial"], "true");
 }
 
@@ -105,7 +105,7 @@ async fn v2_writes_to_the_tenants_bucket_in_the_org_with_token_auth() {
             w.query["bucket"].as_str(),
             w.query["precision"].as_str()
         ),
-        (ORG, "acme-prod", "ms")
+        (ORG, "acme-prod", "ns")
     );
     assert!(w.gzip);
     // The bucket was created in the org with the retention in seconds.
@@ -151,8 +151,8 @@ async fn a_v2_bad_line_is_rejected_and_the_others_are_sent_again() {
     assert_eq!(
         server.points("acme-prod"),
         [
-            "clicks,event_id=e1,region=eu\\ west n=1i 1700000000000",
-            "clicks,event_id=e3,region=eu\\ west n=3i 1700000000000"
+            "clicks,region=eu\\ west n=1i,event_id=\"e1\" 1700000000000542322",
+            "clicks,region=eu\\ west n=3i,event_id=\"e3\" 1700000000000438291"
         ]
     );
 }
@@ -249,10 +249,18 @@ async fn too_large_bodies_are_split_until_the_oversized_record_is_alone() {
     let mut ids: Vec<String> = server
         .points("acme-prod")
         .iter()
-        .map(|l| l.split(',').nth(1).unwrap().to_owned())
+        .map(|l| {
+            l.split("event_id=")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     ids.sort();
-    assert_eq!(ids, ["event_id=e1", "event_id=e2", "event_id=e4"]);
+    assert_eq!(ids, ["\"e1\"", "\"e2\"", "\"e4\""]);
 }
 
 #[tokio::test]

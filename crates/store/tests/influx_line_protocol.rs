@@ -3,7 +3,7 @@
 //! tags, fields and time, or is refused for a reason it really has.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use metrics_store::influx::line_protocol::{EncodeError, encode_line};
+use metrics_store::influx::line_protocol::{EVENT_ID, EncodeError, encode_line, timestamp_ns};
 use metrics_store::{StoreRecord, StoreValue};
 use proptest::prelude::*;
 
@@ -139,13 +139,21 @@ fn representable(text: &str) -> bool {
         })
 }
 
+fn event_id(r: &StoreRecord) -> Option<&str> {
+    r.dimensions
+        .iter()
+        .find(|(k, v)| k == EVENT_ID && !v.is_empty())
+        .map(|(_, v)| v.as_str())
+}
+
 fn expected_failure(r: &StoreRecord) -> bool {
     !representable(&r.measure_name)
         || r.measure_name.starts_with('#')
         || r.dimensions
             .iter()
-            .filter(|(_, v)| !v.is_empty())
+            .filter(|(k, v)| !v.is_empty() && k != EVENT_ID)
             .any(|(k, v)| k == "time" || !representable(k) || !representable(v))
+        || timestamp_ns(r.time_ms, event_id(r)).is_none()
         || r.measures.is_empty()
         || r.measures.iter().any(|(k, v)| {
             k == "time" || !representable(k) || matches!(v, StoreValue::Double(f) if !f.is_finite())
@@ -175,14 +183,20 @@ fn record() -> impl Strategy<Value = StoreRecord> {
         text(),
         prop::collection::btree_map(text(), text(), 0..4),
         prop::collection::btree_map(text(), value(), 0..4),
-        any::<i64>(),
+        prop::option::of(text()),
+        // Mostly times InfluxDB can store in nanoseconds (1677 to 2262), some it cannot.
+        prop_oneof![4 => -9_000_000_000_000i64..9_000_000_000_000, 1 => any::<i64>()],
     )
-        .prop_map(|(measure_name, dims, measures, time_ms)| StoreRecord {
-            measure_name,
-            time_ms,
-            dimensions: dims.into_iter().collect(),
-            measures: measures.into_iter().collect(),
-            version: 1,
+        .prop_map(|(measure_name, dims, measures, event_id, time_ms)| {
+            let mut dimensions: Vec<(String, String)> = dims.into_iter().collect();
+            dimensions.extend(event_id.map(|id| (EVENT_ID.to_owned(), id)));
+            StoreRecord {
+                measure_name,
+                time_ms,
+                dimensions,
+                measures: measures.into_iter().collect(),
+                version: 1,
+            }
         })
 }
 
@@ -197,9 +211,9 @@ proptest! {
                 prop_assert!(!expected_failure(&r), "encoded what cannot be read back: {out:?}");
                 let parsed = parse(&out);
                 let mut tags: Vec<(String, String)> =
-                    r.dimensions.iter().filter(|(_, v)| !v.is_empty()).cloned().collect();
+                    r.dimensions.iter().filter(|(k, v)| !v.is_empty() && k != EVENT_ID).cloned().collect();
                 tags.sort();
-                let fields: Vec<(String, Field)> = r.measures.iter().map(|(k, v)| {
+                let mut fields: Vec<(String, Field)> = r.measures.iter().map(|(k, v)| {
                     (k.clone(), match v {
                         StoreValue::BigInt(n) => Field::Int(*n),
                         StoreValue::Double(f) => Field::Float(*f),
@@ -207,7 +221,12 @@ proptest! {
                         StoreValue::Varchar(s) => Field::Str(s.clone()),
                     })
                 }).collect();
-                prop_assert_eq!(parsed, Parsed { measurement: r.measure_name.clone(), tags, fields, time: r.time_ms });
+                // The event id is the last field, and its hash the time's nanoseconds.
+                if let Some(id) = event_id(&r) {
+                    fields.push((EVENT_ID.to_owned(), Field::Str(id.to_owned())));
+                }
+                let time = timestamp_ns(r.time_ms, event_id(&r)).unwrap();
+                prop_assert_eq!(parsed, Parsed { measurement: r.measure_name.clone(), tags, fields, time });
             }
             Err(e) => {
                 prop_assert!(expected_failure(&r), "refused a representable record ({e}): {r:?}");

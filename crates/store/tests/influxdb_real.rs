@@ -58,7 +58,7 @@ fn write(server: &Influxd, db: &str, records: &[StoreRecord]) {
     for r in records {
         encode_line(&mut body, r).unwrap_or_else(|e| panic!("{e}: {r:?}"));
     }
-    let a = server.write(db, "ms", &body);
+    let a = server.write(db, "ns", &body);
     assert_eq!(a.status, 204, "influxd refused:\n{body}\n{}", a.body);
 }
 
@@ -233,7 +233,11 @@ fn an_empty_dimension_is_left_out_rather_than_written_empty() {
     create_db(server, db);
     let r = record(
         "m".into(),
-        vec![("event_id".into(), "e".into()), ("blank".into(), String::new())],
+        vec![
+            ("event_id".into(), "e".into()),
+            ("region".into(), "eu".into()),
+            ("blank".into(), String::new()),
+        ],
         vec![("x".into(), StoreValue::BigInt(1))],
         1_700_000_000_000,
     );
@@ -242,8 +246,46 @@ fn an_empty_dimension_is_left_out_rather_than_written_empty() {
     let json: Value = serde_json::from_str(&tags.body).unwrap();
     assert_eq!(
         json["results"][0]["series"][0]["values"],
-        serde_json::json!([["event_id"]])
+        serde_json::json!([["region"]])
     );
+}
+
+/// The event id is a field, not a tag: one series per dimension set however many events, so
+/// InfluxDB's series index does not grow with events.
+#[test]
+fn events_of_one_dimension_set_are_one_series_with_the_event_id_as_a_field() {
+    let server = Influxd::shared();
+    let db = "lp_series";
+    create_db(server, db);
+    let events: Vec<StoreRecord> = (0..50)
+        .map(|i| {
+            record(
+                "clicks".into(),
+                vec![
+                    ("event_id".into(), format!("e{i}")),
+                    ("region".into(), "eu".into()),
+                ],
+                vec![("n".into(), StoreValue::BigInt(1))],
+                1_700_000_000_000,
+            )
+        })
+        .collect();
+    write(server, db, &events);
+    let series = server.query(db, "SHOW SERIES FROM \"clicks\"");
+    let json: Value = serde_json::from_str(&series.body).unwrap();
+    assert_eq!(
+        json["results"][0]["series"][0]["values"],
+        serde_json::json!([["clicks,region=eu"]])
+    );
+    let fields = server.query(db, "SHOW FIELD KEYS FROM \"clicks\"");
+    let json: Value = serde_json::from_str(&fields.body).unwrap();
+    assert_eq!(
+        json["results"][0]["series"][0]["values"],
+        serde_json::json!([["event_id", "string"], ["n", "integer"]])
+    );
+    let count = server.query(db, "SELECT COUNT(\"n\") FROM \"clicks\"");
+    let json: Value = serde_json::from_str(&count.body).unwrap();
+    assert_eq!(json["results"][0]["series"][0]["values"][0][1], Value::from(50));
 }
 
 mod arbitrary {

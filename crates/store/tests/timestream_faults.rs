@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use metrics_fakes::timestream::{FakeTimestream, Reply};
 use metrics_schema::TenantId;
-use metrics_store::fake_timestream::{FakeTimestream, Reply};
 use metrics_store::retry::Backoff;
 use metrics_store::{
     RecordOutcome, RejectReason, Store, StoreRecord, StoreValue, TimestreamSettings, TimestreamStore,

@@ -13,9 +13,9 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+use metrics_fakes::timestream::FakeTimestream;
 use metrics_objects::{ObjectRef, ReadLimits};
 use metrics_schema::EventTime;
-use metrics_store::fake_timestream::FakeTimestream;
 use metrics_store::{TimestreamSettings, TimestreamStore};
 use metrics_writer::write::{WriteOptions, write_object};
 use metrics_writer::{Converter, convert_object};

@@ -26,7 +26,6 @@
 //! | `DEADLINE_MARGIN_MS` | `3000` | time kept back from the Lambda deadline to report and write dead letters (at most a quarter of the time left) |
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use metrics_objects::ReadLimits;
@@ -101,14 +100,12 @@ impl Config {
     /// From any lookup (tests pass a map). Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let store = match get("METRICS_STORE") {
-            None => StoreKind::Timestream,
-            Some(v) => StoreKind::from_str(v.trim()).map_err(|expected| ConfigError {
-                name: "METRICS_STORE",
-                value: v.clone(),
-                expected,
-            })?,
-        };
+        let setting = get(StoreKind::VARIABLE);
+        let store = StoreKind::from_setting(setting.as_deref()).map_err(|expected| ConfigError {
+            name: StoreKind::VARIABLE,
+            value: setting.clone().unwrap_or_default(),
+            expected,
+        })?;
         let database = get("TIMESTREAM_DATABASE").unwrap_or_else(|| "Metrics".into());
         if database.len() < 3
             || database.len() > 256

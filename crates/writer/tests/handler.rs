@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use metrics_store::fake_timestream::{FakeTimestream, Reply};
+use metrics_fakes::timestream::{FakeTimestream, Reply};
 use metrics_store::retry::Backoff;
 use metrics_store::{
     EmbeddedSettings, EmbeddedStore, Store, StoreValue, TimestreamSettings, TimestreamStore,
@@ -646,4 +646,49 @@ fn moto_state() -> Value {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("moto's state dump kept failing: {last}");
+}
+
+/// Tenant ids that differ only in case, or look like SQLite's or the embedded store's own
+/// tables, are different tenants: each batch is written to its own table, none is retried or
+/// dead-lettered (the embedded store once shared `globex`'s table with `GLOBEX` and failed the
+/// second with "duplicate column name").
+#[tokio::test]
+async fn tenants_that_differ_only_in_case_or_name_internal_tables_are_each_written() {
+    let s3 = bucket("writer-case").await;
+    let (store, dir) = embedded("case");
+    let tenants = [
+        "globex",
+        "GLOBEX",
+        "CaseTenant",
+        "casetenant",
+        "sqlite_master",
+        "ts_schema",
+    ];
+    let body: String = tenants
+        .iter()
+        .enumerate()
+        .map(|(i, t)| line(t, &format!("e{i}"), i as i64) + "\n")
+        .collect();
+    put(&s3, "writer-case", "Data/case", body.into_bytes()).await;
+    let writer = Writer::new(s3.clone(), store, config(&[]));
+    writer
+        .handle(&s3_event("writer-case", "Data/case"), soon())
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&s3, "writer-case", "Error/writer/Data/case.ndjson").await,
+        None
+    );
+    for (i, tenant) in tenants.iter().enumerate() {
+        let records = writer.store.records(tenant).unwrap();
+        assert_eq!(records.len(), 1, "{tenant}");
+        assert!(
+            records[0]
+                .measures
+                .contains(&("count".to_owned(), StoreValue::BigInt(i as i64))),
+            "{tenant}: {:?}",
+            records[0]
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -60,6 +60,7 @@ impl AppError {
             }
             AppError::Query(e) if e.code == QueryErrorCode::UnknownMetric => StatusCode::NOT_FOUND,
             AppError::Query(e) if e.code.is_client_error() => StatusCode::BAD_REQUEST,
+            // query_failed: no retry helps, so not 503.
             AppError::Query(_) | AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::NoTenant => StatusCode::FORBIDDEN,
@@ -76,8 +77,11 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             // A store failure's message may hold an engine's detail: never pass it on.
-            AppError::Query(e) if !e.code.is_client_error() => {
+            AppError::Query(e) if e.code == QueryErrorCode::StoreUnavailable => {
                 "the store could not answer; try again later".into()
+            }
+            AppError::Query(e) if !e.code.is_client_error() => {
+                "the store cannot run this query; retrying will not help".into()
             }
             AppError::Query(e) => e.message.clone(),
             AppError::Unauthorized => "a valid bearer token is required".into(),

@@ -1,7 +1,7 @@
 //! The query API: one axum router, run by `lambda_http` in Lambda and by `metrics-lake serve`
 //! locally, so the local API is the deployed API.
 //!
-//! Routes (see `openapi.yaml`): `GET /v1/metrics`, `GET|POST /v1/series`,
+//! Routes (see `openapi.json`): `GET /v1/metrics`, `GET|POST /v1/series`,
 //! `GET|POST /v1/breakdown`. Every route needs a verified identity ([`identity`]); the tenant
 //! comes from it alone. Answers are JSON, cached per tenant and request ([`cache`]), with
 //! `Cache-Control` and `ETag`; errors are JSON too ([`error`]).

@@ -9,12 +9,13 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
+use aws_sdk_sts::error::ProvideErrorMetadata;
 use aws_sdk_sts::types::Tag;
 use aws_sdk_timestreamquery::Client;
 use aws_sdk_timestreamquery::config::Credentials;
 use metrics_schema::TenantId;
 
-use crate::model::{QueryError, QueryErrorCode};
+use crate::model::QueryError;
 
 /// How long assumed credentials are asked for, and how early they are replaced.
 const SESSION: Duration = Duration::from_secs(900);
@@ -46,8 +47,36 @@ struct Held {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> QueryError {
-    tracing::warn!(error = %e, "Timestream credentials or client failed.");
-    QueryError::new(QueryErrorCode::StoreUnavailable, "the store could not answer")
+    QueryError::unavailable("timestream", &e)
+}
+
+fn failed(e: impl std::fmt::Display) -> QueryError {
+    QueryError::failed("timestream", &e)
+}
+
+/// A failed AssumeRole: `store_unavailable` for what a retry may pass (STS throttling answers
+/// a generic error, timeouts and dropped connections have no service error), `query_failed`
+/// for what it cannot (the role's trust policy, a bad tag, an expired token, a region without
+/// STS). Errors: https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+fn assume_role_failure(
+    e: aws_sdk_sts::error::SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError>,
+) -> QueryError {
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError as E;
+    let permanent = matches!(
+        e.as_service_error(),
+        Some(
+            E::ExpiredTokenException(_)
+                | E::MalformedPolicyDocumentException(_)
+                | E::PackedPolicyTooLargeException(_)
+                | E::RegionDisabledException(_)
+        )
+    ) || e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("AccessDenied");
+    let detail = aws_sdk_sts::error::DisplayErrorContext(e);
+    if permanent {
+        failed(detail)
+    } else {
+        unavailable(detail)
+    }
 }
 
 /// A session name from the tenant id: `[\w+=,.@-]`, at most 64 characters.
@@ -83,7 +112,7 @@ impl Clients {
     /// The client that runs `tenant`'s queries.
     pub async fn for_tenant(&self, tenant: &TenantId<'_>) -> Result<Client, QueryError> {
         let (Some(role), None) = (&self.role, &self.shared) else {
-            return self.shared.clone().ok_or_else(|| unavailable("no query client"));
+            return self.shared.clone().ok_or_else(|| failed("no query client"));
         };
         if let Some(c) = self.by_tenant.lock().ok().and_then(|m| {
             m.get(tenant.as_str())
@@ -96,7 +125,7 @@ impl Clients {
             .key(&role.session_tag)
             .value(tenant.as_str())
             .build()
-            .map_err(unavailable)?;
+            .map_err(failed)?;
         let out = aws_sdk_sts::Client::new(&self.sdk)
             .assume_role()
             .role_arn(&role.arn)
@@ -105,10 +134,10 @@ impl Clients {
             .duration_seconds(SESSION.as_secs() as i32)
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(assume_role_failure)?;
         let creds = out
             .credentials()
-            .ok_or_else(|| unavailable("AssumeRole returned no credentials"))?;
+            .ok_or_else(|| failed("AssumeRole returned no credentials"))?;
         let credentials = Credentials::new(
             creds.access_key_id(),
             creds.secret_access_key(),

@@ -8,16 +8,16 @@ pub mod clients;
 pub mod result;
 pub mod sql;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_timestreamquery::Client;
 use aws_sdk_timestreamquery::types::ColumnInfo;
 use metrics_schema::TenantId;
+use metrics_store::StoreKind;
 
 use crate::catalog::{Catalog, MeasureKind, MetricSchema};
+use crate::catalog_cache::CatalogCache;
 use crate::engine::{Engine, EngineFuture};
 use crate::model::{
     BreakdownRequest, BreakdownResult, BreakdownRow, Limits, QueryError, QueryErrorCode, SeriesRequest,
@@ -30,8 +30,6 @@ use result::Cell;
 const PAGE_ROWS: i32 = 1000;
 const MAX_PAGES: usize = 200;
 const MAX_ROWS: usize = 50_000;
-/// A tenant's catalog is reused this long (new metrics show up within it).
-const CATALOG_TTL: Duration = Duration::from_secs(300);
 
 /// A query's answer: column descriptions and parsed rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,23 +45,51 @@ impl Table {
 }
 
 #[derive(Debug)]
-pub struct TimestreamQueries {
+pub struct TimestreamEngine {
     database: String,
     clients: clients::Clients,
     limits: Limits,
-    catalogs: Mutex<HashMap<String, (Instant, Catalog)>>,
+    catalogs: CatalogCache,
 }
 
+const ENGINE: &str = "timestream";
+
 fn unavailable(e: impl std::fmt::Display) -> QueryError {
-    tracing::warn!(error = %e, "Timestream query failed.");
-    QueryError::new(QueryErrorCode::StoreUnavailable, "the store could not answer")
+    QueryError::unavailable(ENGINE, &e)
+}
+
+fn failed(e: impl std::fmt::Display) -> QueryError {
+    QueryError::failed(ENGINE, &e)
+}
+
+/// A failed Query call: `store_unavailable` for what a retry may pass (throttling, a server
+/// error, a stale endpoint, a timeout or a dropped connection), `query_failed` for what it
+/// cannot (validation, access denied, a query Timestream could not run). Errors:
+/// https://docs.aws.amazon.com/timestream/latest/developerguide/API_query_Query.html
+fn query_failure(
+    e: aws_sdk_timestreamquery::error::SdkError<aws_sdk_timestreamquery::operation::query::QueryError>,
+) -> QueryError {
+    use aws_sdk_timestreamquery::operation::query::QueryError as E;
+    let transient = match e.as_service_error() {
+        None => true,
+        Some(E::ThrottlingException(_) | E::InternalServerException(_) | E::InvalidEndpointException(_)) => {
+            true
+        }
+        Some(_) => false,
+    };
+    let detail = aws_sdk_timestreamquery::error::DisplayErrorContext(e);
+    if transient {
+        unavailable(detail)
+    } else {
+        failed(detail)
+    }
 }
 
 /// Runs `sql` to the last page. Follow-up pages repeat the same query string with the token,
 /// as the API requires; an empty page with a token is not the end.
 pub async fn run(client: &Client, sql: &str) -> Result<Table, QueryError> {
     run_or_no_table(client, sql).await.map_err(|e| match e {
-        RunError::NoTable => unavailable("the table does not exist"),
+        RunError::NoTable => failed("the table does not exist"),
         RunError::Failed(e) => e,
     })
 }
@@ -85,9 +111,7 @@ async fn run_or_no_table(client: &Client, sql: &str) -> Result<Table, RunError> 
                 if no_table(&e) {
                     RunError::NoTable
                 } else {
-                    RunError::Failed(unavailable(aws_sdk_timestreamquery::error::DisplayErrorContext(
-                        e,
-                    )))
+                    RunError::Failed(query_failure(e))
                 }
             })?;
         if infos.is_empty() {
@@ -100,7 +124,7 @@ async fn run_or_no_table(client: &Client, sql: &str) -> Result<Table, RunError> 
                 .zip(&infos)
                 .map(|(d, i)| result::cell(i, d))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| RunError::Failed(unavailable(e)))?;
+                .map_err(|e| RunError::Failed(failed(e)))?;
             rows.push(cells);
         }
         if rows.len() > MAX_ROWS {
@@ -121,7 +145,7 @@ async fn run_or_no_table(client: &Client, sql: &str) -> Result<Table, RunError> 
             }
         }
     }
-    Err(RunError::Failed(unavailable("too many pages")))
+    Err(RunError::Failed(failed("too many pages")))
 }
 
 fn measure_kind(text: &str) -> Option<MeasureKind> {
@@ -199,7 +223,7 @@ fn no_table(
     }
 }
 
-impl TimestreamQueries {
+impl TimestreamEngine {
     /// Connects: the shared client now, tenant clients on first use.
     pub async fn connect(
         sdk: SdkConfig,
@@ -207,23 +231,17 @@ impl TimestreamQueries {
         role: Option<TenantRole>,
         limits: Limits,
     ) -> Result<Self, QueryError> {
-        Ok(TimestreamQueries {
+        Ok(TimestreamEngine {
             database,
             clients: clients::Clients::new(sdk, role).await?,
             limits,
-            catalogs: Mutex::new(HashMap::new()),
+            catalogs: CatalogCache::default(),
         })
     }
 
     async fn load_catalog(&self, tenant: &TenantId<'_>) -> Result<Catalog, QueryError> {
-        if let Some((at, c)) = self
-            .catalogs
-            .lock()
-            .ok()
-            .and_then(|m| m.get(tenant.as_str()).cloned())
-            && at.elapsed() < CATALOG_TTL
-        {
-            return Ok(c);
+        if let Some(catalog) = self.catalogs.get(tenant.as_str()) {
+            return Ok(catalog);
         }
         let client = self.clients.for_tenant(tenant).await?;
         let measures = match run_or_no_table(&client, &sql::show_measures(&self.database, tenant)).await {
@@ -233,9 +251,7 @@ impl TimestreamQueries {
         };
         let describe = run(&client, &sql::describe(&self.database, tenant)).await?;
         let catalog = catalog_from(&measures, &describe);
-        if let Ok(mut m) = self.catalogs.lock() {
-            m.insert(tenant.as_str().to_owned(), (Instant::now(), catalog.clone()));
-        }
+        self.catalogs.put(tenant.as_str(), &catalog);
         Ok(catalog)
     }
 
@@ -313,9 +329,9 @@ enum RunError {
     Failed(QueryError),
 }
 
-impl Engine for TimestreamQueries {
+impl Engine for TimestreamEngine {
     fn name(&self) -> &'static str {
-        "timestream"
+        StoreKind::Timestream.name()
     }
 
     fn catalog<'a>(&'a self, tenant: &'a TenantId<'static>) -> EngineFuture<'a, Catalog> {

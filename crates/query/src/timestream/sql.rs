@@ -34,9 +34,9 @@ fn measure(schema: &MetricSchema, name: &str, aggregation: Aggregation) -> Resul
                 "text: only count applies",
             ));
         }
-        // Booleans aggregate as 0/1, as in the embedded store.
-        (a, MeasureKind::Boolean) => format!("{}(CAST({column} AS DOUBLE))", function(a)),
-        (a, _) => format!("{}({column})", function(a)),
+        // Numbers aggregate as DOUBLE (booleans as 0/1), as in the other engines: SUM over a
+        // BIGINT column is a BIGINT and fails past i64::MAX, a sum of doubles does not.
+        (a, _) => format!("{}(CAST({column} AS DOUBLE))", function(a)),
     })
 }
 

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use metrics_query::api::{AppState, IdentitySource, LocalTokens, ResponseCache, app};
-use metrics_query::engine::EmbeddedQueries;
+use metrics_query::embedded::EmbeddedEngine;
 use metrics_query::model::Limits;
 use metrics_schema::{EventTime, TenantId, parse_event};
 use metrics_store::{EmbeddedSettings, EmbeddedStore, Store, convert};
@@ -112,7 +112,7 @@ pub fn token(tenant: &str) -> String {
 
 pub fn local_app(store: Arc<EmbeddedStore>) -> Router {
     app(AppState::new(
-        Arc::new(EmbeddedQueries::new(store, Limits::default())),
+        Arc::new(EmbeddedEngine::new(store, Limits::default())),
         IdentitySource::local(tokens()),
         ResponseCache::new(Duration::from_secs(60), 100),
     ))
@@ -120,7 +120,7 @@ pub fn local_app(store: Arc<EmbeddedStore>) -> Router {
 
 pub fn gateway_app(store: Arc<EmbeddedStore>, claim: &str) -> Router {
     app(AppState::new(
-        Arc::new(EmbeddedQueries::new(store, Limits::default())),
+        Arc::new(EmbeddedEngine::new(store, Limits::default())),
         IdentitySource::ApiGateway {
             claim: claim.to_owned(),
         },

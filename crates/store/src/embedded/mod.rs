@@ -2,13 +2,19 @@
 //! pipeline (`metrics-lake run`) and tests.
 //!
 //! Layout (what a query engine reads):
-//! - one table per tenant, named exactly the tenant id (always quoted), with columns
+//! - one table per tenant, named [`names::table_name`] of the tenant id (`tenant/` and a
+//!   case-exact encoding, always quoted), with columns
 //!   `measure_name TEXT`, `time INTEGER` (epoch milliseconds), `ts_series TEXT` (the
 //!   dimensions as a canonical JSON array), `ts_digest TEXT` (a digest of the measure values),
 //!   then one column per dimension (`VARCHAR`, NULL when a record lacks it) and one per measure
 //!   (`BIGINT`, `DOUBLE`, `BOOLEAN` as 0/1, or `VARCHAR`), added as they first appear;
 //! - `ts_schema(table_name, column_name, kind, type)`: which columns are dimensions and which
 //!   are measures, with their types.
+//!
+//! A store written before tenant tables were named this way (each table named exactly as its
+//! tenant) is migrated when it is opened: each such table is renamed, with its catalog rows.
+//! Two tenants that differed only in case shared one table then; it becomes the table of the
+//! tenant that created it (write the other again from its source objects to separate them).
 //!
 //! Semantics, as in Timestream: the primary key is (measure_name, time, ts_series), so writing
 //! the same record again is `AlreadyPresent` and a different value at the same identity is
@@ -17,20 +23,27 @@
 //! the retention or more than 15 minutes ahead are `time_out_of_range`. Each write is one
 //! transaction, so overlapping writers (two deliveries of one object) serialise on SQLite's
 //! lock and the result is as if each record were written once.
+//!
+//! Failures: a record SQLite refuses for good (a column it cannot add, a value it cannot
+//! store) is `Rejected` on its own (`schema_conflict` or `store_rejected`), its neighbours
+//! written, because each record is its own savepoint; only what a retry can fix (a busy or
+//! locked file, I/O, a full disk: [`is_transient`]) makes the batch `Retryable`.
 
+pub mod names;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics_schema::TenantId;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use crate::port::{Deadline, RecordOutcome, Store, StoreError, WriteReport};
 use crate::reason::RejectReason;
 use crate::record::{MeasureType, StoreRecord, StoreValue};
+use names::table_name;
 use schema::{ColumnKind, Misfit, TableSchema, quote};
 
 /// The embedded store's settings.
@@ -62,8 +75,37 @@ pub struct EmbeddedStore {
     settings: EmbeddedSettings,
 }
 
+/// Whether an SQLite failure may pass when the same call is made again: a busy or locked
+/// database, I/O, a full disk, a file that cannot be opened or written, memory, a schema that
+/// changed under a statement. Everything else (SQL and schema errors, constraint violations,
+/// values too big, type mismatches) fails the same way every time.
+pub fn is_transient(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(failure, _) => matches!(
+            failure.code,
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::OutOfMemory
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::ReadOnly
+                | ErrorCode::PermissionDenied
+                | ErrorCode::OperationInterrupted
+                | ErrorCode::SchemaChanged
+        ),
+        _ => false,
+    }
+}
+
+/// An SQLite failure as a store error: `Unavailable` when a retry may pass, else `Embedded`.
 fn sql_error(e: rusqlite::Error) -> StoreError {
-    StoreError::Embedded(e.to_string())
+    if is_transient(&e) {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Embedded(e.to_string())
+    }
 }
 
 impl EmbeddedStore {
@@ -93,6 +135,7 @@ impl EmbeddedStore {
             .map_err(sql_error)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::create_catalog(&conn).map_err(sql_error)?;
+        migrate_legacy_tables(&conn).map_err(sql_error)?;
         Ok(EmbeddedStore {
             conn: Mutex::new(conn),
             settings,
@@ -107,32 +150,39 @@ impl EmbeddedStore {
         &self.settings
     }
 
-    /// The connection, for reading (a query engine, tests). Do not write through it.
+    /// The connection, for reading (a query engine, tests). Do not write through it. A
+    /// call that panicked left no transaction open (it rolled back as it unwound), so the
+    /// connection is still good.
     pub fn connection(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn
-            .lock()
-            .map_err(|_| StoreError::Embedded("a previous call panicked while writing".into()))
+        Ok(self.conn.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The tenant tables.
+    /// The tenants that have a table, by id.
     pub fn tables(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.connection()?;
         let mut stmt = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'ts\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
             .map_err(sql_error)?;
-        let names = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql_error)?;
-        names.collect::<Result<_, _>>().map_err(sql_error)
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(sql_error)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql_error)?;
+        let mut tenants: Vec<String> = names.iter().filter_map(|n| names::tenant_of(n)).collect();
+        tenants.sort();
+        Ok(tenants)
     }
 
     /// The dimension and measure columns of a tenant's table (empty if it has none yet).
     pub fn schema(&self, tenant: &str) -> Result<TableSchema, StoreError> {
-        TableSchema::load(&*self.connection()?, tenant).map_err(sql_error)
+        TableSchema::load(&*self.connection()?, &table_name(tenant)).map_err(sql_error)
     }
 
     /// Every record of a tenant's table, ordered by time, measure name and series.
     pub fn records(&self, tenant: &str) -> Result<Vec<StoreRecord>, StoreError> {
         let conn = self.connection()?;
-        let schema = TableSchema::load(&conn, tenant).map_err(sql_error)?;
+        let table = table_name(tenant);
+        let schema = TableSchema::load(&conn, &table).map_err(sql_error)?;
         let columns: Vec<&schema::Column> = schema.columns().collect();
         let mut select = String::from("SELECT measure_name, time");
         for c in &columns {
@@ -141,7 +191,7 @@ impl EmbeddedStore {
         }
         select.push_str(&format!(
             " FROM {} ORDER BY time, measure_name, ts_series",
-            quote(tenant)
+            quote(&table)
         ));
         let mut stmt = conn.prepare(&select).map_err(sql_error)?;
         let rows = stmt
@@ -185,22 +235,21 @@ impl EmbeddedStore {
         rows.collect::<Result<_, _>>().map_err(sql_error)
     }
 
-    fn ensure_sync(&self, table: &str) -> Result<(), StoreError> {
-        schema::create_table(&*self.connection()?, table).map_err(sql_error)
+    fn ensure_sync(&self, tenant: &str) -> Result<(), StoreError> {
+        schema::create_table(&*self.connection()?, &table_name(tenant)).map_err(sql_error)
     }
 
-    fn write_sync(&self, table: &str, records: &[StoreRecord]) -> Result<WriteReport, rusqlite::Error> {
+    fn write_sync(&self, tenant: &str, records: &[StoreRecord]) -> Result<WriteReport, rusqlite::Error> {
+        let table = table_name(tenant);
+        let table = table.as_str();
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let oldest = now_ms.saturating_sub(self.settings.retention_days.saturating_mul(86_400_000));
         let newest = now_ms.saturating_add(self.settings.max_future.as_millis() as i64);
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| rusqlite::Error::InvalidParameterName("the store mutex is poisoned".into()))?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         schema::create_table(&tx, table)?;
         let mut schema = TableSchema::load(&tx, table)?;
         let mut outcomes = Vec::with_capacity(records.len());
@@ -212,7 +261,7 @@ impl EmbeddedStore {
                 ));
                 continue;
             }
-            match schema.missing_columns(record) {
+            let missing = match schema.missing_columns(record) {
                 Err(Misfit::Conflict(detail)) => {
                     outcomes.push(rejected(RejectReason::SchemaConflict, &detail));
                     continue;
@@ -221,13 +270,30 @@ impl EmbeddedStore {
                     outcomes.push(rejected(RejectReason::LimitExceeded, &detail));
                     continue;
                 }
-                Ok(missing) => {
-                    for column in missing {
-                        schema.add(&tx, table, column)?;
-                    }
+                Ok(missing) => missing,
+            };
+            // One savepoint per record: a refusal undoes this record alone.
+            let savepoint = tx.savepoint()?;
+            let added = missing
+                .into_iter()
+                .try_for_each(|column| schema.add(&savepoint, table, column));
+            let result = match added {
+                Ok(()) => insert(&savepoint, table, record).map_err(|e| (RejectReason::StoreRejected, e)),
+                Err(e) => Err((RejectReason::SchemaConflict, e)),
+            };
+            match result {
+                Ok(outcome) => {
+                    savepoint.commit()?;
+                    outcomes.push(outcome);
+                }
+                // Everything so far is rolled back with the transaction: retry the batch.
+                Err((_, e)) if is_transient(&e) => return Err(e),
+                Err((reason, e)) => {
+                    drop(savepoint); // rolls back this record's columns and row
+                    schema = TableSchema::load(&tx, table)?;
+                    outcomes.push(rejected(reason, &e.to_string()));
                 }
             }
-            outcomes.push(insert(&tx, table, record)?);
         }
         tx.commit()?;
         Ok(WriteReport { outcomes })
@@ -309,7 +375,55 @@ impl Store for EmbeddedStore {
         match self.write_sync(tenant.as_str(), records) {
             Ok(report) => report,
             // The transaction rolled back: nothing of this batch was written.
-            Err(e) => WriteReport::all(records.len(), RecordOutcome::Retryable { cause: e.to_string() }),
+            Err(e) if is_transient(&e) => {
+                WriteReport::all(records.len(), RecordOutcome::Retryable { cause: e.to_string() })
+            }
+            // No retry can fix it: each record gets its dead letter with the reason.
+            Err(e) => WriteReport::all(
+                records.len(),
+                RecordOutcome::Rejected {
+                    reason: RejectReason::StoreRejected,
+                    detail: e.to_string(),
+                },
+            ),
         }
     }
+}
+
+/// Renames the tables of a store written before tenant tables had their own names (each was
+/// named exactly as its tenant), with their catalog rows; run at every open, in one
+/// transaction, and a no-op once done.
+fn migrate_legacy_tables(conn: &Connection) -> rusqlite::Result<()> {
+    let legacy: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+        let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        names
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|name| name != schema::CATALOG && !name.starts_with("sqlite_"))
+            .filter(|name| names::tenant_of(name).is_none())
+            .filter(|name| TenantId::parse(name.as_str()).is_ok())
+            .collect()
+    };
+    if legacy.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    for old in legacy {
+        let new = table_name(&old);
+        tx.execute(
+            &format!("ALTER TABLE {} RENAME TO {}", quote(&old), quote(&new)),
+            [],
+        )?;
+        // Rows of a tenant that differed only in case describe columns of this same table.
+        tx.execute(
+            "UPDATE OR IGNORE ts_schema SET table_name = ?1 WHERE table_name = ?2 COLLATE NOCASE",
+            params![new, old],
+        )?;
+        tx.execute(
+            "DELETE FROM ts_schema WHERE table_name = ?1 COLLATE NOCASE",
+            params![old],
+        )?;
+    }
+    tx.commit()
 }

@@ -1,10 +1,10 @@
 //! The two write APIs a Timestream for InfluxDB instance speaks, as requests and as answers.
 //!
-//! - InfluxDB 3: `POST /api/v3/write_lp?db=<tenant>&precision=millisecond&accept_partial=true`,
+//! - InfluxDB 3: `POST /api/v3/write_lp?db=<tenant>&precision=nanosecond&accept_partial=true`,
 //!   `Authorization: Bearer <token>`. A 400 whose JSON lists rejected lines (`data[].line_number`,
 //!   1-based) is a partial write: with `accept_partial=true` every other line was written.
 //! - InfluxDB 2 (and the v2-compatible endpoint of 3): `POST /api/v2/write?org=<org>&bucket=
-//!   <tenant>&precision=ms`, `Authorization: Token <token>`. OSS 2 refuses the whole body on a
+//!   <tenant>&precision=ns`, `Authorization: Token <token>`. OSS 2 refuses the whole body on a
 //!   400 and names the first bad line in `message` (`unable to parse '<line>': …`).
 //!
 //! Bodies are gzip-compressed line protocol. Answers are classified into what they mean for the
@@ -109,15 +109,16 @@ impl Endpoint {
         }
     }
 
-    /// The write URL for a tenant's database (v3) or bucket (v2), millisecond precision.
+    /// The write URL for a tenant's database (v3) or bucket (v2), nanosecond precision (each
+    /// point's time is its millisecond plus an offset from its event id: `line_protocol`).
     pub fn write_uri(&self, database: &str) -> Result<Uri, EndpointError> {
         match self.api {
             ApiVersion::V3 => self.uri(&format!(
-                "/api/v3/write_lp?db={}&precision=millisecond&accept_partial=true",
+                "/api/v3/write_lp?db={}&precision=nanosecond&accept_partial=true",
                 param(database)
             )),
             ApiVersion::V2 => self.uri(&format!(
-                "/api/v2/write?org={}&bucket={}&precision=ms",
+                "/api/v2/write?org={}&bucket={}&precision=ns",
                 param(self.org.as_deref().unwrap_or_default()),
                 param(database)
             )),
@@ -334,12 +335,12 @@ mod tests {
         let v3 = Endpoint::new("https://db.example:8181/", ApiVersion::V3, None).unwrap();
         assert_eq!(
             v3.write_uri("acme-prod").unwrap().to_string(),
-            "https://db.example:8181/api/v3/write_lp?db=acme%2Dprod&precision=millisecond&accept_partial=true"
+            "https://db.example:8181/api/v3/write_lp?db=acme%2Dprod&precision=nanosecond&accept_partial=true"
         );
         let v2 = Endpoint::new("http://127.0.0.1:8086", ApiVersion::V2, Some("my org".into())).unwrap();
         assert_eq!(
             v2.write_uri("t.1").unwrap().to_string(),
-            "http://127.0.0.1:8086/api/v2/write?org=my%20org&bucket=t%2E1&precision=ms"
+            "http://127.0.0.1:8086/api/v2/write?org=my%20org&bucket=t%2E1&precision=ns"
         );
         assert_eq!((v3.auth_scheme(), v2.auth_scheme()), ("Bearer", "Token"));
     }

@@ -1,10 +1,21 @@
 //! [`StoreRecord`] → one line of InfluxDB line protocol, pure.
 //!
 //! `measurement[,tag=value…] field=value[,…] timestamp`, with:
-//! - measurement = the metric name; tags = the dimensions (`event_id` among them, sorted by key
-//!   as InfluxDB recommends); fields = the typed measures (`5i` integers, shortest round-trip
-//!   floats, `true`/`false`, quoted strings); timestamp = event time in milliseconds (write
-//!   with `precision=ms`).
+//! - measurement = the metric name; tags = the dimensions but `event_id` (sorted by key as
+//!   InfluxDB recommends); fields = the typed measures (`5i` integers, shortest round-trip
+//!   floats, `true`/`false`, quoted strings) and `event_id` as a string field; timestamp =
+//!   event time in nanoseconds (write with `precision=ns`): the millisecond, plus an offset
+//!   below one millisecond derived from the event id ([`timestamp_ns`]).
+//! - Why: a tag per event id makes every event its own series, and InfluxDB 2's index grows
+//!   with series (unbounded cardinality). As a field it costs nothing in the index, but then
+//!   it is no longer part of a point's identity (measurement, tag set, time), so the time
+//!   carries it: the same event always gets the same nanosecond, so a replay overwrites its own
+//!   point, and two events of one series in the same millisecond get different nanoseconds
+//!   unless their ids' hashes agree modulo 1,000,000 (about one pair in a million; then the
+//!   later overwrites the earlier). Readers bin and filter by millisecond, so the offset never
+//!   moves a point into another bin or range. (Point identity and duplicates:
+//!   https://docs.influxdata.com/influxdb/v2/write-data/best-practices/duplicate-points/ ;
+//!   unique ids in tags: https://docs.influxdata.com/influxdb/v2/write-data/best-practices/resolve-high-cardinality/)
 //! - Escaping per element kind, as the grammar has it: measurement `,` and space; tag keys, tag
 //!   values and field keys `,`, `=` and space; string field values `"` and `\`.
 //! - What no InfluxDB parser can read back exactly is refused, never altered: line breaks in a
@@ -76,6 +87,8 @@ pub enum EncodeError {
     NonFinite(String),
     #[error("no field to write")]
     NoFields,
+    #[error("the time is outside what InfluxDB can store (1677 to 2262)")]
+    TimeOutOfRange,
 }
 
 impl EncodeError {
@@ -89,6 +102,7 @@ impl EncodeError {
             EncodeError::ReservedKey => "lp_reserved_key",
             EncodeError::NonFinite(_) => "lp_non_finite",
             EncodeError::NoFields => "lp_no_fields",
+            EncodeError::TimeOutOfRange => "lp_time_out_of_range",
         }
     }
 }
@@ -133,6 +147,24 @@ fn key(out: &mut String, name: &str, element: Element) -> Result<(), EncodeError
     escape_into(out, name, element)
 }
 
+/// The dimension that identifies an event: written as a field, and folded into the time.
+pub const EVENT_ID: &str = "event_id";
+
+/// A point's time in nanoseconds: `time_ms` plus an offset in `0..1_000_000` from the SHA-256
+/// of `event_id` (its first 8 bytes, big-endian, modulo 1,000,000); no offset without one.
+/// The derivation is part of the stored data's identity: changing it would make replays of
+/// old events new points.
+pub fn timestamp_ns(time_ms: i64, event_id: Option<&str>) -> Option<i64> {
+    use sha2::{Digest, Sha256};
+    let offset = event_id.filter(|id| !id.is_empty()).map_or(0, |id| {
+        let digest = Sha256::digest(id.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        (u64::from_be_bytes(first) % 1_000_000) as i64
+    });
+    time_ms.checked_mul(1_000_000)?.checked_add(offset)
+}
+
 /// Appends one line (with its trailing `\n`) for `record`, or leaves `out` as it was.
 pub fn encode_line(out: &mut String, record: &StoreRecord) -> Result<(), EncodeError> {
     let start = out.len();
@@ -148,7 +180,17 @@ fn encode_unchecked(out: &mut String, record: &StoreRecord) -> Result<(), Encode
         return Err(EncodeError::CommentMeasurement);
     }
     escape_into(out, &record.measure_name, Element::Measurement)?;
-    let mut tags: Vec<&(String, String)> = record.dimensions.iter().filter(|(_, v)| !v.is_empty()).collect();
+    let event_id = record
+        .dimensions
+        .iter()
+        .find(|(k, v)| k == EVENT_ID && !v.is_empty())
+        .map(|(_, v)| v.as_str());
+    let time_ns = timestamp_ns(record.time_ms, event_id).ok_or(EncodeError::TimeOutOfRange)?;
+    let mut tags: Vec<&(String, String)> = record
+        .dimensions
+        .iter()
+        .filter(|(k, v)| !v.is_empty() && k != EVENT_ID)
+        .collect();
     tags.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     for (name, value) in tags {
         out.push(',');
@@ -180,7 +222,14 @@ fn encode_unchecked(out: &mut String, record: &StoreRecord) -> Result<(), Encode
             }
         }
     }
-    let _ = writeln!(out, " {}", record.time_ms);
+    if let Some(id) = event_id {
+        out.push(',');
+        out.push_str(EVENT_ID);
+        out.push_str("=\"");
+        escape_into(out, id, Element::StringField)?;
+        out.push('"');
+    }
+    let _ = writeln!(out, " {time_ns}");
     Ok(())
 }
 
@@ -204,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_becomes_measurement_sorted_tags_typed_fields_and_ms_time() {
+    fn a_record_becomes_measurement_sorted_tags_typed_fields_and_ns_time() {
         let r = record(
             "upload",
             &[("region", "eu"), ("event_id", "e-1"), ("empty", "")],
@@ -218,8 +267,37 @@ mod tests {
         );
         assert_eq!(
             line(&r).unwrap(),
-            "upload,event_id=e-1,region=eu count=-3i,ratio=0.5,ok=true,note=\"hi\",whole=2.0 1700000000123\n"
+            format!(
+                "upload,region=eu count=-3i,ratio=0.5,ok=true,note=\"hi\",whole=2.0,event_id=\"e-1\" {}\n",
+                timestamp_ns(1_700_000_000_123, Some("e-1")).unwrap()
+            )
         );
+    }
+
+    #[test]
+    fn the_event_id_sets_the_nanoseconds_the_same_way_every_time() {
+        let t = 1_700_000_000_123;
+        let a = timestamp_ns(t, Some("e-1")).unwrap();
+        assert_eq!(
+            a,
+            timestamp_ns(t, Some("e-1")).unwrap(),
+            "a replay is the same point"
+        );
+        assert_eq!(a / 1_000_000, t, "the millisecond is kept");
+        // Pinned: stored points depend on it (SHA-256 of "e-1", first 8 bytes mod 10^6).
+        assert_eq!(a % 1_000_000, 452_888);
+        let offsets: std::collections::HashSet<i64> = (0..1000)
+            .map(|i| timestamp_ns(t, Some(&format!("evt-{i}"))).unwrap() % 1_000_000)
+            .collect();
+        assert!(offsets.len() > 990, "distinct events spread over the millisecond");
+        assert_eq!(timestamp_ns(t, None), Some(t * 1_000_000));
+        assert_eq!(timestamp_ns(i64::MAX / 1000, Some("e")), None);
+        let far = record("m", &[], vec![("x", StoreValue::BigInt(1))]);
+        let far = StoreRecord {
+            time_ms: i64::MAX / 1000,
+            ..far
+        };
+        assert_eq!(line(&far).unwrap_err().code(), "lp_time_out_of_range");
     }
 
     #[test]
@@ -231,14 +309,14 @@ mod tests {
         );
         assert_eq!(
             line(&r).unwrap(),
-            "a\\ b\\,c=d\"e,k\\ \\,\\=\"=v\\ \\,\\=\" f\\ \\,\\=\"=\"s ,=\\\"\\\\\n\" 1700000000123\n"
+            "a\\ b\\,c=d\"e,k\\ \\,\\=\"=v\\ \\,\\=\" f\\ \\,\\=\"=\"s ,=\\\"\\\\\n\" 1700000000123000000\n"
         );
     }
 
     #[test]
     fn a_literal_backslash_before_an_ordinary_character_is_kept() {
         let r = record("m", &[("path", "C:\\dir")], vec![("x", StoreValue::BigInt(1))]);
-        assert_eq!(line(&r).unwrap(), "m,path=C:\\dir x=1i 1700000000123\n");
+        assert_eq!(line(&r).unwrap(), "m,path=C:\\dir x=1i 1700000000123000000\n");
     }
 
     #[test]

@@ -4,11 +4,16 @@
 //! - Each tenant is the engine's own unit: one database (v3) or bucket (v2) named as the
 //!   tenant, created on first write with the configured retention ([`tenants`]).
 //! - A record is one line ([`line_protocol`]): measurement = metric name, tags = dimensions
-//!   (`event_id` among them), fields = typed measures, time in milliseconds. A record that line
-//!   protocol cannot carry exactly is rejected (`invalid_record`), never altered.
-//! - Replays: InfluxDB identifies a point by measurement, tag set and time, and `event_id` is a
-//!   tag, so a replayed record rewrites the same point (reported `written`; InfluxDB does not
-//!   say whether the point was there) and two events in the same millisecond stay apart.
+//!   but `event_id`, fields = typed measures and `event_id` (a string field, so the series
+//!   index does not grow with events), time in nanoseconds: the event's millisecond plus an
+//!   offset below a millisecond derived from `event_id`. A record that line protocol cannot
+//!   carry exactly is rejected (`invalid_record`), never altered.
+//! - Replays and dedup: InfluxDB identifies a point by measurement, tag set and time, and a
+//!   point written again replaces the fields of the one there. The same event always gets the
+//!   same time, so a replayed record rewrites its own point (reported `written`; InfluxDB does
+//!   not say whether the point was there). Two events of one metric with the same dimensions in
+//!   the same millisecond stay apart unless their `event_id` hashes agree modulo 1,000,000
+//!   (about one pair in a million); then the later overwrites the earlier.
 //! - Bodies are gzip-compressed, up to [`InfluxSettings::max_batch_bytes`] of lines each. 429
 //!   and 5xx are retried with backoff and full jitter, never sooner than `Retry-After` (seconds
 //!   or an HTTP date, `metrics_http::parse_retry_after`), until
@@ -21,8 +26,6 @@
 //!   container ([`TokenSource`]); it is never printed ([`Token`] is a [`Secret`]).
 
 pub mod api;
-#[cfg(feature = "fake-influxdb")]
-pub mod fake_server;
 pub mod http;
 pub mod line_protocol;
 mod tenants;
