@@ -5,6 +5,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use serde::Serialize;
 
+use crate::key::derived_key;
 use crate::trigger::ObjectRef;
 
 /// One record that was not delivered.
@@ -65,9 +66,10 @@ impl DeadLetter {
 
 /// The dead-letter key for a source object: the same source always maps to the same key, so
 /// processing an object again overwrites its dead letters instead of adding copies.
-/// `prefix` is e.g. `Error/writer/`; the result is `Error/writer/<source key>.ndjson`.
+/// `prefix` is e.g. `Error/writer/`; the result is `Error/writer/<source key>.ndjson`, shortened
+/// with a hash of the source key when that would pass S3's key limit ([`derived_key`]).
 pub fn dead_letter_key(prefix: &str, source: &ObjectRef) -> String {
-    format!("{prefix}{}.ndjson", source.key)
+    derived_key(prefix, &source.key, ".ndjson")
 }
 
 /// Dead letters as NDJSON.
