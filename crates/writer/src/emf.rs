@@ -32,7 +32,7 @@ impl Tally {
         if report.needs_retry() {
             self.objects_retried += 1;
         }
-        self.dead_letters += report.dead_letters.len() as u64;
+        self.dead_letters += report.dead_letters as u64;
         for ((outcome, reason), n) in &report.counts {
             *self.records.entry((outcome, reason.clone())).or_default() += n;
         }
