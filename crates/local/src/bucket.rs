@@ -3,8 +3,10 @@
 //! half-written object.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+use metrics_objects::dead_letter::{DeadLetter, DeadLetterSink, encode};
 
 #[derive(Debug, Clone)]
 pub struct LocalBucket {
@@ -116,6 +118,93 @@ impl LocalBucket {
     }
 }
 
+impl LocalBucket {
+    /// A dead-letter sink writing to `key` as letters come: they go to a temporary file that
+    /// replaces the object when finished, so memory stays bounded and a reader never sees half.
+    pub fn dead_letter_file(&self, key: &str) -> Result<LocalDeadLetters, BucketError> {
+        let path = self.path(key)?;
+        Ok(LocalDeadLetters {
+            partial: path.with_extension("partial"),
+            path,
+            file: None,
+            line: Vec::new(),
+            letters: 0,
+        })
+    }
+}
+
+/// Dead letters streamed to one object of a [`LocalBucket`] (see
+/// [`LocalBucket::dead_letter_file`]). Nothing is written when no letter comes.
+#[derive(Debug)]
+pub struct LocalDeadLetters {
+    path: PathBuf,
+    partial: PathBuf,
+    file: Option<io::BufWriter<fs::File>>,
+    /// One encoded letter, reused.
+    line: Vec<u8>,
+    letters: u64,
+}
+
+impl LocalDeadLetters {
+    fn io(&self, source: io::Error) -> BucketError {
+        BucketError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn write(&mut self, letter: &DeadLetter) -> Result<(), BucketError> {
+        if self.file.is_none() {
+            if let Some(dir) = self.partial.parent() {
+                fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+            }
+            let file = fs::File::create(&self.partial).map_err(|e| self.io(e))?;
+            self.file = Some(io::BufWriter::new(file));
+        }
+        self.line.clear();
+        encode(letter, &mut self.line);
+        let written = match &mut self.file {
+            Some(file) => file.write_all(&self.line),
+            None => Ok(()),
+        };
+        written.map_err(|e| self.io(e))?;
+        self.letters += 1;
+        Ok(())
+    }
+
+    fn complete(&mut self) -> Result<u64, BucketError> {
+        let Some(file) = self.file.take() else {
+            return Ok(0);
+        };
+        let file = file.into_inner().map_err(|e| self.io(e.into_error()))?;
+        drop(file);
+        fs::rename(&self.partial, &self.path).map_err(|e| self.io(e))?;
+        Ok(self.letters)
+    }
+}
+
+impl DeadLetterSink for LocalDeadLetters {
+    type Error = BucketError;
+
+    async fn push(&mut self, letter: &DeadLetter) -> Result<(), BucketError> {
+        self.write(letter)
+    }
+
+    async fn finish(mut self) -> Result<u64, BucketError> {
+        let done = self.complete();
+        if done.is_err() {
+            let _ = fs::remove_file(&self.partial);
+        }
+        done
+    }
+
+    async fn abort(mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.partial);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +228,62 @@ mod tests {
             ["Data/2026/11/23/10/a.gz", "Data/2026/11/23/11/b.gz"]
         );
         assert_eq!(bucket.list("").unwrap().len(), 3);
+        fs::remove_dir_all(bucket.root()).unwrap();
+    }
+
+    fn letter(line: usize) -> DeadLetter {
+        let source = metrics_objects::ObjectRef {
+            bucket: "local".into(),
+            key: "Data/a.gz".into(),
+            size: None,
+            sequencer: None,
+        };
+        DeadLetter::for_record(
+            metrics_schema::Stage::Writer,
+            "not_json",
+            "d",
+            &source,
+            Some(line),
+            Some(b"x"),
+        )
+    }
+
+    async fn stream(bucket: &LocalBucket, lines: &[usize]) {
+        let mut sink = bucket.dead_letter_file("Error/writer/Data/a.gz.ndjson").unwrap();
+        for &line in lines {
+            sink.push(&letter(line)).await.unwrap();
+        }
+        assert_eq!(sink.finish().await.unwrap(), lines.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn streamed_dead_letters_replace_the_object_whole() {
+        let bucket = temp_bucket("letters");
+        let key = "Error/writer/Data/a.gz.ndjson";
+        stream(&bucket, &[1, 2, 3]).await;
+        let expected = metrics_objects::dead_letter::to_ndjson(&[letter(1), letter(2), letter(3)]);
+        assert_eq!(bucket.get(key).unwrap(), expected);
+        stream(&bucket, &[7]).await;
+        assert_eq!(
+            bucket.get(key).unwrap(),
+            metrics_objects::dead_letter::to_ndjson(&[letter(7)])
+        );
+        // No letters: the object stays as the last run left it.
+        stream(&bucket, &[]).await;
+        assert_eq!(
+            bucket.get(key).unwrap(),
+            metrics_objects::dead_letter::to_ndjson(&[letter(7)])
+        );
+        // Given up half-way: nothing changes and no temporary file is left behind.
+        let mut sink = bucket.dead_letter_file(key).unwrap();
+        sink.push(&letter(9)).await.unwrap();
+        sink.abort().await;
+        assert_eq!(
+            bucket.get(key).unwrap(),
+            metrics_objects::dead_letter::to_ndjson(&[letter(7)])
+        );
+        assert_eq!(bucket.list("").unwrap(), [key]);
+        assert!(!bucket.path(key).unwrap().with_extension("partial").exists());
         fs::remove_dir_all(bucket.root()).unwrap();
     }
 

@@ -1,12 +1,12 @@
 //! The store stage of the local pipeline: the writer's own code ([`write_object`]) into the
-//! embedded store, with its dead letters written to the local bucket under `Error/writer/`,
+//! embedded store, with its dead letters streamed to the local bucket under `Error/writer/`,
 //! exactly where the deployed writer puts them in S3.
 
 use std::time::{Duration, Instant};
 
 use metrics_objects::ObjectRef;
-use metrics_objects::dead_letter::{dead_letter_key, to_ndjson};
-use metrics_schema::{EventTime, ReasonCode, Stage};
+use metrics_objects::dead_letter::{DeadLetterSink, dead_letter_key};
+use metrics_schema::{EventTime, Outcome, ReasonCode, Stage};
 use metrics_store::EmbeddedStore;
 use metrics_writer::write::{WriteOptions, write_object};
 
@@ -54,35 +54,52 @@ impl StoreStage for EmbeddedWriter {
             sequencer: None,
         };
         let deadline = Instant::now() + Duration::from_secs(300);
-        let report = write_object(&self.store, &source, bytes, &self.options, self.now, deadline).await;
+        let failed = |reason: &'static str, message: String| StageError {
+            stage: Stage::Writer,
+            reason: ReasonCode::new(reason),
+            key: key.to_owned(),
+            message,
+        };
+        let mut letters = bucket
+            .dead_letter_file(&dead_letter_key(WRITER_DEAD_LETTER_PREFIX, &source))
+            .map_err(|e| failed("dead_letter_write_failed", e.to_string()))?;
+        let report = write_object(
+            &self.store,
+            &source,
+            bytes,
+            &self.options,
+            self.now,
+            deadline,
+            &mut letters,
+        )
+        .await;
+        if let Some(error) = report.dead_letter_error {
+            letters.abort().await;
+            return Err(failed("dead_letter_write_failed", error));
+        }
         if report.needs_retry() {
-            return Err(StageError {
-                stage: Stage::Writer,
-                reason: ReasonCode::new("store_failed"),
-                key: key.to_owned(),
-                message: report
+            letters.abort().await;
+            return Err(failed(
+                "store_failed",
+                report
                     .retry_cause
                     .unwrap_or_else(|| "the store did not take every record".into()),
-            });
+            ));
         }
-        if !report.dead_letters.is_empty() {
-            let letters_key = dead_letter_key(WRITER_DEAD_LETTER_PREFIX, &source);
-            bucket
-                .put(&letters_key, &to_ndjson(&report.dead_letters))
-                .map_err(|e| StageError {
-                    stage: Stage::Writer,
-                    reason: ReasonCode::new("dead_letter_write_failed"),
-                    key: key.to_owned(),
-                    message: e.to_string(),
-                })?;
-        }
+        letters
+            .finish()
+            .await
+            .map_err(|e| failed("dead_letter_write_failed", e.to_string()))?;
         let mut stored = StoreReport {
             written: report.written_by_tenant.clone(),
             duplicates: report.already_present as u64,
             ..StoreReport::default()
         };
-        for letter in &report.dead_letters {
-            *stored.dead_lettered.entry(letter.reason.clone()).or_insert(0) += 1;
+        // Every dead letter is counted under its outcome and reason.
+        for ((fate, reason), n) in &report.counts {
+            if let Some(Outcome::DeadLettered(failure)) = fate.outcome(reason) {
+                *stored.dead_lettered.entry(failure.reason).or_insert(0) += n;
+            }
         }
         Ok(stored)
     }

@@ -5,9 +5,12 @@
 //!   notifications raw, in an SNS envelope or as EventBridge `Object Created` events) into the
 //!   objects to read, per SQS message so failures are reported per message;
 //! - [`read`]: fetching an object as a bounded stream and splitting it into records (gzip by
-//!   magic bytes, newline-delimited or concatenated JSON), with limits so a gzip bomb or a
-//!   giant line fails that object, not the process;
-//! - [`dead_letter`]: where records that could not be delivered go, with their reason;
+//!   magic bytes, newline-delimited or concatenated JSON), with limits so a gzip bomb fails
+//!   that object and a giant line that record, not the process;
+//! - [`dead_letter`]: where records that could not be delivered go, with their reason,
+//!   streamed through a [`dead_letter::DeadLetterSink`] so memory stays bounded;
+//! - [`key`]: notification keys decoded, and keys derived from a source key (dead letters,
+//!   progress markers) kept within S3's 1,024-byte limit;
 //! - [`sqs`]: the partial-batch response;
 //! - [`deadline`]: how long an invocation may work ([`work_time`]), one rule for both;
 //! - [`s3`]: the S3 client, path-style against a local endpoint ([`s3_client`]).

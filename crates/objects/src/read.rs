@@ -1,13 +1,15 @@
 //! Fetching an object and splitting it into records, with every size bounded.
 //!
 //! Memory is the compressed object plus one record: the body is collected up to
-//! `max_compressed_bytes`, then decompressed as a stream. A record longer than
-//! `max_record_bytes` or more than `max_decompressed_bytes` in all (a gzip bomb) fails the
-//! object with a reason code instead of exhausting the function.
+//! `max_compressed_bytes`, then decompressed as a stream. A line longer than
+//! `max_record_bytes` is skipped without being held and reported for that line; more than
+//! `max_decompressed_bytes` in all (a gzip bomb) fails the object with a reason code instead
+//! of exhausting the function. Line numbers are the physical lines of the decompressed
+//! object, whatever was skipped or refused before them.
 
 use std::io::{BufRead, BufReader, Read};
 
-use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use flate2::read::MultiGzDecoder;
 use serde_json::value::RawValue;
@@ -42,6 +44,8 @@ pub enum ReadError {
     NotFound,
     #[error("fetching the object failed: {0}")]
     Fetch(String),
+    #[error("S3 refuses to serve the object: {0}")]
+    Unreadable(String),
     #[error("the object is over {limit} bytes")]
     ObjectTooLarge { limit: u64 },
     #[error("the object decompresses to over {limit} bytes")]
@@ -58,11 +62,25 @@ impl ReadError {
         match self {
             ReadError::NotFound => "object_not_found",
             ReadError::Fetch(_) => "object_fetch_failed",
+            ReadError::Unreadable(_) => "object_unreadable",
             ReadError::ObjectTooLarge { .. } => "object_too_large",
             ReadError::DecompressedTooLarge { .. } => "object_decompressed_too_large",
             ReadError::RecordTooLarge { .. } => "record_too_large",
             ReadError::Corrupt { .. } => "object_corrupt",
         }
+    }
+
+    /// The line the error is about, when it is about one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ReadError::RecordTooLarge { line, .. } | ReadError::Corrupt { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+
+    /// Whether the error is about one record only: reading goes on with the next line.
+    pub fn is_record_error(&self) -> bool {
+        matches!(self, ReadError::RecordTooLarge { .. })
     }
 
     /// Whether reading again later may succeed (an outage), as opposed to a property of the
@@ -84,12 +102,7 @@ pub async fn fetch_object(
         .key(&object.key)
         .send()
         .await
-        .map_err(|e| match e {
-            SdkError::ServiceError(ref s) if matches!(s.err(), GetObjectError::NoSuchKey(_)) => {
-                ReadError::NotFound
-            }
-            other => ReadError::Fetch(aws_sdk_s3::error::DisplayErrorContext(other).to_string()),
-        })?;
+        .map_err(get_error)?;
     let limit = limits.max_compressed_bytes;
     if response
         .content_length()
@@ -112,6 +125,42 @@ pub async fn fetch_object(
     Ok(bytes)
 }
 
+/// A failed `GetObject`, classified once: a missing object or an answer no retry changes (access
+/// denied, an archived object, a bad request) is a property of the object; throttling
+/// (`SlowDown`), 5xx answers, timeouts and connection failures are transient.
+fn get_error(e: SdkError<GetObjectError>) -> ReadError {
+    let permanent = match &e {
+        SdkError::ServiceError(s) if matches!(s.err(), GetObjectError::NoSuchKey(_)) => {
+            return ReadError::NotFound;
+        }
+        SdkError::ServiceError(s) => !is_transient_answer(s.raw().status().as_u16(), s.err().code()),
+        _ => false,
+    };
+    let message = aws_sdk_s3::error::DisplayErrorContext(e).to_string();
+    if permanent {
+        ReadError::Unreadable(message)
+    } else {
+        ReadError::Fetch(message)
+    }
+}
+
+/// Whether an S3 error answer may go away on a retry: any 5xx (`InternalError`, `SlowDown`,
+/// `ServiceUnavailable`), a timeout or throttling status, and the few 4xx codes that are
+/// about the request's moment rather than the object (an expired token, a skewed clock). See
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>.
+pub fn is_transient_answer(status: u16, code: Option<&str>) -> bool {
+    const TRANSIENT_CODES: [&str; 7] = [
+        "SlowDown",
+        "RequestTimeout",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeTooSkewed",
+        "ExpiredToken",
+        "TokenRefreshRequired",
+    ];
+    status >= 500 || status == 408 || status == 429 || code.is_some_and(|c| TRANSIENT_CODES.contains(&c))
+}
+
 /// One record of an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRecord {
@@ -124,7 +173,9 @@ pub struct SourceRecord {
 }
 
 /// The records of an object's bytes. gzip is recognised by its magic bytes, not by name.
-/// Yields the records in order; after an error it yields nothing more.
+/// Yields the records in order. A line over `max_record_bytes` is an error for that line only
+/// ([`ReadError::is_record_error`]) and the records after it follow; after any other error it
+/// yields nothing more.
 pub fn records<'a>(bytes: &'a [u8], limits: &ReadLimits) -> Records<'a> {
     let source: Box<dyn Read + 'a> = if bytes.starts_with(&[0x1f, 0x8b]) {
         Box::new(MultiGzDecoder::new(bytes))
@@ -205,7 +256,8 @@ impl Iterator for Records<'_> {
                     return None;
                 }
                 Err(e) => {
-                    self.done = true;
+                    // One line over the limit is that record's failure; the others end the object.
+                    self.done = !e.is_record_error();
                     return Some(Err(e));
                 }
             }
@@ -215,34 +267,84 @@ impl Iterator for Records<'_> {
 
 impl Records<'_> {
     /// Reads the next line into `buf`; `Ok(false)` at the end of the object.
+    ///
+    /// A line is counted as it is read (its bytes without the `\n` or `\r\n` that ends it,
+    /// whitespace included), so the size check and the read cap measure the same bytes. A line
+    /// over the limit is skipped to its end without being held, and reported as
+    /// [`ReadError::RecordTooLarge`] with its own line number; reading goes on after it.
     fn next_line(&mut self) -> Result<bool, ReadError> {
         self.buf.clear();
-        let cap = self.limits.max_record_bytes as u64 + 1;
+        let max = self.limits.max_record_bytes;
+        // Room for the longest allowed line and its `\r\n`: anything longer is over the limit.
+        let cap = max as u64 + 2;
         let n = (&mut self.reader)
             .take(cap)
             .read_until(b'\n', &mut self.buf)
-            .map_err(|e| ReadError::Corrupt {
-                line: self.line,
-                message: e.to_string(),
-            })?;
+            .map_err(|e| corrupt(self.line, e))?;
         if n == 0 {
             return Ok(false);
         }
         self.line += 1;
-        self.total += n as u64;
+        self.count(n as u64)?;
+        let ended = self.buf.last() == Some(&b'\n');
+        if line_length(&self.buf) > max {
+            if ended {
+                self.buf.clear();
+            } else {
+                self.skip_rest_of_line()?;
+            }
+            return Err(ReadError::RecordTooLarge {
+                line: self.line,
+                limit: max,
+            });
+        }
+        Ok(true)
+    }
+
+    /// Reads past the end of the current line without keeping it.
+    fn skip_rest_of_line(&mut self) -> Result<(), ReadError> {
+        self.buf.clear();
+        let line = self.line;
+        loop {
+            let chunk = self.reader.fill_buf().map_err(|e| corrupt(line, e))?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let (used, ended) = match memchr::memchr(b'\n', chunk) {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            self.reader.consume(used);
+            self.count(used as u64)?;
+            if ended {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Adds `n` decompressed bytes to the object's total, which is bounded.
+    fn count(&mut self, n: u64) -> Result<(), ReadError> {
+        self.total += n;
         if self.total > self.limits.max_decompressed_bytes {
             return Err(ReadError::DecompressedTooLarge {
                 limit: self.limits.max_decompressed_bytes,
             });
         }
-        if trim(&self.buf).len() > self.limits.max_record_bytes {
-            return Err(ReadError::RecordTooLarge {
-                line: self.line,
-                limit: self.limits.max_record_bytes,
-            });
-        }
-        Ok(true)
+        Ok(())
     }
+}
+
+fn corrupt(line: usize, e: std::io::Error) -> ReadError {
+    ReadError::Corrupt {
+        line,
+        message: e.to_string(),
+    }
+}
+
+/// A line's length without the `\n` or `\r\n` that ends it.
+fn line_length(line: &[u8]) -> usize {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line).len()
 }
 
 fn trim(line: &[u8]) -> &[u8] {

@@ -68,17 +68,113 @@ fn an_empty_object_has_no_records() {
 }
 
 #[test]
-fn a_giant_line_fails_the_object_without_reading_it_whole() {
+fn a_giant_line_is_refused_alone_and_reading_goes_on_after_it() {
     let limits = ReadLimits {
         max_record_bytes: 1024,
         ..ReadLimits::default()
     };
     let mut object = b"{\"ok\":1}\n".to_vec();
     object.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    object.extend(b"\n{\"ok\":2}\n");
     let got = texts(&gzip(&object), &limits);
     assert_eq!(
         got,
-        vec![Ok((1, 1, r#"{"ok":1}"#.into())), Err("record_too_large".into())]
+        vec![
+            Ok((1, 1, r#"{"ok":1}"#.into())),
+            Err("record_too_large".into()),
+            Ok((3, 2, r#"{"ok":2}"#.into()))
+        ]
+    );
+    let errors: Vec<Option<usize>> = records(&gzip(&object), &limits)
+        .filter_map(Result::err)
+        .map(|e| e.line())
+        .collect();
+    assert_eq!(errors, [Some(2)]);
+}
+
+/// A record of exactly `len` bytes: `{"p":"xxx…"}`.
+fn record_of(len: usize) -> String {
+    format!("{{\"p\":\"{}\"}}", "x".repeat(len - 8))
+}
+
+#[test]
+fn the_size_check_counts_the_bytes_the_read_cap_counts() {
+    let limits = ReadLimits {
+        max_record_bytes: 100,
+        ..ReadLimits::default()
+    };
+    // 98 bytes of record after 3 spaces: 101 bytes on the line. It used to pass the check
+    // (98 trimmed) after the cap had cut it in two, both halves then refused as not JSON.
+    let object = format!(
+        "{}\n   {}\n{}\r\n  {}\n{}",
+        record_of(20),
+        record_of(98),
+        record_of(100),
+        record_of(98),
+        record_of(30)
+    );
+    let got = texts(object.as_bytes(), &limits);
+    assert_eq!(
+        got,
+        vec![
+            Ok((1, 1, record_of(20))),
+            Err("record_too_large".into()),
+            // Exactly the limit, with the `\r\n` that ends it: allowed.
+            Ok((3, 2, record_of(100))),
+            // 100 bytes with its leading spaces: allowed.
+            Ok((4, 3, record_of(98))),
+            Ok((5, 4, record_of(30))),
+        ]
+    );
+    assert_eq!(texts(&gzip(object.as_bytes()), &limits), got);
+}
+
+#[test]
+fn line_numbers_stay_physical_after_oversize_blank_and_invalid_lines() {
+    let limits = ReadLimits {
+        max_record_bytes: 64,
+        ..ReadLimits::default()
+    };
+    let object = format!(
+        "{}\n{}\n\nnot json\n{}\n{}{}\n{}\n",
+        record_of(10),
+        "y".repeat(5000),
+        "z".repeat(65),
+        record_of(11),
+        record_of(12),
+        record_of(13)
+    );
+    let got = texts(&gzip(object.as_bytes()), &limits);
+    assert_eq!(
+        got,
+        vec![
+            Ok((1, 1, record_of(10))),
+            Err("record_too_large".into()),
+            Ok((4, 2, "not json".into())),
+            Err("record_too_large".into()),
+            Ok((6, 3, record_of(11))),
+            Ok((6, 4, record_of(12))),
+            Ok((7, 5, record_of(13))),
+        ]
+    );
+    let lines: Vec<Option<usize>> = records(object.as_bytes(), &limits)
+        .filter_map(Result::err)
+        .map(|e| e.line())
+        .collect();
+    assert_eq!(lines, [Some(2), Some(5)]);
+}
+
+#[test]
+fn a_bomb_of_one_endless_line_stops_at_the_decompressed_limit() {
+    let bomb = gzip(&vec![b'x'; 64 * 1024 * 1024]);
+    let limits = ReadLimits {
+        max_decompressed_bytes: 1024 * 1024,
+        max_record_bytes: 1024,
+        ..ReadLimits::default()
+    };
+    assert_eq!(
+        texts(&bomb, &limits),
+        vec![Err("object_decompressed_too_large".to_owned())]
     );
 }
 
@@ -138,6 +234,32 @@ fn dead_letters_keep_non_utf8_records_as_base64() {
         dead_letter_key("Error/writer/", &source),
         "Error/writer/Data/x.gz.ndjson"
     );
+}
+
+#[test]
+fn s3_answers_are_transient_only_when_a_retry_can_change_them() {
+    use metrics_objects::read::is_transient_answer;
+    for (status, code) in [
+        (503, Some("SlowDown")),
+        (500, Some("InternalError")),
+        (503, Some("ServiceUnavailable")),
+        (400, Some("RequestTimeout")),
+        (400, Some("ExpiredToken")),
+        (403, Some("RequestTimeTooSkewed")),
+        (429, None),
+        (502, None),
+    ] {
+        assert!(is_transient_answer(status, code), "{status} {code:?}");
+    }
+    for (status, code) in [
+        (403, Some("AccessDenied")),
+        (403, Some("InvalidObjectState")),
+        (404, Some("NoSuchBucket")),
+        (400, Some("KeyTooLongError")),
+        (400, None),
+    ] {
+        assert!(!is_transient_answer(status, code), "{status} {code:?}");
+    }
 }
 
 #[tokio::test]

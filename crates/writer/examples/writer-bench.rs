@@ -162,6 +162,7 @@ async fn store(file: &str, concurrency: usize, latency: Duration) {
         &options,
         now,
         Instant::now() + Duration::from_secs(600),
+        &mut Vec::new(),
     )
     .await;
     let calls_before = fake.requests_of("WriteRecords").len();
@@ -173,6 +174,7 @@ async fn store(file: &str, concurrency: usize, latency: Duration) {
         &options,
         now,
         Instant::now() + Duration::from_secs(600),
+        &mut Vec::new(),
     )
     .await;
     let elapsed = started.elapsed().as_secs_f64();

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use metrics_schema::EventTime;
+use metrics_schema::{EventTime, ReasonCode};
 use metrics_telemetry::count_document;
 use serde_json::Value;
 
 use crate::STAGE;
-use crate::write::ObjectReport;
+use crate::write::{Fate, ObjectReport};
 
 /// Counts over one invocation.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -20,8 +20,8 @@ pub struct Tally {
     /// SQS messages reported in `batchItemFailures`.
     pub messages_failed: u64,
     pub dead_letters: u64,
-    /// Records by (outcome, reason); reason is empty for outcomes without one.
-    pub records: BTreeMap<(&'static str, String), u64>,
+    /// Records by fate and reason; reason is empty for fates without one.
+    pub records: BTreeMap<(Fate, ReasonCode), u64>,
 }
 
 impl Tally {
@@ -30,22 +30,25 @@ impl Tally {
         if report.needs_retry() {
             self.objects_retried += 1;
         }
-        self.dead_letters += report.dead_letters.len() as u64;
-        for ((outcome, reason), n) in &report.counts {
-            *self.records.entry((outcome, reason.clone())).or_default() += n;
+        self.dead_letters += report.dead_letters as u64;
+        for ((fate, reason), n) in &report.counts {
+            *self.records.entry((*fate, reason.clone())).or_default() += n;
         }
     }
 
     /// Counts a failure that is not about records (a trigger that cannot be read, an object
     /// that cannot be fetched, dead letters that cannot be stored).
-    pub fn add_error(&mut self, code: &str) {
-        *self.records.entry(("object_error", code.to_owned())).or_default() += 1;
+    pub fn add_error(&mut self, code: &'static str) {
+        *self
+            .records
+            .entry((Fate::ObjectError, ReasonCode::new(code)))
+            .or_default() += 1;
     }
 
-    fn outcome(&self, outcome: &str) -> u64 {
+    fn outcome(&self, fate: Fate) -> u64 {
         self.records
             .iter()
-            .filter(|((o, _), _)| *o == outcome)
+            .filter(|((f, _), _)| *f == fate)
             .map(|(_, n)| n)
             .sum()
     }
@@ -58,19 +61,19 @@ impl Tally {
             ("ObjectsRetried", self.objects_retried),
             ("MessagesFailed", self.messages_failed),
             ("DeadLetters", self.dead_letters),
-            ("Written", self.outcome("written")),
-            ("AlreadyPresent", self.outcome("already_present")),
-            ("Invalid", self.outcome("invalid")),
-            ("Rejected", self.outcome("rejected")),
-            ("Retryable", self.outcome("retryable")),
-            ("ObjectErrors", self.outcome("object_error")),
+            ("Written", self.outcome(Fate::Written)),
+            ("AlreadyPresent", self.outcome(Fate::AlreadyPresent)),
+            ("Invalid", self.outcome(Fate::Invalid)),
+            ("Rejected", self.outcome(Fate::Rejected)),
+            ("Retryable", self.outcome(Fate::Retryable)),
+            ("ObjectErrors", self.outcome(Fate::ObjectError)),
         ];
         let mut documents = vec![count_document(
             timestamp.as_millis(),
             &[("Stage", STAGE)],
             &totals,
         )];
-        for ((outcome, reason), n) in &self.records {
+        for ((fate, reason), n) in &self.records {
             if reason.is_empty() {
                 continue;
             }
@@ -78,7 +81,7 @@ impl Tally {
                 timestamp.as_millis(),
                 &[
                     ("Stage", STAGE),
-                    ("Outcome", *outcome),
+                    ("Outcome", fate.name()),
                     ("Reason", reason.as_str()),
                 ],
                 &[("NotWritten", *n)],
@@ -98,11 +101,11 @@ mod tests {
     #[test]
     fn every_drop_path_has_its_own_metric_document() {
         let mut report = ObjectReport::default();
-        report.counts.insert(("written", String::new()), 5);
-        report.counts.insert(("invalid", "not_json".into()), 2);
-        report.counts.insert(("rejected", "version_conflict".into()), 1);
+        report.count(Fate::Written, "", 5);
+        report.count(Fate::Invalid, "not_json", 2);
+        report.count(Fate::Rejected, "version_conflict", 1);
         report.retryable = 3;
-        report.counts.insert(("retryable", String::new()), 3);
+        report.count(Fate::Retryable, "", 3);
         let mut tally = Tally::default();
         tally.add_object(&report);
         tally.add_error("object_not_found");
@@ -145,7 +148,7 @@ mod tests {
     #[test]
     fn the_documents_keep_their_emf_shape() {
         let mut report = ObjectReport::default();
-        report.counts.insert(("invalid", "not_json".into()), 2);
+        report.count(Fate::Invalid, "not_json", 2);
         let mut tally = Tally::default();
         tally.add_object(&report);
         let docs = tally.documents(EventTime::from_millis(7));

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use metrics_objects::dead_letter::{DeadLetter, dead_letter_key, put_dead_letters};
+use metrics_objects::dead_letter::{DeadLetter, DeadLetterSink, S3DeadLetters, dead_letter_key};
 use metrics_objects::read::fetch_object;
 use metrics_objects::sqs::SqsBatchResponse;
 use metrics_objects::trigger::{ObjectRef, SqsMessage, Trigger, TriggerError, parse_trigger};
@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::emf::{Tally, emit};
-use crate::write::{ObjectReport, write_object};
+use crate::write::{Fate, ObjectReport, write_object};
 
 /// The writer with its clients, built once per container.
 #[derive(Debug)]
@@ -153,13 +153,14 @@ impl<S: Store> Writer<S> {
         serde_json::to_value(&response).unwrap_or_else(|_| json!({"batchItemFailures": []}))
     }
 
-    /// Reads, converts and writes one object, then stores its dead letters.
+    /// Reads, converts and writes one object, storing its dead letters as they arise.
     pub async fn process_object(
         &self,
         object: &ObjectRef,
         deadline: Instant,
         tally: &mut Tally,
     ) -> Result<ObjectReport, RetryObject> {
+        let mut letters = self.dead_letters(object);
         let bytes = match fetch_object(&self.s3, object, &self.config.write.limits).await {
             Ok(bytes) => bytes,
             Err(e) if e.is_transient() => {
@@ -171,18 +172,17 @@ impl<S: Store> Writer<S> {
                 });
             }
             Err(e) => {
-                // A property of the object (gone, too large): no retry changes it.
+                // A property of the object (gone, too large, refused by S3): no retry changes
+                // it, so the object is one dead letter and the message is done.
                 let mut report = ObjectReport::default();
-                report.counts.insert(("object_error", e.code().to_owned()), 1);
-                report.dead_letters.push(DeadLetter::for_record(
-                    Stage::Writer,
-                    e.code(),
-                    e.to_string(),
-                    object,
-                    None,
-                    None,
-                ));
-                return self.finish(object, report, tally).await;
+                report.count(Fate::ObjectError, e.code(), 1);
+                let letter =
+                    DeadLetter::for_record(Stage::Writer, e.code(), e.to_string(), object, None, None);
+                match letters.push(&letter).await {
+                    Ok(()) => report.dead_letters = 1,
+                    Err(e) => report.dead_letter_error = Some(e.to_string()),
+                }
+                return self.finish(object, report, letters, tally).await;
             }
         };
         let report = write_object(
@@ -192,52 +192,57 @@ impl<S: Store> Writer<S> {
             &self.config.write,
             EventTime::now(),
             deadline,
+            &mut letters,
         )
         .await;
-        self.finish(object, report, tally).await
+        drop(bytes);
+        self.finish(object, report, letters, tally).await
+    }
+
+    /// Where an object's dead letters go: `DEAD_LETTER_PREFIX<source key>.ndjson` in the dead
+    /// letter bucket (the source's by default), replaced whole each time the object is processed.
+    fn dead_letters(&self, object: &ObjectRef) -> Logged<S3DeadLetters> {
+        let bucket = self
+            .config
+            .dead_letter_bucket
+            .as_deref()
+            .unwrap_or(&object.bucket);
+        let key = dead_letter_key(&self.config.dead_letter_prefix, object);
+        Logged {
+            inner: S3DeadLetters::new(self.s3.clone(), bucket, key),
+            logged: 0,
+        }
     }
 
     async fn finish(
         &self,
         object: &ObjectRef,
         report: ObjectReport,
+        letters: Logged<S3DeadLetters>,
         tally: &mut Tally,
     ) -> Result<ObjectReport, RetryObject> {
-        for letter in &report.dead_letters {
-            tracing::warn!(
-                bucket = %object.bucket,
-                key = %object.key,
-                line = letter.line,
-                reason = %letter.reason,
-                tenant_id = letter.tenant_id.as_deref(),
-                detail = %letter.detail,
-                "Record not written; dead-lettered."
-            );
+        let location = format!("s3://{}/{}", letters.inner.bucket(), letters.inner.key());
+        if letters.logged < report.dead_letters {
+            tracing::warn!(bucket = %object.bucket, key = %object.key, not_logged = report.dead_letters - letters.logged, dead_letters = %location, "Further records not written; their dead letters are not logged one by one.");
         }
-        let stored = self.store_dead_letters(object, &report.dead_letters).await;
+        let stored = match &report.dead_letter_error {
+            Some(e) => {
+                letters.abort().await;
+                Err(e.clone())
+            }
+            None => letters.finish().await.map_err(|e| e.to_string()),
+        };
         tally.add_object(&report);
-        let rejected: u64 = report
-            .counts
-            .iter()
-            .filter(|((o, _), _)| *o == "rejected")
-            .map(|(_, n)| n)
-            .sum();
-        let invalid: u64 = report
-            .counts
-            .iter()
-            .filter(|((o, _), _)| *o == "invalid")
-            .map(|(_, n)| n)
-            .sum();
         tracing::info!(
             bucket = %object.bucket,
             key = %object.key,
             records = report.records,
             written = report.written,
             already_present = report.already_present,
-            invalid,
-            rejected,
+            invalid = report.total(Fate::Invalid),
+            rejected = report.total(Fate::Rejected),
             retryable = report.retryable,
-            dead_letters = report.dead_letters.len(),
+            dead_letters = report.dead_letters,
             "Object processed."
         );
         if let Err(e) = stored {
@@ -245,7 +250,7 @@ impl<S: Store> Writer<S> {
             tally.add_error("dead_letter_failed");
             return Err(RetryObject {
                 code: "dead_letter_failed",
-                cause: e.to_string(),
+                cause: e,
             });
         }
         if let Some(cause) = &report.retry_cause {
@@ -257,19 +262,44 @@ impl<S: Store> Writer<S> {
         }
         Ok(report)
     }
+}
 
-    async fn store_dead_letters(
-        &self,
-        object: &ObjectRef,
-        letters: &[DeadLetter],
-    ) -> Result<(), metrics_objects::dead_letter::DeadLetterError> {
-        let bucket = self
-            .config
-            .dead_letter_bucket
-            .as_deref()
-            .unwrap_or(&object.bucket);
-        let key = dead_letter_key(&self.config.dead_letter_prefix, object);
-        put_dead_letters(&self.s3, bucket, &key, letters).await
+/// Dead letters logged one by one in an object before the rest are only counted: an object
+/// of a million bad lines must not become a million log lines.
+const LOGGED_DEAD_LETTERS: usize = 100;
+
+/// A sink that logs the first [`LOGGED_DEAD_LETTERS`] letters of an object on their way.
+#[derive(Debug)]
+struct Logged<D> {
+    inner: D,
+    logged: usize,
+}
+
+impl<D: DeadLetterSink + Send> DeadLetterSink for Logged<D> {
+    type Error = D::Error;
+
+    async fn push(&mut self, letter: &DeadLetter) -> Result<(), D::Error> {
+        if self.logged < LOGGED_DEAD_LETTERS {
+            self.logged += 1;
+            tracing::warn!(
+                bucket = %letter.source_bucket,
+                key = %letter.source_key,
+                line = letter.line,
+                reason = %letter.reason,
+                tenant_id = letter.tenant_id.as_deref(),
+                detail = %letter.detail,
+                "Record not written; dead-lettered."
+            );
+        }
+        self.inner.push(letter).await
+    }
+
+    async fn finish(self) -> Result<u64, D::Error> {
+        self.inner.finish().await
+    }
+
+    async fn abort(self) {
+        self.inner.abort().await;
     }
 }
 

@@ -22,7 +22,7 @@ use metrics_schema::{EventTime, TenantId, parse_event};
 use metrics_store::{MAX_RECORDS_PER_WRITE, StoreRecord, convert};
 
 /// The stage name in dead letters and metrics.
-pub const STAGE: &str = "writer";
+pub const STAGE: &str = metrics_schema::Stage::Writer.name();
 
 /// Records of one tenant for one write call (at most 100), with where each came from.
 #[derive(Debug, Clone)]
@@ -37,13 +37,23 @@ pub struct Batch {
     pub ordinals: Vec<usize>,
 }
 
-/// A line that will not be written: its reason code, a short detail and the text as read.
+/// A line that will not be written: its reason code, a short detail and the text as read
+/// (`None` for a line over the size limit, which is never held).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     pub line: usize,
     pub reason: &'static str,
     pub detail: String,
-    pub raw: Vec<u8>,
+    pub raw: Option<Vec<u8>>,
+}
+
+/// What [`Converter::next_piece`] hands out, in object order as far as batching allows.
+#[derive(Debug)]
+pub enum Piece {
+    /// Records of one tenant, ready to write.
+    Batch(Batch),
+    /// A line that will not be written.
+    Refused(Refused),
 }
 
 /// A whole object, converted (tests and small objects; the writer streams with
@@ -69,8 +79,11 @@ impl Converted {
 /// the object is still being read. Partial batches are handed out at the end of the object, or
 /// earlier when they hold `max_buffered` records together, which bounds memory.
 ///
-/// Lines that fail go to [`Converter::refused`]; a read error (a truncated gzip stream, a line
-/// over the limit, a gzip bomb) ends the object after the records before it.
+/// As an iterator it yields batches and collects the lines that fail in
+/// [`Converter::refused`]; [`Converter::next_piece`] hands those out one by one instead, so
+/// that nothing grows with the number of bad lines. A line over the size limit is refused like
+/// an invalid one; any other read error (a truncated gzip stream, a gzip bomb) ends the object
+/// after the records before it.
 #[derive(Debug)]
 pub struct Converter<'a> {
     records: Records<'a>,
@@ -118,7 +131,8 @@ impl<'a> Converter<'a> {
         self.error.take()
     }
 
-    fn accept(&mut self, line: usize, ordinal: usize, raw: Vec<u8>) {
+    /// Takes one record into its tenant's batch, or gives it back refused.
+    fn accept(&mut self, line: usize, ordinal: usize, raw: Vec<u8>) -> Option<Refused> {
         let converted = parse_event(&raw, self.now)
             .map_err(|e| (e.reason.code(), e.detail))
             .and_then(|event| {
@@ -137,12 +151,14 @@ impl<'a> Converter<'a> {
                 Ok((index, record))
             });
         match converted {
-            Err((reason, detail)) => self.refused.push(Refused {
-                line,
-                reason,
-                detail,
-                raw,
-            }),
+            Err((reason, detail)) => {
+                return Some(Refused {
+                    line,
+                    reason,
+                    detail,
+                    raw: Some(raw),
+                });
+            }
             Ok((index, record)) => {
                 let batch = &mut self.pending[index];
                 batch.records.push(record);
@@ -154,6 +170,45 @@ impl<'a> Converter<'a> {
                     self.buffered -= full.records.len();
                     self.ready.push_back(full);
                 } else if self.buffered >= self.max_buffered {
+                    self.flush();
+                }
+            }
+        }
+        None
+    }
+
+    /// The next batch or refused line; `None` at the end of the object.
+    pub fn next_piece(&mut self) -> Option<Piece> {
+        loop {
+            if let Some(batch) = self.ready.pop_front() {
+                return Some(Piece::Batch(batch));
+            }
+            if self.finished {
+                return None;
+            }
+            match self.records.next() {
+                Some(Ok(source)) => {
+                    self.records_read += 1;
+                    if let Some(refused) = self.accept(source.line, source.ordinal, source.bytes) {
+                        return Some(Piece::Refused(refused));
+                    }
+                }
+                Some(Err(e)) if e.is_record_error() => {
+                    self.records_read += 1;
+                    return Some(Piece::Refused(Refused {
+                        line: e.line().unwrap_or(0),
+                        reason: e.code(),
+                        detail: e.to_string(),
+                        raw: None,
+                    }));
+                }
+                Some(Err(e)) => {
+                    self.error = Some(e);
+                    self.finished = true;
+                    self.flush();
+                }
+                None => {
+                    self.finished = true;
                     self.flush();
                 }
             }
@@ -177,26 +232,9 @@ impl Iterator for Converter<'_> {
 
     fn next(&mut self) -> Option<Batch> {
         loop {
-            if let Some(batch) = self.ready.pop_front() {
-                return Some(batch);
-            }
-            if self.finished {
-                return None;
-            }
-            match self.records.next() {
-                Some(Ok(source)) => {
-                    self.records_read += 1;
-                    self.accept(source.line, source.ordinal, source.bytes);
-                }
-                Some(Err(e)) => {
-                    self.error = Some(e);
-                    self.finished = true;
-                    self.flush();
-                }
-                None => {
-                    self.finished = true;
-                    self.flush();
-                }
+            match self.next_piece()? {
+                Piece::Batch(batch) => return Some(batch),
+                Piece::Refused(refused) => self.refused.push(refused),
             }
         }
     }

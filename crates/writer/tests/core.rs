@@ -7,7 +7,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use metrics_objects::ReadLimits;
 use metrics_schema::EventTime;
-use metrics_writer::{Converter, convert_object};
+use metrics_writer::{Converter, Piece, convert_object};
 
 const NOW: EventTime = EventTime::from_millis(1_795_910_400_000); // 2026-11-26T00:00:00Z
 
@@ -109,7 +109,7 @@ fn invalid_lines_are_refused_with_their_reason_line_and_text() {
         refused,
         [(2, "not_json"), (3, "missing_tenant_id"), (5, "no_measures")]
     );
-    assert_eq!(converted.refused[0].raw, b"not json");
+    assert_eq!(converted.refused[0].raw.as_deref(), Some(&b"not json"[..]));
 }
 
 #[test]
@@ -145,15 +145,53 @@ fn a_gzip_bomb_stops_at_the_limit_with_a_reason() {
 }
 
 #[test]
-fn a_giant_line_fails_the_object_with_a_reason() {
-    let text = format!("{}\n{}\n", line("acme", "1", 1), "x".repeat(5000));
+fn a_giant_line_is_refused_alone_with_a_reason() {
+    let text = format!(
+        "{}\n{}\n{}\n",
+        line("acme", "1", 1),
+        "x".repeat(5000),
+        line("acme", "2", 2)
+    );
     let limits = ReadLimits {
         max_record_bytes: 1000,
         ..ReadLimits::default()
     };
     let (converted, error) = convert_object(text.as_bytes(), &limits, NOW);
-    assert_eq!(error.unwrap().code(), "record_too_large");
-    assert_eq!(converted.record_count(), 1);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(converted.record_count(), 2);
+    assert_eq!(converted.records, 3);
+    let refused: Vec<(usize, &str, bool)> = converted
+        .refused
+        .iter()
+        .map(|r| (r.line, r.reason, r.raw.is_some()))
+        .collect();
+    assert_eq!(refused, [(2, "record_too_large", false)]);
+}
+
+#[test]
+fn pieces_hand_out_refused_lines_as_they_are_read() {
+    // A million bad lines must not pile up: each comes out on its own, before later batches.
+    let mut text = String::new();
+    for i in 0..250 {
+        text.push_str("not json\n");
+        text.push_str(&line("acme", &format!("e{i}"), i));
+        text.push('\n');
+    }
+    let mut converter = Converter::new(text.as_bytes(), &ReadLimits::default(), NOW, 10_000);
+    let mut order = Vec::new();
+    while let Some(piece) = converter.next_piece() {
+        match piece {
+            Piece::Refused(r) => order.push(('r', r.line)),
+            Piece::Batch(b) => order.push(('b', b.lines[0])),
+        }
+        assert!(converter.refused.is_empty());
+    }
+    let refused: Vec<usize> = order.iter().filter(|(k, _)| *k == 'r').map(|(_, l)| *l).collect();
+    assert_eq!(refused, (0..250).map(|i| 2 * i + 1).collect::<Vec<_>>());
+    // The first full batch of 100 comes right after the line that filled it.
+    let first_batch = order.iter().position(|(k, _)| *k == 'b').unwrap();
+    assert_eq!(first_batch, 100);
+    assert_eq!(order.iter().filter(|(k, _)| *k == 'b').count(), 3);
 }
 
 #[test]

@@ -692,3 +692,185 @@ async fn tenants_that_differ_only_in_case_or_name_internal_tables_are_each_writt
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn letter_summary(letters: &[Value]) -> Vec<(String, Option<u64>)> {
+    letters
+        .iter()
+        .map(|l| (l["reason"].as_str().unwrap().to_owned(), l["line"].as_u64()))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_failure_is_classified_once_in_an_sqs_batch() {
+    let s3 = bucket("writer-classes").await;
+    let b = "writer-classes";
+    put(
+        &s3,
+        b,
+        "Data/ok",
+        format!("{}\n", line("acme", "ok", 1)).into_bytes(),
+    )
+    .await;
+    // Permanent for records: an invalid line and one over the size limit (with leading
+    // spaces); the lines after them keep their physical numbers.
+    let records = format!(
+        "{}\nnot json\n   {}\n{}\n",
+        line("acme", "r1", 1),
+        "x".repeat(1200),
+        line("acme", "r2", 2)
+    );
+    put(&s3, b, "Data/records", gzip(records.as_bytes())).await;
+    // Permanent for the object: over the size limit, or gone.
+    put(&s3, b, "Data/big", "y".repeat(3000).into_bytes()).await;
+    // A source key so long that `<prefix><key>.ndjson` would pass S3's 1,024 bytes.
+    let long_key = format!("Data/{}", "k".repeat(1010));
+    put(&s3, b, &long_key, b"not json\n".to_vec()).await;
+
+    let (store, dir) = embedded("classes");
+    let writer = Writer::new(
+        s3.clone(),
+        store,
+        config(&[("MAX_OBJECT_BYTES", "2048"), ("MAX_RECORD_BYTES", "1024")]),
+    );
+    let message = |key: &str| json!({"Records": [s3_record(b, key)]}).to_string();
+    let event = sqs_event(&[
+        ("m-ok", message("Data/ok")),
+        ("m-records", message("Data/records")),
+        ("m-big", message("Data/big")),
+        ("m-gone", message("Data/gone")),
+        ("m-long", message(&long_key)),
+        ("m-garbage", "hello".into()),
+    ]);
+    let out = writer.handle(&event, soon()).await.unwrap();
+    // Only the message that names no object is retried: every other failure is permanent and
+    // dead-lettered, and its message acknowledged.
+    assert_eq!(
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-garbage"}]})
+    );
+    assert_eq!(writer.store.records("acme").unwrap().len(), 3);
+
+    let letters_of = |key: &str| {
+        let s3 = s3.clone();
+        let key = format!("Error/writer/{key}.ndjson");
+        async move { dead_letters(&get(&s3, b, &key).await.unwrap()) }
+    };
+    let records = letters_of("Data/records").await;
+    assert_eq!(
+        letter_summary(&records),
+        [("not_json".into(), Some(2)), ("record_too_large".into(), Some(3))]
+    );
+    assert!(records[1].get("record").is_none());
+    assert_eq!(
+        letter_summary(&letters_of("Data/big").await),
+        [("object_too_large".into(), None)]
+    );
+    assert_eq!(
+        letter_summary(&letters_of("Data/gone").await),
+        [("object_not_found".into(), None)]
+    );
+    assert_eq!(get(&s3, b, "Error/writer/Data/ok.ndjson").await, None);
+
+    let listed = s3
+        .list_objects_v2()
+        .bucket(b)
+        .prefix("Error/writer/Data/kkk")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1);
+    assert!(
+        keys[0].len() <= 1024 && keys[0].ends_with(".ndjson"),
+        "{}",
+        keys[0]
+    );
+    let long = dead_letters(&get(&s3, b, keys[0]).await.unwrap());
+    assert_eq!(long[0]["source_key"], long_key.as_str());
+    assert_eq!(long[0]["reason"], "not_json");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An S3 endpoint that answers every request with `503 SlowDown`.
+async fn slow_down_s3() -> aws_sdk_s3::Client {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0; 64 * 1024];
+                let _ = socket.read(&mut buf).await;
+                let body =
+                    "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                let response = format!(
+                    "HTTP/1.1 503 Slow Down\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    let sdk = Moto::shared().sdk_config().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .endpoint_url(format!("http://{addr}"))
+            .force_path_style(true)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn s3_throttling_fails_the_sqs_message_for_a_retry() {
+    let (store, dir) = embedded("slowdown");
+    let writer = Writer::new(slow_down_s3().await, store, config(&[]));
+    let body = json!({"Records": [s3_record("writer-slow", "Data/s")]}).to_string();
+    let out = writer
+        .handle(&sqs_event(&[("m-slow", body)]), soon())
+        .await
+        .unwrap();
+    assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": "m-slow"}]}));
+    assert!(writer.store.tables().unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn thousands_of_invalid_lines_are_all_dead_lettered_in_line_order() {
+    let s3 = bucket("writer-many-invalid").await;
+    let mut body = String::new();
+    for i in 0..20_000 {
+        body.push_str(&format!("bad {i}\n"));
+        if i % 1000 == 0 {
+            body.push_str(&line("acme", &format!("v{i}"), i));
+            body.push('\n');
+        }
+    }
+    put(&s3, "writer-many-invalid", "Data/bad.gz", gzip(body.as_bytes())).await;
+    let (store, dir) = embedded("many-invalid");
+    let writer = Writer::new(s3.clone(), store, config(&[]));
+    writer
+        .handle(&s3_event("writer-many-invalid", "Data/bad.gz"), soon())
+        .await
+        .unwrap();
+    assert_eq!(writer.store.records("acme").unwrap().len(), 20);
+    let letters = dead_letters(
+        &get(&s3, "writer-many-invalid", "Error/writer/Data/bad.gz.ndjson")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(letters.len(), 20_000);
+    let lines: Vec<u64> = letters.iter().map(|l| l["line"].as_u64().unwrap()).collect();
+    let physical: Vec<u64> = body
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("bad "))
+        .map(|(i, _)| i as u64 + 1)
+        .collect();
+    assert_eq!(lines, physical);
+    assert_eq!(letters[19_999]["record"], "bad 19999");
+    let _ = std::fs::remove_dir_all(dir);
+}
