@@ -139,8 +139,8 @@ mod tests {
             reasons,
             [
                 ("invalid".into(), "not_json".into(), 2),
-                ("object_error".into(), "object_not_found".into(), 1),
-                ("rejected".into(), "version_conflict".into(), 1)
+                ("rejected".into(), "version_conflict".into(), 1),
+                ("object_error".into(), "object_not_found".into(), 1)
             ]
         );
     }
