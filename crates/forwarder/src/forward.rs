@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use futures_util::future::join_all;
-use metrics_objects::dead_letter::DeadLetter;
+use metrics_objects::dead_letter::{DeadLetter, DeadLetterSink};
 use metrics_objects::read::{ReadError, ReadLimits, SourceRecord, records};
 use metrics_objects::trigger::ObjectRef;
 use metrics_schema::{EventTime, Invalid, ReasonCode, Stage, UnifiedEvent, parse_event};
@@ -133,17 +133,20 @@ pub struct LedgerError {
 
 /// Where dead letters and per-destination progress markers are kept.
 pub trait Ledger: Sync {
+    /// Where one destination's dead letters for one object go, as they arise.
+    type Letters: DeadLetterSink + Send;
+
     /// Whether `destination` finished `object` before. An error reading counts as "not
     /// finished": sending again is harmless (the dedup ids), skipping wrongly is not.
     fn is_done(&self, destination: DestinationKind, object: &ObjectRef) -> impl Future<Output = bool> + Send;
 
-    /// Stores the destination's dead letters for the object, replacing any earlier ones.
-    fn put_dead_letters(
+    /// A sink for the destination's dead letters for the object. Finished, they replace any
+    /// earlier ones; aborted (the object is retried), nothing of them is visible.
+    fn dead_letters(
         &self,
         destination: DestinationKind,
         object: &ObjectRef,
-        letters: &[DeadLetter],
-    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+    ) -> Result<Self::Letters, LedgerError>;
 
     /// Records that the destination is done with the object (after its dead letters).
     fn mark_done(
@@ -196,8 +199,8 @@ where
         Err(error) => {
             // Nothing of the object can be read, ever: one object-level dead letter each.
             for destination in pending {
-                let mut state = DestinationState::new(destination.kind());
-                state.letters.push(object_dead_letter(object, &error));
+                let mut state = DestinationState::new(destination.kind(), ledger, object);
+                state.push(object_dead_letter(object, &error)).await;
                 let outcome = state.finish(ledger, object).await;
                 report.destinations.push(outcome);
             }
@@ -205,15 +208,24 @@ where
         }
     };
 
-    let mut states: Vec<DestinationState> = pending.iter().map(|d| DestinationState::new(d.kind())).collect();
+    let mut states: Vec<DestinationState<L::Letters>> = pending
+        .iter()
+        .map(|d| DestinationState::new(d.kind(), ledger, object))
+        .collect();
     let mut reader = records(bytes.as_ref(), &options.read_limits);
     let mut read_error = None;
     loop {
-        let chunk = next_chunk(&mut reader, &mut read_error);
-        if chunk.is_empty() {
+        let (chunk, unreadable) = next_chunk(&mut reader, &mut read_error);
+        if chunk.is_empty() && unreadable.is_empty() {
             break;
         }
-        report.records += chunk.len();
+        report.records += chunk.len() + unreadable.len();
+        report.invalid += unreadable.len();
+        for state in states.iter_mut().filter(|s| !s.stopped) {
+            for error in &unreadable {
+                state.push(object_dead_letter(object, error)).await;
+            }
+        }
         let parsed = Parsed::of(&chunk, options.now);
         report.invalid += parsed.invalid.len();
         let active: Vec<(usize, &dyn Destination)> = pending
@@ -235,7 +247,7 @@ where
         .await;
         for ((index, _), delivery) in active.iter().zip(deliveries) {
             if let Some(state) = states.get_mut(*index) {
-                state.absorb(delivery, object, &chunk, &parsed, options);
+                state.absorb(delivery, object, &chunk, &parsed, options).await;
             }
         }
     }
@@ -244,30 +256,26 @@ where
     for (destination, mut state) in pending.iter().zip(states) {
         debug_assert_eq!(destination.kind(), state.outcome.destination);
         if let Some(error) = &read_error {
-            state.letters.push(object_dead_letter(object, error));
+            state.push(object_dead_letter(object, error)).await;
         }
-        let outcome = if state.outcome.progress == Progress::Incomplete {
-            // Dead letters are written once the destination is done with the object, so a
-            // retry that succeeds leaves no stale ones behind.
-            state.outcome
-        } else {
-            state.finish(ledger, object).await
-        };
+        let outcome = state.finish(ledger, object).await;
         report.destinations.push(outcome);
     }
     report
 }
 
-/// The next records of the object, up to [`CHUNK_RECORDS`] or [`CHUNK_BYTES`]. A read error
-/// ends the stream and is kept in `error`.
+/// The next records of the object, up to [`CHUNK_RECORDS`] or [`CHUNK_BYTES`], and the
+/// records among them that cannot be read (a line over the size limit: reading goes on). An
+/// error that ends the stream is kept in `error`.
 fn next_chunk(
     reader: &mut impl Iterator<Item = Result<SourceRecord, ReadError>>,
     error: &mut Option<ReadError>,
-) -> Vec<SourceRecord> {
+) -> (Vec<SourceRecord>, Vec<ReadError>) {
     let mut chunk = Vec::new();
+    let mut unreadable = Vec::new();
     let mut bytes = 0;
     if error.is_some() {
-        return chunk;
+        return (chunk, unreadable);
     }
     for record in reader.by_ref() {
         match record {
@@ -278,13 +286,19 @@ fn next_chunk(
                     break;
                 }
             }
+            Err(e) if e.is_record_error() => {
+                unreadable.push(e);
+                if unreadable.len() >= CHUNK_RECORDS {
+                    break;
+                }
+            }
             Err(e) => {
                 *error = Some(e);
                 break;
             }
         }
     }
-    chunk
+    (chunk, unreadable)
 }
 
 /// The events parsed from one chunk, with where each came from.
@@ -339,25 +353,63 @@ fn build_all(destinations: &[(usize, &dyn Destination)], events: &[UnifiedEvent<
 }
 
 /// One destination's progress through an object.
-struct DestinationState {
+struct DestinationState<S> {
     outcome: DestinationOutcome,
-    letters: Vec<DeadLetter>,
-    /// Deferred events in a chunk: the destination is down or out of time, so the rest of the
-    /// object is not sent to it in this invocation.
+    /// Where its dead letters go as they arise; `None` once a letter could not be stored.
+    letters: Option<S>,
+    /// Dead letters pushed, by reason (they count as dead-lettered once the sink is finished).
+    pushed: BTreeMap<ReasonCode, usize>,
+    /// Deferred events in a chunk, or a dead letter that could not be stored: the rest of the
+    /// object is not sent to this destination in this invocation.
     stopped: bool,
 }
 
-impl DestinationState {
-    fn new(destination: DestinationKind) -> DestinationState {
-        DestinationState {
+impl<S: DeadLetterSink + Send> DestinationState<S> {
+    fn new<L: Ledger<Letters = S>>(
+        destination: DestinationKind,
+        ledger: &L,
+        object: &ObjectRef,
+    ) -> DestinationState<S> {
+        let mut state = DestinationState {
             outcome: DestinationOutcome::new(destination, Progress::Complete),
-            letters: Vec::new(),
+            letters: None,
+            pushed: BTreeMap::new(),
             stopped: false,
+        };
+        match ledger.dead_letters(destination, object) {
+            Ok(sink) => state.letters = Some(sink),
+            Err(error) => state.give_up(error.code, error.to_string()),
+        }
+        state
+    }
+
+    /// Leaves the object incomplete for a retry, with the first cause.
+    fn give_up(&mut self, code: &'static str, message: String) {
+        self.outcome.progress = Progress::Incomplete;
+        self.outcome.error.get_or_insert(message);
+        *self.outcome.deferred.entry(ReasonCode::new(code)).or_default() += 1;
+        self.stopped = true;
+    }
+
+    /// Sends one dead letter to the sink, marked with this destination.
+    async fn push(&mut self, mut letter: DeadLetter) {
+        let Some(sink) = self.letters.as_mut() else {
+            return;
+        };
+        letter.destination = Some(self.outcome.destination.name().to_owned());
+        match sink.push(&letter).await {
+            Ok(()) => *self.pushed.entry(letter.reason).or_default() += 1,
+            Err(error) => {
+                if let Some(sink) = self.letters.take() {
+                    sink.abort().await;
+                }
+                self.give_up("dead_letter_write_failed", error.to_string());
+            }
         }
     }
 
     /// Takes one chunk's delivery into the totals and dead letters.
-    fn absorb(
+    async fn absorb(
         &mut self,
         delivery: DeliveryReport,
         object: &ObjectRef,
@@ -365,11 +417,10 @@ impl DestinationState {
         parsed: &Parsed<'_>,
         options: &ForwardOptions,
     ) {
-        let outcome = &mut self.outcome;
-        outcome.accepted += delivery.accepted;
-        outcome.filtered += delivery.filtered;
-        outcome.requests += delivery.requests;
-        outcome.retries += delivery.retries;
+        self.outcome.accepted += delivery.accepted;
+        self.outcome.filtered += delivery.filtered;
+        self.outcome.requests += delivery.requests;
+        self.outcome.retries += delivery.retries;
         let letter = |position: usize, reason: &Reason, detail: &str| {
             let record = chunk.get(position);
             DeadLetter::for_record(
@@ -382,11 +433,12 @@ impl DestinationState {
             )
         };
         for (position, invalid) in &parsed.invalid {
-            self.letters.push(letter(
+            self.push(letter(
                 *position,
                 &Reason::Invalid(invalid.reason),
                 &invalid.detail,
-            ));
+            ))
+            .await;
         }
         let event_letter = |refusal: &Refusal| {
             let position = parsed.origin.get(refusal.index).copied().unwrap_or(usize::MAX);
@@ -397,54 +449,53 @@ impl DestinationState {
                 .map(|e| e.tenant_id.as_str().to_owned());
             l
         };
-        self.letters.extend(delivery.refused.iter().map(event_letter));
+        for refusal in &delivery.refused {
+            self.push(event_letter(refusal)).await;
+        }
         if delivery.deferred.is_empty() {
             return;
         }
         if options.dead_letter_deferred {
-            self.letters.extend(delivery.deferred.iter().map(event_letter));
+            for deferred in &delivery.deferred {
+                self.push(event_letter(deferred)).await;
+            }
             return;
         }
         for deferred in &delivery.deferred {
-            *outcome.deferred.entry(deferred.reason.code().into()).or_default() += 1;
-        }
-        outcome.error.get_or_insert_with(|| {
-            delivery
+            *self
+                .outcome
                 .deferred
-                .first()
-                .map(|d| format!("{}: {}", d.reason, d.detail))
-                .unwrap_or_default()
-        });
-        outcome.progress = Progress::Incomplete;
+                .entry(deferred.reason.code().into())
+                .or_default() += 1;
+        }
+        if let Some(first) = delivery.deferred.first() {
+            self.outcome
+                .error
+                .get_or_insert_with(|| format!("{}: {}", first.reason, first.detail));
+        }
+        self.outcome.progress = Progress::Incomplete;
         self.stopped = true;
     }
 
-    /// Writes the dead letters, then the marker; a failure leaves the destination incomplete.
-    async fn finish<L: Ledger>(mut self, ledger: &L, object: &ObjectRef) -> DestinationOutcome {
-        let kind = self.outcome.destination;
-        for letter in &mut self.letters {
-            letter.destination = Some(kind.name().to_owned());
-        }
-        if let Err(error) = ledger.put_dead_letters(kind, object, &self.letters).await {
-            self.outcome.progress = Progress::Incomplete;
-            self.outcome.error = Some(error.to_string());
-            self.outcome
-                .deferred
-                .insert(ReasonCode::new(error.code), self.letters.len());
+    /// Finishes the dead letters, then writes the marker; when the destination is incomplete
+    /// its dead letters are dropped instead, so a retry that succeeds leaves no stale ones.
+    async fn finish<L: Ledger<Letters = S>>(mut self, ledger: &L, object: &ObjectRef) -> DestinationOutcome {
+        let Some(sink) = self.letters.take() else {
+            return self.outcome;
+        };
+        if self.outcome.progress == Progress::Incomplete {
+            sink.abort().await;
             return self.outcome;
         }
-        for letter in &self.letters {
-            *self
-                .outcome
-                .dead_lettered
-                .entry(letter.reason.clone())
-                .or_default() += 1;
+        if let Err(error) = sink.finish().await {
+            self.give_up("dead_letter_write_failed", error.to_string());
+            return self.outcome;
         }
+        self.outcome.dead_lettered = std::mem::take(&mut self.pushed);
+        let kind = self.outcome.destination;
         if let Err(error) = ledger.mark_done(kind, object, &self.outcome).await {
             // Dead letters are written; only the marker is missing, so a retry resends (harmless).
-            self.outcome.progress = Progress::Incomplete;
-            self.outcome.error = Some(error.to_string());
-            self.outcome.deferred.insert(ReasonCode::new(error.code), 1);
+            self.give_up(error.code, error.to_string());
         }
         self.outcome
     }
@@ -452,16 +503,12 @@ impl DestinationState {
 
 /// One dead letter for an object (or its rest) that cannot be read.
 fn object_dead_letter(object: &ObjectRef, error: &ReadError) -> DeadLetter {
-    let line = match error {
-        ReadError::RecordTooLarge { line, .. } | ReadError::Corrupt { line, .. } => Some(*line),
-        _ => None,
-    };
     DeadLetter::for_record(
         Stage::Forwarder,
         error.code(),
         error.to_string(),
         object,
-        line,
+        error.line(),
         None,
     )
 }

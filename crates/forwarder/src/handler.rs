@@ -12,7 +12,8 @@
 //! so a crash in between only repeats harmless work.
 
 use aws_sdk_s3::primitives::ByteStream;
-use metrics_objects::dead_letter::{DeadLetter, dead_letter_key, put_dead_letters};
+use metrics_objects::dead_letter::{S3DeadLetters, dead_letter_key};
+use metrics_objects::key::progress_marker_key;
 use metrics_objects::read::{ReadLimits, fetch_object};
 use metrics_objects::sqs::SqsBatchResponse;
 use metrics_objects::trigger::{ObjectRef, Trigger, TriggerError, parse_trigger};
@@ -207,12 +208,7 @@ impl S3Ledger<'_> {
     }
 
     fn marker_key(&self, kind: DestinationKind, object: &ObjectRef) -> String {
-        format!(
-            "{}{}/{}.done",
-            self.options.progress_prefix,
-            kind.name(),
-            object.key
-        )
+        progress_marker_key(&self.options.progress_prefix, kind.name(), object)
     }
 
     fn dead_letter_key(&self, kind: DestinationKind, object: &ObjectRef) -> String {
@@ -222,6 +218,8 @@ impl S3Ledger<'_> {
 }
 
 impl Ledger for S3Ledger<'_> {
+    type Letters = S3DeadLetters;
+
     async fn is_done(&self, kind: DestinationKind, object: &ObjectRef) -> bool {
         let result = self
             .s3
@@ -246,19 +244,12 @@ impl Ledger for S3Ledger<'_> {
         }
     }
 
-    async fn put_dead_letters(
-        &self,
-        kind: DestinationKind,
-        object: &ObjectRef,
-        letters: &[DeadLetter],
-    ) -> Result<(), LedgerError> {
-        let key = self.dead_letter_key(kind, object);
-        put_dead_letters(self.s3, self.bucket(object), &key, letters)
-            .await
-            .map_err(|e| LedgerError {
-                code: "dead_letter_write_failed",
-                message: e.to_string(),
-            })
+    fn dead_letters(&self, kind: DestinationKind, object: &ObjectRef) -> Result<S3DeadLetters, LedgerError> {
+        Ok(S3DeadLetters::new(
+            self.s3.clone(),
+            self.bucket(object),
+            self.dead_letter_key(kind, object),
+        ))
     }
 
     async fn mark_done(

@@ -408,3 +408,59 @@ async fn the_sample_events_in_the_repository_deliver_their_object_once() {
         );
     }
 }
+
+/// A line over the record limit is one record's dead letter (its physical line number, the
+/// lines after it still delivered), and a source key near S3's 1,024-byte limit still gets
+/// bounded dead-letter and marker keys that carry the full key inside.
+#[tokio::test]
+async fn an_oversize_line_is_one_dead_letter_and_a_long_key_gets_bounded_keys() {
+    let sim = Sim::start_local().await.unwrap();
+    let b = "fwd-hostile";
+    let client = bucket(b).await;
+    let key = format!("Data/{}", "k".repeat(1010));
+    let mut object = ndjson(2, now_ms());
+    // Leading spaces count toward the limit, as the read cap counts them.
+    object.push_str(&" ".repeat(1024 * 1024 + 1));
+    object.push_str("{}\n");
+    object.push_str(&(event_line("scan_started", "acme-prod", "evt-after", now_ms()) + "\n"));
+    put(&client, b, &key, gzip(object.as_bytes())).await;
+
+    let f = forwarder(&sim, &[("MIXPANEL_ENABLED", "false")]).await;
+    let invocation = f
+        .handle(
+            &payload(&s3_event(b, &key)),
+            Deadline::after(Duration::from_secs(20)),
+        )
+        .await;
+    assert!(invocation.error.is_none(), "{:?}", invocation.error);
+    let report = &invocation.objects[0];
+    assert_eq!((report.records, report.invalid), (4, 1));
+    assert_eq!(report.destinations[0].progress, Progress::Complete);
+    assert_eq!(sim.client().state().await.unwrap().segment.accepted.len(), 3);
+
+    let listed = |prefix: &'static str| {
+        let client = client.clone();
+        async move {
+            let out = client
+                .list_objects_v2()
+                .bucket(b)
+                .prefix(prefix)
+                .send()
+                .await
+                .unwrap();
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned))
+                .collect::<Vec<_>>()
+        }
+    };
+    let letters_keys = listed("Error/forwarder/segment/Data/kkk").await;
+    let marker_keys = listed("State/forwarder/segment/Data/kkk").await;
+    assert_eq!((letters_keys.len(), marker_keys.len()), (1, 1));
+    assert!(letters_keys[0].len() <= 1024 && marker_keys[0].len() <= 1024);
+    let letters = lines(&get(&client, b, &letters_keys[0]).await.unwrap());
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["reason"], "record_too_large");
+    assert_eq!(letters[0]["line"], 3);
+    assert_eq!(letters[0]["source_key"], key.as_str());
+}

@@ -15,11 +15,11 @@ use metrics_forwarder::forward::{
     DestinationOutcome, ForwardOptions, Ledger, LedgerError, ObjectReport, Progress, forward_object,
 };
 use metrics_forwarder::retry::Deadline;
-use metrics_objects::dead_letter::{DeadLetter, dead_letter_key, to_ndjson};
+use metrics_objects::dead_letter::dead_letter_key;
 use metrics_objects::{ObjectRef, ReadLimits};
 use metrics_schema::{EventTime, ReasonCode, Stage};
 
-use crate::bucket::LocalBucket;
+use crate::bucket::{LocalBucket, LocalDeadLetters};
 use crate::pipeline::{DestinationCounts, ForwardReport, StageError};
 use crate::stages::LOCAL_BUCKET;
 
@@ -112,22 +112,20 @@ struct LocalLedger<'a> {
 }
 
 impl Ledger for LocalLedger<'_> {
+    type Letters = LocalDeadLetters;
+
     async fn is_done(&self, _: DestinationKind, _: &ObjectRef) -> bool {
         false
     }
 
-    async fn put_dead_letters(
+    fn dead_letters(
         &self,
         destination: DestinationKind,
         object: &ObjectRef,
-        letters: &[DeadLetter],
-    ) -> Result<(), LedgerError> {
-        if letters.is_empty() {
-            return Ok(());
-        }
+    ) -> Result<LocalDeadLetters, LedgerError> {
         let prefix = format!("{}{}/", self.prefix, destination.name());
         self.bucket
-            .put(&dead_letter_key(&prefix, object), &to_ndjson(letters))
+            .dead_letter_file(&dead_letter_key(&prefix, object))
             .map_err(|e| LedgerError {
                 code: "dead_letter_write_failed",
                 message: e.to_string(),
