@@ -144,8 +144,8 @@ mod tests {
             filtered: 1,
             requests: 2,
             retries: 1,
-            dead_lettered: dead.iter().map(|(r, n)| (ReasonCode::new(*r), *n)).collect(),
-            deferred: deferred.iter().map(|(r, n)| (ReasonCode::new(*r), *n)).collect(),
+            dead_lettered: dead.iter().map(|(r, n)| (ReasonCode::new(r), *n)).collect(),
+            deferred: deferred.iter().map(|(r, n)| (ReasonCode::new(r), *n)).collect(),
             error: None,
         }
     }
