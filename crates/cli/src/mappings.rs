@@ -1,5 +1,5 @@
 //! `metrics-lake mappings check | render | apply`: the commands a user runs before
-//! `cdk deploy`. The logic lives in `metrics_schema::mapping`; this module reads files,
+//! `cdk deploy`. The logic lives in `metrics_mapping`; this module reads files,
 //! prints, and chooses exit codes (0 success, 1 anything to fix).
 
 use std::fs;
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use metrics_schema::mapping::{Diagnostic, Evaluation, RuleSet};
+use metrics_mapping::{Diagnostic, Evaluation, RuleSet};
 use metrics_schema::{EventTime, parse_event};
 
 use crate::output::{err, out};

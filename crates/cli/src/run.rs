@@ -17,7 +17,7 @@ use metrics_local::outbox::{Forwarding, Outbox};
 use metrics_local::pipeline::{Pipeline, Summary};
 use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_local::stages::EmbeddedWriter;
-use metrics_schema::mapping::RuleSet;
+use metrics_mapping::RuleSet;
 use metrics_writer::write::WriteOptions;
 
 use crate::input;

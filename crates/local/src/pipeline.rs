@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use metrics_enrich::Enricher;
 use metrics_enrich::firehose::FirehoseEvent;
+use metrics_mapping::RuleSet;
 use metrics_schema::EventTime;
-use metrics_schema::mapping::RuleSet;
 use serde::Serialize;
 
 use crate::bucket::{BucketError, LocalBucket};

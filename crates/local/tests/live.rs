@@ -13,7 +13,7 @@ use metrics_local::live::LiveForwarder;
 use metrics_local::pipeline::Pipeline;
 use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_local::stages::EmbeddedWriter;
-use metrics_schema::mapping::RuleSet;
+use metrics_mapping::RuleSet;
 use metrics_store::{EmbeddedSettings, EmbeddedStore};
 use metrics_vendorsim::Sim;
 use metrics_writer::write::WriteOptions;

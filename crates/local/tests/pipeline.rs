@@ -12,7 +12,7 @@ use metrics_local::bucket::LocalBucket;
 use metrics_local::firehose::FirehoseConfig;
 use metrics_local::pipeline::{ForwardReport, ForwardStage, Pipeline, StageError, StoreReport, StoreStage};
 use metrics_local::sample::{SampleConfig, SampleEvents};
-use metrics_schema::mapping::RuleSet;
+use metrics_mapping::RuleSet;
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

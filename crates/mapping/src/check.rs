@@ -4,16 +4,16 @@
 
 use std::collections::HashSet;
 
-use crate::event::{DATA, EVENT_ID, EVENT_TIME, INGEST_TIME, METADATA, METRIC_NAME, TENANT_ID};
-use crate::limits::{MAX_DIMENSION_NAME_BYTES, MAX_DIMENSIONS, MAX_MEASURE_NAME_BYTES, MAX_MEASURES};
-use crate::mapping::diagnostic::{Code, Diagnostic};
-use crate::mapping::model::{
-    DEFAULT_EVENT_ID, DEFAULT_EVENT_TIME, FieldKind, FieldSpec, MappingFile, MetricSpec,
+use crate::diagnostic::{Code, Diagnostic};
+use crate::model::{DEFAULT_EVENT_ID, DEFAULT_EVENT_TIME, FieldKind, FieldSpec, MappingFile, MetricSpec};
+use crate::render::{PlacementError, Rule, Section, placement};
+use crate::source::Source;
+use crate::transform::{MAX_INPUT_PATHS, MAX_TEMPLATE_CHARS, is_valid_variable_name};
+use metrics_schema::event::{DATA, EVENT_ID, EVENT_TIME, INGEST_TIME, METADATA, METRIC_NAME, TENANT_ID};
+use metrics_schema::limits::{
+    MAX_DIMENSION_NAME_BYTES, MAX_DIMENSIONS, MAX_MEASURE_NAME_BYTES, MAX_MEASURES,
 };
-use crate::mapping::render::{PlacementError, Rule, Section, placement};
-use crate::mapping::source::Source;
-use crate::mapping::transform::{MAX_INPUT_PATHS, MAX_TEMPLATE_CHARS, is_valid_variable_name};
-use crate::names::{MetricName, is_reserved_name, is_safe_identifier_byte};
+use metrics_schema::names::{MetricName, is_reserved_name, is_safe_identifier_byte};
 
 /// Checks that concern the file as a whole.
 pub fn check_file(file: &MappingFile) -> Vec<Diagnostic> {

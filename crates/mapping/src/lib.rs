@@ -11,7 +11,7 @@
 //! The library does no I/O: text and bytes in, typed values out.
 //!
 //! ```
-//! use metrics_schema::mapping::RuleSet;
+//! use metrics_mapping::RuleSet;
 //! use metrics_schema::EventTime;
 //!
 //! let rules = RuleSet::from_toml(r#"
@@ -47,8 +47,8 @@ pub use pattern::{Mismatch, Pattern};
 pub use render::Rule;
 pub use transform::{CompiledTransformer, InputTransformer, RuleContext};
 
-use crate::mapping::diagnostic::Code as DiagnosticCode;
-use crate::time::EventTime;
+use crate::diagnostic::Code as DiagnosticCode;
+use metrics_schema::time::EventTime;
 
 /// Every rule of a mapping file that passed all checks.
 #[derive(Debug, Clone)]
@@ -143,7 +143,7 @@ impl RuleSet {
 
     /// The outputs of the rules that match one EventBridge event, in file order. Each output
     /// is what EventBridge would deliver, so it may be invalid JSON; validate it with
-    /// [`crate::parse_event`].
+    /// [`metrics_schema::parse_event`].
     pub fn apply(&self, event: &[u8], ingestion_time: EventTime) -> Result<Vec<Match<'_>>, EventError> {
         Ok(self
             .evaluate(event, ingestion_time)?

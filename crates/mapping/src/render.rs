@@ -4,12 +4,12 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::event::{DATA, EVENT_ID, EVENT_TIME, METADATA, METRIC_NAME, TENANT_ID};
-use crate::json::write_str;
-use crate::mapping::model::{DEFAULT_EVENT_ID, DEFAULT_EVENT_TIME, FieldKind, MetricSpec};
-use crate::mapping::pattern::Pattern;
-use crate::mapping::source::Source;
-use crate::mapping::transform::InputTransformer;
+use crate::model::{DEFAULT_EVENT_ID, DEFAULT_EVENT_TIME, FieldKind, MetricSpec};
+use crate::pattern::Pattern;
+use crate::source::Source;
+use crate::transform::InputTransformer;
+use metrics_schema::event::{DATA, EVENT_ID, EVENT_TIME, METADATA, METRIC_NAME, TENANT_ID};
+use metrics_schema::json::write_str;
 
 /// One rendered rule.
 #[derive(Debug, Clone, PartialEq)]

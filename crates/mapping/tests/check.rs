@@ -2,7 +2,7 @@
 //! Static checks of the mapping file: one test per rule, each asserting the stable code and
 //! that the message tells the user what to do.
 
-use metrics_schema::mapping::{Code, Diagnostic, RuleSet, check};
+use metrics_mapping::{Code, Diagnostic, RuleSet, check};
 
 /// A valid one-metric file; tests add or replace lines to break exactly one rule.
 const BASE: &str = r#"

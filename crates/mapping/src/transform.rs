@@ -13,9 +13,9 @@
 
 use serde_json::value::RawValue;
 
-use crate::json::{RawObject, write_raw, write_str};
-use crate::mapping::path::{EventPath, PathError};
-use crate::mapping::source::Reserved;
+use crate::path::{EventPath, PathError};
+use crate::source::Reserved;
+use metrics_schema::json::{RawObject, write_raw, write_str};
 
 /// EventBridge's limits on an input transformer.
 pub const MAX_INPUT_PATHS: usize = 100;

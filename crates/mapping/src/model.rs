@@ -8,8 +8,8 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
-use crate::mapping::diagnostic::{Code, Diagnostic, line_column};
-use crate::mapping::pattern::Pattern;
+use crate::diagnostic::{Code, Diagnostic, line_column};
+use crate::pattern::Pattern;
 
 /// The bus a metric's rule is attached to when neither the metric nor `[defaults]` names one.
 pub const DEFAULT_EVENT_BUS: &str = "default";

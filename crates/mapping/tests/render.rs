@@ -2,7 +2,7 @@
 //! Rendering: the committed rules file is current, templates and patterns have the exact
 //! EventBridge shape, and EventBridge's input-transformer limits are enforced at their edges.
 
-use metrics_schema::mapping::{Code, RuleSet, check::check_rule};
+use metrics_mapping::{Code, RuleSet, check::check_rule};
 use serde_json::{Value, json};
 
 const MAPPING_FILE: &str = include_str!("../../../infra/metrics.toml");

@@ -2,7 +2,7 @@
 //! The emulator: input-transformer substitution with EventBridge's quoting rules, reserved
 //! variables, pattern operators, and the real-shaped envelopes in `events/mappings/`.
 
-use metrics_schema::mapping::{CompiledTransformer, EventError, InputTransformer, RuleContext, RuleSet};
+use metrics_mapping::{CompiledTransformer, EventError, InputTransformer, RuleContext, RuleSet};
 use metrics_schema::{EventTime, Reason, parse_event};
 use serde_json::value::RawValue;
 
