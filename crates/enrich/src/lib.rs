@@ -1,13 +1,17 @@
 //! `metrics-enrich`: the Firehose data-transformation Lambda of metrics-lake.
 //!
-//! Every record Firehose buffers comes back exactly once, in order: `Ok` with the event
+//! Every record Firehose buffers comes back exactly once, in order. A record is either a
+//! wrapped EventBridge event (`{"metric":…,"event":…}`, what the rules deliver), mapped into a
+//! unified event with the mapping compiled in from `infra/metrics.toml` ([`mapping`]), or a
+//! unified event a producer put directly. Either way the answer is `Ok` with the event
 //! validated by the unified schema and enriched with `metadata.tenant_name` (from the tenant
 //! directory), `metadata.environment` (from `ENVIRONMENT`) and top-level `ingest_time`
 //! (Firehose's `approximateArrivalTimestamp`, so lateness can be measured), as one line of
 //! compact JSON ending in `\n`; or `ProcessingFailed` / `Dropped` (per
 //! `INVALID_RECORD_POLICY`) with its original bytes, logged and counted with a reason code.
 //!
-//! Modules: [`firehose`] (wire types), [`transform`] (the pure core), [`directory`] (tenant
+//! Modules: [`firehose`] (wire types), [`transform`] (the pure core), [`mapping`] (the
+//! compiled-in mapping), [`directory`] (tenant
 //! names behind a port, with a TTL cache), [`telemetry`] (logs, EMF metrics), [`config`],
 //! [`runtime_api`] (the Lambda Runtime API loop the binary runs).
 //!
@@ -43,13 +47,15 @@
 pub mod config;
 pub mod directory;
 pub mod firehose;
+pub mod mapping;
 pub mod reason;
 pub mod runtime_api;
 pub mod telemetry;
 pub mod transform;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use metrics_mapping::Mapping;
 use metrics_schema::EventTime;
 
 use crate::config::{Config, InvalidRecordPolicy, TenantsConfig};
@@ -96,6 +102,7 @@ pub struct Enricher {
     environment: String,
     policy: InvalidRecordPolicy,
     directory: Directory,
+    mapping: Arc<Mapping>,
     scratch: Mutex<Scratch>,
 }
 
@@ -104,15 +111,19 @@ pub struct Enricher {
 struct Scratch {
     /// Decoded payloads: all of the batch's (DynamoDB directory) or one record's (tenants file).
     arena: Vec<u8>,
+    /// Unified events mapped from wrapped ones: the batch's, or one record's.
+    mapped: Vec<u8>,
     json: Vec<u8>,
 }
 
 impl Enricher {
-    pub fn new(config: &Config, directory: Directory) -> Self {
+    /// `mapping` maps wrapped events (the binary's is compiled in: [`mapping::compiled_in`]).
+    pub fn new(config: &Config, directory: Directory, mapping: Arc<Mapping>) -> Self {
         Enricher {
             environment: config.environment.clone(),
             policy: config.policy,
             directory,
+            mapping,
             scratch: Mutex::new(Scratch::default()),
         }
     }
@@ -120,7 +131,7 @@ impl Enricher {
     /// Builds the configured directory. The AWS SDK configuration (region, credentials,
     /// `AWS_ENDPOINT_URL`) is loaded only for `TENANTS_TABLE`, so `TENANTS_FILE` needs neither
     /// credentials nor network.
-    pub async fn from_config(config: &Config) -> Result<Self, DirectoryError> {
+    pub async fn from_config(config: &Config, mapping: Arc<Mapping>) -> Result<Self, DirectoryError> {
         let directory = match &config.tenants {
             TenantsConfig::File(path) => Directory::File(FileDirectory::load(path)?),
             TenantsConfig::Table(table) => {
@@ -135,7 +146,7 @@ impl Enricher {
                 ))
             }
         };
-        Ok(Self::new(config, directory))
+        Ok(Self::new(config, directory, mapping))
     }
 
     /// What rejected records become.
@@ -177,6 +188,7 @@ impl Enricher {
         let ctx = Context {
             environment: &self.environment,
             policy: self.policy,
+            mapping: &self.mapping,
         };
         let records = &event.records;
         match &self.directory {
@@ -187,12 +199,14 @@ impl Enricher {
                 file,
                 &ctx,
                 &mut scratch.arena,
+                &mut scratch.mapped,
                 &mut scratch.json,
                 buffer,
             )?),
             // Parse everything first, so one lookup covers the batch's tenants.
             Directory::Table(_) => {
-                let batch = Decoded::new(records, &mut scratch.arena).parse(now);
+                let batch =
+                    Decoded::new(records, &self.mapping, &mut scratch.arena, &mut scratch.mapped).parse(now);
                 let names = self.directory.resolve(&batch.tenant_ids()).await?;
                 Ok(batch.respond(&names, &ctx, &mut scratch.json, buffer)?)
             }

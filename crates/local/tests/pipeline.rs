@@ -57,7 +57,9 @@ async fn enricher() -> Enricher {
         _ => None,
     })
     .unwrap();
-    Enricher::from_config(&config).await.unwrap()
+    Enricher::from_config(&config, std::sync::Arc::new(rules().into_mapping()))
+        .await
+        .unwrap()
 }
 
 fn rules() -> RuleSet {
