@@ -23,26 +23,38 @@
 //! - the request entry is `70 + k + B(p)` bytes (`recordId`, `approximateArrivalTimestamp`,
 //!   `data`);
 //! - a `ProcessingFailed`/`Dropped` entry echoes the data and is 16 bytes *shorter*;
-//! - an `Ok` entry is `40 + k + B(q)`, where the enriched line `q` is at most `p + G + 1`:
-//!   compact re-serialisation never lengthens the producer's JSON, and the enrichment `G` is
-//!   at most 222 bytes (`,"tenant_name":` + a name of at most 64 bytes, 130 once escaped,
-//!   `,"environment":` + at most 32 bytes, `,"ingest_time":` + 13 digits).
+//! - an `Ok` entry is `40 + k + B(q)`, where the enriched line `q` is the unified event plus
+//!   the enrichment `G` and a newline. `G` is at most 222 bytes (`,"tenant_name":` + a name of
+//!   at most 64 bytes, 130 once escaped, `,"environment":` + at most 32 bytes,
+//!   `,"ingest_time":` + 13 digits).
 //!
-//! So an `Ok` entry is at most about 270 bytes longer than its request entry. The smallest
-//! valid event is 74 bytes, so with Firehose's 56-character record ids the response is at most
-//! 2.18× the request, and at most 6.65× the raw payload bytes.
+//! Two kinds of record reach the function:
+//!
+//! - **A unified event a producer put directly**: compact re-serialisation never lengthens
+//!   its JSON, so `q ≤ p + 223` and an `Ok` entry is at most about 270 bytes longer than its
+//!   request entry. The smallest valid event is 74 bytes, so with Firehose's 56-character record
+//!   ids the response is at most 2.18× the request, and 6.65× the raw payload bytes.
+//! - **A wrapped event** (what the rules deliver): the mapped event is never longer than the
+//!   wrapped event it comes from, for the shipped mapping (strings are copied no longer than
+//!   sent, and the wrapper and the envelope members every EventBridge event carries outweigh
+//!   the output names and defaults; `mapping::tests` checks it for every shipped metric), so
+//!   again `q ≤ p + 223`, and a wrapped event is 150 bytes or more, so the worst case is
+//!   smaller than the first kind's. Typically the unified event is about half the wrapped one
+//!   (424 → 215 bytes for the original article's event), and the response is *smaller* than
+//!   the request: about 0.6× on the benchmark's wrapped events.
 //!
 //! - A 1 MB buffer gives at most about 2.2 MB of response when the buffer counts the request,
 //!   and stays under 6 MiB when it counts raw payload for every payload of 100 bytes or more
-//!   (5.3× at 100 bytes, 2.7× at 300); our events are 300–900 bytes.
+//!   (5.3× at 100 bytes, 2.7× at 300); our events are 300–900 bytes unified, 400–1,000 wrapped.
 //! - 3 MB (the maximum, and CDK's default) is not safe: the worst case is 6.5 MB counted
 //!   either way, although typical traffic fits (a 3 MB benchmark event of 300–900-byte records
-//!   gives 3.29 MB, +4.7%).
+//!   gives 3.29 MB, +4.7%, and wrapped events give less than they take).
 //!
-//! The infrastructure must therefore set the processor's `BufferSizeInMBs` to `1`. As a
-//! defence, a response that would still be over the limit fails the invocation with a clear
-//! error ([`transform::TransformError::ResponseTooLarge`]): Firehose retries it and then
-//! delivers the batch under `Error/processing-failed/`, instead of Lambda rejecting the reply.
+//! The infrastructure must therefore set the processor's `BufferSizeInMBs` to `1`, which keeps
+//! the worst case under a third of the limit. As a defence, a response that would still be
+//! over the limit fails the invocation with a clear error
+//! ([`transform::TransformError::ResponseTooLarge`]): Firehose retries it and then delivers the
+//! batch under `Error/processing-failed/`, instead of Lambda rejecting the reply.
 
 pub mod config;
 pub mod directory;

@@ -1,7 +1,8 @@
 //! The wrapped form EventBridge delivers: `{"metric":"<name>","event":<the whole event>}`
 //! (see [`crate::render::wrap_template`]). A record is taken for a wrapped event when its
-//! first member is `metric`, as the rules write it; anything else is a unified event (a
-//! producer calling Firehose directly) and is validated as one.
+//! first member is `metric` (as the rules write it) or `event` (a wrapper written with sorted
+//! keys); anything else is a unified event (a producer calling Firehose directly) and is
+//! validated as one.
 
 use std::borrow::Cow;
 
@@ -25,17 +26,18 @@ pub struct Wrapped<'a> {
     pub event: &'a RawValue,
 }
 
-/// Whether `record` starts like a wrapped event: `{`, then the key `"metric"` and `:`, with
-/// JSON whitespace allowed between them. Looks at a few bytes only.
+/// Whether `record` starts like a wrapped event: `{`, then the key `"metric"` or `"event"`
+/// and `:`, with JSON whitespace allowed between them. Looks at a few bytes only.
 pub fn is_wrapped(record: &[u8]) -> bool {
-    let key = b"\"metric\"";
     let start = skip_whitespace(record, 0);
     if record.get(start) != Some(&b'{') {
         return false;
     }
     let at = skip_whitespace(record, start + 1);
-    record.get(at..at + key.len()) == Some(key.as_slice())
-        && record.get(skip_whitespace(record, at + key.len())) == Some(&b':')
+    [&b"\"metric\""[..], b"\"event\""].iter().any(|key| {
+        record.get(at..at + key.len()) == Some(*key)
+            && record.get(skip_whitespace(record, at + key.len())) == Some(&b':')
+    })
 }
 
 fn skip_whitespace(bytes: &[u8], mut i: usize) -> usize {
@@ -85,7 +87,8 @@ mod tests {
         assert!(is_wrapped(br#"{"metric":"m","event":{}}"#));
         assert!(is_wrapped(b" {\n \"metric\" : \"m\"}"));
         assert!(!is_wrapped(br#"{"metric_name":"m"}"#));
-        assert!(!is_wrapped(br#"{"event":{},"metric":"m"}"#));
+        assert!(is_wrapped(br#"{"event":{},"metric":"m"}"#));
+        assert!(!is_wrapped(br#"{"events":{},"metric":"m"}"#));
         assert!(!is_wrapped(b"[]"));
         assert!(!is_wrapped(b""));
         assert!(!is_wrapped(b"{\"metric\""));
