@@ -23,7 +23,7 @@ use crate::reason::{MapError, MapReason};
 use crate::section::Section;
 use crate::source::{Reserved, Source};
 use crate::transform::write_event_without_detail;
-use crate::wrap::parse_wrapped;
+use crate::wrap::{parse_wrapped, parse_wrapped_object};
 use metrics_schema::EventTime;
 use metrics_schema::event::{DATA, EVENT_TIME, METADATA, METRIC_NAME};
 use metrics_schema::json::{RawObject, raw_str, write_raw, write_str};
@@ -45,6 +45,8 @@ pub struct MetricMapping {
     metadata: Vec<Field>,
     data: Vec<Field>,
     extra: Vec<Field>,
+    /// Whether a source reads the event as a whole, not member by member.
+    needs_raw_event: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -92,14 +94,19 @@ impl Mapping {
     /// Maps a wrapped record (`{"metric":…,"event":…}`) into `out` (cleared first): the
     /// unified event's JSON, not yet validated.
     pub fn map_record(&self, record: &[u8], out: &mut Vec<u8>) -> Result<(), MapError> {
-        let wrapped = parse_wrapped(record)?;
+        // One pass reads the wrapper and the envelope's members; a metric that needs the event
+        // as a whole (`aws.events.event…`, or a path of `$` alone) reads it raw instead.
+        let wrapped = parse_wrapped_object(record)?;
         let metric = self.metric(&wrapped.metric).ok_or_else(|| {
             MapError::new(
                 MapReason::UnknownMetric,
                 format!("no metric named {} in the mapping", short(&wrapped.metric)),
             )
         })?;
-        metric.map(wrapped.event, out)
+        if metric.needs_raw_event {
+            return metric.map(parse_wrapped(record)?.event, out);
+        }
+        metric.map_with(Resolver::from_object(wrapped.event), out)
     }
 }
 
@@ -138,7 +145,7 @@ impl MetricMapping {
             .event_time
             .clone()
             .unwrap_or_else(|| TimeSpec::path(DEFAULT_EVENT_TIME));
-        Some(MetricMapping {
+        let mut mapping = MetricMapping {
             name: metric.name.clone(),
             tenant_id: core(Section::TenantId, metric.tenant_id.as_deref()?)?,
             event_id: core(
@@ -153,7 +160,20 @@ impl MetricMapping {
             metadata: fields(Section::Metadata, &metric.metadata)?,
             data: fields(Section::Data, &metric.data)?,
             extra: fields(Section::Extra, &metric.extra)?,
-        })
+            needs_raw_event: false,
+        };
+        let whole = |source: &Source| match source {
+            Source::Reserved(r) => matches!(r, Reserved::Event | Reserved::EventJson),
+            Source::Path(path) => path.segments().is_empty(),
+        };
+        mapping.needs_raw_event = [&mapping.tenant_id, &mapping.event_id]
+            .into_iter()
+            .chain(&mapping.metadata)
+            .chain(&mapping.data)
+            .chain(&mapping.extra)
+            .any(|f| whole(&f.source))
+            || whole(&mapping.event_time.source);
+        Some(mapping)
     }
 
     pub fn name(&self) -> &str {
@@ -162,31 +182,35 @@ impl MetricMapping {
 
     /// Maps one EventBridge event (the envelope, with `detail`) into `out` (cleared first).
     pub fn map(&self, event: &RawValue, out: &mut Vec<u8>) -> Result<(), MapError> {
+        self.map_with(Resolver::new(event), out)
+    }
+
+    fn map_with(&self, mut r: Resolver<'_>, out: &mut Vec<u8>) -> Result<(), MapError> {
         out.clear();
-        let mut r = Resolver::new(event);
+        let r = &mut r;
         out.push(b'{');
         out.extend_from_slice(&key_bytes(METRIC_NAME));
         write_str(out, &self.name);
         out.push(b',');
         out.extend_from_slice(&key_bytes(METADATA));
         out.push(b'{');
-        self.field(&self.tenant_id, &mut r, out)?;
+        self.field(&self.tenant_id, r, out)?;
         out.push(b',');
-        self.field(&self.event_id, &mut r, out)?;
+        self.field(&self.event_id, r, out)?;
         for field in &self.metadata {
-            self.member(field, &mut r, out)?;
+            self.member(field, r, out)?;
         }
         out.extend_from_slice(b"},");
         out.extend_from_slice(&key_bytes(DATA));
         out.push(b'{');
         out.extend_from_slice(&key_bytes(EVENT_TIME));
-        self.event_time(&mut r, out)?;
+        self.event_time(r, out)?;
         for field in &self.data {
-            self.member(field, &mut r, out)?;
+            self.member(field, r, out)?;
         }
         out.push(b'}');
         for field in &self.extra {
-            self.member(field, &mut r, out)?;
+            self.member(field, r, out)?;
         }
         out.push(b'}');
         Ok(())
@@ -244,8 +268,8 @@ impl MetricMapping {
     fn value<'e>(&self, source: &Source, r: &mut Resolver<'e>) -> Option<Value<'e>> {
         match source {
             Source::Path(path) => r.resolve(path).filter(|raw| raw.get() != "null").map(Value::Raw),
-            Source::Reserved(Reserved::EventJson) => Some(Value::Raw(r.root)),
-            Source::Reserved(Reserved::Event) => Some(Value::EventWithoutDetail(r.root)),
+            Source::Reserved(Reserved::EventJson) => r.root_raw.map(Value::Raw),
+            Source::Reserved(Reserved::Event) => r.root_raw.map(Value::EventWithoutDetail),
             Source::Reserved(Reserved::RuleName) => Some(Value::Text(self.name.clone())),
             // Refused by the checks: the rule delivers the event alone.
             Source::Reserved(Reserved::RuleArn | Reserved::IngestionTime) => None,
@@ -524,22 +548,43 @@ fn is_json_number(text: &str) -> bool {
 
 /// Resolves paths into one event, parsing each object on the way once.
 struct Resolver<'e> {
-    root: &'e RawValue,
-    /// Objects already parsed, by the address of their text.
+    /// The event as one value, when it was read whole.
+    root_raw: Option<&'e RawValue>,
+    /// The event's members (once read), then the objects parsed on the way, by the address of
+    /// their text (the event's own entry has address 0).
     objects: Vec<(usize, RawObject<'e>)>,
 }
 
 impl<'e> Resolver<'e> {
     fn new(root: &'e RawValue) -> Self {
+        let mut objects = Vec::with_capacity(4);
+        if let Ok(object) = serde_json::from_str::<RawObject<'e>>(root.get()) {
+            objects.push((0, object));
+        }
         Resolver {
-            root,
-            objects: Vec::with_capacity(4),
+            root_raw: Some(root),
+            objects,
+        }
+    }
+
+    fn from_object(root: RawObject<'e>) -> Self {
+        let mut objects = Vec::with_capacity(4);
+        objects.push((0, root));
+        Resolver {
+            root_raw: None,
+            objects,
         }
     }
 
     fn resolve(&mut self, path: &EventPath) -> Option<&'e RawValue> {
-        let mut current = self.root;
-        for segment in path.segments() {
+        let mut segments = path.segments().iter();
+        let mut current = match segments.next() {
+            None => return self.root_raw,
+            Some(Segment::Key(key)) => self.lookup(0, key)?,
+            // The event is an object.
+            Some(Segment::Index(_)) => return None,
+        };
+        for segment in segments {
             current = match segment {
                 Segment::Key(key) => self.entry(current, key)?,
                 Segment::Index(i) => array_items(current)?.get(*i).copied()?,
@@ -549,7 +594,7 @@ impl<'e> Resolver<'e> {
     }
 
     fn resolve_key(&mut self, key: &str) -> Option<&'e RawValue> {
-        self.entry(self.root, key).filter(|raw| raw.get() != "null")
+        self.lookup(0, key).filter(|raw| raw.get() != "null")
     }
 
     /// The value of `key` in an object (the last one when the key repeats, as EventBridge's
@@ -559,21 +604,16 @@ impl<'e> Resolver<'e> {
             return None;
         }
         let address = raw.get().as_ptr() as usize;
-        let index = match self.objects.iter().position(|(a, _)| *a == address) {
-            Some(index) => index,
-            None => {
-                let object: RawObject<'e> = serde_json::from_str(raw.get()).ok()?;
-                self.objects.push((address, object));
-                self.objects.len() - 1
-            }
-        };
-        self.objects[index]
-            .1
-            .0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| *v)
+        if !self.objects.iter().any(|(a, _)| *a == address) {
+            let object: RawObject<'e> = serde_json::from_str(raw.get()).ok()?;
+            self.objects.push((address, object));
+        }
+        self.lookup(address, key)
+    }
+
+    fn lookup(&self, address: usize, key: &str) -> Option<&'e RawValue> {
+        let (_, object) = self.objects.iter().find(|(a, _)| *a == address)?;
+        object.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::reason::{MapError, MapReason};
+use metrics_schema::json::{CowStr, RawObject};
 
 /// The wrapper's member naming the metric.
 pub const METRIC: &str = "metric";
@@ -69,6 +70,57 @@ pub fn parse_wrapped(record: &[u8]) -> Result<Wrapped<'_>, MapError> {
     Ok(wrapped)
 }
 
+/// A wrapper whose event is read as its members, in the same pass.
+#[derive(Debug)]
+pub struct WrappedObject<'a> {
+    pub metric: Cow<'a, str>,
+    pub event: RawObject<'a>,
+}
+
+impl<'de> Deserialize<'de> for WrappedObject<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, Visitor};
+        struct WrapperVisitor;
+        impl<'de> Visitor<'de> for WrapperVisitor {
+            type Value = WrappedObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object with `metric` and `event`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut metric, mut event) = (None, None);
+                while let Some(CowStr(key)) = map.next_key()? {
+                    match key.as_ref() {
+                        METRIC if metric.is_none() => metric = Some(map.next_value::<CowStr<'de>>()?.0),
+                        EVENT if event.is_none() => event = Some(map.next_value::<RawObject<'de>>()?),
+                        METRIC | EVENT => return Err(A::Error::custom(format!("duplicate field `{key}`"))),
+                        _ => return Err(A::Error::custom(format!("unknown field `{key}`"))),
+                    }
+                }
+                Ok(WrappedObject {
+                    metric: metric.ok_or_else(|| A::Error::missing_field(METRIC))?,
+                    event: event.ok_or_else(|| A::Error::missing_field(EVENT))?,
+                })
+            }
+        }
+        deserializer.deserialize_map(WrapperVisitor)
+    }
+}
+
+/// [`parse_wrapped`], reading the event's members in the same pass (one read of the record).
+pub fn parse_wrapped_object(record: &[u8]) -> Result<WrappedObject<'_>, MapError> {
+    let text = std::str::from_utf8(record)
+        .map_err(|_| MapError::new(MapReason::InvalidWrapper, "the record is not UTF-8"))?;
+    serde_json::from_str(text).map_err(|e| {
+        MapError::new(
+            MapReason::InvalidWrapper,
+            format!(
+                "expected {{\"metric\": <name>, \"event\": <object>}}: {}",
+                short_error(&e)
+            ),
+        )
+    })
+}
+
 /// serde's message without the position, which only repeats the record's layout.
 fn short_error(e: &serde_json::Error) -> String {
     let message = e.to_string();
@@ -97,6 +149,9 @@ mod tests {
     #[test]
     fn wrappers_must_be_exactly_a_name_and_an_object() {
         assert!(parse_wrapped(br#"{"metric":"m","event":{"id":"1"}}"#).is_ok());
+        let read = parse_wrapped_object(br#"{"event":{"id":"1","id":"2"},"metric":"m\u0021"}"#).unwrap();
+        assert_eq!(read.metric, "m!");
+        assert_eq!(read.event.0.len(), 2);
         for bad in [
             &br#"{"metric":"m"}"#[..],
             br#"{"metric":"m","event":[1]}"#,

@@ -461,3 +461,24 @@ fn measures_keep_their_json_type() {
         n.value
     );
 }
+
+#[test]
+fn the_whole_event_and_the_rule_name_can_be_mapped() {
+    let mapping = r#"
+[[metric]]
+name = "m"
+pattern = { source = ["s"], detail-type = ["t"] }
+tenant_id = "$.detail.tenant_id"
+[metric.data]
+rule = { from = "aws.events.rule-name", type = "id" }
+[metric.extra]
+source_event = { from = "aws.events.event.json", type = "object" }
+envelope = { from = "aws.events.event", type = "object" }
+"#;
+    let event = mapped_with(mapping, json!({"tenant_id": "acme"})).unwrap();
+    assert_eq!(event["data"]["rule"], "m");
+    assert_eq!(event["source_event"]["detail"], json!({"tenant_id": "acme"}));
+    assert_eq!(event["source_event"]["id"], "e-1");
+    assert_eq!(event["envelope"]["id"], "e-1");
+    assert!(event["envelope"].get("detail").is_none());
+}
