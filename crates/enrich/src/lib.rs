@@ -41,7 +41,7 @@
 //!   again `q ≤ p + 223`, and a wrapped event is 150 bytes or more, so the worst case is
 //!   smaller than the first kind's. Typically the unified event is about half the wrapped one
 //!   (424 → 215 bytes for the original article's event), and the response is *smaller* than
-//!   the request: about 0.6× on the benchmark's wrapped events.
+//!   the request: 0.80× on the benchmark's wrapped events (2,523,489 bytes for 3 MiB).
 //!
 //! - A 1 MB buffer gives at most about 2.2 MB of response when the buffer counts the request,
 //!   and stays under 6 MiB when it counts raw payload for every payload of 100 bytes or more
