@@ -11,17 +11,18 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 
-/** The rendered transformer, passed to EventBridge exactly as written. */
+/** The rendered transformer, passed to EventBridge exactly as written (no paths map when it has none). */
 export class VerbatimInputTransformer extends events.RuleTargetInput {
   constructor(
-    private readonly inputPathsMap: Record<string, string>,
+    private readonly inputPathsMap: Record<string, string> | undefined,
     private readonly inputTemplate: string,
   ) {
     super();
   }
 
   public bind(_rule: events.IRule): events.RuleTargetInputProperties {
-    return { inputPathsMap: { ...this.inputPathsMap }, inputTemplate: this.inputTemplate };
+    const paths = this.inputPathsMap && Object.keys(this.inputPathsMap).length > 0 ? { ...this.inputPathsMap } : undefined;
+    return { inputPathsMap: paths, inputTemplate: this.inputTemplate };
   }
 }
 

@@ -14,9 +14,13 @@ export interface RenderedRule {
   readonly eventBusName: string;
   /** The EventBridge event pattern, deployed verbatim. */
   readonly eventPattern: Record<string, unknown>;
-  /** The target's input transformer, deployed verbatim. */
+  /**
+   * The target's input transformer, deployed verbatim. The rendered rules wrap the whole event,
+   * `{"metric":"<name>","event":<aws.events.event.json>}`, and need no paths (metrics-enrich maps
+   * the event); a hand-written rules file may still use `inputPathsMap`.
+   */
   readonly inputTransformer: {
-    readonly inputPathsMap: Record<string, string>;
+    readonly inputPathsMap?: Record<string, string>;
     readonly inputTemplate: string;
   };
 }
@@ -83,7 +87,7 @@ export function parseRules(document: unknown, file = 'rules.json'): RenderedRule
       fail(`${where}.eventPattern is longer than ${MAX_EVENT_PATTERN_CHARS} characters`);
     }
     if (!isObject(inputTransformer)) return fail(`${where}.inputTransformer must be an object`);
-    const { inputPathsMap, inputTemplate } = inputTransformer;
+    const { inputPathsMap = {}, inputTemplate } = inputTransformer;
     if (!isObject(inputPathsMap)) return fail(`${where}.inputTransformer.inputPathsMap must be an object`);
     const keys = Object.keys(inputPathsMap);
     if (keys.length > MAX_INPUT_PATHS) fail(`${where}: more than ${MAX_INPUT_PATHS} input paths`);
@@ -109,7 +113,7 @@ export function parseRules(document: unknown, file = 'rules.json'): RenderedRule
       eventBusName: eventBusName as string,
       eventPattern: eventPattern as Record<string, unknown>,
       inputTransformer: {
-        inputPathsMap: inputPathsMap as Record<string, string>,
+        ...(keys.length > 0 ? { inputPathsMap: inputPathsMap as Record<string, string> } : {}),
         inputTemplate: inputTemplate as string,
       },
     };

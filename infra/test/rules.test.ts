@@ -40,11 +40,13 @@ describe('generated/rules.json', () => {
       assert.equal(props.EventBusName, want.eventBusName, `${want.metricName}: bus`);
       assert.equal(props.State, 'ENABLED');
       assert.equal(props.Targets.length, 1);
+      // Every rule wraps the whole event with its metric's name; metrics-enrich maps it.
       assert.deepStrictEqual(
         props.Targets[0].InputTransformer,
-        { InputPathsMap: want.inputTransformer.inputPathsMap, InputTemplate: want.inputTransformer.inputTemplate },
+        { InputTemplate: `{"metric":"${want.metricName}","event":<aws.events.event.json>}` },
         `${want.metricName}: input transformer`,
       );
+      assert.equal(want.inputTransformer.inputPathsMap, undefined, `${want.metricName}: no paths map`);
     }
     // And the other way round: every deployed pattern is a rendered one.
     const patterns = rendered.rules.map((r) => JSON.stringify(r.eventPattern));
@@ -112,6 +114,10 @@ describe('generated/rules.json', () => {
     assert.equal(deployed.length, 1);
     assert.deepStrictEqual(deployed[0][1].Properties.EventPattern, doc.rules[0].eventPattern);
     assert.equal(deployed[0][1].Properties.EventBusName, 'orders');
+    assert.deepStrictEqual(deployed[0][1].Properties.Targets[0].InputTransformer, {
+      InputPathsMap: doc.rules[0].inputTransformer.inputPathsMap,
+      InputTemplate: doc.rules[0].inputTransformer.inputTemplate,
+    });
   });
 });
 
@@ -129,6 +135,13 @@ describe('rules file validation', () => {
 
   it('accepts a minimal document', () => {
     assert.equal(parseRules(good()).length, 1);
+  });
+
+  it('accepts a wrapping transformer without a paths map, and keeps none', () => {
+    const doc: any = good();
+    doc.rules[0].inputTransformer = { inputTemplate: '{"metric":"m","event":<aws.events.event.json>}' };
+    const [rule] = parseRules(doc);
+    assert.deepStrictEqual(rule.inputTransformer, { inputTemplate: '{"metric":"m","event":<aws.events.event.json>}' });
   });
 
   const broken: [string, (d: any) => void, RegExp][] = [

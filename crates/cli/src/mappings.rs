@@ -1,5 +1,5 @@
 //! `metrics-lake mappings check | render | apply`: the commands a user runs before
-//! `cdk deploy`. The logic lives in `metrics_schema::mapping`; this module reads files,
+//! `cdk deploy`. The logic lives in `metrics_mapping`; this module reads files,
 //! prints, and chooses exit codes (0 success, 1 anything to fix).
 
 use std::fs;
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use metrics_schema::mapping::{Diagnostic, Evaluation, RuleSet};
+use metrics_mapping::{Diagnostic, Evaluation, RuleSet};
 use metrics_schema::{EventTime, parse_event};
 
 use crate::output::{err, out};
@@ -38,8 +38,8 @@ enum MappingsCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Apply every rule to one EventBridge event, as EventBridge would, and print what each
-    /// matching rule delivers and whether it is a valid unified event.
+    /// Apply every rule to one EventBridge event as EventBridge would, map what each matching
+    /// rule delivers as metrics-enrich does, and print the unified event and whether it is valid.
     Apply {
         /// A file holding one EventBridge event (the envelope, with `detail`).
         #[arg(long)]
@@ -119,12 +119,23 @@ fn apply(event_file: &Path, file: &Path) -> ExitCode {
 
     let mut matched = 0;
     let mut invalid = 0;
+    let mut unified = Vec::new();
     for Evaluation { rule, outcome } in &evaluations {
-        let Ok(output) = outcome else { continue };
+        let Ok(delivered) = outcome else { continue };
         matched += 1;
-        out(format!("rule {} matched; it delivers:", rule.metric_name));
-        out(String::from_utf8_lossy(output));
-        match parse_event(output, now) {
+        out(format!(
+            "rule {} matched; EventBridge delivers the event wrapped ({} bytes), which metrics-enrich maps to:",
+            rule.metric_name,
+            delivered.len()
+        ));
+        // The same mapping and validation metrics-enrich runs on the delivered record.
+        if let Err(e) = rules.mapping().map_record(delivered, &mut unified) {
+            invalid += 1;
+            out(format!("  NOT MAPPED: {} ({})", e.reason.code(), e.detail));
+            continue;
+        }
+        out(String::from_utf8_lossy(&unified));
+        match parse_event(&unified, now) {
             Ok(_) => out("  valid unified event"),
             Err(e) => {
                 invalid += 1;

@@ -17,7 +17,7 @@ use metrics_local::outbox::{Forwarding, Outbox};
 use metrics_local::pipeline::{Pipeline, Summary};
 use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_local::stages::EmbeddedWriter;
-use metrics_schema::mapping::RuleSet;
+use metrics_mapping::RuleSet;
 use metrics_writer::write::WriteOptions;
 
 use crate::input;
@@ -102,7 +102,8 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     // Inputs and configuration first, so a typo leaves no state behind.
     let sources = input::sources(&args.events).map_err(|e| e.to_string())?;
     let rules = load_rules(&args.mappings)?;
-    let enricher = enricher(args).await?;
+    // Enrich maps what the rules deliver with the same mapping file the rules come from.
+    let enricher = enricher(args, std::sync::Arc::new(rules.mapping().clone())).await?;
     let state = StateDir::open(&args.state.state_dir)?;
     let bucket = LocalBucket::open(state.bucket()).map_err(|e| e.to_string())?;
     let store = state.open_store()?;
@@ -186,7 +187,10 @@ fn load_rules(path: &Path) -> Result<RuleSet, String> {
     })
 }
 
-async fn enricher(args: &RunArgs) -> Result<Enricher, String> {
+async fn enricher(
+    args: &RunArgs,
+    mapping: std::sync::Arc<metrics_mapping::Mapping>,
+) -> Result<Enricher, String> {
     if !args.tenants.exists() {
         return Err(format!(
             "{}: no such tenant directory (pass --tenants FILE)",
@@ -205,7 +209,9 @@ async fn enricher(args: &RunArgs) -> Result<Enricher, String> {
         _ => None,
     })
     .map_err(|e| e.to_string())?;
-    Enricher::from_config(&config).await.map_err(|e| e.to_string())
+    Enricher::from_config(&config, mapping)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn progress_bar(args: &RunArgs) -> ProgressBar {

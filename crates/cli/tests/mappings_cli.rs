@@ -67,10 +67,10 @@ name = "no_tenant"
 pattern = { source = ["s"], detail-type = ["t"] }
 
 [[metric]]
-name = "free_text"
+name = "bad_default"
 pattern = { source = ["s"], detail-type = ["t"] }
 tenant_id = "$.detail.tenant_id"
-metadata.title = { from = "$.detail.title", type = "text" }
+metadata.title = { from = "$.detail.title", type = "text", default = 3 }
 "#,
     );
     let o = run(&["mappings", "check", "--file", bad.path()]);
@@ -81,7 +81,7 @@ metadata.title = { from = "$.detail.title", type = "text" }
         "{err}"
     );
     assert!(
-        err.contains("error[free_text_in_string] in metric \"free_text\""),
+        err.contains("error[invalid_default] in metric \"bad_default\""),
         "{err}"
     );
     assert!(err.contains("2 problems; nothing was rendered"), "{err}");
@@ -164,19 +164,53 @@ fn apply_prints_the_unified_event_of_the_matching_rule() {
 }
 
 #[test]
-fn apply_exits_1_and_names_the_reason_when_the_output_is_invalid() {
+fn apply_maps_the_article_event_without_its_optional_dimensions() {
     let o = run(&[
         "mappings",
         "apply",
         "--event",
-        "events/mappings/awkward-quote-in-id-field.json",
+        "events/mappings/article-findings-uploaded.json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("rule findings_upload_completed matched"), "{out}");
+    assert!(
+        out.contains(r#"{"metric_name":"findings_upload_completed","metadata":{"tenant_id":"acme-prod","event_id":"0b9c7d3e-2f1a-4e8b-9c6d-5a4b3c2d1e0f"},"data":{"event_time":"2026-11-23T10:00:00Z","new_findings_count":7,"existing_findings_count":12}}"#),
+        "{out}"
+    );
+    assert!(out.contains("  valid unified event"), "{out}");
+}
+
+#[test]
+fn apply_exits_1_and_names_the_reason_when_the_event_cannot_be_mapped() {
+    let o = run(&[
+        "mappings",
+        "apply",
+        "--event",
+        "events/mappings/awkward-missing-measure.json",
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stdout(&o).contains("INVALID unified event: not_json"),
+        stdout(&o).contains(
+            "NOT MAPPED: missing_field (data.existing_findings_count: $.detail.existing_findings_count is missing)"
+        ),
         "{}",
         stdout(&o)
     );
+}
+
+#[test]
+fn apply_matches_no_rule_for_an_unrelated_event() {
+    let o = run(&[
+        "mappings",
+        "apply",
+        "--event",
+        "events/mappings/unmatched-user-signed-in.json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("no rule matches"), "{out}");
+    assert!(!out.contains("matched;"), "{out}");
 }
 
 #[test]

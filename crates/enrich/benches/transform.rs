@@ -41,7 +41,12 @@ fn main() {
         unknown_tenant_ttl: Duration::from_secs(30),
     };
     let names = FileDirectory::load(&tenants).expect("tenants file");
-    let enricher = Enricher::new(&config, Directory::File(names.clone()));
+    let mapping = metrics_enrich::mapping::compiled_in().expect("the compiled-in mapping");
+    let enricher = Enricher::new(
+        &config,
+        Directory::File(names.clone()),
+        std::sync::Arc::new(mapping.clone()),
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -72,7 +77,7 @@ fn main() {
                 times.push(elapsed);
             }
         }
-        phases(&bytes, &names);
+        phases(&bytes, &names, &mapping);
         times.sort();
         let median = times[times.len() / 2].as_secs_f64() * 1e3;
         let min = times[0].as_secs_f64() * 1e3;
@@ -92,13 +97,13 @@ fn main() {
 }
 
 /// Where the time goes, per step (medians over the same iterations).
-fn phases(bytes: &[u8], names: &FileDirectory) {
+fn phases(bytes: &[u8], names: &FileDirectory, mapping: &metrics_mapping::Mapping) {
     use metrics_enrich::transform::{Batch, Context};
-    let mut steps: Vec<(&str, Vec<f64>)> = ["envelope", "base64 decode", "decode+parse", "respond"]
+    let mut steps: Vec<(&str, Vec<f64>)> = ["envelope", "base64 decode", "decode+map+parse", "respond"]
         .iter()
         .map(|s| (*s, Vec::new()))
         .collect();
-    let (mut arena, mut json, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut arena, mut mapped, mut json, mut scratch) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ITERATIONS {
         let t = Instant::now();
         let event = FirehoseEvent::from_json(bytes).unwrap();
@@ -110,11 +115,12 @@ fn phases(bytes: &[u8], names: &FileDirectory) {
         }
         steps[1].1.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        let batch = Batch::parse(&event.records, &mut arena, EventTime::now());
+        let batch = Batch::parse(&event.records, mapping, &mut arena, &mut mapped, EventTime::now());
         steps[2].1.push(t.elapsed().as_secs_f64() * 1e3);
         let ctx = Context {
             environment: "bench",
             policy: InvalidRecordPolicy::Fail,
+            mapping,
         };
         let t = Instant::now();
         let out = batch.respond(names, &ctx, &mut json, Vec::new()).unwrap();

@@ -1,10 +1,10 @@
-//! The `metrics-enrich` Lambda: configuration and tenant directory once per container, then one
-//! Firehose transformation per invocation. Everything else lives in the library.
+//! The `metrics-enrich` Lambda: configuration, metric mapping and tenant directory once per
+//! container, then one Firehose transformation per invocation. Everything else lives in the library.
 
 use metrics_enrich::config::Config;
 use metrics_enrich::firehose::FirehoseEvent;
 use metrics_enrich::runtime_api::{Diagnostic, RuntimeApi};
-use metrics_enrich::{EnrichError, Enricher, telemetry};
+use metrics_enrich::{EnrichError, Enricher, mapping, telemetry};
 use metrics_schema::EventTime;
 
 // Every record allocates and frees a few small vectors, and every invocation the list of its
@@ -22,8 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .enable_all()
         .build()?;
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "Invalid configuration."))?;
+    let mapping =
+        mapping::compiled_in().inspect_err(|e| tracing::error!(error = %e, "Invalid metric mapping."))?;
     let enricher = runtime
-        .block_on(Enricher::from_config(&config))
+        .block_on(Enricher::from_config(&config, std::sync::Arc::new(mapping)))
         .inspect_err(|e| tracing::error!(error = %e, "Cannot load the tenant directory."))?;
     let mut runtime_api = RuntimeApi::from_env()?;
     // The event's bytes come straight from the Runtime API, and the response's bytes go back

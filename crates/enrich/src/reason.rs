@@ -1,9 +1,10 @@
-//! Why a record was not enriched: a schema rule (the schema crate's stable codes), or one of the
-//! few rules only this stage has. Codes appear in logs and metric dimensions, so they are never
+//! Why a record was not enriched: a schema rule (the schema crate's stable codes), a mapping
+//! rule (the mapping crate's), or one of the few rules only this stage has. Codes appear in logs and metric dimensions, so they are never
 //! renamed or reused.
 
 use std::fmt;
 
+use metrics_mapping::MapReason;
 use metrics_schema::Reason;
 
 /// The reason a record was dropped or failed. [`RejectReason::code`] is the stable string.
@@ -11,6 +12,8 @@ use metrics_schema::Reason;
 pub enum RejectReason {
     /// A rule of the unified event schema.
     Schema(Reason),
+    /// A wrapped event the mapping could not turn into a unified event.
+    Mapping(MapReason),
     /// Firehose's `data` is not standard padded base64.
     NotBase64,
     /// The tenant id is valid but the tenant directory does not know it.
@@ -32,17 +35,19 @@ impl RejectReason {
     pub const fn code(self) -> &'static str {
         match self {
             RejectReason::Schema(reason) => reason.code(),
+            RejectReason::Mapping(reason) => reason.code(),
             RejectReason::NotBase64 => "not_base64",
             RejectReason::UnknownTenant => "unknown_tenant",
             RejectReason::InvalidTenantName => "invalid_tenant_name",
         }
     }
 
-    /// Every code, schema codes first.
+    /// Every code: the schema's, the mapping's, then this stage's.
     pub fn all() -> impl Iterator<Item = RejectReason> {
         Reason::ALL
             .into_iter()
             .map(RejectReason::Schema)
+            .chain(MapReason::ALL.into_iter().map(RejectReason::Mapping))
             .chain(RejectReason::ENRICH)
     }
 }

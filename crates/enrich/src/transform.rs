@@ -1,8 +1,10 @@
 //! The transform itself, in two steps around the tenant lookup:
 //!
-//! 1. [`Batch::parse`]: base64-decode every record into one reused arena and parse it with the
-//!    schema (borrowing from the arena), so the batch's distinct tenants are known before any
-//!    lookup ([`Batch::tenant_ids`]).
+//! 1. [`Batch::parse`]: base64-decode every record into one reused arena, map each wrapped
+//!    EventBridge event (`{"metric":…,"event":…}`, see `metrics_mapping`) into a unified
+//!    event, and parse it with the schema (borrowing from the arenas), so the batch's distinct
+//!    tenants are known before any lookup ([`Batch::tenant_ids`]). A record that is not
+//!    wrapped is a unified event a producer put directly, validated as it is.
 //! 2. [`Batch::respond`]: per record, add `metadata.tenant_name`, `metadata.environment` and
 //!    `ingest_time` (Firehose's arrival time), write compact JSON plus `\n`, base64 it into the
 //!    response; anything else echoes the original data with the policy's result.
@@ -15,6 +17,7 @@
 use std::borrow::Cow;
 
 use base64_simd::STANDARD as BASE64;
+use metrics_mapping::{MapError, Mapping, is_wrapped};
 use metrics_schema::limits::{MAX_DIMENSIONS, MAX_VALUE_BYTES};
 use metrics_schema::{Dimension, EventTime, Invalid, Reason, TenantId, UnifiedEvent, parse_event};
 use serde::Deserialize;
@@ -37,6 +40,8 @@ pub const ENVIRONMENT: &str = "environment";
 pub struct Context<'c> {
     pub environment: &'c str,
     pub policy: InvalidRecordPolicy,
+    /// What wrapped events are mapped with.
+    pub mapping: &'c Mapping,
 }
 
 /// A record that was not enriched.
@@ -96,11 +101,21 @@ enum Parsed<'a> {
     },
 }
 
-/// Decoded records, borrowing from the event and the arena.
+/// One record's bytes after decoding (and mapping, when it is a wrapped event).
+enum Payload<'a> {
+    NotBase64,
+    /// A unified event as the producer put it.
+    Unified(&'a [u8]),
+    /// The unified event a wrapped event maps to.
+    Mapped(&'a [u8]),
+    /// Why the mapping refused a wrapped event.
+    Unmapped(MapError),
+}
+
+/// Decoded records, borrowing from the event and the arenas.
 pub struct Decoded<'a> {
     records: &'a [FirehoseRecord<'a>],
-    /// Each record's bytes, or `None` when its data is not base64.
-    payloads: Vec<Option<&'a [u8]>>,
+    payloads: Vec<Payload<'a>>,
 }
 
 impl std::fmt::Debug for Decoded<'_> {
@@ -112,9 +127,16 @@ impl std::fmt::Debug for Decoded<'_> {
 }
 
 impl<'a> Decoded<'a> {
-    /// Decodes every record into `arena` (cleared first, reused across invocations).
-    pub fn new(records: &'a [FirehoseRecord<'a>], arena: &'a mut Vec<u8>) -> Decoded<'a> {
+    /// Decodes every record into `arena`, and maps every wrapped event into `mapped` (both
+    /// cleared first, reused across invocations).
+    pub fn new(
+        records: &'a [FirehoseRecord<'a>],
+        mapping: &Mapping,
+        arena: &'a mut Vec<u8>,
+        mapped: &'a mut Vec<u8>,
+    ) -> Decoded<'a> {
         arena.clear();
+        mapped.clear();
         // Upper bound of the decoded size, so the arena is allocated once.
         arena.reserve(records.iter().map(|r| r.data.len() / 4 * 3 + 3).sum());
         let mut spans = Vec::with_capacity(records.len());
@@ -129,9 +151,32 @@ impl<'a> Decoded<'a> {
             }
         }
         let arena: &'a [u8] = arena;
+        let mut one = Vec::new();
+        let mut forms = Vec::with_capacity(records.len());
+        for span in &spans {
+            let form = match span.clone().map(|span| &arena[span]) {
+                Some(bytes) if is_wrapped(bytes) => match mapping.map_record(bytes, &mut one) {
+                    Ok(()) => {
+                        let start = mapped.len();
+                        mapped.extend_from_slice(&one);
+                        Ok(Some(start..mapped.len()))
+                    }
+                    Err(error) => Err(error),
+                },
+                _ => Ok(None),
+            };
+            forms.push(form);
+        }
+        let mapped: &'a [u8] = mapped;
         let payloads = spans
             .into_iter()
-            .map(|span| span.map(|span| &arena[span]))
+            .zip(forms)
+            .map(|(span, form)| match (span.map(|span| &arena[span]), form) {
+                (None, _) => Payload::NotBase64,
+                (Some(_), Ok(Some(unified))) => Payload::Mapped(&mapped[unified]),
+                (Some(original), Ok(None)) => Payload::Unified(original),
+                (Some(_), Err(error)) => Payload::Unmapped(error),
+            })
             .collect();
         Decoded { records, payloads }
     }
@@ -151,45 +196,64 @@ impl<'a> Decoded<'a> {
     }
 }
 
-/// Decodes, parses, enriches and writes each record in turn, when the names are known up front
-/// (a tenants file). Each record is decoded into `payload`, a buffer reused from record to
-/// record, so it is still in cache while it is parsed, written back and encoded. The response
-/// is built in `buffer` (cleared first; its allocation is kept).
+/// Decodes, maps, parses, enriches and writes each record in turn, when the names are known up
+/// front (a tenants file). Each record is decoded into `payload` (and a wrapped event mapped
+/// into `mapped`), buffers reused from record to record, so it is still in cache while it is
+/// parsed, written back and encoded. The response is built in `buffer` (cleared first; its
+/// allocation is kept).
+#[allow(clippy::too_many_arguments)] // the reused buffers are the point
 pub fn respond_each(
     records: &[FirehoseRecord<'_>],
     now: EventTime,
     names: &impl TenantNames,
     ctx: &Context<'_>,
     payload: &mut Vec<u8>,
+    mapped: &mut Vec<u8>,
     json: &mut Vec<u8>,
     buffer: Vec<u8>,
 ) -> Result<Transformed, TransformError> {
     let mut response = Response::new(records, buffer);
     for (index, record) in records.iter().enumerate() {
         payload.clear();
-        let decoded = BASE64
-            .decode_append(record.data.as_bytes(), payload)
-            .is_ok()
-            .then_some(payload.as_slice());
+        let decoded = match BASE64.decode_append(record.data.as_bytes(), payload) {
+            Err(_) => Payload::NotBase64,
+            Ok(()) if is_wrapped(payload) => match ctx.mapping.map_record(payload, mapped) {
+                Ok(()) => Payload::Mapped(mapped),
+                Err(error) => Payload::Unmapped(error),
+            },
+            Ok(()) => Payload::Unified(payload),
+        };
         response.push(index, record, parse_one(decoded, now), names, ctx, json);
     }
     response.finish()
 }
 
-fn parse_one(payload: Option<&[u8]>, now: EventTime) -> Parsed<'_> {
-    let Some(payload) = payload else {
-        return Parsed::Rejected {
-            reason: RejectReason::NotBase64,
-            detail: "data is not base64".to_owned(),
-            payload: None,
-        };
+/// A record's parsed event, or why it has none. A wrapped event's mapped output is validated
+/// exactly like a unified event a producer put.
+fn parse_one(payload: Payload<'_>, now: EventTime) -> Parsed<'_> {
+    let bytes = match payload {
+        Payload::NotBase64 => {
+            return Parsed::Rejected {
+                reason: RejectReason::NotBase64,
+                detail: "data is not base64".to_owned(),
+                payload: None,
+            };
+        }
+        Payload::Unmapped(error) => {
+            return Parsed::Rejected {
+                reason: RejectReason::Mapping(error.reason),
+                detail: error.detail,
+                payload: None,
+            };
+        }
+        Payload::Unified(bytes) | Payload::Mapped(bytes) => bytes,
     };
-    match parse_event(payload, now) {
+    match parse_event(bytes, now) {
         Ok(event) => Parsed::Valid(event),
         Err(Invalid { reason, detail }) => Parsed::Rejected {
             reason: reason.into(),
             detail,
-            payload: Some(payload),
+            payload: Some(bytes),
         },
     }
 }
@@ -209,10 +273,16 @@ impl std::fmt::Debug for Batch<'_> {
 }
 
 impl<'a> Batch<'a> {
-    /// Decodes every record into `arena` and parses it: [`Decoded::new`] then
+    /// Decodes (and maps) every record and parses it: [`Decoded::new`] then
     /// [`Decoded::parse`].
-    pub fn parse(records: &'a [FirehoseRecord<'a>], arena: &'a mut Vec<u8>, now: EventTime) -> Batch<'a> {
-        Decoded::new(records, arena).parse(now)
+    pub fn parse(
+        records: &'a [FirehoseRecord<'a>],
+        mapping: &Mapping,
+        arena: &'a mut Vec<u8>,
+        mapped: &'a mut Vec<u8>,
+        now: EventTime,
+    ) -> Batch<'a> {
+        Decoded::new(records, mapping, arena, mapped).parse(now)
     }
 
     /// The distinct tenant ids of the valid records, sorted.
@@ -470,12 +540,20 @@ mod tests {
                 .into(),
         };
         let records = [record];
-        let mut arena = Vec::new();
-        let batch = Batch::parse(&records, &mut arena, EventTime::from_millis(10));
+        let (mut arena, mut mapped) = (Vec::new(), Vec::new());
+        let mapping = Mapping::default();
+        let batch = Batch::parse(
+            &records,
+            &mapping,
+            &mut arena,
+            &mut mapped,
+            EventTime::from_millis(10),
+        );
         let names: HashMap<String, String> = [("acme".to_string(), "Acme".to_string())].into();
         let ctx = Context {
             environment: "prod",
             policy: InvalidRecordPolicy::Fail,
+            mapping: &mapping,
         };
         let out = batch.respond(&names, &ctx, &mut Vec::new(), Vec::new()).unwrap();
         let response: serde_json::Value = serde_json::from_slice(out.response.as_bytes()).unwrap();

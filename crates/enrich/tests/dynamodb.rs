@@ -62,7 +62,11 @@ async fn table(client: &Client, name: &str, items: &[(String, Option<String>)]) 
 
 fn enricher_for(source: DynamoDbDirectory) -> Enricher {
     let cached = CachedDirectory::new(source, Duration::from_secs(300), Duration::from_secs(30));
-    Enricher::new(&config(InvalidRecordPolicy::Fail), Directory::Table(cached))
+    Enricher::new(
+        &config(InvalidRecordPolicy::Fail),
+        Directory::Table(cached),
+        std::sync::Arc::new(metrics_enrich::mapping::compiled_in().unwrap()),
+    )
 }
 
 #[tokio::test]

@@ -55,7 +55,14 @@ macro_rules! reason_tests {
         /// Every code has a test above (or a dedicated one below).
         #[test]
         fn every_reason_code_has_a_test() {
-            let tested: Vec<&str> = vec![$(stringify!($code)),*, "invalid_tenant_name"];
+            let tested: Vec<&str> = vec![
+                $(stringify!($code)),*,
+                "invalid_tenant_name",
+                "invalid_object",
+                "invalid_rfc3339_time",
+                "invalid_epoch_seconds",
+                "invalid_epoch_millis",
+            ];
             for reason in RejectReason::all() {
                 assert!(tested.contains(&reason.code()), "no test for {}", reason.code());
             }
@@ -95,7 +102,77 @@ reason_tests!(
     name_clash,
     invalid_ingest_time,
     unknown_tenant,
+    invalid_wrapper,
+    unknown_metric,
+    missing_field,
+    not_a_scalar,
+    invalid_id,
+    invalid_number,
+    invalid_bool,
 );
+
+/// The mapping reasons the shipped mapping cannot reach (it declares no object field and no
+/// time format), with a mapping that can: rejected with the code and the original data.
+#[test]
+fn mapping_reasons_of_objects_and_time_formats() {
+    let mapping = metrics_mapping::Mapping::from_toml(
+        r#"
+[[metric]]
+name = "m"
+pattern = { source = ["s"], detail-type = ["t"] }
+tenant_id = "$.detail.tenant_id"
+event_time = { from = "$.detail.at", format = "rfc3339" }
+[metric.extra]
+context = { from = "$.detail.context", type = "object", required = false }
+[[metric]]
+name = "secs"
+pattern = { source = ["s"], detail-type = ["t"] }
+tenant_id = "$.detail.tenant_id"
+event_time = { from = "$.detail.at", format = "epoch_seconds" }
+[[metric]]
+name = "millis"
+pattern = { source = ["s"], detail-type = ["t"] }
+tenant_id = "$.detail.tenant_id"
+event_time = { from = "$.detail.at", format = "epoch_millis" }
+"#,
+    )
+    .unwrap();
+    let wrapped = |metric: &str, detail: &str| {
+        format!(
+            r#"{{"metric":"{metric}","event":{{"id":"e","time":"2026-11-23T10:00:00Z","detail":{detail}}}}}"#
+        )
+    };
+    for (code, payload) in [
+        (
+            "invalid_object",
+            wrapped(
+                "m",
+                r#"{"tenant_id":"acme-prod","at":"2026-11-23T10:00:00Z","context":"x"}"#,
+            ),
+        ),
+        (
+            "invalid_rfc3339_time",
+            wrapped("m", r#"{"tenant_id":"acme-prod","at":"23/11/2026"}"#),
+        ),
+        (
+            "invalid_epoch_seconds",
+            wrapped("secs", r#"{"tenant_id":"acme-prod","at":"soon"}"#),
+        ),
+        (
+            "invalid_epoch_millis",
+            wrapped("millis", r#"{"tenant_id":"acme-prod","at":1.5}"#),
+        ),
+    ] {
+        let record = record(code, payload.as_bytes());
+        let enricher = enricher_with_mapping(InvalidRecordPolicy::Fail, mapping.clone());
+        let out = run(&enricher, &event(vec![record.clone()]));
+        assert_eq!(out.summary.rejected.len(), 1, "{code}");
+        assert_eq!(out.summary.rejected[0].reason.code(), code);
+        let response = response_json(&out);
+        assert_eq!(response["records"][0]["result"], "ProcessingFailed", "{code}");
+        assert_eq!(response["records"][0]["data"], record.data.as_ref(), "{code}");
+    }
+}
 
 /// A directory entry whose name cannot go into events (only a table can hold one: a tenants
 /// file is checked at load).
@@ -104,11 +181,13 @@ fn invalid_tenant_name() {
     for bad in [String::new(), "n".repeat(65), "line\nbreak".to_owned()] {
         let names: HashMap<String, String> = [("acme-prod".to_string(), bad)].into();
         let records = vec![record("r1", &valid_payload("acme-prod"))];
-        let mut arena = Vec::new();
-        let batch = Batch::parse(&records, &mut arena, NOW);
+        let (mut arena, mut mapped) = (Vec::new(), Vec::new());
+        let mapping = metrics_enrich::mapping::compiled_in().unwrap();
+        let batch = Batch::parse(&records, &mapping, &mut arena, &mut mapped, NOW);
         let ctx = Context {
             environment: "dev",
             policy: InvalidRecordPolicy::Fail,
+            mapping: &mapping,
         };
         let out = batch.respond(&names, &ctx, &mut Vec::new(), Vec::new()).unwrap();
         assert_eq!(out.summary.rejected[0].reason, RejectReason::InvalidTenantName);

@@ -1,10 +1,10 @@
 //! The whole pipeline in one process, each stage the code its Lambda runs:
 //!
-//! 1. the mapping emulator turns each EventBridge event into unified events (no match is
-//!    counted, not an error);
+//! 1. the EventBridge emulator applies the rules to each event: every matching rule delivers
+//!    the event wrapped with its metric's name (no match is counted, not an error);
 //! 2. the Firehose emulator buffers them and calls the enrich transformer ([`Enricher`]) per
-//!    processor buffer, writing `Data/…` and `Error/processing-failed/…` objects into the local
-//!    bucket;
+//!    processor buffer, which maps each wrapped event and validates it, writing `Data/…` and
+//!    `Error/processing-failed/…` objects into the local bucket;
 //! 3. every new `Data/` object goes to the store stage (the writer) and the forward stage
 //!    (the forwarder), as their queues would deliver it.
 //!
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use metrics_enrich::Enricher;
 use metrics_enrich::firehose::FirehoseEvent;
-use metrics_schema::mapping::RuleSet;
+use metrics_mapping::RuleSet;
 use metrics_schema::{EventTime, Outcome, OutcomeCounts, ReasonCode, Stage};
 use serde::Serialize;
 

@@ -13,8 +13,8 @@ use metrics_local::live::LiveForwarder;
 use metrics_local::pipeline::Pipeline;
 use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_local::stages::EmbeddedWriter;
+use metrics_mapping::RuleSet;
 use metrics_schema::Outcome;
-use metrics_schema::mapping::RuleSet;
 use metrics_store::{EmbeddedSettings, EmbeddedStore};
 use metrics_vendorsim::Sim;
 use metrics_writer::write::WriteOptions;
@@ -31,6 +31,7 @@ async fn run(forwarder: LiveForwarder, name: &str) -> (metrics_local::pipeline::
     let enrich = EnrichConfig::from_lookup(|n| (n == "TENANTS_FILE").then(|| tenants.clone())).unwrap();
     let rules = RuleSet::from_toml(&std::fs::read_to_string(workspace().join("infra/metrics.toml")).unwrap())
         .unwrap();
+    let mapping = std::sync::Arc::new(rules.mapping().clone());
     let mut settings = EmbeddedSettings::new(":memory:");
     settings.retention_days = 100 * 365;
     let writer = EmbeddedWriter::new(EmbeddedStore::open(settings).unwrap(), WriteOptions::default());
@@ -40,7 +41,7 @@ async fn run(forwarder: LiveForwarder, name: &str) -> (metrics_local::pipeline::
     let mut pipeline = Pipeline::new(
         rules,
         FirehoseConfig::default(),
-        Enricher::from_config(&enrich).await.unwrap(),
+        Enricher::from_config(&enrich, mapping).await.unwrap(),
         bucket.clone(),
         writer,
         forwarder,

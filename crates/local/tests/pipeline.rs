@@ -12,8 +12,8 @@ use metrics_local::bucket::LocalBucket;
 use metrics_local::firehose::FirehoseConfig;
 use metrics_local::pipeline::{ForwardReport, ForwardStage, Pipeline, StageError, StoreReport, StoreStage};
 use metrics_local::sample::{SampleConfig, SampleEvents};
+use metrics_mapping::RuleSet;
 use metrics_schema::Outcome;
-use metrics_schema::mapping::RuleSet;
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -58,7 +58,9 @@ async fn enricher() -> Enricher {
         _ => None,
     })
     .unwrap();
-    Enricher::from_config(&config).await.unwrap()
+    Enricher::from_config(&config, std::sync::Arc::new(rules().into_mapping()))
+        .await
+        .unwrap()
 }
 
 fn rules() -> RuleSet {

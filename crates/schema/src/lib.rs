@@ -17,7 +17,6 @@ mod echo;
 pub mod event;
 pub mod json;
 pub mod limits;
-pub mod mapping;
 pub mod names;
 pub mod outcome;
 pub mod reason;

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -35,13 +36,22 @@ pub fn config(policy: InvalidRecordPolicy) -> Config {
     }
 }
 
-/// An enricher over `events/enrich/tenants.json`.
+/// An enricher over `events/enrich/tenants.json`, with the compiled-in mapping.
 pub fn enricher(policy: InvalidRecordPolicy) -> Enricher {
+    enricher_with_mapping(policy, metrics_enrich::mapping::compiled_in().unwrap())
+}
+
+/// An enricher over `events/enrich/tenants.json`, with `mapping`.
+pub fn enricher_with_mapping(policy: InvalidRecordPolicy, mapping: metrics_mapping::Mapping) -> Enricher {
     let config = config(policy);
     let TenantsConfig::File(path) = &config.tenants else {
         unreachable!()
     };
-    Enricher::new(&config, Directory::File(FileDirectory::load(path).unwrap()))
+    Enricher::new(
+        &config,
+        Directory::File(FileDirectory::load(path).unwrap()),
+        Arc::new(mapping),
+    )
 }
 
 /// A valid event for a tenant in the test directory.

@@ -1,7 +1,7 @@
 //! Where a mapped value comes from: a JSON path into the event, or one of EventBridge's
 //! reserved input-transformer variables (which need no `InputPathsMap` entry).
 
-use crate::mapping::path::{EventPath, PathError};
+use crate::path::{EventPath, PathError};
 
 /// A reserved `aws.events.*` variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

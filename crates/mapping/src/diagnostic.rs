@@ -5,6 +5,8 @@
 use std::fmt;
 
 /// The rule a mapping file broke. [`Code::as_str`] is stable: scripts and docs rely on it.
+/// (`free_text_in_string`, `too_many_paths`, `template_too_long` and `invalid_variable_name`
+/// were retired when rules began to wrap the whole event; they are not reused.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Code {
@@ -30,18 +32,12 @@ pub enum Code {
     NameClash,
     /// A field type that cannot appear in that section (e.g. an object as a dimension).
     TypeNotAllowed,
-    /// Free text in a string placeholder: EventBridge does not escape it.
-    FreeTextInString,
+    /// A `default` that is not a value of the field's type, or on a required field.
+    InvalidDefault,
     /// More dimensions than the store accepts.
     TooManyDimensions,
     /// More measures than the store accepts.
     TooManyMeasures,
-    /// More than 100 entries in `InputPathsMap`.
-    TooManyPaths,
-    /// An `InputTemplate` longer than 8,192 characters.
-    TemplateTooLong,
-    /// An `InputPathsMap` variable name that is not `[A-Za-z0-9]+`.
-    InvalidVariableName,
     /// An event pattern EventBridge would reject or the emulator cannot reproduce.
     InvalidPattern,
     /// An event bus name EventBridge would reject.
@@ -50,7 +46,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 16] = [
         Code::InvalidToml,
         Code::UnknownField,
         Code::DuplicateMetricName,
@@ -62,12 +58,9 @@ impl Code {
         Code::ReservedFieldName,
         Code::NameClash,
         Code::TypeNotAllowed,
-        Code::FreeTextInString,
+        Code::InvalidDefault,
         Code::TooManyDimensions,
         Code::TooManyMeasures,
-        Code::TooManyPaths,
-        Code::TemplateTooLong,
-        Code::InvalidVariableName,
         Code::InvalidPattern,
         Code::InvalidEventBus,
     ];
@@ -86,12 +79,9 @@ impl Code {
             Code::ReservedFieldName => "reserved_field_name",
             Code::NameClash => "name_clash",
             Code::TypeNotAllowed => "type_not_allowed",
-            Code::FreeTextInString => "free_text_in_string",
+            Code::InvalidDefault => "invalid_default",
             Code::TooManyDimensions => "too_many_dimensions",
             Code::TooManyMeasures => "too_many_measures",
-            Code::TooManyPaths => "too_many_paths",
-            Code::TemplateTooLong => "template_too_long",
-            Code::InvalidVariableName => "invalid_variable_name",
             Code::InvalidPattern => "invalid_pattern",
             Code::InvalidEventBus => "invalid_event_bus",
         }
@@ -151,7 +141,7 @@ impl fmt::Display for Diagnostic {
 
 /// 1-based line and column of a byte offset.
 pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = crate::text::prefix_within(text, offset);
+    let before = metrics_schema::text::prefix_within(text, offset);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::value::RawValue;
 
-use crate::json::RawObject;
+use metrics_schema::json::RawObject;
 
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]

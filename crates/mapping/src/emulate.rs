@@ -1,17 +1,17 @@
 //! Applies rendered rules to an EventBridge event as EventBridge would: match the pattern,
 //! then run the input transformer. The output is the bytes the target would receive; callers
-//! validate them with [`crate::parse_event`], as the enrich stage does.
+//! validate them with [`metrics_schema::parse_event`], as the enrich stage does.
 
 use std::fmt;
 
 use serde_json::value::RawValue;
 
-use crate::mapping::model::DEFAULT_EVENT_BUS;
-use crate::mapping::path::object_entry;
-use crate::mapping::pattern::Mismatch;
-use crate::mapping::render::Rule;
-use crate::mapping::transform::{CompiledTransformer, RuleContext};
-use crate::time::EventTime;
+use crate::model::DEFAULT_EVENT_BUS;
+use crate::path::object_entry;
+use crate::pattern::Mismatch;
+use crate::render::Rule;
+use crate::transform::{CompiledTransformer, RuleContext};
+use metrics_schema::time::EventTime;
 
 /// A rule ready to apply.
 #[derive(Debug, Clone)]

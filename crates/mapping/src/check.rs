@@ -4,16 +4,18 @@
 
 use std::collections::HashSet;
 
-use crate::event::{DATA, EVENT_ID, EVENT_TIME, INGEST_TIME, METADATA, METRIC_NAME, TENANT_ID};
-use crate::limits::{MAX_DIMENSION_NAME_BYTES, MAX_DIMENSIONS, MAX_MEASURE_NAME_BYTES, MAX_MEASURES};
-use crate::mapping::diagnostic::{Code, Diagnostic};
-use crate::mapping::model::{
-    DEFAULT_EVENT_ID, DEFAULT_EVENT_TIME, FieldKind, FieldSpec, MappingFile, MetricSpec,
+use crate::diagnostic::{Code, Diagnostic};
+use crate::model::{
+    DEFAULT_EVENT_ID, DEFAULT_EVENT_TIME, DefaultValue, FieldKind, FieldSpec, MappingFile, MetricSpec,
+    TimeSpec,
 };
-use crate::mapping::render::{PlacementError, Rule, Section, placement};
-use crate::mapping::source::Source;
-use crate::mapping::transform::{MAX_INPUT_PATHS, MAX_TEMPLATE_CHARS, is_valid_variable_name};
-use crate::names::{MetricName, is_reserved_name, is_safe_identifier_byte};
+use crate::section::Section;
+use crate::source::{Reserved, Source};
+use metrics_schema::event::{DATA, EVENT_ID, EVENT_TIME, INGEST_TIME, METADATA, METRIC_NAME, TENANT_ID};
+use metrics_schema::limits::{
+    MAX_DIMENSION_NAME_BYTES, MAX_DIMENSIONS, MAX_MEASURE_NAME_BYTES, MAX_MEASURES,
+};
+use metrics_schema::names::{MetricName, is_reserved_name, is_safe_identifier_byte};
 
 /// Checks that concern the file as a whole.
 pub fn check_file(file: &MappingFile) -> Vec<Diagnostic> {
@@ -69,10 +71,11 @@ pub fn check_metric(metric: &MetricSpec) -> Vec<Diagnostic> {
         Section::EventId,
         metric.event_id.as_deref().unwrap_or(DEFAULT_EVENT_ID),
     );
-    c.core_source(
-        Section::EventTime,
-        metric.event_time.as_deref().unwrap_or(DEFAULT_EVENT_TIME),
-    );
+    let time = metric
+        .event_time
+        .clone()
+        .unwrap_or_else(|| TimeSpec::path(DEFAULT_EVENT_TIME));
+    c.core_source(Section::EventTime, &time.from);
 
     for (name, field) in metric.metadata.iter() {
         c.field(Section::Metadata, name, field);
@@ -114,43 +117,6 @@ pub fn check_metric(metric: &MetricSpec) -> Vec<Diagnostic> {
     c.out
 }
 
-/// Checks a rendered rule against EventBridge's input-transformer limits.
-pub fn check_rule(rule: &Rule) -> Vec<Diagnostic> {
-    let mut c = Checker {
-        metric: &rule.metric_name,
-        out: Vec::new(),
-    };
-    let paths = rule.transformer.input_paths_map.len();
-    if paths > MAX_INPUT_PATHS {
-        c.error(
-            Code::TooManyPaths,
-            format!(
-                "the rule needs {paths} InputPathsMap entries; EventBridge allows {MAX_INPUT_PATHS}. \
-                 Map fewer fields, or split the metric in two"
-            ),
-        );
-    }
-    let chars = rule.transformer.input_template.chars().count();
-    if chars > MAX_TEMPLATE_CHARS {
-        c.error(
-            Code::TemplateTooLong,
-            format!(
-                "the InputTemplate is {chars} characters; EventBridge allows {MAX_TEMPLATE_CHARS}. \
-                 Use shorter output names or fewer fields"
-            ),
-        );
-    }
-    for (name, _) in &rule.transformer.input_paths_map {
-        if !is_valid_variable_name(name) || name.starts_with("AWS.") {
-            c.error(
-                Code::InvalidVariableName,
-                format!("variable {name:?} is not [A-Za-z0-9]+"),
-            );
-        }
-    }
-    c.out
-}
-
 struct Checker<'m> {
     metric: &'m str,
     out: Vec<Diagnostic>,
@@ -169,17 +135,19 @@ impl Checker<'_> {
                 Code::UnusableSource,
                 format!("{what} = {from:?} is a JSON object, never a valid {what}"),
             ),
-            Ok(Source::Reserved(r))
-                if section == Section::EventTime && r.name() != "aws.events.event.ingestion-time" =>
-            {
+            Ok(Source::Reserved(_)) if section == Section::EventTime => {
                 self.error(
                     Code::UnusableSource,
                     format!(
-                        "event_time = {from:?} is never a timestamp, so every event would be rejected; \
-                         use a path to an RFC 3339 time or epoch milliseconds, or aws.events.event.ingestion-time"
+                        "event_time = {from:?} is never the event's time, so every event would be rejected; \
+                         use a path to an RFC 3339 time or epoch seconds or milliseconds (with its format)"
                     ),
                 );
             }
+            Ok(Source::Reserved(r)) if !is_available(r) => self.error(
+                Code::UnusableSource,
+                format!("{what} = {from:?}: {}", unavailable_message(r)),
+            ),
             Ok(_) => {}
         }
     }
@@ -202,16 +170,18 @@ impl Checker<'_> {
                     field.kind.as_str()
                 ),
             ),
+            Ok(Source::Reserved(r)) if !is_available(r) => {
+                self.error(Code::UnusableSource, format!("{at}: {}", unavailable_message(r)))
+            }
             Ok(_) => {}
         }
-        match placement(section, field.kind) {
-            Ok(_) => {}
-            Err(PlacementError::FreeText) => {
-                self.error(Code::FreeTextInString, free_text_message(section, &at))
-            }
-            Err(PlacementError::WrongKind) => {
-                self.error(Code::TypeNotAllowed, wrong_kind_message(section, &at, field.kind))
-            }
+        if !section.accepts(field.kind) {
+            self.error(Code::TypeNotAllowed, wrong_kind_message(section, &at, field.kind));
+        }
+        if let Some(default) = &field.default
+            && let Err(message) = check_default(field, default)
+        {
+            self.error(Code::InvalidDefault, format!("{at}: {message}"));
         }
     }
 
@@ -246,33 +216,57 @@ impl Checker<'_> {
     }
 }
 
-fn free_text_message(section: Section, at: &str) -> String {
-    let safe_alternative = match section {
-        Section::Extra => "map the enclosing object (type = \"object\")",
-        _ => {
-            "drop the field, map a constrained value (an id, a category or a length, \
-              type = \"id\" or \"number\"), or carry the enclosing object under [metric.extra] \
-              with type = \"object\" (objects are inserted as escaped JSON)"
-        }
-    };
+/// The reserved variables the mapping can read: the rule delivers only the event itself, so
+/// the rule's ARN and the ingestion time are not there.
+fn is_available(r: Reserved) -> bool {
+    !matches!(r, Reserved::RuleArn | Reserved::IngestionTime)
+}
+
+fn unavailable_message(r: Reserved) -> String {
     format!(
-        "{at} is free text; EventBridge inserts string values between quotes without escaping them, \
-         so a value holding `\"` or `\\` would produce invalid JSON and the event would be rejected. \
-         Instead: {safe_alternative}."
+        "{} is not available: each rule delivers the event alone, and the mapping runs in \
+         metrics-enrich; use a path into the event (e.g. $.time)",
+        r.name()
     )
+}
+
+/// A default must be a value of the field's type, and makes sense only for an optional field.
+fn check_default(field: &FieldSpec, default: &DefaultValue) -> Result<(), String> {
+    if field.required == Some(true) {
+        return Err("a required field never takes its default; remove one of them".to_owned());
+    }
+    let fits = match (field.kind, default) {
+        (FieldKind::Id | FieldKind::Text, DefaultValue::String(_)) => true,
+        (FieldKind::Number, DefaultValue::Integer(_)) => true,
+        (FieldKind::Number, DefaultValue::Float(f)) => f.is_finite(),
+        (FieldKind::Bool, DefaultValue::Bool(_)) => true,
+        _ => false,
+    };
+    if !fits {
+        return Err(format!(
+            "the default is not a {} value (objects take no default; numbers must be finite)",
+            field.kind.as_str()
+        ));
+    }
+    if let (FieldKind::Id, DefaultValue::String(s)) = (field.kind, default)
+        && s.chars().any(char::is_control)
+    {
+        return Err("an id default holds a control character".to_owned());
+    }
+    Ok(())
 }
 
 fn wrong_kind_message(section: Section, at: &str, kind: FieldKind) -> String {
     let allowed = match section {
         Section::Metadata => {
-            "dimensions are strings: use type = \"id\", or \"number\"/\"bool\" (rendered as text)"
+            "dimensions are strings: use type = \"id\" or \"text\", or \"number\"/\"bool\" (written as text)"
         }
         Section::Data => {
-            "measures are numbers, booleans or strings: use type = \"number\", \"bool\" or \"id\""
+            "measures are numbers, booleans or strings: use type = \"number\", \"bool\", \"id\" or \"text\""
         }
-        Section::Extra => "extra members are inserted raw and must be objects: use type = \"object\"",
+        Section::Extra => "extra members are written as they are and must be objects: use type = \"object\"",
         Section::TenantId | Section::EventId => "use an id",
-        Section::EventTime => "use an RFC 3339 string or epoch milliseconds",
+        Section::EventTime => "use a time",
     };
     format!("{at}: type = {:?} cannot be used here; {allowed}", kind.as_str())
 }

@@ -8,8 +8,8 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
-use crate::mapping::diagnostic::{Code, Diagnostic, line_column};
-use crate::mapping::pattern::Pattern;
+use crate::diagnostic::{Code, Diagnostic, line_column};
+use crate::pattern::Pattern;
 
 /// The bus a metric's rule is attached to when neither the metric nor `[defaults]` names one.
 pub const DEFAULT_EVENT_BUS: &str = "default";
@@ -69,9 +69,9 @@ pub struct MetricSpec {
     /// Where `metadata.event_id` comes from; default `$.id`.
     #[serde(default)]
     pub event_id: Option<String>,
-    /// Where `data.event_time` comes from; default `$.time`.
+    /// Where `data.event_time` comes from and how it is written; default `$.time`.
     #[serde(default)]
-    pub event_time: Option<String>,
+    pub event_time: Option<TimeSpec>,
     /// Dimensions: output name → field.
     #[serde(default)]
     pub metadata: Ordered<FieldSpec>,
@@ -83,8 +83,9 @@ pub struct MetricSpec {
     pub extra: Ordered<FieldSpec>,
 }
 
-/// A mapped field: where it comes from and what kind of value it is.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A mapped field: where it comes from, what kind of value it is, and what happens when the
+/// event does not have it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
     /// A JSON path into the event (`$.detail.repo`) or a reserved EventBridge variable
@@ -92,23 +93,131 @@ pub struct FieldSpec {
     pub from: String,
     #[serde(rename = "type")]
     pub kind: FieldKind,
+    /// `false`: a missing field is left out (or takes `default`). Unset: required, unless a
+    /// `default` is given.
+    #[serde(default)]
+    pub required: Option<bool>,
+    /// The value of a missing optional field.
+    #[serde(default)]
+    pub default: Option<DefaultValue>,
+}
+
+impl FieldSpec {
+    /// Whether a missing value fails the record: `required` when set, else only without a
+    /// default.
+    pub fn is_required(&self) -> bool {
+        self.required.unwrap_or(self.default.is_none())
+    }
+}
+
+/// A field's `default`, as TOML wrote it. The checks make sure it fits the field's type.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum DefaultValue {
+    Bool(bool),
+    Integer(i64),
+    Float(f64),
+    String(String),
+}
+
+/// `event_time`: a source (`"$.detail.created_at"`), or a table with its format and whether
+/// it is required.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeSpec {
+    pub from: String,
+    pub format: TimeFormat,
+    /// `false`: when the source is missing, the envelope's `time` is used instead.
+    pub required: bool,
+}
+
+/// How an event time is written by the producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeFormat {
+    /// Unset: an RFC 3339 string or an integer of epoch milliseconds, passed to the schema as
+    /// they are (what the unified event accepts).
+    #[default]
+    Auto,
+    /// An RFC 3339 string.
+    Rfc3339,
+    /// Epoch seconds: a number or a string holding one, with an optional fraction.
+    EpochSeconds,
+    /// Epoch milliseconds: an integer or a string holding one.
+    EpochMillis,
+}
+
+impl TimeFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeFormat::Auto => "auto",
+            TimeFormat::Rfc3339 => "rfc3339",
+            TimeFormat::EpochSeconds => "epoch_seconds",
+            TimeFormat::EpochMillis => "epoch_millis",
+        }
+    }
+}
+
+impl TimeSpec {
+    /// A required source in the default format.
+    pub fn path(from: &str) -> TimeSpec {
+        TimeSpec {
+            from: from.to_owned(),
+            format: TimeFormat::Auto,
+            required: true,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            from: String,
+            #[serde(default)]
+            format: TimeFormat,
+            #[serde(default = "required_by_default")]
+            required: bool,
+        }
+        fn required_by_default() -> bool {
+            true
+        }
+        struct TimeVisitor;
+        impl<'de> Visitor<'de> for TimeVisitor {
+            type Value = TimeSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a source string or a table { from, format, required }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TimeSpec, E> {
+                Ok(TimeSpec::path(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<TimeSpec, A::Error> {
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(TimeSpec {
+                    from: t.from,
+                    format: t.format,
+                    required: t.required,
+                })
+            }
+        }
+        deserializer.deserialize_any(TimeVisitor)
+    }
 }
 
 /// What a field holds. The kind decides how the template places it, and whether it is safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
-    /// A constrained string (identifier, keyword, enum value, ISO time) that the producer
-    /// guarantees holds no `"`, `\` or control character.
+    /// A constrained string (identifier, keyword, enum value, ISO time) without control
+    /// characters; numbers and booleans are taken as their text.
     Id,
-    /// Free text (titles, messages, user agents): may hold anything, so it must never sit in a
-    /// string placeholder.
+    /// Free text (titles, messages, user agents): any string, written as a JSON string.
     Text,
-    /// A JSON number.
+    /// A JSON number, or a string holding one.
     Number,
-    /// A JSON boolean.
+    /// A JSON boolean, or the string `"true"` or `"false"`.
     Bool,
-    /// A JSON object or array, inserted as JSON (EventBridge writes it escaped).
+    /// A JSON object or array, written as it is (only under `[metric.extra]`).
     Object,
 }
 

@@ -2,7 +2,7 @@
 //! Static checks of the mapping file: one test per rule, each asserting the stable code and
 //! that the message tells the user what to do.
 
-use metrics_schema::mapping::{Code, Diagnostic, RuleSet, check};
+use metrics_mapping::{Code, Diagnostic, RuleSet, check};
 
 /// A valid one-metric file; tests add or replace lines to break exactly one rule.
 const BASE: &str = r#"
@@ -145,18 +145,56 @@ fn an_event_time_that_is_never_a_timestamp_is_rejected() {
     );
     let d = only(&text);
     assert_eq!(d.code, Code::UnusableSource);
-    assert!(d.message.contains("ingestion-time"), "{}", d.message);
+    assert!(
+        d.message.contains("epoch seconds or milliseconds"),
+        "{}",
+        d.message
+    );
     let text = BASE.replace("tenant_id = ", "event_time = \"aws.events.event\"\ntenant_id = ");
     assert_eq!(codes(&text), [Code::UnusableSource]);
 }
 
 #[test]
-fn the_ingestion_time_is_an_acceptable_event_time() {
+fn variables_the_wrapped_event_does_not_carry_are_unusable() {
+    // The rule delivers the event alone: no rule ARN, no ingestion time.
     let text = BASE.replace(
         "tenant_id = ",
         "event_time = \"aws.events.event.ingestion-time\"\ntenant_id = ",
     );
+    assert_eq!(codes(&text), [Code::UnusableSource]);
+    let text = BASE.replace(
+        r#"{ from = "$.detail.repo_name", type = "id" }"#,
+        r#"{ from = "aws.events.rule-arn", type = "id" }"#,
+    );
+    let d = only(&text);
+    assert_eq!(d.code, Code::UnusableSource);
+    assert!(d.message.contains("not available"), "{}", d.message);
+    let text = BASE.replace(
+        r#"{ from = "$.detail.repo_name", type = "id" }"#,
+        r#"{ from = "aws.events.rule-name", type = "id" }"#,
+    );
     assert_eq!(findings(&text), []);
+}
+
+#[test]
+fn event_time_formats_and_optional_times_are_accepted_and_unknown_keys_are_not() {
+    for format in ["rfc3339", "epoch_seconds", "epoch_millis"] {
+        let text = BASE.replace(
+            "tenant_id = ",
+            &format!("event_time = {{ from = \"$.detail.at\", format = \"{format}\", required = false }}\ntenant_id = "),
+        );
+        assert_eq!(findings(&text), [], "{format}");
+    }
+    let text = BASE.replace(
+        "tenant_id = ",
+        "event_time = { from = \"$.detail.at\", format = \"epoch_minutes\" }\ntenant_id = ",
+    );
+    assert_eq!(codes(&text), [Code::UnknownField]);
+    let text = BASE.replace(
+        "tenant_id = ",
+        "event_time = { from = \"$.detail.at\", zone = \"utc\" }\ntenant_id = ",
+    );
+    assert_eq!(codes(&text), [Code::UnknownField]);
 }
 
 #[test]
@@ -253,7 +291,7 @@ fn objects_are_only_allowed_as_extra_members_and_extras_only_as_objects() {
 }
 
 #[test]
-fn free_text_in_a_string_placeholder_is_rejected_with_the_safe_alternatives() {
+fn free_text_is_a_dimension_or_a_measure_like_any_string() {
     for section in ["metadata", "data"] {
         let text = BASE.replace(
             if section == "metadata" {
@@ -263,16 +301,39 @@ fn free_text_in_a_string_placeholder_is_rejected_with_the_safe_alternatives() {
             },
             &format!("title = {{ from = \"$.detail.title\", type = \"text\" }}\nx_{section} = {{"),
         );
-        let d = only(&text);
-        assert_eq!(d.code, Code::FreeTextInString, "{section}");
-        assert!(d.message.contains(&format!("{section}.title")), "{}", d.message);
-        assert!(d.message.contains("without escaping"), "{}", d.message);
-        assert!(d.message.contains("drop the field"), "{}", d.message);
-        assert!(
-            d.message.contains("[metric.extra]") && d.message.contains("type = \"object\""),
-            "{}",
-            d.message
-        );
+        assert_eq!(findings(&text), [], "{section}");
+    }
+}
+
+#[test]
+fn defaults_must_fit_the_field_and_only_optional_fields_take_one() {
+    let with = |field: &str| {
+        BASE.replace(
+            r#"repo_name = { from = "$.detail.repo_name", type = "id" }"#,
+            &format!("x = {field}"),
+        )
+    };
+    for ok in [
+        r#"{ from = "$.detail.x", type = "id", default = "unknown" }"#,
+        r#"{ from = "$.detail.x", type = "text", required = false, default = "" }"#,
+        r#"{ from = "$.detail.x", type = "number", default = 0 }"#,
+        r#"{ from = "$.detail.x", type = "number", default = 0.5 }"#,
+        r#"{ from = "$.detail.x", type = "bool", default = false }"#,
+        r#"{ from = "$.detail.x", type = "id", required = false }"#,
+    ] {
+        assert_eq!(findings(&with(ok)), [], "{ok}");
+    }
+    for bad in [
+        r#"{ from = "$.detail.x", type = "id", default = 3 }"#,
+        r#"{ from = "$.detail.x", type = "number", default = "3" }"#,
+        r#"{ from = "$.detail.x", type = "number", default = nan }"#,
+        r#"{ from = "$.detail.x", type = "bool", default = "no" }"#,
+        r#"{ from = "$.detail.x", type = "id", required = true, default = "u" }"#,
+        r#"{ from = "$.detail.x", type = "id", default = "a\u0007b" }"#,
+    ] {
+        let d = only(&with(bad));
+        assert_eq!(d.code, Code::InvalidDefault, "{bad}");
+        assert!(d.message.contains("metadata.x"), "{}", d.message);
     }
 }
 
@@ -365,9 +426,9 @@ fn every_problem_of_every_metric_is_reported_at_once() {
     let first = BASE.replace("tenant_id = \"$.detail.tenant_id\"\n", "");
     let second = BASE
         .replace("scan_completed", "other")
-        .replace(r#"type = "id""#, r#"type = "text""#);
+        .replace(r#"type = "id""#, r#"type = "id", default = 1"#);
     let found = codes(&format!("{first}\n{second}"));
-    assert_eq!(found, [Code::MissingTenantId, Code::FreeTextInString]);
+    assert_eq!(found, [Code::MissingTenantId, Code::InvalidDefault]);
 }
 
 #[test]

@@ -13,9 +13,9 @@
 
 use serde_json::value::RawValue;
 
-use crate::json::{RawObject, write_raw, write_str};
-use crate::mapping::path::{EventPath, PathError};
-use crate::mapping::source::Reserved;
+use crate::path::{EventPath, PathError};
+use crate::source::Reserved;
+use metrics_schema::json::{RawObject, write_raw, write_str};
 
 /// EventBridge's limits on an input transformer.
 pub const MAX_INPUT_PATHS: usize = 100;
@@ -188,7 +188,7 @@ fn insert_text(out: &mut Vec<u8>, text: &str, in_string: bool) {
 }
 
 /// `aws.events.event`: the envelope without `detail`, as compact JSON.
-fn write_event_without_detail(out: &mut Vec<u8>, event: &RawValue) {
+pub(crate) fn write_event_without_detail(out: &mut Vec<u8>, event: &RawValue) {
     let Ok(object) = serde_json::from_str::<RawObject<'_>>(event.get()) else {
         write_raw(out, event);
         return;

@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::mapping::path::{array_items, object_entry};
+use crate::path::{array_items, object_entry};
 
 /// Operators the file accepts, in the words of the error messages.
 pub const OPERATORS: &str = "exact values, prefix, anything-but, exists and numeric";
@@ -542,7 +542,7 @@ fn describe(leaves: &[&RawValue]) -> String {
 
 /// Event values in messages are bounded.
 fn clip(text: &str) -> String {
-    crate::text::bounded(text, 80).into_owned()
+    metrics_schema::text::bounded(text, 80).into_owned()
 }
 
 /// Why a rule's pattern did not match an event.
