@@ -80,13 +80,22 @@ impl Deadline {
         }
     }
 
-    /// From Lambda's deadline (epoch milliseconds), less `margin`.
+    /// From Lambda's deadline (epoch milliseconds), less `margin`. Lambda sends epoch
+    /// milliseconds (<https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html#runtimes-api-next>);
+    /// `cargo lambda watch` sends the function's timeout (`600000`), so a value before 2001 is
+    /// taken as milliseconds from now rather than as a deadline long past.
     pub fn from_epoch_millis(deadline_ms: u64, margin: Duration) -> Deadline {
+        const RELATIVE_BELOW_MS: u64 = 1_000_000_000_000;
         let now_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(margin);
+        let left_ms = if deadline_ms < RELATIVE_BELOW_MS {
+            deadline_ms
+        } else {
+            deadline_ms.saturating_sub(now_ms)
+        };
+        let left = Duration::from_millis(left_ms).saturating_sub(margin);
         Deadline::after(left)
     }
 
@@ -98,6 +107,28 @@ impl Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_before_2001_is_time_from_now_as_cargo_lambda_watch_sends_it() {
+        let left = Deadline::from_epoch_millis(600_000, Duration::from_secs(5)).remaining();
+        assert!(
+            left > Duration::from_millis(594_500) && left <= Duration::from_secs(595),
+            "{left:?}"
+        );
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let left = Deadline::from_epoch_millis(now_ms + 30_000, Duration::from_secs(5)).remaining();
+        assert!(
+            left > Duration::from_millis(24_500) && left <= Duration::from_secs(25),
+            "{left:?}"
+        );
+        assert_eq!(
+            Deadline::from_epoch_millis(now_ms - 1, Duration::ZERO).remaining(),
+            Duration::ZERO
+        );
+    }
 
     #[test]
     fn delays_double_with_jitter_up_to_the_cap() {

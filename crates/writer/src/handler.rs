@@ -74,6 +74,12 @@ pub struct RetryObject {
     pub cause: String,
 }
 
+/// Deadlines below this (epoch milliseconds of 2001-09-09) are durations: Lambda sends epoch
+/// milliseconds (<https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html#runtimes-api-next>),
+/// but `cargo lambda watch` sends the function's timeout (`600000`), which read as a date
+/// would leave no time at all.
+const RELATIVE_DEADLINE_BELOW_MS: u64 = 1_000_000_000_000;
+
 /// The instant to stop retrying: the Lambda deadline (epoch milliseconds) less `margin`, the
 /// margin being at most a quarter of the time left, so a short function timeout still leaves
 /// time to write.
@@ -82,7 +88,11 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64, margin: Duration) -> Instant {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    let left = if deadline_ms < RELATIVE_DEADLINE_BELOW_MS {
+        Duration::from_millis(deadline_ms)
+    } else {
+        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    };
     Instant::now() + left.saturating_sub(margin.min(left / 4))
 }
 
@@ -297,6 +307,16 @@ mod tests {
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(
             left > Duration::from_millis(26_500) && left <= Duration::from_secs(27),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn a_deadline_before_2001_is_time_from_now_as_cargo_lambda_watch_sends_it() {
+        let deadline = deadline_from_epoch_ms(600_000, Duration::from_secs(3));
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_millis(596_500) && left <= Duration::from_secs(597),
             "{left:?}"
         );
     }
