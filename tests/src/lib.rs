@@ -3,9 +3,10 @@
 //! tells users to try them.
 //!
 //! The emulator runs with `--only-lambda-apis` and this crate starts the already built binaries
-//! itself. Left to build them, `cargo lambda watch` would run `cargo run --bin <function>`, which
-//! resolves features for that one package instead of the whole workspace and so compiles
-//! everything from `bytes` up, the AWS SDK included, once more per function.
+//! itself, so the tests build nothing and run exactly what the test build made. Left to build
+//! them, `cargo lambda watch` runs `cargo run --bin <function>`, whose features (the
+//! workspace's without dev-dependencies) differ from the test build's: it recompiles
+//! `aws-config`, `tracing-subscriber`, `lambda_runtime` and the functions.
 //!
 //! Output of the emulator and the functions is collected and printed when the [`Emulator`] is
 //! dropped, so the test harness shows it only for a failing test.
