@@ -99,6 +99,8 @@ describe('dashboard in headless Chromium', () => {
     await page.waitForFunction(() => document.body.dataset.tenant, null, { timeout: 15_000 });
     const tenants = await page.$$eval('#tenant option', (os) => os.map((o) => o.value));
     assert.deepEqual(tenants, ['acme-prod', 'globex', 'hooli-staging', 'initech', 'umbrella-eu']);
+    // The README's headline metric, not the first in alphabetical order.
+    assert.equal(await page.$eval('#metric', (s) => s.value), 'findings_upload_completed');
     for (const sel of ['#series-count', '#series-measure', '#breakdown']) await ready(page, sel);
     const canvases = await page.$$eval('metrics-lake-chart', (els) => els.map((e) => e.shadowRoot.querySelector('canvas')?.width ?? 0));
     assert.equal(canvases.length, 3);
