@@ -164,39 +164,24 @@ async fn eventbridge_events_reach_the_store_and_both_vendors_through_the_built_f
 
     // Both vendors accepted the five enriched events, named by metric and tenant.
     let state = sim.client().state().await.unwrap();
-    let expected: BTreeSet<(String, String)> = unified
+    let kept: Vec<Value> = unified
         .iter()
         .filter(|e| !failed.contains(e["metadata"]["tenant_id"].as_str().unwrap()))
-        .map(|e| {
-            (
-                e["metric_name"].as_str().unwrap().to_owned(),
-                e["metadata"]["tenant_id"].as_str().unwrap().to_owned(),
-            )
-        })
+        .cloned()
         .collect();
+    let expected = metric_and_tenant(&kept, "/metric_name", "/metadata/tenant_id");
     assert_eq!(expected.len(), 5);
-    let segment: BTreeSet<(String, String)> = state
-        .segment
-        .accepted
-        .iter()
-        .map(|e| {
-            (
-                e["event"].as_str().unwrap().to_owned(),
-                e["context"]["groupId"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let segment = metric_and_tenant(&state.segment.accepted, "/event", "/context/groupId");
     assert_eq!(segment, expected, "Segment");
-    let mixpanel: BTreeSet<(String, String)> = state
-        .mixpanel
-        .accepted
-        .iter()
-        .map(|e| {
-            (
-                e["event"].as_str().unwrap().to_owned(),
-                e["properties"]["tenant_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let mixpanel = metric_and_tenant(&state.mixpanel.accepted, "/event", "/properties/tenant_id");
     assert_eq!(mixpanel, expected, "Mixpanel");
+}
+
+/// (metric, tenant) of each event, read at two JSON pointers.
+fn metric_and_tenant(events: &[Value], metric: &str, tenant: &str) -> BTreeSet<(String, String)> {
+    let text = |e: &Value, at: &str| e.pointer(at).and_then(Value::as_str).unwrap().to_owned();
+    events
+        .iter()
+        .map(|e| (text(e, metric), text(e, tenant)))
+        .collect()
 }
