@@ -11,6 +11,7 @@ import uPlot from 'uplot';
 import uplotCss from 'uplot/dist/uPlot.min.css';
 import { apiGet } from './api.js';
 import { formatTime, formatValue } from './format.js';
+import { breakdownData, seriesData } from './series.js';
 import { THEMES, pickTheme } from './theme.js';
 
 const STYLE = `
@@ -183,25 +184,4 @@ export class MetricsLakeChart extends HTMLElement {
     };
     this.chart = new uPlot(opts, aligned, this.shadowRoot.querySelector('.plot'));
   }
-}
-
-/** uPlot's columns: x (bin starts in seconds), then one column per series. */
-export function seriesData(data) {
-  const first = data.series[0];
-  const xs = first ? first.points.map((p) => p.t / 1000) : [];
-  const names = data.series.map((s) => (s.group != null ? `${s.measure} [${s.group}]` : s.measure));
-  const columns = data.series.map((s) => s.points.map((p) => p.v));
-  const count = columns.reduce((n, c) => n + c.filter((v) => v != null).length, 0);
-  return { aligned: [xs, ...columns], series: names, count, labels: [] };
-}
-
-/** A breakdown as bars: x is the row index, labelled with the dimension's value. */
-export function breakdownData(data) {
-  const labels = data.rows.map((r) => r.value);
-  return {
-    aligned: [labels.map((_, i) => i), data.rows.map((r) => r.v)],
-    series: [data.aggregation],
-    count: data.rows.length,
-    labels,
-  };
 }

@@ -1,7 +1,8 @@
 // The dashboard in a real headless Chromium (Debian's package, driven by playwright-core):
 // `metrics-lake run` prepares a store from the sample data, `metrics-lake serve` serves it,
 // and the page must load, draw exactly the API's points, switch tenants, and show the error
-// state when the API fails, and the themes switch. A screenshot is saved to test/screenshots/dashboard.png.
+// state when the API fails, and the themes switch. A screenshot is saved to
+// test/output/dashboard.png (ignored by git, so a test run leaves the tree clean).
 //
 // Needs Chromium at /usr/bin/chromium (or $CHROMIUM); scripts/test installs it. It never
 // skips: without a browser it fails saying so.
@@ -16,7 +17,7 @@ import { chromium } from 'playwright-core';
 const web = fileURLToPath(new URL('..', import.meta.url));
 const root = join(web, '..');
 const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const screenshot = join(web, 'test', 'screenshots', 'dashboard.png');
+const screenshot = join(web, 'test', 'output', 'dashboard.png');
 
 /** The metrics-lake binary: $METRICS_LAKE_BIN, else built now (a no-op when fresh). */
 function binary() {
@@ -98,6 +99,8 @@ describe('dashboard in headless Chromium', () => {
     await page.waitForFunction(() => document.body.dataset.tenant, null, { timeout: 15_000 });
     const tenants = await page.$$eval('#tenant option', (os) => os.map((o) => o.value));
     assert.deepEqual(tenants, ['acme-prod', 'globex', 'hooli-staging', 'initech', 'umbrella-eu']);
+    // The README's headline metric, not the first in alphabetical order.
+    assert.equal(await page.$eval('#metric', (s) => s.value), 'findings_upload_completed');
     for (const sel of ['#series-count', '#series-measure', '#breakdown']) await ready(page, sel);
     const canvases = await page.$$eval('metrics-lake-chart', (els) => els.map((e) => e.shadowRoot.querySelector('canvas')?.width ?? 0));
     assert.equal(canvases.length, 3);

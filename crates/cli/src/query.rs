@@ -165,16 +165,18 @@ fn print(args: &QueryArgs, result: &SeriesResult) {
         args.tenant
     ));
     let shown: Vec<&metrics_query::Series> = result.series.iter().take(6).collect();
+    let headers = column_headers(&shown);
+    let width = column_width(&headers, &shown);
     let mut header = format!("{:<17}", "bin");
-    for s in &shown {
-        header.push_str(&format!("{:>16}", truncate(&series_name(s), 15)));
+    for h in &headers {
+        header.push_str(&format!("{h:>width$}"));
     }
     out(header);
     let points = shown.first().map(|s| s.points.len()).unwrap_or(0);
     for i in 0..points {
         let mut line = format!("{:<17}", label(shown[0].points[i].t, &result.bin));
         for s in &shown {
-            line.push_str(&format!("{:>16}", value_text(s.points[i].v)));
+            line.push_str(&format!("{:>width$}", value_text(s.points[i].v)));
         }
         out(line);
     }
@@ -200,6 +202,32 @@ fn print(args: &QueryArgs, result: &SeriesResult) {
         out("");
         bars(s, &result.bin);
     }
+}
+
+/// The table's column headers, whole: the group alone when every column shows the same
+/// measure (the title line names it), else the measure with its group.
+fn column_headers(shown: &[&metrics_query::Series]) -> Vec<String> {
+    let one_measure = shown.windows(2).all(|w| w[0].measure == w[1].measure);
+    shown
+        .iter()
+        .map(|s| match &s.group {
+            Some(group) if one_measure => group.clone(),
+            _ => series_name(s),
+        })
+        .collect()
+}
+
+/// One width for every column: its widest header or value, two spaces apart, at least 16.
+fn column_width(headers: &[String], shown: &[&metrics_query::Series]) -> usize {
+    let values = shown
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| value_text(p.v).chars().count()));
+    headers
+        .iter()
+        .map(|h| h.chars().count())
+        .chain(values)
+        .max()
+        .map_or(16, |w| (w + 2).max(16))
 }
 
 fn truncate(text: &str, n: usize) -> String {
@@ -241,5 +269,40 @@ fn bars(series: &metrics_query::Series, bin: &str) {
             "█".repeat(width),
             value_text(p.v)
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics_query::{Point, Series};
+
+    fn series(measure: &str, group: Option<&str>, v: f64) -> Series {
+        Series {
+            measure: measure.into(),
+            group: group.map(str::to_owned),
+            points: vec![Point { t: 0, v: Some(v) }],
+        }
+    }
+
+    #[test]
+    fn grouped_columns_are_headed_by_their_whole_group() {
+        let a = series("count", Some("critical"), 7.0);
+        let b = series("count", Some("a-group-name-longer-than-a-column"), 1.0);
+        let shown = [&a, &b];
+        let headers = column_headers(&shown);
+        assert_eq!(headers, ["critical", "a-group-name-longer-than-a-column"]);
+        assert_eq!(column_width(&headers, &shown), 35);
+    }
+
+    #[test]
+    fn columns_of_different_measures_name_the_measure() {
+        let a = series("duration_ms", Some("sast"), 1.5);
+        let b = series("files_scanned", Some("sast"), 2.0);
+        let shown = [&a, &b];
+        let headers = column_headers(&shown);
+        assert_eq!(headers, ["duration_ms [sast]", "files_scanned [sast]"]);
+        assert_eq!(column_width(&headers, &shown), 22);
+        assert_eq!(column_width(&["n".to_owned()], &[&series("n", None, 1.0)]), 16);
     }
 }

@@ -168,7 +168,11 @@ fn provision_command(args: ProvisionArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let failures = provision(&store, &tenants).await;
+        let failures = provision(&store, &tenants, |line| match line {
+            Ok(ready) => out(ready),
+            Err(failed) => err(failed),
+        })
+        .await;
         if failures == 0 {
             ExitCode::SUCCESS
         } else {
@@ -177,9 +181,13 @@ fn provision_command(args: ProvisionArgs) -> ExitCode {
     })
 }
 
-/// Ensures each tenant's table, one after the other; prints one line per tenant and returns
-/// how many failed.
-async fn provision<S: Store>(store: &S, tenants: &[TenantId<'static>]) -> usize {
+/// Ensures each tenant's table, one after the other; reports one line per tenant (`Ok` for
+/// stdout, `Err` for stderr) and returns how many failed.
+async fn provision<S: Store>(
+    store: &S,
+    tenants: &[TenantId<'static>],
+    mut report: impl FnMut(Result<String, String>),
+) -> usize {
     let mut failures = 0;
     for tenant in tenants {
         // Each table gets its own minute: creates wait for the rate limit, throttles retry.
@@ -187,10 +195,10 @@ async fn provision<S: Store>(store: &S, tenants: &[TenantId<'static>]) -> usize 
             .ensure_table(tenant, Instant::now() + Duration::from_secs(60))
             .await
         {
-            Ok(()) => out(format!("{tenant}: ready")),
+            Ok(()) => report(Ok(format!("{tenant}: ready"))),
             Err(e) => {
                 failures += 1;
-                err(format!("{tenant}: failed ({}): {e}", e.code()));
+                report(Err(format!("{tenant}: failed ({}): {e}", e.code())));
             }
         }
     }
@@ -269,10 +277,21 @@ mod tests {
     async fn provisioning_creates_each_table_and_keeps_existing_ones() {
         let store = EmbeddedStore::in_memory().unwrap();
         let tenants = parse_tenants(&["acme".into(), "globex".into()]).unwrap();
-        assert_eq!(provision(&store, &tenants).await, 0);
+        let mut lines = Vec::new();
+        assert_eq!(provision(&store, &tenants, |l| lines.push(l)).await, 0);
         assert_eq!(store.tables().unwrap(), ["acme", "globex"]);
         // Again: nothing fails, nothing is lost.
-        assert_eq!(provision(&store, &tenants).await, 0);
+        assert_eq!(provision(&store, &tenants, |l| lines.push(l)).await, 0);
         assert_eq!(store.tables().unwrap(), ["acme", "globex"]);
+        let ready = Ok::<_, String>;
+        assert_eq!(
+            lines,
+            [
+                ready("acme: ready".into()),
+                ready("globex: ready".into()),
+                ready("acme: ready".into()),
+                ready("globex: ready".into())
+            ]
+        );
     }
 }

@@ -78,6 +78,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_deadline_before_2001_is_time_from_now_as_cargo_lambda_watch_sends_it() {
+        let left = Deadline::from_epoch_millis(600_000, Duration::from_secs(5)).remaining();
+        assert!(
+            left > Duration::from_millis(594_500) && left <= Duration::from_secs(595),
+            "{left:?}"
+        );
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let left = Deadline::from_epoch_millis(now_ms + 30_000, Duration::from_secs(5)).remaining();
+        assert!(
+            left > Duration::from_millis(24_500) && left <= Duration::from_secs(25),
+            "{left:?}"
+        );
+        assert_eq!(
+            Deadline::from_epoch_millis(now_ms - 1, Duration::ZERO).remaining(),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
     fn delays_double_with_jitter_up_to_the_cap() {
         let policy = RetryPolicy {
             base: Duration::from_millis(100),

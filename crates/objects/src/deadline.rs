@@ -5,8 +5,14 @@
 //! report, store dead letters and progress markers. The margin is at most a quarter of the time
 //! left, so a short timeout (or a late start) still leaves three quarters of its time for work.
 //! <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html#runtimes-api-next>
+//!
+//! `cargo lambda watch` sends the function's timeout instead (`600000`), which read as a date
+//! would leave no time at all: a deadline before 2001 is taken as milliseconds from now.
 
 use std::time::{Duration, SystemTime};
+
+/// Deadlines below this (epoch milliseconds of 2001-09-09) are durations from now.
+const RELATIVE_DEADLINE_BELOW_MS: u64 = 1_000_000_000_000;
 
 /// The time left for work at `now`: until `deadline_ms`, less `margin` (at most a quarter of
 /// the time left). Zero once the deadline has passed.
@@ -15,7 +21,12 @@ pub fn work_time(deadline_ms: u64, margin: Duration, now: SystemTime) -> Duratio
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0);
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    let left_ms = if deadline_ms < RELATIVE_DEADLINE_BELOW_MS {
+        deadline_ms
+    } else {
+        deadline_ms.saturating_sub(now_ms)
+    };
+    let left = Duration::from_millis(left_ms);
     left.saturating_sub(margin.min(left / 4))
 }
 
@@ -46,6 +57,14 @@ mod tests {
         assert_eq!(
             work_time(NOW_MS + 2_000, Duration::ZERO, now()),
             Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn a_deadline_before_2001_is_time_from_now_as_cargo_lambda_watch_sends_it() {
+        assert_eq!(
+            work_time(600_000, Duration::from_secs(3), now()),
+            Duration::from_secs(597)
         );
     }
 

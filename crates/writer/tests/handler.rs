@@ -21,6 +21,8 @@ use metrics_writer::handler::{HandlerError, Writer};
 use serde_json::{Value, json};
 
 fn config(vars: &[(&str, &str)]) -> Config {
+    // Every test builds its writer with this: its EMF lines go to the test's captured output.
+    metrics_telemetry::capture_in_tests();
     let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     Config::from_lookup(|k| map.get(k).cloned()).unwrap()
 }
