@@ -83,17 +83,10 @@ pub async fn keys_under(client: &aws_sdk_s3::Client, prefix: &str) -> Vec<String
 
 /// Rows of a tenant's table in the embedded store (0 when it has none).
 pub fn rows(store: &Path, tenant: &str) -> i64 {
-    let conn = rusqlite::Connection::open(store).unwrap();
-    let exists: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [tenant],
-            |r| r.get(0),
-        )
-        .unwrap();
-    if exists == 0 {
+    // Through the store's own reader: its table names are its business.
+    let store = metrics_store::EmbeddedStore::open(metrics_store::EmbeddedSettings::new(store)).unwrap();
+    if !store.tables().unwrap().iter().any(|t| t == tenant) {
         return 0;
     }
-    conn.query_row(&format!("SELECT count(*) FROM \"{tenant}\""), [], |r| r.get(0))
-        .unwrap()
+    store.records(tenant).unwrap().len() as i64
 }

@@ -99,7 +99,7 @@ async fn eventbridge_events_reach_the_store_and_both_vendors_through_the_built_f
         assert_eq!(matched.len(), usize::from(!unmatched), "{}", event.display());
         unified.extend(matched);
     }
-    assert_eq!(unified.len(), 7);
+    assert_eq!(unified.len(), 8);
 
     let moto = Moto::start();
     let client = s3(&moto).await;
@@ -122,7 +122,7 @@ async fn eventbridge_events_reach_the_store_and_both_vendors_through_the_built_f
     let payload = write_json(&dir, "firehose.json", &firehose_event(&unified));
     let answer = emulator.invoke("metrics-enrich", &payload).await;
     let records = answer["records"].as_array().unwrap();
-    assert_eq!(records.len(), 7);
+    assert_eq!(records.len(), 8);
     let mut object = Vec::new();
     let mut failed = BTreeSet::new();
     for (record, event) in records.iter().zip(&unified) {
@@ -153,7 +153,7 @@ async fn eventbridge_events_reach_the_store_and_both_vendors_through_the_built_f
     assert_eq!(
         stored,
         [
-            ("acme-prod", 2),
+            ("acme-prod", 3),
             ("globex", 2),
             ("initech", 1),
             ("hooli", 0),
@@ -162,7 +162,7 @@ async fn eventbridge_events_reach_the_store_and_both_vendors_through_the_built_f
     );
     assert_eq!(keys_under(&client, "Error/").await, Vec::<String>::new());
 
-    // Both vendors accepted the five enriched events, named by metric and tenant.
+    // Both vendors accepted the six enriched events, named by metric and tenant.
     let state = sim.client().state().await.unwrap();
     let kept: Vec<Value> = unified
         .iter()
@@ -170,7 +170,7 @@ async fn eventbridge_events_reach_the_store_and_both_vendors_through_the_built_f
         .cloned()
         .collect();
     let expected = metric_and_tenant(&kept, "/metric_name", "/metadata/tenant_id");
-    assert_eq!(expected.len(), 5);
+    assert_eq!(expected.len(), 6);
     let segment = metric_and_tenant(&state.segment.accepted, "/event", "/context/groupId");
     assert_eq!(segment, expected, "Segment");
     let mixpanel = metric_and_tenant(&state.mixpanel.accepted, "/event", "/properties/tenant_id");
