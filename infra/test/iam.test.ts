@@ -255,13 +255,12 @@ describe('query API', () => {
 describe('store=influxdb: the writer and query roles', () => {
   const s = synth(INFLUX_CONTEXT);
   const f = s.stack.functions;
-  const secretArn = INFLUX_CONTEXT.influxdbTokenSecretArn;
 
-  for (const [name, fn] of [
-    ['writer', f.writer],
-    ['query', f.query],
+  for (const [name, fn, secretArn] of [
+    ['writer', f.writer, INFLUX_CONTEXT.influxdbTokenSecretArn],
+    ['query', f.query, INFLUX_CONTEXT.influxdbReadTokenSecretArn],
   ] as const) {
-    it(`${name}: reads only the token secret, and holds AWS's VPC-access policy for its network interfaces`, () => {
+    it(`${name}: reads only its own token's secret, and holds AWS's VPC-access policy for its network interfaces`, () => {
       const roleId = roleOf(s, logicalId(s, fn));
       const statements = policyStatementsOf(s, roleId);
       const secretReads = statements.filter((st) => list(st.Action).includes('secretsmanager:GetSecretValue'));

@@ -169,7 +169,7 @@ export class QueryApi extends Construct {
       fn.addEnvironment('TENANT_QUERY_ROLE_ARN', this.tenantQueryRole.roleArn);
       fn.addEnvironment('TENANT_SESSION_TAG', TENANT_SESSION_TAG);
     } else {
-      props.store.grantWrite(fn); // the InfluxDB token (no IAM on InfluxDB's data plane)
+      props.store.grantQueryToken(fn); // its read token (no IAM on InfluxDB's data plane)
     }
   }
 
