@@ -99,6 +99,11 @@ export interface MetricsLakeSettings {
   /** Retention of new tenant tables (writer `MEMORY_RETENTION_HOURS`, `MAGNETIC_RETENTION_DAYS`). */
   readonly memoryRetentionHours: number;
   readonly magneticRetentionDays: number;
+  /**
+   * Whether the metric rules match events. `false` deploys them disabled: nothing enters the
+   * pipeline until the tenant directory is loaded (the first deploy of a new stack).
+   */
+  readonly rulesEnabled: boolean;
   /** Forward to Segment / Mixpanel (`SEGMENT_ENABLED` / `MIXPANEL_ENABLED`). */
   readonly forwardToSegment: boolean;
   readonly forwardToMixpanel: boolean;
@@ -158,6 +163,7 @@ export const CONTEXT_KEYS = [
   'errorRetentionDays',
   'memoryRetentionHours',
   'magneticRetentionDays',
+  'rulesEnabled',
   'forwardToSegment',
   'forwardToMixpanel',
   'segmentEndpoint',
@@ -299,6 +305,7 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
     // The writer's limits (Timestream's): memory 1-8766 h, magnetic 1-73000 days.
     memoryRetentionHours: int(read, 'memoryRetentionHours', 1, 8766) ?? 14 * 24,
     magneticRetentionDays: int(read, 'magneticRetentionDays', 1, 73000) ?? 365,
+    rulesEnabled: bool(read, 'rulesEnabled', true),
     forwardToSegment: bool(read, 'forwardToSegment', true),
     forwardToMixpanel: bool(read, 'forwardToMixpanel', true),
     segmentEndpoint,

@@ -364,6 +364,20 @@ describe('metrics store', () => {
   });
 });
 
+describe('outputs', () => {
+  it('name what the deploy guide uses: buckets to empty, dead-letter queues to redrive, secrets, tables', () => {
+    const s = dev();
+    const outputs = (s.json as any).Outputs as Record<string, { Value: unknown }>;
+    const f = s.stack.functions;
+    assert.deepStrictEqual(outputs.AccessLogsBucketName.Value, { Ref: logicalId(s, s.stack.storage.accessLogsBucket) });
+    assert.deepStrictEqual(outputs.WriterDeadLetterQueueArn.Value, { 'Fn::GetAtt': [logicalId(s, f.writerQueue.deadLetterQueue), 'Arn'] });
+    assert.deepStrictEqual(outputs.ForwarderDeadLetterQueueArn.Value, { 'Fn::GetAtt': [logicalId(s, f.forwarderQueue.deadLetterQueue), 'Arn'] });
+    for (const key of ['BucketName', 'TenantsTableName', 'QueryApiUrl', 'SegmentSecretArn', 'MixpanelSecretArn', 'UserPoolId', 'UserPoolClientId', 'TimestreamDatabase']) {
+      assert.ok(outputs[key], key);
+    }
+  });
+});
+
 describe('store=influxdb VPC endpoints, each on its own', () => {
   const { routeTableIds: _, ...withoutRouteTables } = INFLUX_CONTEXT;
   const endpoints = (s: Synthesized) => resourcesOfType(s, 'AWS::EC2::VPCEndpoint').map(([, e]) => e.Properties);
@@ -468,6 +482,16 @@ describe('observability', () => {
     const [topicId] = resourcesOfType(email, 'AWS::SNS::Topic')[0];
     for (const [, a] of resourcesOfType(email, 'AWS::CloudWatch::Alarm')) assert.deepStrictEqual(a.Properties.AlarmActions, [{ Ref: topicId }]);
 
+    // The topic policy that enforceSSL writes replaces SNS's default: CloudWatch must be allowed.
+    const [, topicPolicy] = resourcesOfType(email, 'AWS::SNS::TopicPolicy')[0];
+    const statements = topicPolicy.Properties.PolicyDocument.Statement;
+    const publish = statements.filter((st: any) => st.Effect === 'Allow' && list(st.Action).includes('sns:Publish'));
+    assert.equal(publish.length, 1);
+    assert.deepStrictEqual(publish[0].Principal, { Service: 'cloudwatch.amazonaws.com' });
+    assert.deepStrictEqual(publish[0].Resource, { Ref: topicId });
+    assert.deepStrictEqual(publish[0].Condition, { StringEquals: { 'aws:SourceAccount': '111111111111' } });
+    assert.ok(statements.some((st: any) => st.Effect === 'Deny' && st.Condition?.Bool?.['aws:SecureTransport'] === 'false'), 'TLS only');
+
     const arn = 'arn:aws:sns:us-east-1:111111111111:ops';
     const existing = synth({ alarmTopicArn: arn });
     existing.template.resourceCountIs('AWS::SNS::Topic', 0);
@@ -478,11 +502,21 @@ describe('observability', () => {
 describe('stages', () => {
   const stateful = ['AWS::S3::Bucket', 'AWS::DynamoDB::GlobalTable', 'AWS::Timestream::Database', 'AWS::SecretsManager::Secret', 'AWS::Logs::LogGroup'];
 
-  it('retains data in prod', () => {
+  it('retains data in prod on update and delete, but not after a failed first create', () => {
     const s = prod();
     for (const type of stateful) {
-      for (const [id, r] of resourcesOfType(s, type)) assert.equal((r as any).DeletionPolicy, 'Retain', `${type} ${id}`);
+      for (const [id, r] of resourcesOfType(s, type)) {
+        // Plain Retain would leave the named database behind a failed create, and the next
+        // deploy would fail with "already exists".
+        assert.equal((r as any).DeletionPolicy, 'RetainExceptOnCreate', `${type} ${id}`);
+        assert.equal((r as any).UpdateReplacePolicy, 'Retain', `${type} ${id}`);
+      }
     }
+    const [, database] = resourcesOfType(s, 'AWS::Timestream::Database')[0];
+    assert.equal(database.Properties.DatabaseName, 'metrics-lake-prod');
+    assert.equal((database as any).DeletionPolicy, 'RetainExceptOnCreate');
+    assert.ok(!Object.values(s.json.Resources).some((r: any) => r.DeletionPolicy === 'Retain'), 'no plain Retain anywhere');
+    s.template.hasResourceProperties('AWS::Cognito::UserPool', { DeletionProtection: 'ACTIVE' });
     s.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       Replicas: [Match.objectLike({ DeletionProtectionEnabled: true })],
     });
