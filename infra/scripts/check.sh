@@ -17,6 +17,9 @@ synth dev --context store=timestream
 synth prod --context store=timestream --context stage=prod --context alarmEmail=alarms@example.com --context createEventBus=true \
   --context enrichReservedConcurrency=10 --context writerReservedConcurrency=10 \
   --context forwarderReservedConcurrency=5 --context queryReservedConcurrency=10
+# Sixty metrics on a custom bus: the rules DLQ policy, alarm groups and dashboard at scale.
+synth prod-60-metrics --context store=timestream --context stage=prod --context alarmEmail=alarms@example.com \
+  --context eventBusName=domain-events --context rulesFile=test/fixtures/rules-60.json
 influx=(--context store=influxdb
   --context influxdbUrl=https://example-id.timestream-influxdb.us-east-1.on.aws:8181
   --context influxdbTokenSecretArn=arn:aws:secretsmanager:us-east-1:111111111111:secret:metrics-lake/influxdb-write-AbCdEf
@@ -30,6 +33,11 @@ synth influxdb "${influx[@]}" \
 # The VPC has its own S3 gateway endpoint (or a NAT gateway); only the Secrets Manager one is created.
 synth influxdb-own-s3-endpoint "${influx[@]}" --context s3Endpoint=false --context stage=prod --context alarmEmail=alarms@example.com
 synth influxdb-no-endpoints "${influx[@]}" --context vpcEndpoints=false
+# The InfluxDB 3 cluster, security groups and token secrets a new account creates first.
+synth influxdb-cluster --app "npx tsx bin/influxdb.ts" --context vpcId=vpc-0123456789abcdef0 \
+  --context subnetIds=subnet-0aaaaaaaaaaaaaaa1,subnet-0bbbbbbbbbbbbbbb2
+synth influxdb-cluster-prod --app "npx tsx bin/influxdb.ts" --context stage=prod --context vpcId=vpc-0123456789abcdef0 \
+  --context subnetIds=subnet-0aaaaaaaaaaaaaaa1 --context influxdbParameterGroup=InfluxDBV3Enterprise1Node
 for dir in cdk.out/check/*/; do
   echo "==> checks: $dir"
   scripts/check-template.sh "$dir"
