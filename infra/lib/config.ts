@@ -122,14 +122,8 @@ export interface MetricsLakeSettings {
 /** Reads one context value. */
 export type ContextReader = (key: string) => unknown;
 
-/** Every context key the app reads; unknown keys are rejected to catch typos. */
-export const CONTEXT_KEYS = [
-  'stage',
-  'eventBusName',
-  'createEventBus',
-  'tenantsTableName',
-  'store',
-  'timestreamDatabaseName',
+/** Keys that only store=influxdb reads. */
+const INFLUXDB_KEYS = [
   'influxdbUrl',
   'influxdbTokenSecretArn',
   'influxdbReadTokenSecretArn',
@@ -143,6 +137,17 @@ export const CONTEXT_KEYS = [
   's3Endpoint',
   'secretsManagerEndpoint',
   'endpointSubnetIds',
+] as const;
+
+/** Every context key the app reads; unknown keys are rejected to catch typos. */
+export const CONTEXT_KEYS = [
+  'stage',
+  'eventBusName',
+  'createEventBus',
+  'tenantsTableName',
+  'store',
+  'timestreamDatabaseName',
+  ...INFLUXDB_KEYS,
   'alarmEmail',
   'alarmTopicArn',
   'jwtIssuer',
@@ -325,23 +330,6 @@ function requiredStore(read: ContextReader): StoreKind {
   }
   return oneOf(read, 'store', ['timestream', 'influxdb'] as const, 'influxdb');
 }
-
-/** Keys that only store=influxdb reads. */
-const INFLUXDB_KEYS = [
-  'influxdbUrl',
-  'influxdbTokenSecretArn',
-  'influxdbReadTokenSecretArn',
-  'influxdbApi',
-  'influxdbOrg',
-  'vpcId',
-  'subnetIds',
-  'securityGroupIds',
-  'routeTableIds',
-  'vpcEndpoints',
-  's3Endpoint',
-  'secretsManagerEndpoint',
-  'endpointSubnetIds',
-] as const;
 
 /**
  * A secret's complete ARN ends in `-` and the six random characters Secrets Manager appends to

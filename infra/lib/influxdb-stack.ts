@@ -15,6 +15,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as timestream from 'aws-cdk-lib/aws-timestream';
 import { Construct } from 'constructs';
 import { type ContextReader, type Stage, SettingsError } from './config';
+import { placeholder } from './constructs/functions';
 import { REASONS, skipCheckov } from './suppressions';
 
 /** InfluxDB 3's port (InfluxDB 2 serves 8086). */
@@ -128,7 +129,7 @@ export class InfluxDbStack extends Stack {
         description,
         // No value in the template: a placeholder the functions refuse until the operator
         // writes the token (infra/README.md).
-        generateSecretString: { secretStringTemplate: JSON.stringify({ token: '' }), generateStringKey: 'unset', excludePunctuation: true, passwordLength: 16 },
+        generateSecretString: placeholder({ token: '' }),
         removalPolicy: removal,
       });
       skipCheckov(

@@ -77,14 +77,16 @@ export class MetricsStore extends Construct {
     if (this.kind === 'timestream') {
       return { METRICS_STORE: 'timestream', TIMESTREAM_DATABASE: this.databaseName! };
     }
-    const influx = this.influx!;
     return {
-      METRICS_STORE: 'influxdb',
-      INFLUXDB_URL: influx.url,
-      INFLUXDB_API: influx.api,
-      INFLUXDB_TOKEN_SECRET_ARN: this.influxSecret!.secretArn,
+      ...this.influxEnvironment(this.influxSecret!),
       ...(this.influxRetentionDays !== undefined ? { INFLUXDB_RETENTION_DAYS: String(this.influxRetentionDays) } : {}),
     };
+  }
+
+  /** What both functions need to reach the InfluxDB cluster, with the token in `secret`. */
+  private influxEnvironment(secret: secretsmanager.ISecret): Record<string, string> {
+    const influx = this.influx!;
+    return { METRICS_STORE: 'influxdb', INFLUXDB_URL: influx.url, INFLUXDB_API: influx.api, INFLUXDB_TOKEN_SECRET_ARN: secret.secretArn };
   }
 
   /** Puts a function that talks to the store where it can reach it (the VPC, for InfluxDB). */
@@ -121,14 +123,7 @@ export class MetricsStore extends Construct {
    * writer's (crates/query/src/config.rs reads the same variable names).
    */
   public queryEnvironment(): Record<string, string> {
-    if (this.kind === 'timestream') return this.writerEnvironment();
-    const influx = this.influx!;
-    return {
-      METRICS_STORE: 'influxdb',
-      INFLUXDB_URL: influx.url,
-      INFLUXDB_API: influx.api,
-      INFLUXDB_TOKEN_SECRET_ARN: this.influxReadSecret!.secretArn,
-    };
+    return this.kind === 'timestream' ? this.writerEnvironment() : this.influxEnvironment(this.influxReadSecret!);
   }
 
   /** With InfluxDB: the query function may read its read token's secret, and nothing else of the store. */
