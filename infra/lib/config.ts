@@ -14,33 +14,43 @@ export type StoreKind = 'timestream' | 'influxdb';
  */
 export type LambdaCodeSource = 'cargo-lambda' | 'prebuilt';
 
-/** The write API the instance speaks (writer `INFLUXDB_API`). */
-export type InfluxDbApi = 'v3' | 'v2';
+/**
+ * The API the instance speaks (writer and query `INFLUXDB_API`). Only InfluxDB 3: the query
+ * function speaks only its SQL API (`/api/v3/query_sql`), so `v2` is refused at synth.
+ */
+export type InfluxDbApi = 'v3';
 
 /** Where the writer and query functions run to reach a Timestream for InfluxDB instance. */
 export interface StoreNetworkSettings {
   readonly vpcId: string;
-  /** Private subnets for the functions (and the Secrets Manager endpoint), in the instance's VPC. */
+  /** Private subnets for the functions, in the instance's VPC. */
   readonly subnetIds: string[];
   /** Security groups for the functions: ones the instance's security group admits. */
   readonly securityGroupIds: string[];
   /**
-   * Create the endpoints the functions need without a NAT gateway: an S3 gateway endpoint on
-   * `routeTableIds` and a Secrets Manager interface endpoint in `subnetIds`. Off when the VPC
-   * already has them or a NAT gateway.
+   * An S3 gateway endpoint on these route tables (the writer reads objects and writes dead
+   * letters). Absent when the VPC has one already (a second one for the same route tables
+   * fails) or a NAT gateway.
    */
-  readonly createEndpoints: boolean;
-  readonly routeTableIds: string[];
+  readonly s3GatewayEndpoint?: { readonly routeTableIds: string[] };
+  /**
+   * A Secrets Manager interface endpoint in these subnets, at most one per Availability Zone
+   * (the functions read the tokens). Absent when the VPC has one already or a NAT gateway.
+   */
+  readonly secretsManagerEndpoint?: { readonly subnetIds: string[] };
 }
 
 export interface InfluxDbSettings {
   /** HTTPS endpoint of the Timestream for InfluxDB instance, e.g. `https://<id>.timestream-influxdb.<region>.on.aws:8086`. */
   readonly url: string;
-  /** Secrets Manager secret holding the InfluxDB API token. */
+  /** Complete ARN of the secret holding the writer's token (creates databases, writes every tenant). */
   readonly tokenSecretArn: string;
+  /**
+   * Complete ARN of the secret holding the query function's token: read-only where the engine
+   * offers it, bare or `{"token", "tenants": {"<tenant>": "<token>"}}` (crates/query/README.md).
+   */
+  readonly readTokenSecretArn: string;
   readonly api: InfluxDbApi;
-  /** InfluxDB 2 organization (api=v2 only). */
-  readonly org?: string;
   readonly network: StoreNetworkSettings;
 }
 
@@ -75,6 +85,8 @@ export interface MetricsLakeSettings {
   /** Origins whose pages may call the query API from a browser (the embeddable chart); none: no CORS. */
   readonly queryCorsOrigins: string[];
   readonly reservedConcurrency: ReservedConcurrency;
+  /** The account's Lambda concurrency limit (`aws lambda get-account-settings`), to check reservations against. */
+  readonly lambdaConcurrencyLimit: number;
   /** SQS event-source `MaximumConcurrency` for the writer and forwarder. */
   readonly writerMaxConcurrency: number;
   readonly forwarderMaxConcurrency: number;
@@ -87,6 +99,11 @@ export interface MetricsLakeSettings {
   /** Retention of new tenant tables (writer `MEMORY_RETENTION_HOURS`, `MAGNETIC_RETENTION_DAYS`). */
   readonly memoryRetentionHours: number;
   readonly magneticRetentionDays: number;
+  /**
+   * Whether the metric rules match events. `false` deploys them disabled: nothing enters the
+   * pipeline until the tenant directory is loaded (the first deploy of a new stack).
+   */
+  readonly rulesEnabled: boolean;
   /** Forward to Segment / Mixpanel (`SEGMENT_ENABLED` / `MIXPANEL_ENABLED`). */
   readonly forwardToSegment: boolean;
   readonly forwardToMixpanel: boolean;
@@ -105,6 +122,23 @@ export interface MetricsLakeSettings {
 /** Reads one context value. */
 export type ContextReader = (key: string) => unknown;
 
+/** Keys that only store=influxdb reads. */
+const INFLUXDB_KEYS = [
+  'influxdbUrl',
+  'influxdbTokenSecretArn',
+  'influxdbReadTokenSecretArn',
+  'influxdbApi',
+  'influxdbOrg',
+  'vpcId',
+  'subnetIds',
+  'securityGroupIds',
+  'routeTableIds',
+  'vpcEndpoints',
+  's3Endpoint',
+  'secretsManagerEndpoint',
+  'endpointSubnetIds',
+] as const;
+
 /** Every context key the app reads; unknown keys are rejected to catch typos. */
 export const CONTEXT_KEYS = [
   'stage',
@@ -113,15 +147,7 @@ export const CONTEXT_KEYS = [
   'tenantsTableName',
   'store',
   'timestreamDatabaseName',
-  'influxdbUrl',
-  'influxdbTokenSecretArn',
-  'influxdbApi',
-  'influxdbOrg',
-  'vpcId',
-  'subnetIds',
-  'securityGroupIds',
-  'routeTableIds',
-  'vpcEndpoints',
+  ...INFLUXDB_KEYS,
   'alarmEmail',
   'alarmTopicArn',
   'jwtIssuer',
@@ -132,6 +158,7 @@ export const CONTEXT_KEYS = [
   'writerReservedConcurrency',
   'forwarderReservedConcurrency',
   'queryReservedConcurrency',
+  'lambdaConcurrencyLimit',
   'writerMaxConcurrency',
   'forwarderMaxConcurrency',
   'lambdaCode',
@@ -141,6 +168,7 @@ export const CONTEXT_KEYS = [
   'errorRetentionDays',
   'memoryRetentionHours',
   'magneticRetentionDays',
+  'rulesEnabled',
   'forwardToSegment',
   'forwardToMixpanel',
   'segmentEndpoint',
@@ -204,30 +232,17 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
     throw new SettingsError(`tenantsTableName ${JSON.stringify(tenantsTableName)} is not a DynamoDB table name`);
   }
 
-  const store = oneOf(read, 'store', ['timestream', 'influxdb'] as const, 'timestream');
+  const store = requiredStore(read);
   const timestreamDatabaseName = str(read, 'timestreamDatabaseName');
   if (timestreamDatabaseName && !TIMESTREAM_NAME.test(timestreamDatabaseName)) {
     throw new SettingsError(`timestreamDatabaseName must be 3-256 characters of [A-Za-z0-9_.-]`);
   }
-  const influxdbUrl = str(read, 'influxdbUrl');
-  const influxdbTokenSecretArn = str(read, 'influxdbTokenSecretArn');
   let influxdb: InfluxDbSettings | undefined;
   if (store === 'influxdb') {
     if (timestreamDatabaseName) throw new SettingsError('timestreamDatabaseName applies only to store=timestream');
-    if (!influxdbUrl || !influxdbTokenSecretArn) {
-      throw new SettingsError('store=influxdb needs influxdbUrl (the instance endpoint) and influxdbTokenSecretArn (the secret holding its API token)');
-    }
-    if (!/^https:\/\//.test(influxdbUrl)) throw new SettingsError('influxdbUrl must start with https://');
-    if (!/^arn:aws[a-z-]*:secretsmanager:/.test(influxdbTokenSecretArn)) throw new SettingsError('influxdbTokenSecretArn must be a Secrets Manager secret ARN');
-    const api = oneOf(read, 'influxdbApi', ['v3', 'v2'] as const, 'v3');
-    const org = str(read, 'influxdbOrg');
-    if (api === 'v2' && !org) throw new SettingsError('influxdbApi=v2 needs influxdbOrg (the InfluxDB 2 organization)');
-    if (api === 'v3' && org) throw new SettingsError('influxdbOrg applies only to influxdbApi=v2');
-    influxdb = { url: influxdbUrl, tokenSecretArn: influxdbTokenSecretArn, api, org, network: readNetwork(read) };
+    influxdb = readInfluxDb(read);
   } else {
-    const stray = ['influxdbUrl', 'influxdbTokenSecretArn', 'influxdbApi', 'influxdbOrg', 'vpcId', 'subnetIds', 'securityGroupIds', 'routeTableIds', 'vpcEndpoints'].filter(
-      (key) => str(read, key) !== undefined,
-    );
+    const stray = INFLUXDB_KEYS.filter((key) => str(read, key) !== undefined);
     if (stray.length > 0) throw new SettingsError(`${stray.join(', ')} apply only to store=influxdb`);
   }
 
@@ -253,6 +268,14 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
   }
 
   const concurrency = (key: string) => int(read, key, 1, 10000);
+  const reservedConcurrency: ReservedConcurrency = {
+    enrich: concurrency('enrichReservedConcurrency'),
+    writer: concurrency('writerReservedConcurrency'),
+    forwarder: concurrency('forwarderReservedConcurrency'),
+    query: concurrency('queryReservedConcurrency'),
+  };
+  const lambdaConcurrencyLimit = int(read, 'lambdaConcurrencyLimit', 1, 1_000_000) ?? DEFAULT_LAMBDA_CONCURRENCY_LIMIT;
+  checkReservations(reservedConcurrency, lambdaConcurrencyLimit);
   const segmentEndpoint = str(read, 'segmentEndpoint');
   if (segmentEndpoint && !/^https:\/\/[^/?#]+/.test(segmentEndpoint)) throw new SettingsError('segmentEndpoint must be an https:// URL');
   const residency = str(read, 'mixpanelResidency');
@@ -275,12 +298,8 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
     jwtAudience,
     tenantClaim,
     queryCorsOrigins,
-    reservedConcurrency: {
-      enrich: concurrency('enrichReservedConcurrency'),
-      writer: concurrency('writerReservedConcurrency'),
-      forwarder: concurrency('forwarderReservedConcurrency'),
-      query: concurrency('queryReservedConcurrency'),
-    },
+    reservedConcurrency,
+    lambdaConcurrencyLimit,
     // SQS event sources accept 2-1000.
     writerMaxConcurrency: int(read, 'writerMaxConcurrency', 2, 1000) ?? 5,
     forwarderMaxConcurrency: int(read, 'forwarderMaxConcurrency', 2, 1000) ?? 5,
@@ -291,6 +310,7 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
     // The writer's limits (Timestream's): memory 1-8766 h, magnetic 1-73000 days.
     memoryRetentionHours: int(read, 'memoryRetentionHours', 1, 8766) ?? 14 * 24,
     magneticRetentionDays: int(read, 'magneticRetentionDays', 1, 73000) ?? 365,
+    rulesEnabled: bool(read, 'rulesEnabled', true),
     forwardToSegment: bool(read, 'forwardToSegment', true),
     forwardToMixpanel: bool(read, 'forwardToMixpanel', true),
     segmentEndpoint,
@@ -301,35 +321,123 @@ export function readSettings(read: ContextReader, workspaceRoot = path.resolve(_
   };
 }
 
+/** The context key `store` has no default: LiveAnalytics fails for most new accounts, InfluxDB needs an instance. */
+function requiredStore(read: ContextReader): StoreKind {
+  if (str(read, 'store') === undefined) {
+    throw new SettingsError(
+      'choose the store: -c store=influxdb (any account; an InfluxDB 3 instance, see infra/README.md) or -c store=timestream (only accounts that used Timestream for LiveAnalytics before 20 June 2025)',
+    );
+  }
+  return oneOf(read, 'store', ['timestream', 'influxdb'] as const, 'influxdb');
+}
+
+/**
+ * A secret's complete ARN ends in `-` and the six random characters Secrets Manager appends to
+ * the name; a partial ARN (without them) cannot be used in IAM policies as an exact resource.
+ * https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_iam-permissions.html#iam-resources
+ */
+const COMPLETE_SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+
+function secretArn(read: ContextReader, key: string): string {
+  const arn = str(read, key);
+  if (!arn) throw new SettingsError(`store=influxdb needs ${key}`);
+  if (!COMPLETE_SECRET_ARN.test(arn)) {
+    throw new SettingsError(
+      `${key} must be the secret's complete ARN, ending in the 6-character suffix Secrets Manager adds to the name (arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf); get it with \`aws secretsmanager describe-secret --secret-id <name> --query ARN --output text\``,
+    );
+  }
+  return arn;
+}
+
+function readInfluxDb(read: ContextReader): InfluxDbSettings {
+  const url = str(read, 'influxdbUrl');
+  if (!url) throw new SettingsError('store=influxdb needs influxdbUrl (the instance endpoint, https://<endpoint>:<port>)');
+  if (!/^https:\/\//.test(url)) throw new SettingsError('influxdbUrl must start with https://');
+  // The query function speaks only InfluxDB 3's SQL API; on InfluxDB 2 every chart would be
+  // empty (a v2 404 reads as "no database"), so v2 is refused here rather than at run time.
+  if (str(read, 'influxdbApi') === 'v2') {
+    throw new SettingsError(
+      'influxdbApi=v2 is not supported: the query API reads only InfluxDB 3 (/api/v3/query_sql), so every tenant would get empty charts from an InfluxDB 2 instance. Use an InfluxDB 3 instance (influxdbApi=v3, the default).',
+    );
+  }
+  const api = oneOf(read, 'influxdbApi', ['v3'] as const, 'v3');
+  if (str(read, 'influxdbOrg') !== undefined) throw new SettingsError('influxdbOrg applies only to InfluxDB 2 (influxdbApi=v2), which the stack does not support');
+  const tokenSecretArn = secretArn(read, 'influxdbTokenSecretArn');
+  const readTokenSecretArn = secretArn(read, 'influxdbReadTokenSecretArn');
+  if (readTokenSecretArn === tokenSecretArn) {
+    throw new SettingsError(
+      "influxdbReadTokenSecretArn must be a secret of its own: the query function must not receive the writer's token (give it a read-only token where the engine offers one)",
+    );
+  }
+  return { url, tokenSecretArn, readTokenSecretArn, api, network: readNetwork(read) };
+}
+
 /** Comma-separated ids matching `pattern`. */
 function ids(read: ContextReader, key: string, pattern: RegExp): string[] {
   const list = (str(read, key) ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   for (const id of list) if (!pattern.test(id)) throw new SettingsError(`${key}: ${JSON.stringify(id)} is not a valid id`);
+  if (new Set(list).size !== list.length) throw new SettingsError(`${key} lists an id twice`);
   return list;
 }
 
 /**
  * The instance runs in a VPC (reference §4), so the writer and query functions must too: its
  * subnets and security groups, plus the endpoints they need (S3 for the writer's objects,
- * Secrets Manager for the token) unless the VPC has them or a NAT gateway.
+ * Secrets Manager for the tokens) unless the VPC has them or a NAT gateway. Each endpoint is
+ * optional on its own: a VPC may have one and not the other, and a second S3 gateway endpoint
+ * for the same route tables fails to create.
  */
 function readNetwork(read: ContextReader): StoreNetworkSettings {
   const vpcId = str(read, 'vpcId');
-  const subnetIds = ids(read, 'subnetIds', /^subnet-[0-9a-f]{8,17}$/);
+  const subnetIds = ids(read, 'subnetIds', SUBNET_ID);
   const securityGroupIds = ids(read, 'securityGroupIds', /^sg-[0-9a-f]{8,17}$/);
   const routeTableIds = ids(read, 'routeTableIds', /^rtb-[0-9a-f]{8,17}$/);
-  const createEndpoints = bool(read, 'vpcEndpoints', true);
+  const endpointSubnetIds = ids(read, 'endpointSubnetIds', SUBNET_ID);
   if (!vpcId || subnetIds.length === 0 || securityGroupIds.length === 0) {
     throw new SettingsError(
       'store=influxdb runs the writer and query functions in the instance\'s VPC: set vpcId, subnetIds and securityGroupIds (comma-separated)',
     );
   }
   if (!/^vpc-[0-9a-f]{8,17}$/.test(vpcId)) throw new SettingsError(`vpcId ${JSON.stringify(vpcId)} is not a VPC id`);
-  if (createEndpoints && routeTableIds.length === 0) {
-    throw new SettingsError('vpcEndpoints=true (the default) needs routeTableIds for the S3 gateway endpoint; or set vpcEndpoints=false when the VPC has a NAT gateway or its own endpoints');
+  const both = bool(read, 'vpcEndpoints', true);
+  const s3 = bool(read, 's3Endpoint', both);
+  const secrets = bool(read, 'secretsManagerEndpoint', both);
+  if (s3 && routeTableIds.length === 0) {
+    throw new SettingsError(
+      's3Endpoint=true (the default) needs routeTableIds for the S3 gateway endpoint; set s3Endpoint=false when the VPC has an S3 gateway endpoint on those route tables already, or a NAT gateway',
+    );
   }
-  if (!createEndpoints && routeTableIds.length > 0) throw new SettingsError('routeTableIds applies only with vpcEndpoints=true');
-  return { vpcId, subnetIds, securityGroupIds, createEndpoints, routeTableIds };
+  if (!s3 && routeTableIds.length > 0) throw new SettingsError('routeTableIds applies only with s3Endpoint=true');
+  if (!secrets && endpointSubnetIds.length > 0) throw new SettingsError('endpointSubnetIds applies only with secretsManagerEndpoint=true');
+  return {
+    vpcId,
+    subnetIds,
+    securityGroupIds,
+    s3GatewayEndpoint: s3 ? { routeTableIds } : undefined,
+    // An interface endpoint takes at most one subnet per Availability Zone.
+    secretsManagerEndpoint: secrets ? { subnetIds: endpointSubnetIds.length > 0 ? endpointSubnetIds : subnetIds } : undefined,
+  };
+}
+
+const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
+
+/**
+ * Lambda keeps 100 executions of the account's concurrency limit unreserved, so reservations
+ * may add up to at most limit - 100; new accounts can have a limit far below the default 1,000,
+ * and then reject any reservation.
+ * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+ * https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+ */
+export const DEFAULT_LAMBDA_CONCURRENCY_LIMIT = 1000;
+export const UNRESERVED_CONCURRENCY_MINIMUM = 100;
+
+function checkReservations(reserved: ReservedConcurrency, limit: number): void {
+  const total = Object.values(reserved).reduce((sum: number, n) => sum + (n ?? 0), 0);
+  if (total > 0 && total > limit - UNRESERVED_CONCURRENCY_MINIMUM) {
+    throw new SettingsError(
+      `the *ReservedConcurrency values reserve ${total} executions, but Lambda keeps ${UNRESERVED_CONCURRENCY_MINIMUM} of the account's ${limit} unreserved, so at most ${Math.max(0, limit - UNRESERVED_CONCURRENCY_MINIMUM)} can be reserved. Check the account's limit with \`aws lambda get-account-settings --query AccountLimit.ConcurrentExecutions\` and pass it as -c lambdaConcurrencyLimit=<n> (default ${DEFAULT_LAMBDA_CONCURRENCY_LIMIT}); reserve less, or request a quota increase first.`,
+    );
+  }
 }
 
 /** Context keys set but not understood (typos), ignoring CDK's own `aws:`/`@aws-cdk` keys. */

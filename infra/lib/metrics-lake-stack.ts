@@ -46,8 +46,12 @@ export class MetricsLakeStack extends Stack {
 
     const prod = settings.stage === 'prod';
     const name = `metrics-lake-${settings.stage}`;
-    // Data survives `cdk destroy` in prod; dev stacks clean up after themselves.
-    const dataRemoval = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    // Data survives `cdk destroy` and replacements in prod; dev stacks clean up after
+    // themselves. Not plain Retain: a failed first create would leave the named database (and
+    // the rest) behind, and the next deploy would fail with "already exists". RetainExceptOnCreate
+    // deletes what a failed create made:
+    // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
+    const dataRemoval = prod ? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE : RemovalPolicy.DESTROY;
     const logRetention = prod ? logs.RetentionDays.ONE_YEAR : logs.RetentionDays.ONE_MONTH;
     Tags.of(this).add('project', 'metrics-lake');
     Tags.of(this).add('stage', settings.stage);
@@ -82,15 +86,20 @@ export class MetricsLakeStack extends Stack {
     });
 
     let bus: events.IEventBus | undefined;
+    let busName: string | undefined;
     if (settings.createEventBus) {
       this.eventBus = new events.EventBus(this, 'Bus', { eventBusName: name });
       bus = this.eventBus;
+      busName = name;
     } else if (settings.eventBusName) {
       bus = events.EventBus.fromEventBusName(this, 'Bus', settings.eventBusName);
+      busName = settings.eventBusName;
     }
     this.ingest = new Ingest(this, 'Ingest', {
       rules,
       eventBus: bus,
+      eventBusName: busName,
+      rulesEnabled: settings.rulesEnabled,
       bucket: this.storage.bucket,
       enrichFunction: this.functions.enrich,
       logRetention,
@@ -144,11 +153,15 @@ export class MetricsLakeStack extends Stack {
     }
 
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
+    new CfnOutput(this, 'AccessLogsBucketName', { value: this.storage.accessLogsBucket.bucketName });
     new CfnOutput(this, 'DeliveryStreamName', { value: this.ingest.deliveryStream.deliveryStreamName });
     new CfnOutput(this, 'TenantsTableName', { value: this.tenants.table.tableName });
     new CfnOutput(this, 'QueryApiUrl', { value: this.queryApi.url });
     new CfnOutput(this, 'SegmentSecretArn', { value: fns.segmentSecret.secretArn });
     new CfnOutput(this, 'MixpanelSecretArn', { value: fns.mixpanelSecret.secretArn });
+    // For `aws sqs start-message-move-task --source-arn …`: moves dead letters back to their queue.
+    new CfnOutput(this, 'WriterDeadLetterQueueArn', { value: fns.writerQueue.deadLetterQueue.queueArn });
+    new CfnOutput(this, 'ForwarderDeadLetterQueueArn', { value: fns.forwarderQueue.deadLetterQueue.queueArn });
     new CfnOutput(this, 'DashboardName', { value: name });
     if (this.store.databaseName) new CfnOutput(this, 'TimestreamDatabase', { value: this.store.databaseName });
     if (this.queryApi.userPool) {

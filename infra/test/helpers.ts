@@ -17,6 +17,7 @@ export const INFLUX_CONTEXT: Record<string, string> = {
   store: 'influxdb',
   influxdbUrl: 'https://abc.timestream-influxdb.us-east-1.on.aws:8181',
   influxdbTokenSecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:influx-AbCdEf',
+  influxdbReadTokenSecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:influx-read-GhIjKl',
   vpcId: 'vpc-0123456789abcdef0',
   subnetIds: 'subnet-0aaaaaaaaaaaaaaa1,subnet-0bbbbbbbbbbbbbbb2',
   securityGroupIds: 'sg-0ccccccccccccccc3',
@@ -25,12 +26,15 @@ export const INFLUX_CONTEXT: Record<string, string> = {
 
 const cache = new Map<string, Synthesized>();
 
-/** Synthesizes the stack as `cdk synth -c …` would, with bundling skipped (no Rust build). */
+/**
+ * Synthesizes the stack as `cdk synth -c …` would, with bundling skipped (no Rust build), on
+ * LiveAnalytics unless the context chooses another store (the store has no default).
+ */
 export function synth(context: Record<string, string> = {}): Synthesized {
   const key = JSON.stringify(context);
   const hit = cache.get(key);
   if (hit) return hit;
-  const app = new App({ context: { skipBundling: 'true', ...context } });
+  const app = new App({ context: { skipBundling: 'true', store: 'timestream', ...context } });
   const settings = readSettings((k) => app.node.tryGetContext(k));
   const stack = new MetricsLakeStack(app, `metrics-lake-${settings.stage}`, { settings, env: { account: ACCOUNT, region: REGION } });
   const template = Template.fromStack(stack);

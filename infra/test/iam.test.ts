@@ -218,6 +218,18 @@ describe('query API', () => {
     assert.ok(!client.WriteAttributes.includes('custom:tenant_id'), 'users cannot write their tenant');
   });
 
+  it('signs users in with SRP (browsers) or the admin flow (IAM credentials), and enables no OAuth flow', () => {
+    const s = synth();
+    const client = s.json.Resources[logicalId(s, s.stack.queryApi.userPoolClient!)].Properties;
+    assert.deepStrictEqual([...client.ExplicitAuthFlows].sort(), ['ALLOW_ADMIN_USER_PASSWORD_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH', 'ALLOW_USER_SRP_AUTH']);
+    // CDK's default would allow the code and implicit grants with an https://example.com callback.
+    assert.equal(client.AllowedOAuthFlowsUserPoolClient, false);
+    assert.equal(client.AllowedOAuthFlows, undefined);
+    assert.equal(client.CallbackURLs, undefined);
+    assert.ok(!JSON.stringify(client).includes('example.com'));
+    assert.equal(client.GenerateSecret, false);
+  });
+
   it('uses an external issuer and audience when given', () => {
     const s = synth({ jwtIssuer: 'https://login.example.com/', jwtAudience: 'a,b', tenantClaim: 'org' });
     s.template.resourceCountIs('AWS::Cognito::UserPool', 0);
@@ -255,13 +267,12 @@ describe('query API', () => {
 describe('store=influxdb: the writer and query roles', () => {
   const s = synth(INFLUX_CONTEXT);
   const f = s.stack.functions;
-  const secretArn = INFLUX_CONTEXT.influxdbTokenSecretArn;
 
-  for (const [name, fn] of [
-    ['writer', f.writer],
-    ['query', f.query],
+  for (const [name, fn, secretArn] of [
+    ['writer', f.writer, INFLUX_CONTEXT.influxdbTokenSecretArn],
+    ['query', f.query, INFLUX_CONTEXT.influxdbReadTokenSecretArn],
   ] as const) {
-    it(`${name}: reads only the token secret, and holds AWS's VPC-access policy for its network interfaces`, () => {
+    it(`${name}: reads only its own token's secret, and holds AWS's VPC-access policy for its network interfaces`, () => {
       const roleId = roleOf(s, logicalId(s, fn));
       const statements = policyStatementsOf(s, roleId);
       const secretReads = statements.filter((st) => list(st.Action).includes('secretsmanager:GetSecretValue'));

@@ -6,8 +6,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_RULES_FILE, loadRules, parseRules, RulesFileError } from '../lib/rules';
-import { RULE_MAX_EVENT_AGE, RULE_RETRY_ATTEMPTS } from '../lib/constructs/ingest';
-import { list, logicalId, resourcesOfType, synth, type Synthesized } from './helpers';
+import { App } from 'aws-cdk-lib';
+import { readSettings } from '../lib/config';
+import { metricRuleName, RULE_MAX_EVENT_AGE, RULE_RETRY_ATTEMPTS } from '../lib/constructs/ingest';
+import { SQS_POLICY_MAX_BYTES, SQS_POLICY_MAX_STATEMENTS } from '../lib/firehose-rule-target';
+import { MetricsLakeStack } from '../lib/metrics-lake-stack';
+import { ACCOUNT, list, logicalId, REGION, resourcesOfType, synth, type Synthesized } from './helpers';
 
 const rendered = JSON.parse(fs.readFileSync(DEFAULT_RULES_FILE, 'utf8')) as { rules: any[] };
 
@@ -67,22 +71,25 @@ describe('generated/rules.json', () => {
     }
   });
 
-  it('lets only the metric rules send to the rules DLQ', () => {
+  it('lets only the metric rules send to the rules DLQ, in one statement listing their ARNs', () => {
     const s = synth();
-    const dlq = logicalId(s, s.stack.ingest.deadLetterQueue);
-    const [, policy] = resourcesOfType(s, 'AWS::SQS::QueuePolicy').find(([, p]) =>
-      list(p.Properties.Queues).some((q: any) => JSON.stringify(q) === JSON.stringify({ Ref: dlq })),
-    )!;
-    const allows = policy.Properties.PolicyDocument.Statement.filter((st: any) => st.Effect === 'Allow');
-    const senders = allows.map((st: any) => {
-      assert.deepStrictEqual(st.Principal, { Service: 'events.amazonaws.com' });
-      assert.equal(st.Action, 'sqs:SendMessage');
-      return JSON.stringify(st.Condition.ArnEquals['aws:SourceArn']);
-    });
+    const policy = dlqPolicy(s);
+    const allows = policy.Statement.filter((st: any) => st.Effect === 'Allow');
+    assert.equal(allows.length, 1, 'one statement for every rule (SQS allows 20 per policy)');
+    assert.deepStrictEqual(allows[0].Principal, { Service: 'events.amazonaws.com' });
+    assert.equal(allows[0].Action, 'sqs:SendMessage');
+    const senders = list(allows[0].Condition.ArnEquals['aws:SourceArn']).map((a) => JSON.stringify(a));
     const rules = metricRules(s).map(([id]) => JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] }));
     assert.deepStrictEqual([...senders].sort(), [...rules].sort());
-    const denies = policy.Properties.PolicyDocument.Statement.filter((st: any) => st.Effect === 'Deny');
+    const denies = policy.Statement.filter((st: any) => st.Effect === 'Deny');
     assert.ok(denies.some((st: any) => st.Condition?.Bool?.['aws:SecureTransport'] === 'false'), 'TLS only');
+  });
+
+  it('deploys the rules disabled with rulesEnabled=false (first deploy, before the tenant directory is loaded)', () => {
+    const off = synth({ rulesEnabled: 'false' });
+    assert.equal(metricRules(off).length, rendered.rules.length);
+    for (const [id, r] of metricRules(off)) assert.equal(r.Properties.State, 'DISABLED', id);
+    for (const [id, r] of metricRules(synth())) assert.equal(r.Properties.State, 'ENABLED', id);
   });
 
   it('puts the rules on an existing bus, or a new one, when configured', () => {
@@ -118,6 +125,108 @@ describe('generated/rules.json', () => {
       InputPathsMap: doc.rules[0].inputTransformer.inputPathsMap,
       InputTemplate: doc.rules[0].inputTransformer.inputTemplate,
     });
+  });
+});
+
+/** The rules DLQ's policy document. */
+function dlqPolicy(s: Synthesized): any {
+  const dlq = logicalId(s, s.stack.ingest.deadLetterQueue);
+  const [, policy] = resourcesOfType(s, 'AWS::SQS::QueuePolicy').find(([, p]) =>
+    list(p.Properties.Queues).some((q: any) => JSON.stringify(q) === JSON.stringify({ Ref: dlq })),
+  )!;
+  return policy.Properties.PolicyDocument;
+}
+
+/**
+ * The policy as SQS would store it: every rule ARN written out from the rule's name and bus,
+ * the queue ARN with the longest name CloudFormation generates (80 characters).
+ */
+function deployedPolicyBytes(s: Synthesized): number {
+  const byId = new Map(resourcesOfType(s, 'AWS::Events::Rule').map(([id, r]) => [id, r.Properties]));
+  const text = JSON.stringify(dlqPolicy(s), (_key, value) => {
+    const getAtt = value?.['Fn::GetAtt'];
+    if (!getAtt) return value;
+    const rule = byId.get(getAtt[0]);
+    if (rule) {
+      const bus = typeof rule.EventBusName === 'string' && rule.EventBusName !== 'default' ? `${rule.EventBusName}/` : '';
+      return `arn:aws:events:${REGION}:${ACCOUNT}:rule/${bus}${rule.Name}`;
+    }
+    return `arn:aws:sqs:${REGION}:${ACCOUNT}:${'q'.repeat(80)}`;
+  });
+  return Buffer.byteLength(text, 'utf8');
+}
+
+describe('sixty metrics (test/fixtures/rules-60.json)', () => {
+  const SIXTY = path.join(__dirname, 'fixtures', 'rules-60.json');
+
+  for (const [name, context] of [
+    ['on the default bus', { stage: 'prod', alarmEmail: 'alarms@example.com', rulesFile: SIXTY }],
+    ['on an existing custom bus (longer ARNs)', { stage: 'prod', eventBusName: 'domain-events', rulesFile: SIXTY }],
+  ] as const) {
+    it(`${name}: one DLQ statement with 60 rule ARNs, within SQS's policy quotas`, () => {
+      const s = synth(context);
+      assert.equal(metricRules(s).length, 60);
+      const policy = dlqPolicy(s);
+      assert.ok(policy.Statement.length <= SQS_POLICY_MAX_STATEMENTS, `${policy.Statement.length} statements`);
+      const allows = policy.Statement.filter((st: any) => st.Effect === 'Allow');
+      assert.equal(allows.length, 1);
+      assert.equal(list(allows[0].Condition.ArnEquals['aws:SourceArn']).length, 60);
+      const bytes = deployedPolicyBytes(s);
+      assert.ok(bytes < SQS_POLICY_MAX_BYTES, `${bytes} bytes`);
+    });
+  }
+
+  it('names each rule <stack>-<metric>, within EventBridge\'s 64 characters, hashing names that would not fit', () => {
+    const s = synth({ rulesFile: SIXTY });
+    for (const { metricName, rule, ruleName } of s.stack.ingest.rules) {
+      const props = s.json.Resources[s.stack.getLogicalId(rule.node.defaultChild as any)].Properties;
+      assert.equal(props.Name, ruleName);
+      assert.equal(ruleName, `metrics-lake-dev-${metricName}`);
+    }
+    const long = 'm'.repeat(100);
+    const a = metricRuleName('metrics-lake-prod', `${long}_a`);
+    const b = metricRuleName('metrics-lake-prod', `${long}_b`);
+    assert.equal(a.length, 64);
+    assert.match(a, /^metrics-lake-prod-m+-[0-9a-f]{8}$/);
+    assert.notEqual(a, b);
+  });
+
+  it('fails at synth, not at deploy, when the rules would not fit in the DLQ policy', () => {
+    const rules = Array.from({ length: 150 }, (_, i) => ({
+      metricName: `a_rather_long_metric_name_for_a_domain_event_${i}`,
+      eventBusName: 'domain-events',
+      eventPattern: { source: ['x'], 'detail-type': [`t${i}`] },
+      inputTransformer: { inputPathsMap: { a: '$.id' }, inputTemplate: '{"a":<a>}' },
+    }));
+    const app = new App({ context: { skipBundling: 'true' } });
+    const settings = readSettings((k) => ({ store: 'timestream', skipBundling: 'true' })[k as 'store']);
+    assert.throws(
+      () => new MetricsLakeStack(app, 'metrics-lake-dev', { settings, rules, env: { account: ACCOUNT, region: REGION } }),
+      /150 metric rules make the rules DLQ policy about \d+ bytes, over the SQS limit of 8192/,
+    );
+  });
+
+  it('alarms on each rule\'s failed invocations under the dimensions AWS/Events publishes', () => {
+    for (const [context, withBus] of [
+      [{ rulesFile: SIXTY }, false],
+      [{ rulesFile: SIXTY, eventBusName: 'domain-events' }, true],
+      [{ rulesFile: SIXTY, createEventBus: 'true' }, true],
+    ] as const) {
+      const s = synth(context);
+      const dims = resourcesOfType(s, 'AWS::CloudWatch::Alarm')
+        .flatMap(([, a]) => a.Properties.Metrics ?? [])
+        .filter((m: any) => m.MetricStat?.Metric.MetricName === 'FailedInvocations')
+        .map((m: any) => Object.fromEntries(m.MetricStat.Metric.Dimensions.map((d: any) => [d.Name, d.Value])));
+      assert.equal(dims.length, 60, 'every rule is watched');
+      const names = new Set(s.stack.ingest.rules.map((r) => r.ruleName));
+      for (const d of dims) {
+        // The bare rule name, never a token (`Ref` is `<bus>|<rule>` on a custom bus).
+        assert.equal(typeof d.RuleName, 'string');
+        assert.ok(names.has(d.RuleName), d.RuleName);
+        if (withBus) assert.ok(d.EventBusName === 'domain-events' || d.EventBusName === 'metrics-lake-dev', JSON.stringify(d));
+        else assert.deepStrictEqual(Object.keys(d), ['RuleName']);
+      }
+    }
   });
 });
 

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import {
   DATA_OUTPUT_PREFIX,
   DELIVERY_BUFFER_INTERVAL,
@@ -311,6 +311,19 @@ describe('metrics store', () => {
     assert.equal(s.stack.queryApi.tenantQueryRole, undefined);
   });
 
+  it("store=influxdb gives the query function its own read token's secret, never the writer's", () => {
+    const s = synth(INFLUX_CONTEXT);
+    const query = env(s, fnIds(s).query);
+    assert.equal(query.METRICS_STORE, 'influxdb');
+    assert.equal(query.INFLUXDB_URL, INFLUX_CONTEXT.influxdbUrl);
+    // The query function refuses anything but v3 at start; the stack passes what it checked.
+    assert.equal(query.INFLUXDB_API, 'v3');
+    assert.equal(query.INFLUXDB_TOKEN_SECRET_ARN, INFLUX_CONTEXT.influxdbReadTokenSecretArn);
+    assert.equal(query.INFLUXDB_ORG, undefined);
+    assert.equal(query.INFLUXDB_RETENTION_DAYS, undefined);
+    assert.ok(!JSON.stringify(query).includes(INFLUX_CONTEXT.influxdbTokenSecretArn));
+  });
+
   it('store=influxdb runs the writer and query functions in the instance\'s VPC, the others outside', () => {
     const s = synth(INFLUX_CONTEXT);
     const ids = fnIds(s);
@@ -343,14 +356,56 @@ describe('metrics store', () => {
     s.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       SecurityGroupIngress: [Match.objectLike({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, SourceSecurityGroupId: 'sg-0ccccccccccccccc3' })],
     });
-    const { routeTableIds: _, ...withoutEndpoints } = INFLUX_CONTEXT;
-    const own = synth({ ...withoutEndpoints, vpcEndpoints: 'false', influxdbApi: 'v2', influxdbOrg: 'metrics' });
+    const { routeTableIds: _, ...withoutRouteTables } = INFLUX_CONTEXT;
+    const own = synth({ ...withoutRouteTables, vpcEndpoints: 'false' });
     own.template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
     own.template.resourceCountIs('AWS::EC2::SecurityGroup', 0);
-    const writer = env(own, fnIds(own).writer);
-    assert.equal(writer.INFLUXDB_API, 'v2');
-    assert.equal(writer.INFLUXDB_ORG, 'metrics');
     dev().template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+  });
+});
+
+describe('outputs', () => {
+  it('name what the deploy guide uses: buckets to empty, dead-letter queues to redrive, secrets, tables', () => {
+    const s = dev();
+    const outputs = (s.json as any).Outputs as Record<string, { Value: unknown }>;
+    const f = s.stack.functions;
+    assert.deepStrictEqual(outputs.AccessLogsBucketName.Value, { Ref: logicalId(s, s.stack.storage.accessLogsBucket) });
+    assert.deepStrictEqual(outputs.WriterDeadLetterQueueArn.Value, { 'Fn::GetAtt': [logicalId(s, f.writerQueue.deadLetterQueue), 'Arn'] });
+    assert.deepStrictEqual(outputs.ForwarderDeadLetterQueueArn.Value, { 'Fn::GetAtt': [logicalId(s, f.forwarderQueue.deadLetterQueue), 'Arn'] });
+    for (const key of ['BucketName', 'TenantsTableName', 'QueryApiUrl', 'SegmentSecretArn', 'MixpanelSecretArn', 'UserPoolId', 'UserPoolClientId', 'TimestreamDatabase']) {
+      assert.ok(outputs[key], key);
+    }
+  });
+});
+
+describe('store=influxdb VPC endpoints, each on its own', () => {
+  const { routeTableIds: _, ...withoutRouteTables } = INFLUX_CONTEXT;
+  const endpoints = (s: Synthesized) => resourcesOfType(s, 'AWS::EC2::VPCEndpoint').map(([, e]) => e.Properties);
+
+  it('without the S3 gateway endpoint (the VPC has one for those route tables): only Secrets Manager', () => {
+    const s = synth({ ...withoutRouteTables, s3Endpoint: 'false' });
+    assert.deepStrictEqual(endpoints(s).map((e) => e.VpcEndpointType), ['Interface']);
+  });
+
+  it('without the Secrets Manager endpoint: only the S3 gateway, and no endpoint security group', () => {
+    const s = synth({ ...INFLUX_CONTEXT, secretsManagerEndpoint: 'false' });
+    assert.deepStrictEqual(endpoints(s).map((e) => e.VpcEndpointType), ['Gateway']);
+    s.template.resourceCountIs('AWS::EC2::SecurityGroup', 0);
+  });
+
+  it('puts the interface endpoint in its own subnets (one per AZ) when the functions share an AZ', () => {
+    const s = synth({ ...INFLUX_CONTEXT, endpointSubnetIds: 'subnet-0fffffffffffffff6' });
+    const [secrets] = endpoints(s).filter((e) => e.VpcEndpointType === 'Interface');
+    assert.deepStrictEqual(secrets.SubnetIds, ['subnet-0fffffffffffffff6']);
+    assert.deepStrictEqual(s.json.Resources[fnIds(s).writer].Properties.VpcConfig.SubnetIds, ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2']);
+  });
+
+  it('warns at synth that the interface endpoint needs the VPC DNS attributes', () => {
+    const s = synth(INFLUX_CONTEXT);
+    const warnings = Annotations.fromStack(s.stack).findWarning('*', Match.stringLikeRegexp('enableDnsSupport and enableDnsHostnames'));
+    assert.equal(warnings.length, 1);
+    const none = synth({ ...withoutRouteTables, vpcEndpoints: 'false' });
+    assert.equal(Annotations.fromStack(none.stack).findWarning('*', Match.stringLikeRegexp('enableDnsHostnames')).length, 0);
   });
 });
 
@@ -427,6 +482,16 @@ describe('observability', () => {
     const [topicId] = resourcesOfType(email, 'AWS::SNS::Topic')[0];
     for (const [, a] of resourcesOfType(email, 'AWS::CloudWatch::Alarm')) assert.deepStrictEqual(a.Properties.AlarmActions, [{ Ref: topicId }]);
 
+    // The topic policy that enforceSSL writes replaces SNS's default: CloudWatch must be allowed.
+    const [, topicPolicy] = resourcesOfType(email, 'AWS::SNS::TopicPolicy')[0];
+    const statements = topicPolicy.Properties.PolicyDocument.Statement;
+    const publish = statements.filter((st: any) => st.Effect === 'Allow' && list(st.Action).includes('sns:Publish'));
+    assert.equal(publish.length, 1);
+    assert.deepStrictEqual(publish[0].Principal, { Service: 'cloudwatch.amazonaws.com' });
+    assert.deepStrictEqual(publish[0].Resource, { Ref: topicId });
+    assert.deepStrictEqual(publish[0].Condition, { StringEquals: { 'aws:SourceAccount': '111111111111' } });
+    assert.ok(statements.some((st: any) => st.Effect === 'Deny' && st.Condition?.Bool?.['aws:SecureTransport'] === 'false'), 'TLS only');
+
     const arn = 'arn:aws:sns:us-east-1:111111111111:ops';
     const existing = synth({ alarmTopicArn: arn });
     existing.template.resourceCountIs('AWS::SNS::Topic', 0);
@@ -437,11 +502,21 @@ describe('observability', () => {
 describe('stages', () => {
   const stateful = ['AWS::S3::Bucket', 'AWS::DynamoDB::GlobalTable', 'AWS::Timestream::Database', 'AWS::SecretsManager::Secret', 'AWS::Logs::LogGroup'];
 
-  it('retains data in prod', () => {
+  it('retains data in prod on update and delete, but not after a failed first create', () => {
     const s = prod();
     for (const type of stateful) {
-      for (const [id, r] of resourcesOfType(s, type)) assert.equal((r as any).DeletionPolicy, 'Retain', `${type} ${id}`);
+      for (const [id, r] of resourcesOfType(s, type)) {
+        // Plain Retain would leave the named database behind a failed create, and the next
+        // deploy would fail with "already exists".
+        assert.equal((r as any).DeletionPolicy, 'RetainExceptOnCreate', `${type} ${id}`);
+        assert.equal((r as any).UpdateReplacePolicy, 'Retain', `${type} ${id}`);
+      }
     }
+    const [, database] = resourcesOfType(s, 'AWS::Timestream::Database')[0];
+    assert.equal(database.Properties.DatabaseName, 'metrics-lake-prod');
+    assert.equal((database as any).DeletionPolicy, 'RetainExceptOnCreate');
+    assert.ok(!Object.values(s.json.Resources).some((r: any) => r.DeletionPolicy === 'Retain'), 'no plain Retain anywhere');
+    s.template.hasResourceProperties('AWS::Cognito::UserPool', { DeletionProtection: 'ACTIVE' });
     s.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       Replicas: [Match.objectLike({ DeletionProtectionEnabled: true })],
     });

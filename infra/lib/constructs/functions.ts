@@ -218,6 +218,6 @@ function grantObjects(fn: lambda.Function, bucket: s3.IBucket, deadLetterPrefix:
 }
 
 /** A generated secret whose text is `fields` plus a random `unset` field: no value in the template. */
-function placeholder(fields: Record<string, string>): secretsmanager.SecretStringGenerator {
+export function placeholder(fields: Record<string, string>): secretsmanager.SecretStringGenerator {
   return { secretStringTemplate: JSON.stringify(fields), generateStringKey: 'unset', excludePunctuation: true, passwordLength: 16 };
 }

@@ -1,7 +1,8 @@
 // Ingest: one EventBridge rule per rendered metric mapping → Firehose (DirectPut) → enrich
 // Lambda processor → S3 `Data/` (GZIP), failures under `Error/`.
 
-import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
+import { createHash } from 'node:crypto';
+import { Duration, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
@@ -10,7 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { FirehoseRuleTarget, VerbatimInputTransformer } from '../firehose-rule-target';
+import { allowRulesToSendToDeadLetterQueue, FirehoseRuleTarget, VerbatimInputTransformer } from '../firehose-rule-target';
 import type { RenderedRule } from '../rules';
 import { newLogGroup } from './log-group';
 import { DATA_PREFIX, DLQ_RETENTION, ERROR_PREFIX, newQueue } from './storage';
@@ -35,10 +36,39 @@ export const PROCESSOR_RETRIES = 3;
 export const RULE_RETRY_ATTEMPTS = 185;
 export const RULE_MAX_EVENT_AGE = Duration.hours(24);
 
+/** EventBridge rule names: 1-64 characters of `[.\-_A-Za-z0-9]`. */
+const MAX_RULE_NAME = 64;
+
+/**
+ * The rule's name: `<stack>-<metric>`, or, when that is longer than EventBridge allows, the
+ * metric name cut short plus a hash of the whole name (so two long names cannot collide).
+ * Names are set rather than generated so that the rule ARNs are short and known at synth (the
+ * rules DLQ policy lists them) and alarms can name the rule in their `RuleName` dimension.
+ */
+export function metricRuleName(stackName: string, metricName: string): string {
+  const name = `${stackName}-${metricName}`;
+  if (name.length <= MAX_RULE_NAME) return name;
+  const hash = createHash('sha256').update(metricName).digest('hex').slice(0, 8);
+  return `${name.slice(0, MAX_RULE_NAME - hash.length - 1)}-${hash}`;
+}
+
+/** One deployed metric rule, with what its CloudWatch metrics are keyed by. */
+export interface MetricRule {
+  readonly metricName: string;
+  readonly rule: events.Rule;
+  readonly ruleName: string;
+  /** `default`, or the custom bus the rule is on (AWS/Events then adds an `EventBusName` dimension). */
+  readonly eventBusName: string;
+}
+
 export interface IngestProps {
   readonly rules: RenderedRule[];
   /** Put every rule on this bus (overrides the rendered bus names). */
   readonly eventBus?: events.IEventBus;
+  /** The literal name of `eventBus` (a created bus's name is a token in the template). */
+  readonly eventBusName?: string;
+  /** `false`: the rules are deployed disabled and match nothing. */
+  readonly rulesEnabled: boolean;
   readonly bucket: s3.IBucket;
   readonly enrichFunction: lambda.IFunction;
   readonly logRetention: logs.RetentionDays;
@@ -48,7 +78,7 @@ export interface IngestProps {
 export class Ingest extends Construct {
   public readonly deliveryStream: firehose.DeliveryStream;
   public readonly deadLetterQueue: sqs.Queue;
-  public readonly rules: { metricName: string; rule: events.Rule }[] = [];
+  public readonly rules: MetricRule[] = [];
   public readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: IngestProps) {
@@ -75,6 +105,12 @@ export class Ingest extends Construct {
       }),
     });
 
+    // aws-kinesisfirehose adds the destination's log stream with a plain Retain: give it the
+    // stage's policy like its log group (plain Retain would outlive a failed first create).
+    for (const stream of this.node.findAll().filter((c): c is logs.CfnLogStream => c instanceof logs.CfnLogStream)) {
+      stream.applyRemovalPolicy(props.removalPolicy);
+    }
+
     this.deadLetterQueue = newQueue(this, 'RulesDlq', { retentionPeriod: DLQ_RETENTION });
     const role = new iam.Role(this, 'RulesRole', {
       assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
@@ -91,9 +127,14 @@ export class Ingest extends Construct {
       return bus;
     };
 
+    if (props.eventBus && !props.eventBusName) throw new Error('eventBus needs its literal eventBusName');
+    const stackName = Stack.of(this).stackName;
     for (const rendered of props.rules) {
       const bus = props.eventBus ?? busNamed(rendered.eventBusName);
+      const ruleName = metricRuleName(stackName, rendered.metricName);
       const rule = new events.Rule(this, `Rule-${rendered.metricName}`, {
+        ruleName,
+        enabled: props.rulesEnabled,
         description: (rendered.description ?? `Metric ${rendered.metricName}`).slice(0, 512),
         eventBus: bus,
         // Deployed verbatim (the L2 only renames `detailType`, which rendered patterns never use).
@@ -109,7 +150,8 @@ export class Ingest extends Construct {
           maxEventAge: RULE_MAX_EVENT_AGE,
         }),
       );
-      this.rules.push({ metricName: rendered.metricName, rule });
+      this.rules.push({ metricName: rendered.metricName, rule, ruleName, eventBusName: props.eventBusName ?? rendered.eventBusName });
     }
+    allowRulesToSendToDeadLetterQueue(this.rules, this.deadLetterQueue);
   }
 }

@@ -3,10 +3,10 @@
 // throttles; the consumer queues on the age of their oldest message; the metric rules on
 // failed invocations. Alarms notify an SNS topic when one is configured.
 
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as events from 'aws-cdk-lib/aws-events';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -19,6 +19,17 @@ export const QUEUE_AGE_THRESHOLD = Duration.minutes(15);
 /** Firehose data older than this in the stream means delivery is stuck (buffer is 60 s). */
 export const DATA_FRESHNESS_THRESHOLD = Duration.minutes(15);
 
+/**
+ * The dimensions AWS/Events publishes a rule's metrics under: `RuleName` (the bare name, never
+ * CloudFormation's `Ref`, which is `<bus>|<rule>` on a custom bus), and `EventBusName` too
+ * for a rule on a custom bus; a metric with other dimensions than the published ones has no
+ * data, and the alarm would sit in OK forever.
+ * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html
+ */
+export function ruleMetricDimensions(rule: { ruleName: string; eventBusName: string }): Record<string, string> {
+  return rule.eventBusName === 'default' ? { RuleName: rule.ruleName } : { EventBusName: rule.eventBusName, RuleName: rule.ruleName };
+}
+
 export interface ObservabilityProps {
   readonly dashboardName: string;
   readonly alarmEmail?: string;
@@ -27,7 +38,7 @@ export interface ObservabilityProps {
   readonly consumerQueues: { name: string; queue: sqs.IQueue }[];
   readonly functions: { name: string; fn: lambda.IFunction }[];
   readonly deliveryStream: firehose.IDeliveryStream;
-  readonly rules: { metricName: string; rule: events.IRule }[];
+  readonly rules: { metricName: string; ruleName: string; eventBusName: string }[];
 }
 
 export class Observability extends Construct {
@@ -51,6 +62,19 @@ export class Observability extends Construct {
         id: 'ES7000',
         reason: 'An e-mail subscription to the alarm topic: SNS retries e-mail delivery itself, and a DLQ for it could only alarm back through this same topic.',
       });
+      // enforceSSL writes a topic policy, which replaces SNS's default one (that let the
+      // account's services publish); with only the TLS Deny in it, CloudWatch could not publish
+      // a single alarm. Allow it for this account's alarms:
+      // https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html
+      topic.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowCloudWatchAlarms',
+          principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['sns:Publish'],
+          resources: [topic.topicArn],
+          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+        }),
+      );
       skipCheckov(topic, { id: 'CKV_AWS_26', reason: `${REASONS.awsManagedEncryption} Alarm notifications carry no event data.` });
       this.topic = topic;
     }
@@ -163,11 +187,11 @@ export class Observability extends Construct {
 
     // Failed rule invocations, summed in groups (a metric-math alarm takes at most 10 metrics).
     const failed = props.rules.map(
-      ({ rule }) =>
+      (rule) =>
         new cloudwatch.Metric({
           namespace: 'AWS/Events',
           metricName: 'FailedInvocations',
-          dimensionsMap: { RuleName: rule.ruleName },
+          dimensionsMap: ruleMetricDimensions(rule),
           statistic: 'Sum',
           period,
         }),
@@ -175,7 +199,9 @@ export class Observability extends Construct {
     const failedGroups: cloudwatch.MathExpression[] = [];
     for (let start = 0; start < failed.length; start += 10) {
       const group = failed.slice(start, start + 10);
-      const usingMetrics = Object.fromEntries(group.map((m, i) => [`f${i}`, m]));
+      // Ids unique across groups: the dashboard graph shows every group, and a graph may not
+      // use one id for two metrics.
+      const usingMetrics = Object.fromEntries(group.map((m, i) => [`f${start + i}`, m]));
       const sum = new cloudwatch.MathExpression({
         expression: Object.keys(usingMetrics).join(' + '),
         usingMetrics,

@@ -67,14 +67,21 @@ export class QueryApi extends Construct {
         mfa: cognito.Mfa.OPTIONAL,
         mfaSecondFactor: { otp: true, sms: false },
         accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
-        deletionProtection: props.removalPolicy === RemovalPolicy.RETAIN,
+        deletionProtection: props.removalPolicy !== RemovalPolicy.DESTROY,
         removalPolicy: props.removalPolicy,
       });
       // Users cannot set their own tenant: only administrators write `custom:tenant_id`.
       const readable = new cognito.ClientAttributes().withStandardAttributes({ email: true }).withCustomAttributes('tenant_id');
       const writable = new cognito.ClientAttributes().withStandardAttributes({ email: true });
+      // Browsers sign in with SRP (Amplify's signIn); ADMIN_USER_PASSWORD_AUTH needs the
+      // account's IAM credentials (cognito-idp:AdminInitiateAuth), so only operators and a
+      // customer's backend can use it, e.g. for the deploy guide's first query. No hosted UI
+      // and so no OAuth: CDK would otherwise enable the code and implicit grants with an
+      // https://example.com callback.
+      // https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-authentication-flow-methods.html
       this.userPoolClient = this.userPool.addClient('Client', {
-        authFlows: { userSrp: true },
+        authFlows: { userSrp: true, adminUserPassword: true },
+        disableOAuth: true,
         generateSecret: false,
         preventUserExistenceErrors: true,
         readAttributes: readable,
@@ -169,7 +176,7 @@ export class QueryApi extends Construct {
       fn.addEnvironment('TENANT_QUERY_ROLE_ARN', this.tenantQueryRole.roleArn);
       fn.addEnvironment('TENANT_SESSION_TAG', TENANT_SESSION_TAG);
     } else {
-      props.store.grantWrite(fn); // the InfluxDB token (no IAM on InfluxDB's data plane)
+      props.store.grantQueryToken(fn); // its read token (no IAM on InfluxDB's data plane)
     }
   }
 

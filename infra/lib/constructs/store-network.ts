@@ -2,10 +2,17 @@
 // no IAM on its data plane, so the writer and query functions join that VPC (its subnets and
 // security groups that the instance admits) and reach AWS APIs through endpoints instead of a
 // NAT gateway: an S3 gateway endpoint (free; the writer reads objects and writes dead letters)
-// and a Secrets Manager interface endpoint (the token). With vpcEndpoints=false the VPC must
-// already provide them, or a NAT gateway.
+// and a Secrets Manager interface endpoint (the tokens). Each is optional on its own
+// (s3Endpoint / secretsManagerEndpoint): without one, the VPC must already provide it, or a NAT
+// gateway.
+//
+// The interface endpoint's private DNS name (secretsmanager.<region>.amazonaws.com resolving to
+// the endpoint) works only in a VPC with both DNS attributes on, enableDnsSupport and
+// enableDnsHostnames, and it takes at most one subnet per Availability Zone:
+// https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html
+// The VPC is not looked up at synth (no credentials needed), so the deploy guide checks both.
 
-import { Stack } from 'aws-cdk-lib';
+import { Annotations, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -19,14 +26,20 @@ export class StoreNetwork extends Construct {
   constructor(scope: Construct, id: string, settings: StoreNetworkSettings) {
     super(scope, id);
     this.settings = settings;
-    if (!settings.createEndpoints) return;
     const region = Stack.of(this).region;
-    new ec2.CfnVPCEndpoint(this, 'S3Endpoint', {
-      vpcId: settings.vpcId,
-      serviceName: `com.amazonaws.${region}.s3`,
-      vpcEndpointType: 'Gateway',
-      routeTableIds: settings.routeTableIds,
-    });
+    if (settings.s3GatewayEndpoint) {
+      new ec2.CfnVPCEndpoint(this, 'S3Endpoint', {
+        vpcId: settings.vpcId,
+        serviceName: `com.amazonaws.${region}.s3`,
+        vpcEndpointType: 'Gateway',
+        routeTableIds: settings.s3GatewayEndpoint.routeTableIds,
+      });
+    }
+    if (!settings.secretsManagerEndpoint) return;
+    Annotations.of(this).addWarningV2(
+      'metrics-lake:endpoint-dns',
+      `the Secrets Manager endpoint needs enableDnsSupport and enableDnsHostnames on ${settings.vpcId} (aws ec2 describe-vpc-attribute --vpc-id ${settings.vpcId} --attribute enableDnsHostnames) and at most one of its subnets (${settings.secretsManagerEndpoint.subnetIds.join(', ')}) per Availability Zone; otherwise the stack fails to create it`,
+    );
     // HTTPS from the functions' security groups only.
     this.endpointSecurityGroup = new ec2.CfnSecurityGroup(this, 'EndpointSecurityGroup', {
       vpcId: settings.vpcId,
@@ -46,7 +59,7 @@ export class StoreNetwork extends Construct {
       serviceName: `com.amazonaws.${region}.secretsmanager`,
       vpcEndpointType: 'Interface',
       privateDnsEnabled: true,
-      subnetIds: settings.subnetIds,
+      subnetIds: settings.secretsManagerEndpoint.subnetIds,
       securityGroupIds: [this.endpointSecurityGroup.attrGroupId],
     });
   }

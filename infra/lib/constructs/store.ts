@@ -31,6 +31,7 @@ export class MetricsStore extends Construct {
   /** LiveAnalytics database name (store=timestream only). */
   public readonly databaseName?: string;
   private readonly influxSecret?: secretsmanager.ISecret;
+  private readonly influxReadSecret?: secretsmanager.ISecret;
   private readonly influx?: InfluxDbSettings;
   private readonly influxRetentionDays?: number;
   /** The VPC path to the InfluxDB instance (store=influxdb only). */
@@ -56,6 +57,7 @@ export class MetricsStore extends Construct {
       this.influxRetentionDays = props.influxdbRetentionDays;
       this.network = new StoreNetwork(this, 'Network', props.influxdb.network);
       this.influxSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'InfluxToken', props.influxdb.tokenSecretArn);
+      this.influxReadSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'InfluxReadToken', props.influxdb.readTokenSecretArn);
     }
   }
 
@@ -75,15 +77,16 @@ export class MetricsStore extends Construct {
     if (this.kind === 'timestream') {
       return { METRICS_STORE: 'timestream', TIMESTREAM_DATABASE: this.databaseName! };
     }
-    const influx = this.influx!;
     return {
-      METRICS_STORE: 'influxdb',
-      INFLUXDB_URL: influx.url,
-      INFLUXDB_API: influx.api,
-      INFLUXDB_TOKEN_SECRET_ARN: this.influxSecret!.secretArn,
-      ...(influx.org ? { INFLUXDB_ORG: influx.org } : {}),
+      ...this.influxEnvironment(this.influxSecret!),
       ...(this.influxRetentionDays !== undefined ? { INFLUXDB_RETENTION_DAYS: String(this.influxRetentionDays) } : {}),
     };
+  }
+
+  /** What both functions need to reach the InfluxDB cluster, with the token in `secret`. */
+  private influxEnvironment(secret: secretsmanager.ISecret): Record<string, string> {
+    const influx = this.influx!;
+    return { METRICS_STORE: 'influxdb', INFLUXDB_URL: influx.url, INFLUXDB_API: influx.api, INFLUXDB_TOKEN_SECRET_ARN: secret.secretArn };
   }
 
   /** Puts a function that talks to the store where it can reach it (the VPC, for InfluxDB). */
@@ -115,8 +118,17 @@ export class MetricsStore extends Construct {
     });
   }
 
-  /** Environment for the query function. */
+  /**
+   * Environment for the query function: with InfluxDB, its own read token's secret, never the
+   * writer's (crates/query/src/config.rs reads the same variable names).
+   */
   public queryEnvironment(): Record<string, string> {
-    return this.writerEnvironment();
+    return this.kind === 'timestream' ? this.writerEnvironment() : this.influxEnvironment(this.influxReadSecret!);
+  }
+
+  /** With InfluxDB: the query function may read its read token's secret, and nothing else of the store. */
+  public grantQueryToken(grantee: iam.IGrantable): void {
+    if (this.kind !== 'influxdb') throw new Error('the query token exists only with store=influxdb');
+    this.influxReadSecret!.grantRead(grantee);
   }
 }
