@@ -92,6 +92,7 @@ describe('each function holds only what it calls', () => {
         ...sqsConsume,
         's3:GetObject',
         's3:PutObject',
+        's3:AbortMultipartUpload',
         'timestream:DescribeEndpoints',
         'timestream:CreateTable',
         'timestream:DescribeTable',
@@ -103,6 +104,8 @@ describe('each function holds only what it calls', () => {
     assert.ok(text(get).endsWith('"/Data/*"]]}'), text(get));
     const put = statements.find((st) => list(st.Action).includes('s3:PutObject'));
     assert.ok(text(put).endsWith('"/Error/writer/*"]]}'), text(put));
+    const abort = statements.find((st) => list(st.Action).includes('s3:AbortMultipartUpload'));
+    assert.ok(text(abort).endsWith('"/Error/writer/*"]]}'), text(abort));
     const write = statements.find((st) => list(st.Action).includes('timestream:WriteRecords'));
     assert.ok(text(write).includes(':database/metrics-lake-dev/table/*'), text(write));
     for (const st of statements) {
@@ -118,12 +121,13 @@ describe('each function holds only what it calls', () => {
     const statements = policyStatementsOf(s, roleOf(s, ids.forwarder));
     assert.deepStrictEqual(
       [...actionsOf(statements)].sort(),
-      [...tracing, ...sqsConsume, 's3:GetObject', 's3:PutObject', 's3:ListBucket', 'secretsmanager:GetSecretValue'].sort(),
+      [...tracing, ...sqsConsume, 's3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListBucket', 'secretsmanager:GetSecretValue'].sort(),
     );
     const objectArns = (action: string) =>
       statements.filter((st) => list(st.Action).includes(action)).flatMap((st) => list(st.Resource)).map((r) => JSON.stringify(r).replace(/^.*"(\/[^"]*)"\]\]\}$/, '$1'));
     assert.deepStrictEqual(objectArns('s3:GetObject').sort(), ['/Data/*', '/Error/forwarder/*', '/State/forwarder/*']);
     assert.deepStrictEqual(objectArns('s3:PutObject').sort(), ['/Error/forwarder/*', '/State/forwarder/*']);
+    assert.deepStrictEqual(objectArns('s3:AbortMultipartUpload'), ['/Error/forwarder/*']);
     const list_ = statements.find((st) => list(st.Action).includes('s3:ListBucket'));
     assert.deepStrictEqual(list_.Resource, { 'Fn::GetAtt': [logicalId(s, s.stack.storage.bucket), 'Arn'] });
     assert.deepStrictEqual(list_.Condition, { StringLike: { 's3:prefix': ['State/forwarder/*'] } });

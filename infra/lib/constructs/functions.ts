@@ -157,6 +157,7 @@ export class Functions extends Construct {
       actions: ['s3:GetObject', 's3:PutObject'],
       resourceArns: [bucket.arnForObjects(`${FORWARDER_DEAD_LETTER_PREFIX}*`), bucket.arnForObjects(`${FORWARDER_PROGRESS_PREFIX}*`)],
     });
+    grantAbortDeadLetterUploads(this.forwarder, bucket, FORWARDER_DEAD_LETTER_PREFIX);
     this.forwarder.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['s3:ListBucket'],
@@ -215,6 +216,17 @@ function consumeQueue(fn: lambda.Function, consumer: ConsumerQueue, maxConcurren
 function grantObjects(fn: lambda.Function, bucket: s3.IBucket, deadLetterPrefix: string): void {
   iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:GetObject'], resourceArns: [bucket.arnForObjects(`${DATA_PREFIX}*`)] });
   iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:PutObject'], resourceArns: [bucket.arnForObjects(`${deadLetterPrefix}*`)] });
+  grantAbortDeadLetterUploads(fn, bucket, deadLetterPrefix);
+}
+
+/**
+ * Many dead letters are streamed as a multipart upload (crates/objects/src/dead_letter.rs).
+ * s3:PutObject covers creating, uploading parts and completing it; abandoning one when the
+ * object is retried needs s3:AbortMultipartUpload:
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions
+ */
+function grantAbortDeadLetterUploads(fn: lambda.Function, bucket: s3.IBucket, deadLetterPrefix: string): void {
+  iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:AbortMultipartUpload'], resourceArns: [bucket.arnForObjects(`${deadLetterPrefix}*`)] });
 }
 
 /** A generated secret whose text is `fields` plus a random `unset` field: no value in the template. */
