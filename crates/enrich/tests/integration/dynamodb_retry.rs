@@ -3,7 +3,7 @@
 //! bounded number of times.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use super::common;
 
 use std::io::{BufReader, Write};
 use std::net::TcpListener;

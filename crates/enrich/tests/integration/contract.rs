@@ -3,7 +3,7 @@
 //! for `Ok`, the original bytes otherwise), and a response that fits Lambda's limit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use super::common;
 
 use common::*;
 use metrics_enrich::config::InvalidRecordPolicy;

@@ -2,7 +2,7 @@
 //! well-formed result per record, in order.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use super::common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

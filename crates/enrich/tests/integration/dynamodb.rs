@@ -3,7 +3,7 @@
 //! failing the invocation rather than the records.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use super::common;
 
 use std::time::Duration;
 

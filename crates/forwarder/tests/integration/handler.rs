@@ -3,7 +3,7 @@
 //! a destination did not accept.
 #![allow(clippy::unwrap_used)] // helpers of tests: failing loudly is the point
 
-mod common;
+use super::common;
 
 use std::time::Duration;
 
@@ -384,12 +384,12 @@ async fn the_sample_events_in_the_repository_deliver_their_object_once() {
     )
     .await;
     let f = forwarder(&sim, &[]).await;
-    let s3_event = include_bytes!("../../../events/forwarder/s3-object-created.json");
+    let s3_event = include_bytes!("../../../../events/forwarder/s3-object-created.json");
     let invocation = f.handle(s3_event, Deadline::after(Duration::from_secs(20))).await;
     assert!(invocation.error.is_none());
     assert_eq!(sim.client().state().await.unwrap().mixpanel.accepted.len(), 7);
 
-    let sqs_event = include_bytes!("../../../events/forwarder/sqs-s3-notification.json");
+    let sqs_event = include_bytes!("../../../../events/forwarder/sqs-s3-notification.json");
     let invocation = f
         .handle(sqs_event, Deadline::after(Duration::from_secs(20)))
         .await;

@@ -2,7 +2,7 @@
 //! The query API's behaviour over the embedded store: answers, parameters in both forms,
 //! caching headers, JSON errors for every failure, and the OpenAPI document matching the router.
 
-mod common;
+use super::common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -236,7 +236,7 @@ async fn a_store_failure_is_a_503_that_is_not_cached() {
 
 #[tokio::test]
 async fn the_openapi_document_lists_exactly_the_routes_the_router_serves() {
-    let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../../openapi.json")).unwrap();
     let documented: Vec<(String, Vec<String>)> = doc["paths"]
         .as_object()
         .unwrap()
@@ -303,7 +303,7 @@ async fn a_query_the_store_cannot_run_is_a_500_query_failed_not_a_503() {
 
 #[test]
 fn the_openapi_document_lists_every_query_error_code() {
-    let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../../openapi.json")).unwrap();
     let listed = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"];
     for code in QueryErrorCode::ALL {
         assert!(

@@ -4,7 +4,7 @@
 //! Both must give the same unified event, or reject it for the same reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use super::common;
 
 use common::*;
 use metrics_enrich::config::InvalidRecordPolicy;

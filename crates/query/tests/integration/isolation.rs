@@ -3,7 +3,7 @@
 //! server: each attempt must get a clean 4xx with a JSON error, and no byte of globex's data.
 //! acme-prod is the caller; globex's records carry marker values (`common::GLOBEX_MARKERS`).
 
-mod common;
+use super::common;
 
 use axum::body::Body;
 use axum::http::Request;

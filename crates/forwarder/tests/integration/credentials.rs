@@ -2,7 +2,7 @@
 //! and never shown in errors.
 #![allow(clippy::unwrap_used)] // helpers of tests: failing loudly is the point
 
-mod common;
+use super::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! intended change, then review the diff.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use super::common;
 
 use common::*;
 use metrics_enrich::config::InvalidRecordPolicy;

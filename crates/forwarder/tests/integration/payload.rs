@@ -2,7 +2,7 @@
 //! change, and batches split at the exact limits. Pure: no network.
 #![allow(clippy::unwrap_used)] // helpers of tests: failing loudly is the point
 
-mod common;
+use super::common;
 
 use common::{config, event_line, lines};
 use metrics_forwarder::{DestinationKind, Prepared, prepare};

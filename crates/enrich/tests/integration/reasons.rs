@@ -3,7 +3,7 @@
 //! `events/enrich/every-invalid.json` (each record id there is its code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use super::common;
 
 use std::collections::HashMap;
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 const NOW: EventTime = EventTime::from_millis(1_795_651_200_000); // 2026-11-26T00:00:00Z
 
 fn shipped_rules() -> RuleSet {
-    RuleSet::from_toml(include_str!("../../../infra/metrics.toml")).unwrap()
+    RuleSet::from_toml(include_str!("../../../../infra/metrics.toml")).unwrap()
 }
 
 fn sample(name: &str) -> Vec<u8> {

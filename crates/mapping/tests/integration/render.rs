@@ -5,7 +5,7 @@
 use metrics_mapping::RuleSet;
 use serde_json::{Value, json};
 
-const MAPPING_FILE: &str = include_str!("../../../infra/metrics.toml");
+const MAPPING_FILE: &str = include_str!("../../../../infra/metrics.toml");
 
 fn rendered_file_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/generated/rules.json")

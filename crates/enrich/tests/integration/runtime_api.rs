@@ -2,7 +2,7 @@
 //! `/next`, and exactly what it posts back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use super::common;
 
 use std::collections::VecDeque;
 use std::io::{BufReader, Write};

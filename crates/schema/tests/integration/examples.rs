@@ -60,7 +60,7 @@ fn rust_validation_gives_the_expected_outcome_for_every_example() {
 #[test]
 fn json_schema_accepts_exactly_the_valid_examples() {
     let (_, examples) = examples();
-    let schema: Value = serde_json::from_str(include_str!("../unified-event.schema.json")).unwrap();
+    let schema: Value = serde_json::from_str(include_str!("../../unified-event.schema.json")).unwrap();
     let mut schemas = boon::Schemas::new();
     let mut compiler = boon::Compiler::new();
     compiler.enable_format_assertions();

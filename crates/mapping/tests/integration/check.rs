@@ -40,7 +40,7 @@ fn the_base_file_passes_every_check() {
 
 #[test]
 fn the_shipped_mapping_file_passes_every_check() {
-    let text = include_str!("../../../infra/metrics.toml");
+    let text = include_str!("../../../../infra/metrics.toml");
     assert_eq!(findings(text), []);
     assert!(RuleSet::from_toml(text).unwrap().len() >= 6);
 }

@@ -2,7 +2,7 @@
 //! splitting, strict-mode partial failures, permanent refusals, the deadline, concurrency.
 #![allow(clippy::unwrap_used)] // helpers of tests: failing loudly is the point
 
-mod common;
+use super::common;
 
 use std::time::{Duration, Instant};
 

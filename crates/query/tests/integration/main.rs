@@ -1,0 +1,9 @@
+//! The integration tests of `query`, as modules of one test binary: one link of the
+//! dependencies (the AWS SDK among them) instead of one per file.
+
+mod common;
+mod api;
+mod embedded;
+mod isolation;
+mod timestream_moto;
+mod timestream_sql;
