@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use metrics_forwarder::destination::{Destination, DestinationKind, SendFuture, SendOutcome};
-use metrics_forwarder::payload::{Built, PreparedBatch, PreparedItem, batch, build};
+use metrics_forwarder::payload::{Format, PreparedBatch};
 use metrics_forwarder::{Config, RequestTemplate};
-use metrics_schema::{EventTime, ReasonCode, Stage, UnifiedEvent};
+use metrics_schema::{EventTime, ReasonCode, Stage};
 use serde::Serialize;
 
 use crate::bucket::{BucketError, LocalBucket};
@@ -169,16 +169,8 @@ impl OutboxDestination<'_> {
 }
 
 impl Destination for OutboxDestination<'_> {
-    fn kind(&self) -> DestinationKind {
-        self.template.kind
-    }
-
-    fn build_batches(&self, events: &[UnifiedEvent<'_>]) -> Built {
-        build(self.template.format, events)
-    }
-
-    fn rebuild(&self, items: Vec<PreparedItem>) -> PreparedBatch {
-        batch(self.template.format, items)
+    fn format(&self) -> &dyn Format {
+        self.template.format
     }
 
     fn send<'a>(&'a self, batch: &'a PreparedBatch, _: Duration) -> SendFuture<'a> {

@@ -6,14 +6,13 @@
 use std::time::Duration;
 
 use base64::Engine;
-use http::{HeaderName, HeaderValue, Uri};
-use metrics_schema::UnifiedEvent;
+use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use super::{Destination, DestinationKind, SendFuture, SendOutcome, classify, excerpt};
+use super::{Destination, Endpoint, SendFuture, SendOutcome, excerpt};
 use crate::http::HttpClient;
 use crate::payload::mixpanel::{MixpanelFormat, PATH};
-use crate::payload::{Built, PreparedBatch, PreparedItem, batch, build};
+use crate::payload::{Format, PreparedBatch};
 use crate::reason::Reason;
 use metrics_http::Secret;
 
@@ -115,9 +114,7 @@ pub fn public_headers() -> Vec<(HeaderName, HeaderValue)> {
 #[derive(Debug, Clone)]
 pub struct Mixpanel {
     format: MixpanelFormat,
-    uri: Uri,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    http: HttpClient,
+    endpoint: Endpoint,
 }
 
 impl Mixpanel {
@@ -133,38 +130,23 @@ impl Mixpanel {
             endpoint.trim_end_matches('/'),
             path_and_query(auth.project_id())
         );
-        let uri: Uri = uri.parse().ok()?;
         let mut headers = public_headers();
         headers.push((http::header::AUTHORIZATION, auth.header()?));
         Some(Mixpanel {
             format,
-            uri,
-            headers,
-            http,
+            endpoint: Endpoint::new(&uri, headers, http)?,
         })
     }
 }
 
 impl Destination for Mixpanel {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Mixpanel
-    }
-
-    fn build_batches(&self, events: &[UnifiedEvent<'_>]) -> Built {
-        build(&self.format, events)
-    }
-
-    fn rebuild(&self, items: Vec<PreparedItem>) -> PreparedBatch {
-        batch(&self.format, items)
+    fn format(&self) -> &dyn Format {
+        &self.format
     }
 
     fn send<'a>(&'a self, batch: &'a PreparedBatch, timeout: Duration) -> SendFuture<'a> {
         Box::pin(async move {
-            let result = self
-                .http
-                .post(&self.uri, &self.headers, batch.body.clone(), timeout)
-                .await;
-            match classify(result) {
+            match self.endpoint.post(batch, timeout).await {
                 Err(outcome) => outcome,
                 Ok(response) if (200..300).contains(&response.status) => SendOutcome::Accepted,
                 Ok(response) if response.status == 400 => match failed_records(&response.body, batch) {
@@ -241,6 +223,7 @@ pub fn failed_records(body: &[u8], batch: &PreparedBatch) -> Option<Vec<(usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payload::PreparedItem;
     use bytes::Bytes;
 
     fn batch(ids: &[&str]) -> PreparedBatch {

@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use metrics_schema::UnifiedEvent;
 
-use crate::http::{HttpError, HttpResponse};
-use crate::payload::{Built, PreparedBatch};
+use http::{HeaderName, HeaderValue, Uri};
+
+use crate::http::{HttpClient, HttpError, HttpResponse};
+use crate::payload::{Built, Format, PreparedBatch, PreparedItem, batch, build};
 use crate::reason::Reason;
 
 /// The destinations this function knows.
@@ -57,22 +59,61 @@ pub enum SendOutcome {
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = SendOutcome> + Send + 'a>>;
 
 /// A destination. The enabled ones are built once, as a list ([`crate::build_destinations`]),
-/// and every object goes to each of them through [`crate::forward::forward_object`].
+/// and every object goes to each of them through [`crate::forward::forward_object`]. A vendor
+/// supplies its payload [`Format`] (the pure half) and `send` (the I/O half).
 pub trait Destination: Send + Sync {
-    fn kind(&self) -> DestinationKind;
+    /// The vendor's payload format: what events become, and its limits.
+    fn format(&self) -> &dyn Format;
+
+    /// Sends one batch and classifies the answer.
+    fn send<'a>(&'a self, batch: &'a PreparedBatch, timeout: Duration) -> SendFuture<'a>;
+
+    fn kind(&self) -> DestinationKind {
+        self.format().kind()
+    }
 
     fn name(&self) -> &'static str {
         self.kind().name()
     }
 
     /// Pure: the batches for `events`, within the vendor's limits.
-    fn build_batches(&self, events: &[UnifiedEvent<'_>]) -> Built;
+    fn build_batches(&self, events: &[UnifiedEvent<'_>]) -> Built {
+        build(self.format(), events)
+    }
 
     /// Pure: a batch of some of another batch's items (after a 413).
-    fn rebuild(&self, items: Vec<crate::payload::PreparedItem>) -> PreparedBatch;
+    fn rebuild(&self, items: Vec<PreparedItem>) -> PreparedBatch {
+        batch(self.format(), items)
+    }
+}
 
-    /// Sends one batch and classifies the answer.
-    fn send<'a>(&'a self, batch: &'a PreparedBatch, timeout: Duration) -> SendFuture<'a>;
+/// Where a vendor's requests go: its URL, headers (credentials included) and client.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    uri: Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    http: HttpClient,
+}
+
+impl Endpoint {
+    /// `None` when `uri` is not a URL.
+    pub fn new(uri: &str, headers: Vec<(HeaderName, HeaderValue)>, http: HttpClient) -> Option<Endpoint> {
+        Some(Endpoint {
+            uri: uri.parse().ok()?,
+            headers,
+            http,
+        })
+    }
+
+    /// Posts one batch: the answer when it is 2xx or a refusal the vendor explains itself, or
+    /// the outcome both vendors share for the rest ([`classify`]).
+    pub async fn post(&self, batch: &PreparedBatch, timeout: Duration) -> Result<HttpResponse, SendOutcome> {
+        classify(
+            self.http
+                .post(&self.uri, &self.headers, batch.body.clone(), timeout)
+                .await,
+        )
+    }
 }
 
 /// The classification both vendors share for answers that are not their special cases.

@@ -4,13 +4,12 @@
 use std::time::Duration;
 
 use base64::Engine;
-use http::{HeaderName, HeaderValue, Uri};
-use metrics_schema::UnifiedEvent;
+use http::{HeaderName, HeaderValue};
 
-use super::{Destination, DestinationKind, SendFuture, SendOutcome, classify, excerpt};
+use super::{Destination, Endpoint, SendFuture, SendOutcome, excerpt};
 use crate::http::HttpClient;
 use crate::payload::segment::{PATH, SegmentFormat};
-use crate::payload::{Built, PreparedBatch, PreparedItem, batch, build};
+use crate::payload::{Format, PreparedBatch};
 use crate::reason::Reason;
 use metrics_http::Secret;
 
@@ -20,9 +19,7 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.segment.io";
 #[derive(Debug, Clone)]
 pub struct Segment {
     format: SegmentFormat,
-    uri: Uri,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    http: HttpClient,
+    endpoint: Endpoint,
 }
 
 /// The headers of a Segment request, credentials excepted.
@@ -54,38 +51,24 @@ impl Segment {
         write_key: &Secret,
         http: HttpClient,
     ) -> Option<Segment> {
-        let uri: Uri = format!("{}{PATH}", endpoint.trim_end_matches('/')).parse().ok()?;
         let mut headers = public_headers();
         headers.push((http::header::AUTHORIZATION, authorization(write_key)?));
+        let uri = format!("{}{PATH}", endpoint.trim_end_matches('/'));
         Some(Segment {
             format,
-            uri,
-            headers,
-            http,
+            endpoint: Endpoint::new(&uri, headers, http)?,
         })
     }
 }
 
 impl Destination for Segment {
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Segment
-    }
-
-    fn build_batches(&self, events: &[UnifiedEvent<'_>]) -> Built {
-        build(&self.format, events)
-    }
-
-    fn rebuild(&self, items: Vec<PreparedItem>) -> PreparedBatch {
-        batch(&self.format, items)
+    fn format(&self) -> &dyn Format {
+        &self.format
     }
 
     fn send<'a>(&'a self, batch: &'a PreparedBatch, timeout: Duration) -> SendFuture<'a> {
         Box::pin(async move {
-            let result = self
-                .http
-                .post(&self.uri, &self.headers, batch.body.clone(), timeout)
-                .await;
-            match classify(result) {
+            match self.endpoint.post(batch, timeout).await {
                 Err(outcome) => outcome,
                 Ok(response) if (200..300).contains(&response.status) => SendOutcome::Accepted,
                 Ok(response) => SendOutcome::Refused {
