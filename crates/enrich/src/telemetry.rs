@@ -103,11 +103,7 @@ pub fn metric_documents(
 
 /// The EMF document for a failed invocation (Firehose retries the whole batch).
 pub fn error_document(error_type: &str, timestamp: EventTime) -> serde_json::Value {
-    count_document(
-        timestamp.as_millis(),
-        &[("Stage", STAGE), ("ErrorType", error_type)],
-        &[("InvocationErrors", 1)],
-    )
+    metrics_telemetry::invocation_error_document(STAGE, error_type, timestamp.as_millis())
 }
 
 #[cfg(test)]

@@ -336,12 +336,9 @@ fn mixpanel_source<F: Fn(&str) -> Option<String>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_lookup(|name| vars.get(name).cloned())
+        Config::from_lookup(metrics_testkit::lookup(vars))
     }
 
     #[test]

@@ -116,11 +116,7 @@ pub fn metric_documents(reports: &[ObjectReport], timestamp: EventTime) -> Vec<V
 
 /// The EMF document for a failed invocation.
 pub fn error_document(error_type: &str, timestamp: EventTime) -> Value {
-    count_document(
-        timestamp.as_millis(),
-        &[("Stage", STAGE), ("ErrorType", error_type)],
-        &[("InvocationErrors", 1)],
-    )
+    metrics_telemetry::invocation_error_document(STAGE, error_type, timestamp.as_millis())
 }
 
 #[cfg(test)]

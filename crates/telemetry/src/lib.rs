@@ -76,6 +76,16 @@ pub fn count_document(
     Value::Object(document)
 }
 
+/// The document for an invocation that failed as a whole (`InvocationErrors`, dimensions
+/// `Stage` and `ErrorType`): the event source retries it.
+pub fn invocation_error_document(stage: &str, error_type: &str, timestamp_ms: i64) -> serde_json::Value {
+    count_document(
+        timestamp_ms,
+        &[("Stage", stage), ("ErrorType", error_type)],
+        &[("InvocationErrors", 1)],
+    )
+}
+
 /// Set by [`capture_in_tests`].
 static THROUGH_TEST_HARNESS: AtomicBool = AtomicBool::new(false);
 

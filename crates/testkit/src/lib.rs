@@ -146,3 +146,12 @@ fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("no free port on 127.0.0.1")
 }
+
+/// An environment for a configuration's `from_lookup`: `vars` are set, everything else is not.
+pub fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let vars: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name| vars.get(name).cloned()
+}

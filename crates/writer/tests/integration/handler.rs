@@ -2,7 +2,6 @@
 //! The Lambda handler against moto (S3 through the real SDK; Timestream on moto, the embedded
 //! store, or a local Timestream fake with injected faults).
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -23,8 +22,7 @@ use serde_json::{Value, json};
 fn config(vars: &[(&str, &str)]) -> Config {
     // Every test builds its writer with this: its EMF lines go to the test's captured output.
     metrics_telemetry::capture_in_tests();
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    Config::from_lookup(|k| map.get(k).cloned()).unwrap()
+    Config::from_lookup(metrics_testkit::lookup(vars)).unwrap()
 }
 
 async fn s3() -> aws_sdk_s3::Client {
