@@ -9,11 +9,10 @@ use base64::Engine;
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use super::{Destination, Endpoint, SendFuture, SendOutcome, excerpt};
+use super::{Destination, Endpoint, SendFuture, SendOutcome};
 use crate::http::HttpClient;
 use crate::payload::mixpanel::{MixpanelFormat, PATH};
 use crate::payload::{Format, PreparedBatch};
-use crate::reason::Reason;
 use metrics_http::Secret;
 
 /// Data residency: the project's region decides the host, or nothing is ingested.
@@ -130,12 +129,8 @@ impl Mixpanel {
             endpoint.trim_end_matches('/'),
             path_and_query(auth.project_id())
         );
-        let mut headers = public_headers();
-        headers.push((http::header::AUTHORIZATION, auth.header()?));
-        Some(Mixpanel {
-            format,
-            endpoint: Endpoint::new(&uri, headers, http)?,
-        })
+        let endpoint = Endpoint::new(&uri, public_headers(), auth.header()?, http)?;
+        Some(Mixpanel { format, endpoint })
     }
 }
 
@@ -145,23 +140,13 @@ impl Destination for Mixpanel {
     }
 
     fn send<'a>(&'a self, batch: &'a PreparedBatch, timeout: Duration) -> SendFuture<'a> {
-        Box::pin(async move {
-            match self.endpoint.post(batch, timeout).await {
-                Err(outcome) => outcome,
-                Ok(response) if (200..300).contains(&response.status) => SendOutcome::Accepted,
-                Ok(response) if response.status == 400 => match failed_records(&response.body, batch) {
-                    Some(refused) => SendOutcome::Partial { refused },
-                    None => SendOutcome::Refused {
-                        reason: Reason::Http(400),
-                        detail: excerpt(&response.body),
-                    },
-                },
-                Ok(response) => SendOutcome::Refused {
-                    reason: Reason::Http(response.status),
-                    detail: excerpt(&response.body),
-                },
-            }
-        })
+        // A strict-mode 400 that lists failed records is a partial success.
+        Box::pin(self.endpoint.send(batch, timeout, |response| {
+            (response.status == 400)
+                .then(|| failed_records(&response.body, batch))
+                .flatten()
+                .map(|refused| SendOutcome::Partial { refused })
+        }))
     }
 }
 

@@ -96,8 +96,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// `None` when `uri` is not a URL.
-    pub fn new(uri: &str, headers: Vec<(HeaderName, HeaderValue)>, http: HttpClient) -> Option<Endpoint> {
+    /// `headers` plus `authorization` (marked sensitive by its maker); `None` when `uri` is not
+    /// a URL.
+    pub fn new(
+        uri: &str,
+        mut headers: Vec<(HeaderName, HeaderValue)>,
+        authorization: HeaderValue,
+        http: HttpClient,
+    ) -> Option<Endpoint> {
+        headers.push((http::header::AUTHORIZATION, authorization));
         Some(Endpoint {
             uri: uri.parse().ok()?,
             headers,
@@ -105,14 +112,27 @@ impl Endpoint {
         })
     }
 
-    /// Posts one batch: the answer when it is 2xx or a refusal the vendor explains itself, or
-    /// the outcome both vendors share for the rest ([`classify`]).
-    pub async fn post(&self, batch: &PreparedBatch, timeout: Duration) -> Result<HttpResponse, SendOutcome> {
-        classify(
-            self.http
-                .post(&self.uri, &self.headers, batch.body.clone(), timeout)
-                .await,
-        )
+    /// Posts one batch and classifies the answer: 2xx is accepted, and what both vendors treat
+    /// alike is [`classify`]'s; another answer is the vendor's `own` outcome for it if it has
+    /// one, else the whole batch is refused with the status.
+    pub async fn send(
+        &self,
+        batch: &PreparedBatch,
+        timeout: Duration,
+        own: impl FnOnce(&HttpResponse) -> Option<SendOutcome>,
+    ) -> SendOutcome {
+        let result = self
+            .http
+            .post(&self.uri, &self.headers, batch.body.clone(), timeout)
+            .await;
+        match classify(result) {
+            Err(outcome) => outcome,
+            Ok(response) if (200..300).contains(&response.status) => SendOutcome::Accepted,
+            Ok(response) => own(&response).unwrap_or_else(|| SendOutcome::Refused {
+                reason: Reason::Http(response.status),
+                detail: excerpt(&response.body),
+            }),
+        }
     }
 }
 

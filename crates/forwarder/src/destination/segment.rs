@@ -6,11 +6,10 @@ use std::time::Duration;
 use base64::Engine;
 use http::{HeaderName, HeaderValue};
 
-use super::{Destination, Endpoint, SendFuture, SendOutcome, excerpt};
+use super::{Destination, Endpoint, SendFuture};
 use crate::http::HttpClient;
 use crate::payload::segment::{PATH, SegmentFormat};
 use crate::payload::{Format, PreparedBatch};
-use crate::reason::Reason;
 use metrics_http::Secret;
 
 /// `SEGMENT_ENDPOINT` when unset (Oregon; EU workspaces must set their regional host).
@@ -51,13 +50,9 @@ impl Segment {
         write_key: &Secret,
         http: HttpClient,
     ) -> Option<Segment> {
-        let mut headers = public_headers();
-        headers.push((http::header::AUTHORIZATION, authorization(write_key)?));
         let uri = format!("{}{PATH}", endpoint.trim_end_matches('/'));
-        Some(Segment {
-            format,
-            endpoint: Endpoint::new(&uri, headers, http)?,
-        })
+        let endpoint = Endpoint::new(&uri, public_headers(), authorization(write_key)?, http)?;
+        Some(Segment { format, endpoint })
     }
 }
 
@@ -67,15 +62,7 @@ impl Destination for Segment {
     }
 
     fn send<'a>(&'a self, batch: &'a PreparedBatch, timeout: Duration) -> SendFuture<'a> {
-        Box::pin(async move {
-            match self.endpoint.post(batch, timeout).await {
-                Err(outcome) => outcome,
-                Ok(response) if (200..300).contains(&response.status) => SendOutcome::Accepted,
-                Ok(response) => SendOutcome::Refused {
-                    reason: Reason::Http(response.status),
-                    detail: excerpt(&response.body),
-                },
-            }
-        })
+        // Segment explains no refusal further than its status.
+        Box::pin(self.endpoint.send(batch, timeout, |_| None))
     }
 }
