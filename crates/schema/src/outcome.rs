@@ -75,6 +75,19 @@ impl ReasonCode {
     }
 }
 
+/// The first of `codes` that is not snake_case ASCII or that comes twice, if any: each stage's
+/// reason enum checks its whole list of codes with it.
+pub fn first_bad_code<'a>(codes: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    codes.into_iter().find(|code| {
+        let snake = !code.is_empty()
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        !snake || !seen.insert(*code)
+    })
+}
+
 impl From<&'static str> for ReasonCode {
     fn from(code: &'static str) -> Self {
         ReasonCode::new(code)
@@ -289,6 +302,14 @@ impl Serialize for OutcomeCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_code_is_one_that_is_not_snake_case_or_comes_twice() {
+        assert_eq!(first_bad_code(["not_json", "http_429"]), None);
+        assert_eq!(first_bad_code(["not_json", "Not_Json"]), Some("Not_Json"));
+        assert_eq!(first_bad_code(["a", "b", "a"]), Some("a"));
+        assert_eq!(first_bad_code(["ok", ""]), Some(""));
+    }
 
     #[test]
     fn keys_are_the_run_summary_keys() {
