@@ -23,6 +23,9 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
+use metrics_schema::EventTime;
+use metrics_schema::time::Civil;
+
 use crate::ids::content_uuid;
 
 /// Buffering and naming, with the deployed stack's values as defaults.
@@ -428,16 +431,8 @@ fn check_response(sent: &[Pending], response_json: &[u8]) -> Result<Vec<RecordRe
 
 /// (`YYYY/MM/DD/HH/`, `YYYY-MM-DD-HH-MM-SS`) in UTC.
 fn time_parts(ms: i64) -> (String, String) {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let (y, mo, d, h, mi, s) = (
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-    );
+    let c = EventTime::from_millis(ms).civil().unwrap_or(Civil::EPOCH);
+    let (y, mo, d, h, mi, s) = (c.year, c.month, c.day, c.hour, c.minute, c.second);
     (
         format!("{y:04}/{mo:02}/{d:02}/{h:02}/"),
         format!("{y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02}"),

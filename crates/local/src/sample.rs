@@ -5,6 +5,8 @@
 //! share of the faults real producers send: unknown tenants, missing fields, bad times,
 //! redelivered duplicates, late events, and events no rule matches.
 
+use metrics_schema::EventTime;
+use metrics_schema::time::Civil;
 use serde_json::{Value, json};
 
 /// Tenants of the sample, with their share of the traffic. The last one is not in the tenant
@@ -220,16 +222,10 @@ const CONTROLS: [&str; 5] = ["sast", "sca", "secrets", "iac", "container"];
 
 /// RFC 3339 in UTC, second precision, as services usually publish it.
 fn rfc3339(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let c = EventTime::from_millis(ms).civil().unwrap_or(Civil::EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
+        c.year, c.month, c.day, c.hour, c.minute, c.second
     )
 }
 

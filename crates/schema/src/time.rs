@@ -48,21 +48,27 @@ impl EventTime {
 
     /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-23T10:00:00.000Z`.
     pub fn to_rfc3339(self) -> String {
-        let secs = self.0.div_euclid(1000);
-        let millis = self.0.rem_euclid(1000);
-        match OffsetDateTime::from_unix_timestamp(secs) {
-            Ok(t) => format!(
+        match self.civil() {
+            Some(c) => format!(
                 "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                millis
+                c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis
             ),
-            Err(_) => format!("{}ms", self.0),
+            None => format!("{}ms", self.0),
         }
+    }
+
+    /// The calendar date and time of day in UTC; `None` past the years `time` can represent.
+    pub fn civil(self) -> Option<Civil> {
+        let t = OffsetDateTime::from_unix_timestamp(self.0.div_euclid(1000)).ok()?;
+        Some(Civil {
+            year: t.year(),
+            month: u8::from(t.month()),
+            day: t.day(),
+            hour: t.hour(),
+            minute: t.minute(),
+            second: t.second(),
+            millis: self.0.rem_euclid(1000) as u16,
+        })
     }
 
     /// Rejects times before the epoch and more than 15 minutes after `now`.
@@ -159,6 +165,30 @@ impl fmt::Display for EventTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())
     }
+}
+
+/// An instant's UTC calendar fields ([`EventTime::civil`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub millis: u16,
+}
+
+impl Civil {
+    pub const EPOCH: Civil = Civil {
+        year: 1970,
+        month: 1,
+        day: 1,
+        hour: 0,
+        minute: 0,
+        second: 0,
+        millis: 0,
+    };
 }
 
 #[cfg(test)]
