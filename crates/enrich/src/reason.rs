@@ -2,8 +2,6 @@
 //! rule (the mapping crate's), or one of the few rules only this stage has. Codes appear in logs and metric dimensions, so they are never
 //! renamed or reused.
 
-use std::fmt;
-
 use metrics_mapping::MapReason;
 use metrics_schema::Reason;
 
@@ -58,11 +56,7 @@ impl From<Reason> for RejectReason {
     }
 }
 
-impl fmt::Display for RejectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
+metrics_schema::display_as_code!(RejectReason);
 
 #[cfg(test)]
 mod tests {

@@ -2,8 +2,6 @@
 //! metric dimensions and the local summary (`failed:<code>`), so a code is never renamed or
 //! reused, and none repeats a code of the unified event's schema.
 
-use std::fmt;
-
 /// The rule a wrapped event broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -67,11 +65,7 @@ impl MapReason {
     }
 }
 
-impl fmt::Display for MapReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
+metrics_schema::display_as_code!(MapReason);
 
 /// A wrapped event that was not mapped: the reason, and which field (never the value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

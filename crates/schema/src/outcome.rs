@@ -75,6 +75,18 @@ impl ReasonCode {
     }
 }
 
+/// `impl Display` for a reason enum with a `code(&self) -> &'static str`: it shows as its code.
+#[macro_export]
+macro_rules! display_as_code {
+    ($reason:ty) => {
+        impl ::std::fmt::Display for $reason {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.code())
+            }
+        }
+    };
+}
+
 /// The first of `codes` that is not snake_case ASCII or that comes twice, if any: each stage's
 /// reason enum checks its whole list of codes with it.
 pub fn first_bad_code<'a>(codes: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {

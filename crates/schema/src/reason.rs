@@ -1,8 +1,6 @@
 //! Stable reason codes: one per validation rule. They appear in logs, metric dimensions,
 //! dead-letter records and API errors, so a code is never renamed or reused.
 
-use std::fmt;
-
 /// Why an event was rejected. [`Reason::code`] is the stable, documented string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -143,11 +141,7 @@ impl Reason {
     }
 }
 
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
+crate::display_as_code!(Reason);
 
 /// A rejected event: the rule it broke, and a short description that never contains the
 /// payload (at most a field name, which the schema itself bounds).

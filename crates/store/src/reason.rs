@@ -1,8 +1,6 @@
 //! Why the store did not take a record. [`RejectReason::code`] is stable: it appears in
 //! dead letters, logs and metric dimensions, so a code is never renamed or reused.
 
-use std::fmt;
-
 /// A permanent, per-record refusal: retrying the same record cannot succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -79,11 +77,7 @@ impl RejectReason {
     }
 }
 
-impl fmt::Display for RejectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
+metrics_schema::display_as_code!(RejectReason);
 
 #[cfg(test)]
 mod tests {
