@@ -154,29 +154,15 @@ async fn store(file: &str, concurrency: usize, latency: Duration) {
         size: None,
         sequencer: None,
     };
+    let write = || async {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        write_object(&store, &source, &bytes, &options, now, deadline, &mut Vec::new()).await
+    };
     // One warm-up object (connections, first requests), then the timed one.
-    write_object(
-        &store,
-        &source,
-        &bytes,
-        &options,
-        now,
-        Instant::now() + Duration::from_secs(600),
-        &mut Vec::new(),
-    )
-    .await;
+    write().await;
     let calls_before = fake.requests_of("WriteRecords").len();
     let started = Instant::now();
-    let report = write_object(
-        &store,
-        &source,
-        &bytes,
-        &options,
-        now,
-        Instant::now() + Duration::from_secs(600),
-        &mut Vec::new(),
-    )
-    .await;
+    let report = write().await;
     let elapsed = started.elapsed().as_secs_f64();
     let calls = fake.requests_of("WriteRecords").len() - calls_before;
     let ceiling = concurrency as f64 * 100.0 / latency.as_secs_f64();
