@@ -1,10 +1,16 @@
-//! The local pipeline's building blocks: a directory laid out exactly like the S3 bucket
-//! ([`bucket`]) and a Firehose delivery stream emulator ([`firehose`]) that buffers records,
-//! hands each processor batch to the real enrich transform, and names objects the way
-//! Firehose does.
+//! `metrics-lake run`'s pipeline on one machine, with the deployed functions' own code:
 //!
-//! The emulator does no I/O and runs no transform itself: it returns the invocation to run and
-//! the objects to store, so the same code serves the CLI and tests.
+//! - [`bucket`]: a directory laid out exactly like the S3 bucket, with file-backed dead-letter
+//!   sinks;
+//! - [`firehose`]: a Firehose delivery stream emulator that buffers records, hands each
+//!   processor batch to the real enrich transform, and names objects the way Firehose does (no
+//!   I/O: it returns the invocation to run and the objects to store);
+//! - [`stages`]: the store stage, the writer's own `write_object` into the embedded store;
+//! - [`forward`]: the forward stage's loop, the forwarder's own `forward_object` over the local
+//!   bucket; [`outbox`] (the default: every request written to a file and accepted) and
+//!   [`live`] (`--forward live`: the real or simulated endpoints) are its two destination sets;
+//! - [`pipeline`]: the run itself, every record counted once in the shared outcome vocabulary;
+//! - [`sample`]: the bundled sample data, generated deterministically.
 
 pub mod bucket;
 pub mod firehose;
