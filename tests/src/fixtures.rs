@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use aws_sdk_s3::primitives::ByteStream;
 use metrics_testkit::Moto;
 use metrics_vendorsim::Credentials;
 
@@ -41,44 +40,19 @@ pub fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a
 
 /// An S3 client for `moto`, with [`BUCKET`] created.
 pub async fn s3(moto: &Moto) -> aws_sdk_s3::Client {
-    let sdk = moto.sdk_config().await;
-    let client = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    client.create_bucket().bucket(BUCKET).send().await.unwrap();
-    client
+    moto.s3_with_bucket(BUCKET).await
 }
 
 /// Puts `ndjson` at `key` of [`BUCKET`], gzipped as Firehose writes it.
 pub async fn put_object(client: &aws_sdk_s3::Client, key: &str, ndjson: &[u8]) {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(ndjson).unwrap();
-    client
-        .put_object()
-        .bucket(BUCKET)
-        .key(key)
-        .body(ByteStream::from(encoder.finish().unwrap()))
-        .send()
-        .await
-        .unwrap();
+    metrics_testkit::s3::put(client, BUCKET, key, encoder.finish().unwrap()).await;
 }
 
 /// The keys of [`BUCKET`] under `prefix`.
 pub async fn keys_under(client: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
-    let listed = client
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .prefix(prefix)
-        .send()
-        .await
-        .unwrap();
-    listed
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect()
+    metrics_testkit::s3::keys(client, BUCKET, prefix).await
 }
 
 /// Rows of a tenant's table in the embedded store (0 when it has none).

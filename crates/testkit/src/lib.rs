@@ -11,6 +11,8 @@
 #![allow(clippy::panic, clippy::expect_used)] // test support: failing loudly is the point
 
 pub mod influxd;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -7,43 +7,16 @@ use super::common;
 
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
 use common::{config, event_line, gzip, lines, ndjson, now_ms};
 use metrics_forwarder::retry::Deadline;
 use metrics_forwarder::{Forwarder, Progress, build_forwarder};
 use metrics_testkit::Moto;
+use metrics_testkit::s3::{get, keys, put};
 use metrics_vendorsim::{Fault, Sim, Target};
 use serde_json::{Value, json};
 
-async fn s3() -> aws_sdk_s3::Client {
-    let sdk = Moto::shared().sdk_config().await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 async fn bucket(name: &str) -> aws_sdk_s3::Client {
-    let client = s3().await;
-    client.create_bucket().bucket(name).send().await.unwrap();
-    client
-}
-
-async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
-    client
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn get(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
-    let object = client.get_object().bucket(bucket).key(key).send().await.ok()?;
-    Some(object.body.collect().await.unwrap().to_vec())
+    Moto::shared().s3_with_bucket(name).await
 }
 
 async fn forwarder(sim: &Sim, vars: &[(&str, &str)]) -> Forwarder {
@@ -438,24 +411,8 @@ async fn an_oversize_line_is_one_dead_letter_and_a_long_key_gets_bounded_keys() 
     assert_eq!(report.destinations[0].progress, Progress::Complete);
     assert_eq!(sim.client().state().await.unwrap().segment.accepted.len(), 3);
 
-    let listed = |prefix: &'static str| {
-        let client = client.clone();
-        async move {
-            let out = client
-                .list_objects_v2()
-                .bucket(b)
-                .prefix(prefix)
-                .send()
-                .await
-                .unwrap();
-            out.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned))
-                .collect::<Vec<_>>()
-        }
-    };
-    let letters_keys = listed("Error/forwarder/segment/Data/kkk").await;
-    let marker_keys = listed("State/forwarder/segment/Data/kkk").await;
+    let letters_keys = keys(&client, b, "Error/forwarder/segment/Data/kkk").await;
+    let marker_keys = keys(&client, b, "State/forwarder/segment/Data/kkk").await;
     assert_eq!((letters_keys.len(), marker_keys.len()), (1, 1));
     assert!(letters_keys[0].len() <= 1024 && marker_keys[0].len() <= 1024);
     let letters = lines(&get(&client, b, &letters_keys[0]).await.unwrap());

@@ -12,14 +12,7 @@ use metrics_testkit::Moto;
 const PART_BYTES: usize = 5 * 1024 * 1024;
 
 async fn s3(bucket: &str) -> aws_sdk_s3::Client {
-    let config = Moto::shared().sdk_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    let _ = s3.create_bucket().bucket(bucket).send().await;
-    s3
+    Moto::shared().s3_with_bucket(bucket).await
 }
 
 fn source(key: &str) -> ObjectRef {

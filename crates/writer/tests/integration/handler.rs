@@ -6,7 +6,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::primitives::ByteStream;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use metrics_fakes::timestream::{FakeTimestream, Reply};
@@ -15,6 +14,7 @@ use metrics_store::{
     EmbeddedSettings, EmbeddedStore, Store, StoreValue, TimestreamSettings, TimestreamStore,
 };
 use metrics_testkit::Moto;
+use metrics_testkit::s3::put;
 use metrics_writer::config::Config;
 use metrics_writer::handler::{HandlerError, Writer};
 use serde_json::{Value, json};
@@ -26,33 +26,16 @@ fn config(vars: &[(&str, &str)]) -> Config {
 }
 
 async fn s3() -> aws_sdk_s3::Client {
-    let sdk = Moto::shared().sdk_config().await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    )
+    Moto::shared().s3().await
 }
 
 async fn bucket(name: &str) -> aws_sdk_s3::Client {
-    let s3 = s3().await;
-    let _ = s3.create_bucket().bucket(name).send().await;
-    s3
-}
-
-async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap();
+    Moto::shared().s3_with_bucket(name).await
 }
 
 async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<String> {
-    let out = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
-    Some(String::from_utf8(out.body.collect().await.unwrap().to_vec()).unwrap())
+    let bytes = metrics_testkit::s3::get(s3, bucket, key).await?;
+    Some(String::from_utf8(bytes).unwrap())
 }
 
 fn line(tenant: &str, id: &str, n: i64) -> String {
