@@ -26,7 +26,8 @@
 //!
 //! Failures: a record SQLite refuses for good (a column it cannot add, a value it cannot
 //! store) is `Rejected` on its own (`schema_conflict` or `store_rejected`), its neighbours
-//! written, because each record is its own savepoint; only what a retry can fix (a busy or
+//! written, because a failed INSERT undoes itself and a record that adds columns is its own
+//! savepoint; only what a retry can fix (a busy or
 //! locked file, I/O, a full disk: [`is_transient`]) makes the batch `Retryable`.
 
 pub mod names;
@@ -272,7 +273,17 @@ impl EmbeddedStore {
                 }
                 Ok(missing) => missing,
             };
-            // One savepoint per record: a refusal undoes this record alone.
+            if missing.is_empty() {
+                // One INSERT: SQLite undoes a failed statement by itself, so a refusal leaves
+                // nothing behind and needs no savepoint.
+                match insert(&tx, table, record) {
+                    Ok(outcome) => outcomes.push(outcome),
+                    Err(e) if is_transient(&e) => return Err(e),
+                    Err(e) => outcomes.push(rejected(RejectReason::StoreRejected, &e.to_string())),
+                }
+                continue;
+            }
+            // New columns and the row in one savepoint: a refusal undoes this record alone.
             let savepoint = tx.savepoint()?;
             let added = missing
                 .into_iter()
