@@ -76,7 +76,7 @@ fn query(args: &QueryArgs) -> Result<SeriesResult, String> {
     let show = |e: QueryError| format!("{} ({})", e.message, e.code.as_str());
 
     let aggregation = match &args.agg {
-        Some(a) => Aggregation::parse(a).map_err(show)?,
+        Some(a) => Aggregation::parse(a).map_err(|e| show(e.into()))?,
         None if args.measures.is_empty() => Aggregation::Count,
         None => Aggregation::Sum,
     };

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::error::AppError;
 use super::identity::names_a_tenant;
-use crate::model::{Aggregation, Bin, BreakdownRequest, Fill, Filter, SeriesRequest, TimeRange};
+use crate::model::{Aggregation, Bin, BreakdownRequest, Fill, Filter, QueryError, SeriesRequest, TimeRange};
 
 /// `from`/`to`: epoch milliseconds, RFC 3339, or `YYYY-MM-DD`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -247,7 +247,7 @@ fn required(value: Option<String>, name: &str) -> Result<String, AppError> {
 /// Sum with a measure, count without, unless named.
 fn aggregation(text: Option<&str>, has_measure: bool) -> Result<Aggregation, AppError> {
     Ok(match text {
-        Some(a) => Aggregation::parse(a)?,
+        Some(a) => Aggregation::parse(a).map_err(QueryError::from)?,
         None if has_measure => Aggregation::Sum,
         None => Aggregation::Count,
     })
