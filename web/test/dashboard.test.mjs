@@ -108,6 +108,43 @@ describe('dashboard in headless Chromium', () => {
     await page.screenshot({ path: screenshot, fullPage: true });
   });
 
+  it("charts a measure with its catalog default aggregation: a duration is averaged, a count summed", async () => {
+    const catalog = await page.evaluate(async () => {
+      const token = document.querySelector('#series-measure').getAttribute('token');
+      const r = await fetch('/v1/metrics', { headers: { Authorization: `Bearer ${token}` } });
+      return (await r.json()).metrics;
+    });
+    assert.equal(catalog.findings_upload_completed.default_aggregation.new_findings_count, 'sum');
+    assert.equal(catalog.scan_completed.default_aggregation.duration_ms, 'avg');
+    const measure = () => page.$eval('#series-measure', (el) => ({
+      measure: el.getAttribute('measure'),
+      aggregation: el.getAttribute('aggregation'),
+      answered: el.data?.aggregation,
+      title: el.shadowRoot.querySelector('.title').textContent,
+      ys: el.chart?.data[1],
+    }));
+    const first = await measure();
+    assert.equal(first.aggregation, catalog.findings_upload_completed.default_aggregation[first.measure]);
+    assert.equal(first.answered, 'sum');
+
+    await page.selectOption('#metric', 'scan_completed');
+    await page.waitForFunction(() => document.querySelector('#series-measure')?.getAttribute('measure') === 'duration_ms');
+    await ready(page, '#series-measure');
+    const scan = await measure();
+    assert.equal(scan.aggregation, 'avg');
+    assert.equal(scan.answered, 'avg');
+    assert.match(scan.title, /avg of duration_ms/);
+    // The API's own default (no aggregation asked) is the same answer.
+    const expected = await apiAnswer(page, '#series-measure');
+    assert.equal(expected.aggregation, 'avg');
+    assert.deepEqual(scan.ys, expected.series[0].points.map((p) => p.v));
+    assert.ok(scan.ys.filter((v) => v != null).every((v) => v >= 5_000 && v <= 245_000), `daily averages of 5-245 s scans: ${scan.ys}`);
+
+    await page.selectOption('#metric', 'findings_upload_completed');
+    await ready(page, '#series-measure');
+    assert.equal((await measure()).measure, first.measure);
+  });
+
   it('switches every chart between the light and dark themes', async () => {
     const background = () => page.$$eval('metrics-lake-chart', (els) => els.map((e) => e.style.getPropertyValue('--bg')));
     const start = await page.evaluate(() => document.documentElement.dataset.theme);

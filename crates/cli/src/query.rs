@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use metrics_query::embedded::EmbeddedReader;
-use metrics_query::{Aggregation, Bin, Fill, Filter, QueryError, SeriesRequest, SeriesResult, TimeRange};
+use metrics_query::{
+    Aggregation, AggregationDefaults, Bin, Fill, Filter, QueryError, SeriesRequest, SeriesResult, TimeRange,
+};
 use metrics_schema::{EventTime, TenantId};
 
 use crate::output::{err, out};
@@ -21,7 +23,8 @@ pub struct QueryArgs {
     /// Measures to aggregate (repeat for several); none counts records.
     #[arg(long = "measure")]
     measures: Vec<String>,
-    /// sum, avg, min, max or count (default: sum with a measure, count without).
+    /// sum, avg, min, max or count (default: the measure's `agg` in the mapping file, sum when
+    /// it declares none; count without a measure).
     #[arg(long)]
     agg: Option<String>,
     /// Bin width: 1m, 15m, 1h, 1d, …
@@ -75,13 +78,16 @@ fn query(args: &QueryArgs) -> Result<SeriesResult, String> {
     let engine = EmbeddedReader::new(&store);
     let show = |e: QueryError| format!("{} ({})", e.message, e.code.as_str());
 
-    let aggregation = match &args.agg {
-        Some(a) => Aggregation::parse(a).map_err(show)?,
-        None if args.measures.is_empty() => Aggregation::Count,
-        None => Aggregation::Sum,
+    let given = match &args.agg {
+        Some(a) => Some(Aggregation::parse(a).map_err(|e| show(e.into()))?),
+        None => None,
     };
     let bin = Bin::parse(&args.bin).map_err(show)?;
     let catalog = engine.catalog(&tenant).map_err(show)?;
+    // Without --agg, the measures' default from the mapping file, as the query API does.
+    let aggregation = given.unwrap_or_else(|| {
+        AggregationDefaults::compiled_in().for_request(&catalog, &args.metric, &args.measures)
+    });
     let Some(metric) = catalog.metrics.get(&args.metric) else {
         let known: Vec<&str> = catalog.metrics.keys().map(String::as_str).collect();
         return Err(if known.is_empty() {

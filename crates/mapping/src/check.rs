@@ -11,6 +11,7 @@ use crate::model::{
 };
 use crate::section::Section;
 use crate::source::{Reserved, Source};
+use metrics_schema::Aggregation;
 use metrics_schema::event::{DATA, EVENT_ID, EVENT_TIME, INGEST_TIME, METADATA, METRIC_NAME, TENANT_ID};
 use metrics_schema::limits::{
     MAX_DIMENSION_NAME_BYTES, MAX_DIMENSIONS, MAX_MEASURE_NAME_BYTES, MAX_MEASURES,
@@ -183,6 +184,11 @@ impl Checker<'_> {
         {
             self.error(Code::InvalidDefault, format!("{at}: {message}"));
         }
+        if let Some(agg) = &field.agg
+            && let Err(message) = check_aggregation(section, field, agg)
+        {
+            self.error(Code::InvalidAggregation, format!("{at}: {message}"));
+        }
     }
 
     fn field_name(&mut self, section: Section, name: &str, at: &str) {
@@ -252,6 +258,30 @@ fn check_default(field: &FieldSpec, default: &DefaultValue) -> Result<(), String
         && s.chars().any(char::is_control)
     {
         return Err("an id default holds a control character".to_owned());
+    }
+    Ok(())
+}
+
+/// An `agg` is a measure's, names an aggregation, and is one the query API accepts for the
+/// measure's type (strings are only counted), so the declared default always runs.
+fn check_aggregation(section: Section, field: &FieldSpec, agg: &str) -> Result<(), String> {
+    if section != Section::Data {
+        return Err(
+            "agg is a measure's default aggregation; only fields under [metric.data] take one".to_owned(),
+        );
+    }
+    let aggregation = Aggregation::parse(agg).map_err(|_| {
+        let names: Vec<&str> = Aggregation::ALL.iter().map(|a| a.as_str()).collect();
+        format!(
+            "agg = {agg:?} is not an aggregation; use one of {}",
+            names.join(", ")
+        )
+    })?;
+    if aggregation.needs_numbers() && matches!(field.kind, FieldKind::Id | FieldKind::Text) {
+        return Err(format!(
+            "agg = {agg:?} needs numbers, but the field is type = {:?}; strings can only be counted (agg = \"count\")",
+            field.kind.as_str()
+        ));
     }
     Ok(())
 }

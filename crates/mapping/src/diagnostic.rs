@@ -42,11 +42,14 @@ pub enum Code {
     InvalidPattern,
     /// An event bus name EventBridge would reject.
     InvalidEventBus,
+    /// A measure's `agg` that names no aggregation, does not apply to its type, or an `agg`
+    /// outside `[metric.data]`.
+    InvalidAggregation,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 17] = [
         Code::InvalidToml,
         Code::UnknownField,
         Code::DuplicateMetricName,
@@ -63,6 +66,7 @@ impl Code {
         Code::TooManyMeasures,
         Code::InvalidPattern,
         Code::InvalidEventBus,
+        Code::InvalidAggregation,
     ];
 
     /// The stable snake_case code.
@@ -84,6 +88,7 @@ impl Code {
             Code::TooManyMeasures => "too_many_measures",
             Code::InvalidPattern => "invalid_pattern",
             Code::InvalidEventBus => "invalid_event_bus",
+            Code::InvalidAggregation => "invalid_aggregation",
         }
     }
 }

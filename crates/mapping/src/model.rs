@@ -8,6 +8,8 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
+use metrics_schema::Aggregation;
+
 use crate::diagnostic::{Code, Diagnostic, line_column};
 use crate::pattern::Pattern;
 
@@ -100,9 +102,28 @@ pub struct FieldSpec {
     /// The value of a missing optional field.
     #[serde(default)]
     pub default: Option<DefaultValue>,
+    /// A measure's default aggregation (`sum`, `avg`, `min`, `max`, `count`): what the query
+    /// API, `metrics-lake query` and the dashboard use when a request names the measure
+    /// without one. Kept as written so the checks report a wrong name with the metric and
+    /// field ([`FieldSpec::aggregation`] is the typed value).
+    #[serde(default)]
+    pub agg: Option<String>,
 }
 
 impl FieldSpec {
+    /// The measure's default aggregation: its `agg`, else `sum` for numbers and booleans (a
+    /// total, or how many were true) and `count` for strings (the only one that applies).
+    /// `None` when `agg` names no aggregation (the checks report it).
+    pub fn aggregation(&self) -> Option<Aggregation> {
+        match &self.agg {
+            Some(name) => Aggregation::parse(name).ok(),
+            None => Some(match self.kind {
+                FieldKind::Number | FieldKind::Bool => Aggregation::Sum,
+                FieldKind::Id | FieldKind::Text | FieldKind::Object => Aggregation::Count,
+            }),
+        }
+    }
+
     /// Whether a missing value fails the record: `required` when set, else only without a
     /// default.
     pub fn is_required(&self) -> bool {

@@ -5,6 +5,8 @@
 //!   every identifier is one that exists in that tenant's table;
 //! - [`catalog`]: what a tenant has: its metrics, and each metric's dimensions and measures;
 //!   [`catalog_cache`] keeps it per tenant for the engines that pay per round trip;
+//! - [`defaults`]: each measure's default aggregation, declared in `infra/metrics.toml`
+//!   (compiled in) and used when a request names a measure without an aggregation;
 //! - [`engine`]: the port every store's engine implements, so one API serves them all;
 //! - [`embedded`]: the engine for the embedded store (SQLite), used by `metrics-lake query`
 //!   and the local API;
@@ -24,6 +26,7 @@ pub mod assemble;
 pub mod catalog;
 pub mod catalog_cache;
 pub mod config;
+pub mod defaults;
 pub mod embedded;
 pub mod engine;
 pub mod influx;
@@ -32,6 +35,7 @@ pub mod sql;
 pub mod timestream;
 
 pub use catalog::{Catalog, MetricSchema};
+pub use defaults::AggregationDefaults;
 pub use model::{
     Aggregation, Bin, BreakdownRequest, BreakdownResult, Fill, Filter, Point, QueryError, Series,
     SeriesRequest, SeriesResult, TimeRange,

@@ -9,40 +9,13 @@ use serde::Serialize;
 
 use crate::catalog::{Catalog, MetricSchema};
 
-/// How values in a bin are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Aggregation {
-    Sum,
-    Avg,
-    Min,
-    Max,
-    Count,
-}
+/// How values in a bin are combined: the vocabulary shared with the mapping file (a
+/// measure's default `agg`), defined in metrics-schema.
+pub use metrics_schema::Aggregation;
 
-impl Aggregation {
-    pub fn parse(text: &str) -> Result<Self, QueryError> {
-        match text {
-            "sum" => Ok(Aggregation::Sum),
-            "avg" => Ok(Aggregation::Avg),
-            "min" => Ok(Aggregation::Min),
-            "max" => Ok(Aggregation::Max),
-            "count" => Ok(Aggregation::Count),
-            _ => Err(QueryError::new(
-                QueryErrorCode::InvalidAggregation,
-                "aggregation must be sum, avg, min, max or count",
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Aggregation::Sum => "sum",
-            Aggregation::Avg => "avg",
-            Aggregation::Min => "min",
-            Aggregation::Max => "max",
-            Aggregation::Count => "count",
-        }
+impl From<metrics_schema::UnknownAggregation> for QueryError {
+    fn from(e: metrics_schema::UnknownAggregation) -> Self {
+        QueryError::new(QueryErrorCode::InvalidAggregation, e.to_string())
     }
 }
 

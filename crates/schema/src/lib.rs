@@ -13,6 +13,7 @@
 //! Parsing borrows from the input bytes: strings without escapes are never copied, and
 //! measures keep their original JSON text so they can be written back unchanged.
 
+pub mod aggregation;
 mod echo;
 pub mod event;
 pub mod json;
@@ -23,6 +24,7 @@ pub mod reason;
 pub mod text;
 pub mod time;
 
+pub use aggregation::{Aggregation, UnknownAggregation};
 pub use event::{Dimension, Measure, MeasureValue, UnifiedEvent, parse_event};
 pub use names::{MetricName, TenantId};
 pub use outcome::{Outcome, OutcomeCounts, ReasonCode, Stage};

@@ -71,6 +71,12 @@ name = "bad_default"
 pattern = { source = ["s"], detail-type = ["t"] }
 tenant_id = "$.detail.tenant_id"
 metadata.title = { from = "$.detail.title", type = "text", default = 3 }
+
+[[metric]]
+name = "bad_agg"
+pattern = { source = ["s"], detail-type = ["t"] }
+tenant_id = "$.detail.tenant_id"
+data.duration_ms = { from = "$.detail.duration_ms", type = "number", agg = "average" }
 "#,
     );
     let o = run(&["mappings", "check", "--file", bad.path()]);
@@ -84,7 +90,11 @@ metadata.title = { from = "$.detail.title", type = "text", default = 3 }
         err.contains("error[invalid_default] in metric \"bad_default\""),
         "{err}"
     );
-    assert!(err.contains("2 problems; nothing was rendered"), "{err}");
+    assert!(
+        err.contains("error[invalid_aggregation] in metric \"bad_agg\": data.duration_ms: agg = \"average\""),
+        "{err}"
+    );
+    assert!(err.contains("3 problems; nothing was rendered"), "{err}");
     assert_eq!(stdout(&o), "");
 }
 

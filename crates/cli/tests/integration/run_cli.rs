@@ -245,6 +245,45 @@ fn query_returns_a_tenants_series_and_only_its_own() {
         .filter_map(|p| p["v"].as_f64())
         .sum();
     assert_ne!(total, globex_total, "each tenant sees its own table");
+    assert_eq!(acme["aggregation"], "sum", "a count keeps sum");
+
+    // Without --agg, a measure takes its default from infra/metrics.toml: durations are
+    // averaged (every sampled scan took 5 to 245 seconds), and --agg still wins.
+    let duration = |agg: &[&str]| {
+        let mut args = vec![
+            "query",
+            "--tenant",
+            "acme-prod",
+            "--metric",
+            "scan_completed",
+            "--measure",
+            "duration_ms",
+            "--json",
+            "--state-dir",
+            state.arg(),
+        ];
+        args.extend_from_slice(agg);
+        json(&metrics_lake(&args))
+    };
+    let values = |answer: &serde_json::Value| -> Vec<f64> {
+        answer["series"][0]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["v"].as_f64())
+            .collect()
+    };
+    let averaged = duration(&[]);
+    assert_eq!(averaged["aggregation"], "avg");
+    let daily = values(&averaged);
+    assert!(!daily.is_empty());
+    assert!(
+        daily.iter().all(|v| (5_000.0..=245_000.0).contains(v)),
+        "{daily:?}"
+    );
+    let summed = duration(&["--agg", "sum"]);
+    assert_eq!(summed["aggregation"], "sum");
+    assert!(values(&summed).iter().sum::<f64>() > daily.iter().sum::<f64>());
 
     // The table and chart print, and an unknown metric says what exists.
     let text = metrics_lake(&[

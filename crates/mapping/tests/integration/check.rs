@@ -338,6 +338,68 @@ fn defaults_must_fit_the_field_and_only_optional_fields_take_one() {
 }
 
 #[test]
+fn a_measure_declares_its_default_aggregation_and_counts_and_strings_have_one_without() {
+    use metrics_mapping::MappingFile;
+    use metrics_schema::Aggregation;
+    let text = BASE.replace(
+        r#"duration_ms = { from = "$.detail.duration_ms", type = "number" }"#,
+        r#"duration_ms = { from = "$.detail.duration_ms", type = "number", agg = "avg" }
+size_bytes = { from = "$.detail.size_bytes", type = "number", agg = "max" }
+findings = { from = "$.detail.findings", type = "number" }
+passed = { from = "$.detail.passed", type = "bool" }
+rule = { from = "$.detail.rule", type = "id" }
+note = { from = "$.detail.note", type = "text", required = false, agg = "count" }"#,
+    );
+    assert_eq!(findings(&text), []);
+    let file = MappingFile::parse(&text).unwrap();
+    let defaults: Vec<(&str, Option<Aggregation>)> = file.metrics[0]
+        .data
+        .iter()
+        .map(|(name, field)| (name, field.aggregation()))
+        .collect();
+    assert_eq!(
+        defaults,
+        [
+            ("duration_ms", Some(Aggregation::Avg)),
+            ("size_bytes", Some(Aggregation::Max)),
+            ("findings", Some(Aggregation::Sum)),
+            ("passed", Some(Aggregation::Sum)),
+            ("rule", Some(Aggregation::Count)),
+            ("note", Some(Aggregation::Count)),
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_or_inapplicable_aggregation_is_rejected_with_the_known_ones() {
+    let measure = |agg: &str, kind: &str| {
+        BASE.replace(
+            r#"duration_ms = { from = "$.detail.duration_ms", type = "number" }"#,
+            &format!(r#"duration_ms = {{ from = "$.detail.duration_ms", type = "{kind}", agg = "{agg}" }}"#),
+        )
+    };
+    for agg in ["average", "AVG", "median", "p95", ""] {
+        let d = only(&measure(agg, "number"));
+        assert_eq!(d.code, Code::InvalidAggregation, "{agg}");
+        assert_eq!(d.metric.as_deref(), Some("scan_completed"));
+        assert!(d.message.contains("data.duration_ms"), "{}", d.message);
+        assert!(d.message.contains("sum, avg, min, max, count"), "{}", d.message);
+    }
+    for kind in ["id", "text"] {
+        let d = only(&measure("avg", kind));
+        assert_eq!(d.code, Code::InvalidAggregation, "{kind}");
+        assert!(d.message.contains("agg = \"count\""), "{}", d.message);
+    }
+    let on_a_dimension = BASE.replace(r#"type = "id" }"#, r#"type = "id", agg = "count" }"#);
+    let d = only(&on_a_dimension);
+    assert_eq!(d.code, Code::InvalidAggregation);
+    assert!(d.message.contains("[metric.data]"), "{}", d.message);
+    // A value that is not a string is the parser's finding, like any other key's.
+    let not_a_string = BASE.replace(r#"type = "number" }"#, r#"type = "number", agg = 1 }"#);
+    assert_eq!(codes(&not_a_string), [Code::InvalidToml]);
+}
+
+#[test]
 fn too_many_dimensions_for_the_store_are_rejected() {
     // 126 mapped dimensions plus tenant_id and event_id is the store's 128.
     let fields = |n: usize| {

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod params;
 pub mod token;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,10 +23,13 @@ use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use metrics_schema::EventTime;
+use metrics_schema::{EventTime, TenantId};
 use serde::Serialize;
 
+use crate::catalog::MetricSchema;
+use crate::defaults::AggregationDefaults;
 use crate::engine::Engine;
+use crate::model::Aggregation;
 pub use cache::ResponseCache;
 pub use error::AppError;
 pub use identity::{IdentitySource, Tenant};
@@ -41,6 +45,8 @@ pub struct AppState {
     pub engine: Arc<dyn Engine>,
     pub identity: Arc<IdentitySource>,
     pub cache: Arc<ResponseCache>,
+    /// Each measure's default aggregation (the compiled-in mapping file's by default).
+    pub defaults: Arc<AggregationDefaults>,
 }
 
 impl AppState {
@@ -49,7 +55,29 @@ impl AppState {
             engine,
             identity: Arc::new(identity),
             cache: Arc::new(cache),
+            defaults: Arc::new(AggregationDefaults::compiled_in().clone()),
         }
+    }
+
+    /// The same state with other default aggregations (tests, other mapping files).
+    pub fn with_defaults(mut self, defaults: AggregationDefaults) -> Self {
+        self.defaults = Arc::new(defaults);
+        self
+    }
+
+    /// The default aggregation of a request naming `measures` of `metric` and no aggregation:
+    /// the tenant's catalog gives each measure's type (read only for such requests, and kept
+    /// per container by the engines that pay per read).
+    async fn default_aggregation(
+        &self,
+        tenant: &TenantId<'static>,
+        needs: Option<(&str, &[String])>,
+    ) -> Result<Option<Aggregation>, AppError> {
+        let Some((metric, measures)) = needs else {
+            return Ok(None);
+        };
+        let catalog = self.engine.catalog(tenant).await?;
+        Ok(Some(self.defaults.for_request(&catalog, metric, measures)))
     }
 }
 
@@ -93,7 +121,16 @@ pub fn app(state: AppState) -> Router {
 #[derive(Serialize)]
 struct MetricsAnswer<'a> {
     tenant: &'a str,
-    metrics: &'a std::collections::BTreeMap<String, crate::catalog::MetricSchema>,
+    metrics: BTreeMap<&'a str, MetricEntry<'a>>,
+}
+
+/// A metric as `/v1/metrics` lists it: its schema, and each measure's default aggregation
+/// (added beside the schema's keys, which stay as they are).
+#[derive(Serialize)]
+struct MetricEntry<'a> {
+    #[serde(flatten)]
+    schema: &'a MetricSchema,
+    default_aggregation: BTreeMap<String, Aggregation>,
 }
 
 async fn metrics(
@@ -105,9 +142,23 @@ async fn metrics(
     params::no_params(query.as_deref())?;
     cached(&state, &tenant, "metrics", &headers, async {
         let catalog = state.engine.catalog(&tenant).await?;
+        let metrics = catalog
+            .metrics
+            .iter()
+            .map(|(name, schema)| {
+                let default_aggregation = state.defaults.for_schema(name, schema);
+                (
+                    name.as_str(),
+                    MetricEntry {
+                        schema,
+                        default_aggregation,
+                    },
+                )
+            })
+            .collect();
         json(&MetricsAnswer {
             tenant: tenant.as_str(),
-            metrics: &catalog.metrics,
+            metrics,
         })
     })
     .await
@@ -145,7 +196,8 @@ async fn series(
     params: SeriesParams,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let request = params.resolve(EventTime::now())?;
+    let default = state.default_aggregation(&tenant, params.needs_default()).await?;
+    let request = params.resolve(EventTime::now(), default)?;
     let key = cache_key("series", &request)?;
     cached(&state, &tenant, &key, &headers, async {
         json(&state.engine.series(&tenant, &request).await?)
@@ -185,7 +237,8 @@ async fn breakdown(
     params: BreakdownParams,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let request = params.resolve(EventTime::now())?;
+    let default = state.default_aggregation(&tenant, params.needs_default()).await?;
+    let request = params.resolve(EventTime::now(), default)?;
     let key = cache_key("breakdown", &request)?;
     cached(&state, &tenant, &key, &headers, async {
         json(&state.engine.breakdown(&tenant, &request).await?)

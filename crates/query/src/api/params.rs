@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::error::AppError;
 use super::identity::names_a_tenant;
-use crate::model::{Aggregation, Bin, BreakdownRequest, Fill, Filter, SeriesRequest, TimeRange};
+use crate::model::{Aggregation, Bin, BreakdownRequest, Fill, Filter, QueryError, SeriesRequest, TimeRange};
 
 /// `from`/`to`: epoch milliseconds, RFC 3339, or `YYYY-MM-DD`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -176,10 +176,21 @@ impl SeriesParams {
         body(bytes, SERIES_FIELDS)
     }
 
+    /// The metric and measures whose default aggregation the request takes: set when it names
+    /// a measure but no aggregation.
+    pub fn needs_default(&self) -> Option<(&str, &[String])> {
+        match (&self.metric, &self.aggregation) {
+            (Some(metric), None) if !self.measures.is_empty() => Some((metric, &self.measures)),
+            _ => None,
+        }
+    }
+
     /// The structured request (still to be checked against the tenant's catalog).
-    pub fn resolve(self, now: EventTime) -> Result<SeriesRequest, AppError> {
+    /// `default` is the aggregation of a request that names measures and no aggregation
+    /// (see [`SeriesParams::needs_default`]); `sum` when not given.
+    pub fn resolve(self, now: EventTime, default: Option<Aggregation>) -> Result<SeriesRequest, AppError> {
         let metric = required(self.metric, "metric")?;
-        let aggregation = aggregation(self.aggregation.as_deref(), !self.measures.is_empty())?;
+        let aggregation = aggregation(self.aggregation.as_deref(), !self.measures.is_empty(), default)?;
         Ok(SeriesRequest {
             metric,
             measures: self.measures,
@@ -227,10 +238,20 @@ impl BreakdownParams {
         body(bytes, BREAKDOWN_FIELDS)
     }
 
-    pub fn resolve(self, now: EventTime) -> Result<BreakdownRequest, AppError> {
+    /// The metric and measure whose default aggregation the request takes: set when it names
+    /// a measure but no aggregation.
+    pub fn needs_default(&self) -> Option<(&str, &[String])> {
+        match (&self.metric, &self.aggregation, &self.measure) {
+            (Some(metric), None, Some(measure)) => Some((metric, std::slice::from_ref(measure))),
+            _ => None,
+        }
+    }
+
+    /// The structured request; `default` as in [`SeriesParams::resolve`].
+    pub fn resolve(self, now: EventTime, default: Option<Aggregation>) -> Result<BreakdownRequest, AppError> {
         Ok(BreakdownRequest {
             metric: required(self.metric, "metric")?,
-            aggregation: aggregation(self.aggregation.as_deref(), self.measure.is_some())?,
+            aggregation: aggregation(self.aggregation.as_deref(), self.measure.is_some(), default)?,
             measure: self.measure,
             range: range(self.from, self.to, self.since.as_deref(), now)?,
             filters: filters(self.filters),
@@ -244,11 +265,16 @@ fn required(value: Option<String>, name: &str) -> Result<String, AppError> {
     value.ok_or_else(|| AppError::InvalidRequest(format!("{name} is required")))
 }
 
-/// Sum with a measure, count without, unless named.
-fn aggregation(text: Option<&str>, has_measure: bool) -> Result<Aggregation, AppError> {
+/// The named aggregation; else the measures' default (sum when none is known), or count
+/// without a measure.
+fn aggregation(
+    text: Option<&str>,
+    has_measure: bool,
+    default: Option<Aggregation>,
+) -> Result<Aggregation, AppError> {
     Ok(match text {
-        Some(a) => Aggregation::parse(a)?,
-        None if has_measure => Aggregation::Sum,
+        Some(a) => Aggregation::parse(a).map_err(QueryError::from)?,
+        None if has_measure => default.unwrap_or(Aggregation::Sum),
         None => Aggregation::Count,
     })
 }

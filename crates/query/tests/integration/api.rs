@@ -11,9 +11,13 @@ use axum::body::Body;
 use axum::http::Request;
 use common::*;
 use metrics_query::api::{AppState, IdentitySource, LocalTokens, ResponseCache, app, routes};
+use metrics_query::embedded::EmbeddedEngine;
 use metrics_query::engine::{Engine, EngineFuture};
+use metrics_query::model::Limits;
 use metrics_query::model::{QueryError, QueryErrorCode};
-use metrics_query::{BreakdownRequest, BreakdownResult, Catalog, SeriesRequest, SeriesResult};
+use metrics_query::{
+    AggregationDefaults, BreakdownRequest, BreakdownResult, Catalog, SeriesRequest, SeriesResult,
+};
 use metrics_schema::TenantId;
 
 #[tokio::test]
@@ -37,6 +41,108 @@ async fn metrics_lists_the_callers_metrics_with_measures_and_dimensions() {
     );
     assert_eq!(scan["records"], 3);
     assert_eq!(a.headers["content-type"], "application/json");
+    // Each measure's default aggregation is added beside the schema's keys: findings_count is
+    // a count in infra/metrics.toml, ratio is not in it (numeric, so summed).
+    assert_eq!(
+        scan["default_aggregation"],
+        serde_json::json!({"findings_count": "sum", "ratio": "sum"})
+    );
+    let mut keys: Vec<&str> = scan.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "default_aggregation",
+            "dimensions",
+            "first_ms",
+            "last_ms",
+            "measures",
+            "records"
+        ]
+    );
+}
+
+/// acme's scan_completed as a mapping file that averages `ratio` by default.
+const RATIO_AVERAGED: &str = r#"
+[[metric]]
+name = "scan_completed"
+pattern = { source = ["scanner"], detail-type = ["scan-completed"] }
+tenant_id = "$.detail.tenant_id"
+metadata.repo_name = { from = "$.detail.repo_name", type = "id" }
+data.findings_count = { from = "$.detail.findings_count", type = "number" }
+data.ratio = { from = "$.detail.ratio", type = "number", agg = "avg" }
+"#;
+
+#[tokio::test]
+async fn a_measure_named_without_an_aggregation_takes_its_declared_default() {
+    let defaults = AggregationDefaults::from_toml(RATIO_AVERAGED).unwrap();
+    let app = app(AppState::new(
+        Arc::new(EmbeddedEngine::new(two_tenant_store().await, Limits::default())),
+        IdentitySource::local(tokens()),
+        ResponseCache::new(Duration::from_secs(60), 100),
+    )
+    .with_defaults(defaults));
+    let t = token("acme-prod");
+    let values = |a: &Answer| -> Vec<Option<f64>> {
+        a.json["series"][0]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["v"].as_f64())
+            .collect()
+    };
+
+    let catalog = send(&app, get("/v1/metrics", Some(&t))).await;
+    assert_eq!(
+        catalog.json["metrics"]["scan_completed"]["default_aggregation"],
+        serde_json::json!({"findings_count": "sum", "ratio": "avg"})
+    );
+
+    let uri = |extra: &str| {
+        format!(
+            "/v1/series?metric=scan_completed&bin=1h&from={T0}&to={}{extra}",
+            T0 + 4 * 3_600_000
+        )
+    };
+    let averaged = send(&app, get(&uri("&measure=ratio"), Some(&t))).await;
+    assert_eq!(averaged.status, 200, "{}", averaged.text);
+    assert_eq!(averaged.json["aggregation"], "avg");
+    assert_eq!(values(&averaged), [Some(0.375), None, Some(1.0), None]);
+    let body = serde_json::json!({"metric": "scan_completed", "measures": ["ratio"], "bin": "1h",
+        "from": T0, "to": T0 + 4 * 3_600_000});
+    assert_eq!(
+        send(&app, post("/v1/series", Some(&t), body)).await.json,
+        averaged.json
+    );
+
+    // An explicit aggregation always wins; a count measure keeps sum.
+    let summed = send(&app, get(&uri("&measure=ratio&agg=sum"), Some(&t))).await;
+    assert_eq!(summed.json["aggregation"], "sum");
+    assert_eq!(values(&summed), [Some(0.75), None, Some(1.0), None]);
+    let counts = send(&app, get(&uri("&measure=findings_count"), Some(&t))).await;
+    assert_eq!(counts.json["aggregation"], "sum");
+    // Measures whose defaults differ take sum, the default before measures declared one.
+    let mixed = send(&app, get(&uri("&measure=ratio&measure=findings_count"), Some(&t))).await;
+    assert_eq!(mixed.json["aggregation"], "sum", "{}", mixed.text);
+    // No measure: records are counted, as before.
+    let records = send(&app, get(&uri(""), Some(&t))).await;
+    assert_eq!(records.json["aggregation"], "count");
+
+    let breakdown = format!(
+        "/v1/breakdown?metric=scan_completed&measure=ratio&dimension=repo_name&from={T0}&to={}",
+        T0 + 86_400_000
+    );
+    let b = send(&app, get(&breakdown, Some(&t))).await;
+    assert_eq!(b.status, 200, "{}", b.text);
+    assert_eq!(b.json["aggregation"], "avg");
+    assert_eq!(
+        b.json["rows"],
+        serde_json::json!([{"value": "api", "v": 0.75}, {"value": "web", "v": 0.25}])
+    );
+
+    // A metric the tenant does not have is still refused as before.
+    let unknown = send(&app, get("/v1/series?metric=nope&measure=ratio", Some(&t))).await;
+    assert_refused(&unknown, 404, "unknown_metric", "unknown metric");
 }
 
 #[tokio::test]

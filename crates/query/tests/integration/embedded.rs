@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use metrics_query::embedded::EmbeddedReader;
 use metrics_query::model::{Limits, QueryErrorCode};
-use metrics_query::{Aggregation, Bin, BreakdownRequest, Fill, Filter, SeriesRequest, TimeRange};
+use metrics_query::{Aggregation, Bin, BreakdownRequest, Fill, Filter, QueryError, SeriesRequest, TimeRange};
 use metrics_schema::{EventTime, TenantId, parse_event};
 use metrics_store::{EmbeddedSettings, EmbeddedStore, Store, convert};
 
@@ -298,7 +298,7 @@ fn text_forms_parse_or_give_their_code() {
     let since = TimeRange::since("30d", EventTime::from_millis(T0)).unwrap();
     assert_eq!(since.to_ms - since.from_ms, 30 * 86_400_000);
     assert_eq!(
-        Aggregation::parse("median").unwrap_err().code,
+        QueryError::from(Aggregation::parse("median").unwrap_err()).code,
         QueryErrorCode::InvalidAggregation
     );
     assert_eq!(
