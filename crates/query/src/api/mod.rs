@@ -13,6 +13,7 @@ pub mod params;
 pub mod token;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,11 +30,11 @@ use serde::Serialize;
 use crate::catalog::MetricSchema;
 use crate::defaults::AggregationDefaults;
 use crate::engine::Engine;
-use crate::model::Aggregation;
+use crate::model::{Aggregation, BreakdownRequest, SeriesRequest};
 pub use cache::ResponseCache;
 pub use error::AppError;
 pub use identity::{IdentitySource, Tenant};
-use params::{BreakdownParams, SeriesParams};
+use params::{BreakdownParams, QueryParams, SeriesParams};
 pub use token::LocalTokens;
 
 /// Request bodies are small JSON objects.
@@ -88,11 +89,15 @@ type RouteTable = Vec<(&'static str, &'static [&'static str], MethodRouter<AppSt
 fn route_table() -> RouteTable {
     vec![
         ("/v1/metrics", &["get"], get(metrics)),
-        ("/v1/series", &["get", "post"], get(series_get).post(series_post)),
+        (
+            "/v1/series",
+            &["get", "post"],
+            get(query_get::<SeriesParams>).post(query_post::<SeriesParams>),
+        ),
         (
             "/v1/breakdown",
             &["get", "post"],
-            get(breakdown_get).post(breakdown_post),
+            get(query_get::<BreakdownParams>).post(query_post::<BreakdownParams>),
         ),
     ]
 }
@@ -164,63 +169,18 @@ async fn metrics(
     .await
 }
 
-async fn series_get(
+/// `GET` of a query route: the parameters in the query string.
+async fn query_get<P: QueryParams>(
     State(state): State<AppState>,
     tenant: Tenant,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    series(
-        state,
-        tenant,
-        SeriesParams::from_query(query.as_deref())?,
-        headers,
-    )
-    .await
+    answer(state, tenant, P::from_query(query.as_deref())?, headers).await
 }
 
-async fn series_post(
-    State(state): State<AppState>,
-    tenant: Tenant,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, AppError> {
-    let body = post_body(query.as_deref(), body)?;
-    series(state, tenant, SeriesParams::from_body(&body)?, headers).await
-}
-
-async fn series(
-    state: AppState,
-    Tenant(tenant): Tenant,
-    params: SeriesParams,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    let default = state.default_aggregation(&tenant, params.needs_default()).await?;
-    let request = params.resolve(EventTime::now(), default)?;
-    let key = cache_key("series", &request)?;
-    cached(&state, &tenant, &key, &headers, async {
-        json(&state.engine.series(&tenant, &request).await?)
-    })
-    .await
-}
-
-async fn breakdown_get(
-    State(state): State<AppState>,
-    tenant: Tenant,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    breakdown(
-        state,
-        tenant,
-        BreakdownParams::from_query(query.as_deref())?,
-        headers,
-    )
-    .await
-}
-
-async fn breakdown_post(
+/// `POST` of a query route: the parameters as a JSON body, and no query string.
+async fn query_post<P: QueryParams>(
     State(state): State<AppState>,
     tenant: Tenant,
     RawQuery(query): RawQuery,
@@ -228,22 +188,44 @@ async fn breakdown_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = post_body(query.as_deref(), body)?;
-    breakdown(state, tenant, BreakdownParams::from_body(&body)?, headers).await
+    answer(state, tenant, P::from_body(&body)?, headers).await
 }
 
-async fn breakdown(
+/// The engine's answer to a series or breakdown request, cached per tenant and request.
+async fn answer<P: QueryParams>(
     state: AppState,
     Tenant(tenant): Tenant,
-    params: BreakdownParams,
+    params: P,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let default = state.default_aggregation(&tenant, params.needs_default()).await?;
     let request = params.resolve(EventTime::now(), default)?;
-    let key = cache_key("breakdown", &request)?;
+    let key = cache_key(P::ROUTE, &request)?;
     cached(&state, &tenant, &key, &headers, async {
-        json(&state.engine.breakdown(&tenant, &request).await?)
+        request.ask(state.engine.as_ref(), &tenant).await
     })
     .await
+}
+
+/// A request an engine answers with JSON.
+pub(crate) trait Routed: Send + Sync {
+    fn ask<'a>(
+        &'a self,
+        engine: &'a dyn Engine,
+        tenant: &'a TenantId<'static>,
+    ) -> impl Future<Output = Result<Bytes, AppError>> + Send + 'a;
+}
+
+impl Routed for SeriesRequest {
+    async fn ask(&self, engine: &dyn Engine, tenant: &TenantId<'static>) -> Result<Bytes, AppError> {
+        json(&engine.series(tenant, self).await?)
+    }
+}
+
+impl Routed for BreakdownRequest {
+    async fn ask(&self, engine: &dyn Engine, tenant: &TenantId<'static>) -> Result<Bytes, AppError> {
+        json(&engine.breakdown(tenant, self).await?)
+    }
 }
 
 /// A POST's body: the request, with nothing in the query string beside it.

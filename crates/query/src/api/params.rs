@@ -151,8 +151,11 @@ pub fn no_params(query: Option<&str>) -> Result<(), AppError> {
     }
 }
 
-impl SeriesParams {
-    pub fn from_query(query: Option<&str>) -> Result<Self, AppError> {
+impl QueryParams for SeriesParams {
+    const ROUTE: &'static str = "series";
+    type Request = SeriesRequest;
+
+    fn from_query(query: Option<&str>) -> Result<Self, AppError> {
         let mut p = SeriesParams::default();
         for (key, value) in pairs(query)? {
             match key.as_str() {
@@ -172,13 +175,13 @@ impl SeriesParams {
         Ok(p)
     }
 
-    pub fn from_body(bytes: &[u8]) -> Result<Self, AppError> {
+    fn from_body(bytes: &[u8]) -> Result<Self, AppError> {
         body(bytes, SERIES_FIELDS)
     }
 
     /// The metric and measures whose default aggregation the request takes: set when it names
     /// a measure but no aggregation.
-    pub fn needs_default(&self) -> Option<(&str, &[String])> {
+    fn needs_default(&self) -> Option<(&str, &[String])> {
         match (&self.metric, &self.aggregation) {
             (Some(metric), None) if !self.measures.is_empty() => Some((metric, &self.measures)),
             _ => None,
@@ -188,7 +191,7 @@ impl SeriesParams {
     /// The structured request (still to be checked against the tenant's catalog).
     /// `default` is the aggregation of a request that names measures and no aggregation
     /// (see [`SeriesParams::needs_default`]); `sum` when not given.
-    pub fn resolve(self, now: EventTime, default: Option<Aggregation>) -> Result<SeriesRequest, AppError> {
+    fn resolve(self, now: EventTime, default: Option<Aggregation>) -> Result<SeriesRequest, AppError> {
         let metric = required(self.metric, "metric")?;
         let aggregation = aggregation(self.aggregation.as_deref(), !self.measures.is_empty(), default)?;
         Ok(SeriesRequest {
@@ -209,8 +212,11 @@ impl SeriesParams {
     }
 }
 
-impl BreakdownParams {
-    pub fn from_query(query: Option<&str>) -> Result<Self, AppError> {
+impl QueryParams for BreakdownParams {
+    const ROUTE: &'static str = "breakdown";
+    type Request = BreakdownRequest;
+
+    fn from_query(query: Option<&str>) -> Result<Self, AppError> {
         let mut p = BreakdownParams::default();
         for (key, value) in pairs(query)? {
             match key.as_str() {
@@ -234,13 +240,13 @@ impl BreakdownParams {
         Ok(p)
     }
 
-    pub fn from_body(bytes: &[u8]) -> Result<Self, AppError> {
+    fn from_body(bytes: &[u8]) -> Result<Self, AppError> {
         body(bytes, BREAKDOWN_FIELDS)
     }
 
     /// The metric and measure whose default aggregation the request takes: set when it names
     /// a measure but no aggregation.
-    pub fn needs_default(&self) -> Option<(&str, &[String])> {
+    fn needs_default(&self) -> Option<(&str, &[String])> {
         match (&self.metric, &self.aggregation, &self.measure) {
             (Some(metric), None, Some(measure)) => Some((metric, std::slice::from_ref(measure))),
             _ => None,
@@ -248,7 +254,7 @@ impl BreakdownParams {
     }
 
     /// The structured request; `default` as in [`SeriesParams::resolve`].
-    pub fn resolve(self, now: EventTime, default: Option<Aggregation>) -> Result<BreakdownRequest, AppError> {
+    fn resolve(self, now: EventTime, default: Option<Aggregation>) -> Result<BreakdownRequest, AppError> {
         Ok(BreakdownRequest {
             metric: required(self.metric, "metric")?,
             aggregation: aggregation(self.aggregation.as_deref(), self.measure.is_some(), default)?,
@@ -259,6 +265,20 @@ impl BreakdownParams {
             limit: self.limit.unwrap_or(DEFAULT_LIMIT),
         })
     }
+}
+
+/// What `/v1/series` and `/v1/breakdown` share: parameters read from a query string or a JSON
+/// body, then resolved into the request an engine answers.
+pub(crate) trait QueryParams: Sized + Send {
+    /// The route's name, in cache keys.
+    const ROUTE: &'static str;
+    type Request: serde::Serialize + super::Routed;
+
+    fn from_query(query: Option<&str>) -> Result<Self, AppError>;
+    fn from_body(bytes: &[u8]) -> Result<Self, AppError>;
+    /// The metric and measures whose default aggregation the request takes, if it does.
+    fn needs_default(&self) -> Option<(&str, &[String])>;
+    fn resolve(self, now: EventTime, default: Option<Aggregation>) -> Result<Self::Request, AppError>;
 }
 
 fn required(value: Option<String>, name: &str) -> Result<String, AppError> {
