@@ -384,6 +384,30 @@ fn write_lines(state: &mut State, v3: bool, db: &str, body: &str) -> Response {
     )
 }
 
+/// A write request as received.
+struct WriteRequest<'a> {
+    path: &'static str,
+    query: &'a HashMap<String, String>,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+}
+
+/// What both write APIs do first: decode the body, record the request, and let only the write
+/// token through (`read_only` is the API's own answer to a read token). The line protocol text.
+fn admit_write(
+    s: &mut State,
+    request: WriteRequest<'_>,
+    schemes: &[&str],
+    read_only: impl FnOnce() -> Response,
+) -> Result<String, Response> {
+    let (gzip, text) = decode_body(request.headers, request.body)?;
+    capture(s, request.path, request.query, request.headers, gzip, &text);
+    match authorize(s, request.headers, schemes)? {
+        Auth::Write => Ok(text),
+        Auth::Read(_) => Err(read_only()),
+    }
+}
+
 async fn write_v3(
     AxumState(state): AxumState<Shared>,
     Query(query): Query<HashMap<String, String>>,
@@ -391,18 +415,17 @@ async fn write_v3(
     body: Bytes,
 ) -> Response {
     let mut s = lock(&state);
-    let (gzip, text) = match decode_body(&headers, &body) {
-        Ok(t) => t,
+    let request = WriteRequest {
+        path: "/api/v3/write_lp",
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let read_only = || json_response(403, json!({"error": "token does not have write permission"}));
+    let text = match admit_write(&mut s, request, &["Bearer", "Token"], read_only) {
+        Ok(text) => text,
         Err(r) => return r,
     };
-    capture(&mut s, "/api/v3/write_lp", &query, &headers, gzip, &text);
-    match authorize(&s, &headers, &["Bearer", "Token"]) {
-        Ok(Auth::Write) => {}
-        Ok(Auth::Read(_)) => {
-            return json_response(403, json!({"error": "token does not have write permission"}));
-        }
-        Err(r) => return r,
-    }
     let Some(db) = query.get("db").filter(|d| !d.is_empty()).cloned() else {
         return json_response(400, json!({"error": "missing query parameter: db"}));
     };
@@ -420,21 +443,22 @@ async fn write_v2(
     body: Bytes,
 ) -> Response {
     let mut s = lock(&state);
-    let (gzip, text) = match decode_body(&headers, &body) {
-        Ok(t) => t,
+    let request = WriteRequest {
+        path: "/api/v2/write",
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let read_only = || {
+        json_response(
+            403,
+            json!({"code": "forbidden", "message": "insufficient permissions for write"}),
+        )
+    };
+    let text = match admit_write(&mut s, request, &["Token"], read_only) {
+        Ok(text) => text,
         Err(r) => return r,
     };
-    capture(&mut s, "/api/v2/write", &query, &headers, gzip, &text);
-    match authorize(&s, &headers, &["Token"]) {
-        Ok(Auth::Write) => {}
-        Ok(Auth::Read(_)) => {
-            return json_response(
-                403,
-                json!({"code": "forbidden", "message": "insufficient permissions for write"}),
-            );
-        }
-        Err(r) => return r,
-    }
     if query.get("org") != Some(&s.org_name) {
         return json_response(
             404,
