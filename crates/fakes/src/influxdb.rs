@@ -128,8 +128,8 @@ impl FakeInflux {
             queries: Vec::new(),
         }));
         let app = Router::new()
-            .route("/api/v3/write_lp", post(write_v3))
-            .route("/api/v2/write", post(write_v2))
+            .route(WriteApi::V3.path(), write_route(WriteApi::V3))
+            .route(WriteApi::V2.path(), write_route(WriteApi::V2))
             .route("/api/v3/configure/database", post(create_database))
             .route("/api/v2/orgs", get(orgs))
             .route("/api/v2/buckets", post(create_bucket))
@@ -384,98 +384,120 @@ fn write_lines(state: &mut State, v3: bool, db: &str, body: &str) -> Response {
     )
 }
 
-/// A write request as received.
-struct WriteRequest<'a> {
-    path: &'static str,
-    query: &'a HashMap<String, String>,
-    headers: &'a HeaderMap,
-    body: &'a Bytes,
+/// The two write APIs, which differ in path, accepted token schemes and error bodies.
+#[derive(Debug, Clone, Copy)]
+enum WriteApi {
+    /// `POST /api/v3/write_lp?db=…`
+    V3,
+    /// `POST /api/v2/write?org=…&bucket=…`
+    V2,
 }
 
-/// What both write APIs do first: decode the body, record the request, and let only the write
-/// token through (`read_only` is the API's own answer to a read token). The line protocol text.
-fn admit_write(
-    s: &mut State,
-    request: WriteRequest<'_>,
-    schemes: &[&str],
-    read_only: impl FnOnce() -> Response,
-) -> Result<String, Response> {
-    let (gzip, text) = decode_body(request.headers, request.body)?;
-    capture(s, request.path, request.query, request.headers, gzip, &text);
-    match authorize(s, request.headers, schemes)? {
-        Auth::Write => Ok(text),
-        Auth::Read(_) => Err(read_only()),
+impl WriteApi {
+    const fn path(self) -> &'static str {
+        match self {
+            WriteApi::V3 => "/api/v3/write_lp",
+            WriteApi::V2 => "/api/v2/write",
+        }
+    }
+
+    const fn schemes(self) -> &'static [&'static str] {
+        match self {
+            WriteApi::V3 => &["Bearer", "Token"],
+            WriteApi::V2 => &["Token"],
+        }
+    }
+
+    /// The answer to a read-only token.
+    fn read_only(self) -> Response {
+        match self {
+            WriteApi::V3 => json_response(403, json!({"error": "token does not have write permission"})),
+            WriteApi::V2 => json_response(
+                403,
+                json!({"code": "forbidden", "message": "insufficient permissions for write"}),
+            ),
+        }
+    }
+
+    /// Where the lines go (database or bucket), or the API's answer to a bad query string.
+    fn target(self, s: &State, query: &HashMap<String, String>) -> Result<String, Response> {
+        match self {
+            WriteApi::V3 => {
+                let Some(db) = query.get("db").filter(|d| !d.is_empty()).cloned() else {
+                    return Err(json_response(
+                        400,
+                        json!({"error": "missing query parameter: db"}),
+                    ));
+                };
+                let precision = query.get("precision").map_or("auto", String::as_str);
+                if !["auto", "nanosecond", "microsecond", "millisecond", "second"].contains(&precision) {
+                    return Err(json_response(
+                        400,
+                        json!({"error": format!("invalid precision: {precision}")}),
+                    ));
+                }
+                Ok(db)
+            }
+            WriteApi::V2 => {
+                if query.get("org") != Some(&s.org_name) {
+                    return Err(json_response(
+                        404,
+                        json!({"code": "not found", "message": "organization not found"}),
+                    ));
+                }
+                let Some(bucket) = query.get("bucket").filter(|b| !b.is_empty()).cloned() else {
+                    return Err(json_response(
+                        400,
+                        json!({"code": "invalid", "message": "bucket is required"}),
+                    ));
+                };
+                let precision = query.get("precision").map_or("ns", String::as_str);
+                if !["ns", "us", "ms", "s"].contains(&precision) {
+                    return Err(json_response(
+                        400,
+                        json!({"code": "invalid", "message": format!("invalid precision {precision}")}),
+                    ));
+                }
+                Ok(bucket)
+            }
+        }
     }
 }
 
-async fn write_v3(
-    AxumState(state): AxumState<Shared>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
+/// The handler of one write API.
+fn write_route(api: WriteApi) -> axum::routing::MethodRouter<Shared> {
+    post(
+        move |AxumState(state): AxumState<Shared>,
+              Query(query): Query<HashMap<String, String>>,
+              headers: HeaderMap,
+              body: Bytes| async move { write(api, &state, &query, &headers, &body) },
+    )
+}
+
+/// A write through either API: decode the body, record the request, let only the write token
+/// through, check the query string, then write the lines.
+fn write(
+    api: WriteApi,
+    state: &Shared,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &Bytes,
 ) -> Response {
-    let mut s = lock(&state);
-    let request = WriteRequest {
-        path: "/api/v3/write_lp",
-        query: &query,
-        headers: &headers,
-        body: &body,
-    };
-    let read_only = || json_response(403, json!({"error": "token does not have write permission"}));
-    let text = match admit_write(&mut s, request, &["Bearer", "Token"], read_only) {
-        Ok(text) => text,
+    let mut s = lock(state);
+    let (gzip, text) = match decode_body(headers, body) {
+        Ok(t) => t,
         Err(r) => return r,
     };
-    let Some(db) = query.get("db").filter(|d| !d.is_empty()).cloned() else {
-        return json_response(400, json!({"error": "missing query parameter: db"}));
-    };
-    let precision = query.get("precision").map_or("auto", String::as_str);
-    if !["auto", "nanosecond", "microsecond", "millisecond", "second"].contains(&precision) {
-        return json_response(400, json!({"error": format!("invalid precision: {precision}")}));
-    }
-    write_lines(&mut s, true, &db, &text)
-}
-
-async fn write_v2(
-    AxumState(state): AxumState<Shared>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut s = lock(&state);
-    let request = WriteRequest {
-        path: "/api/v2/write",
-        query: &query,
-        headers: &headers,
-        body: &body,
-    };
-    let read_only = || {
-        json_response(
-            403,
-            json!({"code": "forbidden", "message": "insufficient permissions for write"}),
-        )
-    };
-    let text = match admit_write(&mut s, request, &["Token"], read_only) {
-        Ok(text) => text,
+    capture(&mut s, api.path(), query, headers, gzip, &text);
+    match authorize(&s, headers, api.schemes()) {
+        Ok(Auth::Write) => {}
+        Ok(Auth::Read(_)) => return api.read_only(),
         Err(r) => return r,
-    };
-    if query.get("org") != Some(&s.org_name) {
-        return json_response(
-            404,
-            json!({"code": "not found", "message": "organization not found"}),
-        );
     }
-    let Some(bucket) = query.get("bucket").filter(|b| !b.is_empty()).cloned() else {
-        return json_response(400, json!({"code": "invalid", "message": "bucket is required"}));
-    };
-    let precision = query.get("precision").map_or("ns", String::as_str);
-    if !["ns", "us", "ms", "s"].contains(&precision) {
-        return json_response(
-            400,
-            json!({"code": "invalid", "message": format!("invalid precision {precision}")}),
-        );
+    match api.target(&s, query) {
+        Ok(target) => write_lines(&mut s, matches!(api, WriteApi::V3), &target, &text),
+        Err(r) => r,
     }
-    write_lines(&mut s, false, &bucket, &text)
 }
 
 async fn create_database(AxumState(state): AxumState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
