@@ -1,5 +1,6 @@
 //! The forward stage of the local pipeline when it sends for real: the forwarder's own
-//! destinations ([`build_destinations`]) and per-object loop ([`crate::forward`]), to the
+//! destinations ([`build_destinations`]) and per-object loop ([`crate::forward`], run by
+//! [`crate::outbox::Forwarding`]), to the
 //! endpoints and credentials its environment variables configure (`SEGMENT_ENDPOINT`,
 //! `SEGMENT_WRITE_KEY`, `MIXPANEL_ENDPOINT`, …). Everything a destination does not accept is
 //! written under `Error/forwarder/<destination>/<object key>.ndjson` in the local bucket.
@@ -9,16 +10,12 @@ use metrics_forwarder::destination::Destination;
 use metrics_forwarder::{Destinations, build_destinations};
 use metrics_schema::EventTime;
 
-use crate::bucket::LocalBucket;
-use crate::forward::forward_local;
-use crate::pipeline::{ForwardReport, ForwardStage, StageError};
-
 /// Sends each object's events to the enabled destinations.
 #[derive(Debug)]
 pub struct LiveForwarder {
     destinations: Destinations,
-    config: Config,
-    now: EventTime,
+    pub(crate) config: Config,
+    pub(crate) now: EventTime,
 }
 
 impl LiveForwarder {
@@ -35,24 +32,16 @@ impl LiveForwarder {
         })
     }
 
+    /// The enabled destinations.
+    pub(crate) fn enabled(&self) -> Vec<&dyn Destination> {
+        self.destinations.enabled.iter().map(|d| d.as_ref()).collect()
+    }
+
     /// Destinations that are off, and why (no credentials, switched off).
     pub fn disabled(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
         self.destinations
             .disabled
             .iter()
             .map(|(kind, why)| (kind.name(), *why))
-    }
-}
-
-impl ForwardStage for LiveForwarder {
-    async fn consume(
-        &mut self,
-        bucket: &LocalBucket,
-        key: &str,
-        bytes: &[u8],
-    ) -> Result<ForwardReport, StageError> {
-        let destinations: Vec<&dyn Destination> =
-            self.destinations.enabled.iter().map(|d| d.as_ref()).collect();
-        forward_local(&destinations, &self.config, bucket, key, bytes, self.now).await
     }
 }

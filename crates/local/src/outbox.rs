@@ -90,14 +90,10 @@ impl Outbox {
     }
 }
 
-impl ForwardStage for Outbox {
-    async fn consume(
-        &mut self,
-        bucket: &LocalBucket,
-        key: &str,
-        bytes: &[u8],
-    ) -> Result<ForwardReport, StageError> {
-        let outboxes: Vec<OutboxDestination<'_>> = DestinationKind::ALL
+impl Outbox {
+    /// One outbox destination per destination kind, for the object at `key`.
+    fn destinations<'a>(&'a self, key: &'a str) -> Vec<OutboxDestination<'a>> {
+        DestinationKind::ALL
             .into_iter()
             .filter_map(|kind| {
                 Some(OutboxDestination {
@@ -107,10 +103,13 @@ impl ForwardStage for Outbox {
                     error: Mutex::new(None),
                 })
             })
-            .collect();
-        let destinations: Vec<&dyn Destination> = outboxes.iter().map(|d| d as &dyn Destination).collect();
-        let report = forward_local(&destinations, &self.config, bucket, key, bytes, self.now).await?;
-        for outbox in &outboxes {
+            .collect()
+    }
+
+    /// The first request of the object that could not be written to the outbox, as the
+    /// stage's failure.
+    fn write_failure(&self, outboxes: &[OutboxDestination<'_>], key: &str) -> Result<(), StageError> {
+        for outbox in outboxes {
             if let Some(error) = outbox.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return Err(StageError {
                     stage: Stage::Forwarder,
@@ -120,7 +119,7 @@ impl ForwardStage for Outbox {
                 });
             }
         }
-        Ok(report)
+        Ok(())
     }
 }
 
@@ -209,8 +208,18 @@ impl ForwardStage for Forwarding {
         bytes: &[u8],
     ) -> Result<ForwardReport, StageError> {
         match self {
-            Forwarding::Outbox(outbox) => outbox.consume(bucket, key, bytes).await,
-            Forwarding::Live(live) => live.consume(bucket, key, bytes).await,
+            Forwarding::Outbox(outbox) => {
+                let outboxes = outbox.destinations(key);
+                let destinations: Vec<&dyn Destination> =
+                    outboxes.iter().map(|d| d as &dyn Destination).collect();
+                let report =
+                    forward_local(&destinations, &outbox.config, bucket, key, bytes, outbox.now).await?;
+                outbox.write_failure(&outboxes, key)?;
+                Ok(report)
+            }
+            Forwarding::Live(live) => {
+                forward_local(&live.enabled(), &live.config, bucket, key, bytes, live.now).await
+            }
         }
     }
 }

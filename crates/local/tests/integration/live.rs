@@ -10,6 +10,7 @@ use metrics_forwarder::config::Config as ForwardConfig;
 use metrics_local::bucket::LocalBucket;
 use metrics_local::firehose::FirehoseConfig;
 use metrics_local::live::LiveForwarder;
+use metrics_local::outbox::Forwarding;
 use metrics_local::pipeline::Pipeline;
 use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_local::stages::EmbeddedWriter;
@@ -44,7 +45,7 @@ async fn run(forwarder: LiveForwarder, name: &str) -> (metrics_local::pipeline::
         Enricher::from_config(&enrich, mapping).await.unwrap(),
         bucket.clone(),
         writer,
-        forwarder,
+        Forwarding::Live(Box::new(forwarder)),
     );
     for e in SampleEvents::new(SampleConfig {
         events: 1_500,
