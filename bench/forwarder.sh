@@ -28,13 +28,9 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-DATA=target/bench/data
 OUT=target/bench/forwarder-results.txt
-mkdir -p "$DATA"
-if [[ ! -f "$OBJECT" ]]; then
-  echo "== generating inputs into $DATA"
-  python3 "$SHARED_BENCH/gen_events.py" --out "$DATA"
-fi
+source bench/inputs.sh
+bench_inputs "$OBJECT"
 
 echo "== building (release)"
 cargo build --release -p metrics-forwarder --example forwarder_bench

@@ -24,13 +24,10 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-DATA=target/bench/data
 OUT=target/bench/writer-results.jsonl
-mkdir -p "$DATA"
-if [[ ! -f "$DATA/s3batch_20mb.ndjson.gz" ]]; then
-  echo "== generating inputs into $DATA"
-  python3 "$SHARED_BENCH/gen_events.py" --out "$DATA"
-fi
+source bench/inputs.sh
+DATA="$BENCH_DATA"
+bench_inputs "$DATA/s3batch_20mb.ndjson.gz"
 BATCHES=("$DATA/s3batch_1mb.ndjson.gz" "$DATA/s3batch_5mb.ndjson.gz" "$DATA/s3batch_20mb.ndjson.gz")
 
 echo "== building (release)"
