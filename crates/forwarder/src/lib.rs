@@ -83,7 +83,7 @@ fn header_strings(headers: Vec<(::http::HeaderName, ::http::HeaderValue)>) -> Ve
 /// and headers. Pure: built from the configuration alone.
 #[derive(Debug, Clone)]
 pub struct RequestTemplate<'c> {
-    pub kind: DestinationKind,
+    /// The destination's wire format (its kind is `format.kind()`).
     pub format: &'c dyn payload::Format,
     /// Path and query, e.g. `/v1/batch` or `/import?strict=1&project_id=42`.
     pub url_path: String,
@@ -113,7 +113,6 @@ impl<'c> RequestTemplate<'c> {
             }
         };
         RequestTemplate {
-            kind,
             format,
             url_path,
             headers: header_strings(headers),
