@@ -161,6 +161,14 @@ impl Enricher {
         Ok(Self::new(config, directory, mapping))
     }
 
+    /// Whether the tenant directory knows `tenant_id` (a replay checks dead letters with it:
+    /// a tenant removed since is not written again).
+    pub async fn knows_tenant(&self, tenant_id: &str) -> Result<bool, DirectoryError> {
+        use crate::directory::TenantNames;
+        let names = self.directory.resolve(&[tenant_id]).await?;
+        Ok(names.name(tenant_id).is_some())
+    }
+
     /// What rejected records become.
     pub fn rejected_result(&self) -> FirehoseResult {
         self.policy.result()

@@ -88,6 +88,16 @@ pub enum EventError {
     NotAnObject,
 }
 
+impl EventError {
+    /// The stable reason code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            EventError::NotJson => "not_json",
+            EventError::NotAnObject => "not_an_object",
+        }
+    }
+}
+
 /// Parses event bytes into the raw form the emulator reads.
 pub(crate) fn parse_envelope(bytes: &[u8]) -> Result<&RawValue, EventError> {
     let raw: &RawValue = serde_json::from_slice(bytes).map_err(|_| EventError::NotJson)?;

@@ -10,6 +10,9 @@
 //! | `failed:<reason>` | a stage refused the record; it is kept where a person can find it |
 //! | `dropped:<reason>` | a stage refused the record and, by configuration, did not keep it |
 //! | `dead_lettered:<reason>` | a consumer gave up on the record; it is in a dead letter |
+//! | `delivered` | a replay of a forwarder dead letter: the destination took the event |
+//! | `resubmitted` | a replay handed the record back to the deployed pipeline, whose functions give it its final outcome |
+//! | `would_replay` | a dry-run replay: the current code would send the record back to its stage |
 //!
 //! The string forms above are the keys of `metrics-lake run --json`'s `outcomes` (a public
 //! contract): the stage is not part of the key, but every failure carries one.
@@ -168,6 +171,9 @@ pub enum Outcome {
     Failed(Failure),
     Dropped(Failure),
     DeadLettered(Failure),
+    Delivered,
+    Resubmitted,
+    WouldReplay,
 }
 
 impl Outcome {
@@ -203,6 +209,9 @@ impl Outcome {
             Outcome::Failed(_) => "failed",
             Outcome::Dropped(_) => "dropped",
             Outcome::DeadLettered(_) => "dead_lettered",
+            Outcome::Delivered => "delivered",
+            Outcome::Resubmitted => "resubmitted",
+            Outcome::WouldReplay => "would_replay",
         }
     }
 
@@ -217,6 +226,31 @@ impl Outcome {
     /// Stored, or stored before: the record is where it should be.
     pub const fn is_success(&self) -> bool {
         matches!(self, Outcome::Stored | Outcome::Duplicate)
+    }
+
+    /// The outcome whose [`Outcome::key`] is `key`, a failure at `stage` (keys do not carry
+    /// the stage); `None` for a key no outcome has.
+    pub fn from_key(key: &str, stage: Stage) -> Option<Outcome> {
+        let failure = |reason: &str| Failure {
+            stage,
+            reason: ReasonCode::from(reason.to_owned()),
+        };
+        Some(match key.split_once(':') {
+            Some(("failed", reason)) => Outcome::Failed(failure(reason)),
+            Some(("dropped", reason)) => Outcome::Dropped(failure(reason)),
+            Some(("dead_lettered", reason)) => Outcome::DeadLettered(failure(reason)),
+            Some(_) => return None,
+            None => match key {
+                "stored" => Outcome::Stored,
+                "duplicate" => Outcome::Duplicate,
+                "unmatched" => Outcome::Unmatched,
+                "not_an_event" => Outcome::NotAnEvent,
+                "delivered" => Outcome::Delivered,
+                "resubmitted" => Outcome::Resubmitted,
+                "would_replay" => Outcome::WouldReplay,
+                _ => return None,
+            },
+        })
     }
 
     /// The summary key: `stored`, …, `failed:<reason>` (see the module docs).
@@ -327,6 +361,23 @@ mod tests {
     fn keys_are_the_run_summary_keys() {
         assert_eq!(Outcome::Stored.key(), "stored");
         assert_eq!(Outcome::NotAnEvent.key(), "not_an_event");
+        for outcome in [
+            Outcome::Stored,
+            Outcome::Duplicate,
+            Outcome::Unmatched,
+            Outcome::NotAnEvent,
+            Outcome::Delivered,
+            Outcome::Resubmitted,
+            Outcome::WouldReplay,
+            Outcome::failed(Stage::Enrich, "unknown_tenant"),
+            Outcome::dropped(Stage::Forwarder, "not_selected"),
+            Outcome::dead_lettered(Stage::Writer, "store_rejected"),
+        ] {
+            let stage = outcome.failure().map_or(Stage::Rules, |f| f.stage);
+            assert_eq!(Outcome::from_key(&outcome.key(), stage), Some(outcome));
+        }
+        assert_eq!(Outcome::from_key("stored:x", Stage::Rules), None);
+        assert_eq!(Outcome::from_key("lost", Stage::Rules), None);
         assert_eq!(
             Outcome::failed(Stage::Enrich, crate::Reason::NotJson).key(),
             "failed:not_json"
