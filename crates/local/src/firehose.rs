@@ -69,6 +69,11 @@ impl Invocation {
     pub fn record_count(&self) -> usize {
         self.records.len()
     }
+
+    /// The tags of the invocation's records, in order.
+    pub fn tags(&self) -> impl Iterator<Item = u64> + '_ {
+        self.records.iter().map(|r| r.tag)
+    }
 }
 
 #[derive(Debug)]
@@ -76,6 +81,9 @@ struct Pending {
     record_id: String,
     arrival_ms: i64,
     data: Vec<u8>,
+    /// The caller's tag for the record ([`Firehose::put_tagged`]), handed back with it when it
+    /// fails processing.
+    tag: u64,
 }
 
 /// What an object holds.
@@ -96,6 +104,9 @@ pub struct NewObject {
     /// GZIP-compressed content.
     pub bytes: Vec<u8>,
     pub records: usize,
+    /// For a processing-failed object, the tag of the record on each line, in order (empty for
+    /// `Data/` objects, whose records the transform has rewritten).
+    pub tags: Vec<u64>,
 }
 
 /// The outcome of one processor call.
@@ -218,6 +229,12 @@ impl Firehose {
     /// Accepts one record (`PutRecord`). Returns the processor call that is due, if any: the
     /// buffer before this record when the interval has passed, or with it when it is full.
     pub fn put(&mut self, data: Vec<u8>, arrival_ms: i64) -> Option<Invocation> {
+        self.put_tagged(data, arrival_ms, 0)
+    }
+
+    /// [`Firehose::put`] with a tag of the caller's that comes back with the record if it fails
+    /// processing ([`NewObject::tags`]): where the record came from, which Firehose does not keep.
+    pub fn put_tagged(&mut self, data: Vec<u8>, arrival_ms: i64, tag: u64) -> Option<Invocation> {
         let mut due = None;
         if let Some(first) = self.processor.first()
             && arrival_ms - first.arrival_ms >= self.config.processor_interval_ms
@@ -230,6 +247,7 @@ impl Firehose {
             record_id: format!("{:020}", self.next_record),
             arrival_ms,
             data,
+            tag,
         });
         if due.is_none() && self.processor_bytes >= self.config.processor_buffer_bytes {
             due = self.take_invocation();
@@ -355,13 +373,15 @@ impl Firehose {
             let _ = serde_json::to_writer(&mut content, &wrapper);
             content.push(b'\n');
         }
-        Some(self.object(
+        let mut object = self.object(
             ObjectKind::ProcessingFailed,
             "Error/processing-failed/",
             first,
             &content,
             failed.len(),
-        ))
+        );
+        object.tags = failed.iter().map(|p| p.tag).collect();
+        Some(object)
     }
 
     fn object(
@@ -384,6 +404,7 @@ impl Firehose {
             key,
             bytes: gzip(content),
             records,
+            tags: Vec::new(),
         }
     }
 }

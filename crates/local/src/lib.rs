@@ -10,6 +10,8 @@
 //!   bucket; [`outbox`] (the default: every request written to a file and accepted) and
 //!   [`live`] (`--forward live`: the real or simulated endpoints) are its two destination sets;
 //! - [`pipeline`]: the run itself, every record counted once in the shared outcome vocabulary;
+//! - [`origin`]: where records came from before the bucket (input file and line);
+//! - [`recover`]: failed records read back from the bucket, and replayed to their stage;
 //! - [`sample`]: the bundled sample data, generated deterministically.
 
 pub mod bucket;
@@ -17,7 +19,9 @@ pub mod firehose;
 pub mod forward;
 mod ids;
 pub mod live;
+pub mod origin;
 pub mod outbox;
 pub mod pipeline;
+pub mod recover;
 pub mod sample;
 pub mod stages;

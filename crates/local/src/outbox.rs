@@ -62,6 +62,16 @@ impl Outbox {
     /// `config` is the forwarder's configuration (its environment variables): field
     /// policies, metric selections and formats apply exactly as deployed.
     pub fn new(config: Config, dir: PathBuf) -> Result<Self, BucketError> {
+        Self::open(config, dir, false)
+    }
+
+    /// [`Outbox::new`] adding to the request indexes a run left (a replay's requests follow
+    /// the run's) instead of starting them anew.
+    pub fn appending(config: Config, dir: PathBuf) -> Result<Self, BucketError> {
+        Self::open(config, dir, true)
+    }
+
+    fn open(config: Config, dir: PathBuf, append: bool) -> Result<Self, BucketError> {
         let dir = LocalBucket::open(dir)?;
         let mut indexes = std::collections::BTreeMap::new();
         for kind in DestinationKind::ALL {
@@ -71,7 +81,13 @@ impl Outbox {
                 source,
             };
             std::fs::create_dir_all(&path).map_err(io)?;
-            let file = File::create(path.join("requests.ndjson")).map_err(io)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(path.join("requests.ndjson"))
+                .map_err(io)?;
             indexes.insert(kind.name(), Mutex::new(BufWriter::new(file)));
         }
         Ok(Outbox {
@@ -91,10 +107,11 @@ impl Outbox {
 }
 
 impl Outbox {
-    /// One outbox destination per destination kind, for the object at `key`.
-    fn destinations<'a>(&'a self, key: &'a str) -> Vec<OutboxDestination<'a>> {
+    /// One outbox destination per destination kind (or only `only`), for the object at `key`.
+    fn destinations<'a>(&'a self, key: &'a str, only: Option<&str>) -> Vec<OutboxDestination<'a>> {
         DestinationKind::ALL
             .into_iter()
+            .filter(|kind| only.is_none_or(|name| name == kind.name()))
             .filter_map(|kind| {
                 Some(OutboxDestination {
                     template: RequestTemplate::new(&self.config, kind),
@@ -207,9 +224,23 @@ impl ForwardStage for Forwarding {
         key: &str,
         bytes: &[u8],
     ) -> Result<ForwardReport, StageError> {
+        self.consume_to(None, bucket, key, bytes).await
+    }
+}
+
+impl Forwarding {
+    /// Forwards the object at `key` to every destination, or to `only` (a replay of that
+    /// destination's dead letters).
+    pub async fn consume_to(
+        &mut self,
+        only: Option<&str>,
+        bucket: &LocalBucket,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<ForwardReport, StageError> {
         match self {
             Forwarding::Outbox(outbox) => {
-                let outboxes = outbox.destinations(key);
+                let outboxes = outbox.destinations(key, only);
                 let destinations: Vec<&dyn Destination> =
                     outboxes.iter().map(|d| d as &dyn Destination).collect();
                 let report =
@@ -218,7 +249,9 @@ impl ForwardStage for Forwarding {
                 Ok(report)
             }
             Forwarding::Live(live) => {
-                forward_local(&live.enabled(), &live.config, bucket, key, bytes, live.now).await
+                let mut enabled = live.enabled();
+                enabled.retain(|d| only.is_none_or(|name| name == d.name()));
+                forward_local(&enabled, &live.config, bucket, key, bytes, live.now).await
             }
         }
     }

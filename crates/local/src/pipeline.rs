@@ -11,7 +11,7 @@
 //! Every input event ends with exactly one outcome in the [`Summary`], so the run can prove
 //! that nothing was lost.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use metrics_enrich::Enricher;
 use metrics_enrich::firehose::FirehoseEvent;
@@ -19,8 +19,12 @@ use metrics_mapping::RuleSet;
 use metrics_schema::{EventTime, Outcome, OutcomeCounts, ReasonCode, Stage};
 use serde::Serialize;
 
-use crate::bucket::{BucketError, LocalBucket};
+use metrics_objects::ObjectRef;
+use metrics_objects::dead_letter::{DeadLetter, DeadLetterSink};
+
+use crate::bucket::{BucketError, LocalBucket, LocalDeadLetters};
 use crate::firehose::{Firehose, FirehoseConfig, Invocation, NewObject, ObjectKind};
+use crate::origin::{INPUT_REJECTS_PREFIX, Origin, origins_key};
 
 /// What the store stage did with one object's records.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -205,6 +209,14 @@ pub struct Pipeline<S, F> {
     /// The clock the schema's future-time rule uses: the real one, read once per run.
     now: EventTime,
     last_arrival_ms: i64,
+    /// Where each record in the processor buffer came from, by its Firehose tag: kept beside
+    /// the records Firehose fails, which carry no trace of their input.
+    origins: HashMap<u64, Origin>,
+    next_tag: u64,
+    /// Input that is not an EventBridge event, kept under `Error/input/` so it can be shown.
+    rejected_input: Option<LocalDeadLetters>,
+    /// Off for a replay: input it rejects again is already kept where the replay found it.
+    keep_rejected_input: bool,
 }
 
 impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
@@ -226,7 +238,17 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
             summary: Summary::default(),
             now: EventTime::now(),
             last_arrival_ms: 0,
+            origins: HashMap::new(),
+            next_tag: 0,
+            rejected_input: None,
+            keep_rejected_input: true,
         }
+    }
+
+    /// Input the rules reject is counted but not kept again (a replay of kept input).
+    pub fn without_keeping_rejected_input(mut self) -> Self {
+        self.keep_rejected_input = false;
+        self
     }
 
     pub fn summary(&self) -> &Summary {
@@ -237,16 +259,30 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         &self.bucket
     }
 
+    /// The store and forward stages, to hand them one object directly (a replay).
+    pub fn stages_mut(&mut self) -> (&LocalBucket, &mut S, &mut F) {
+        (&self.bucket, &mut self.store, &mut self.forward)
+    }
+
     /// Puts one EventBridge event on the bus.
     pub async fn push(&mut self, event: &[u8]) -> Result<(), PipelineError> {
+        self.push_from(event, None).await
+    }
+
+    /// [`Pipeline::push`] for an event read from `origin` (an input file and line), which
+    /// `metrics-lake errors` shows for the event if it fails before the bucket.
+    pub async fn push_from(&mut self, event: &[u8], origin: Option<Origin>) -> Result<(), PipelineError> {
         self.summary.events_read += 1;
         let arrival_ms = envelope_time(event).unwrap_or(self.last_arrival_ms);
         self.last_arrival_ms = self.last_arrival_ms.max(arrival_ms);
         let matches = match self.rules.apply(event, EventTime::from_millis(arrival_ms)) {
             Ok(matches) => matches,
-            Err(_) => {
+            Err(error) => {
                 self.summary.not_events += 1;
                 self.summary.outcome(Outcome::NotAnEvent, 1);
+                if self.keep_rejected_input {
+                    self.reject_input(event, &error, origin).await?;
+                }
                 return Ok(());
             }
         };
@@ -258,27 +294,99 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         self.summary.matched += 1;
         let outputs: Vec<Vec<u8>> = matches.into_iter().map(|m| m.output).collect();
         for output in outputs {
-            self.summary.records += 1;
-            if let Some(invocation) = self.firehose.put(output, arrival_ms) {
-                self.invoke(invocation).await?;
-            }
+            self.put_record(output, arrival_ms, origin.clone()).await?;
         }
         Ok(())
     }
 
-    /// Ends the input: flushes every buffer and returns the summary.
-    pub async fn finish(mut self) -> Result<(Summary, S, F), PipelineError> {
+    /// Puts one record straight into the delivery stream, as a producer calling Firehose's
+    /// `PutRecord` (or a replay) does: it counts as one matched event.
+    pub async fn push_record(
+        &mut self,
+        record: Vec<u8>,
+        arrival_ms: i64,
+        origin: Option<Origin>,
+    ) -> Result<(), PipelineError> {
+        self.summary.events_read += 1;
+        self.summary.matched += 1;
+        self.last_arrival_ms = self.last_arrival_ms.max(arrival_ms);
+        self.put_record(record, arrival_ms, origin).await
+    }
+
+    async fn put_record(
+        &mut self,
+        record: Vec<u8>,
+        arrival_ms: i64,
+        origin: Option<Origin>,
+    ) -> Result<(), PipelineError> {
+        self.summary.records += 1;
+        self.next_tag += 1;
+        let tag = self.next_tag;
+        if let Some(origin) = origin {
+            self.origins.insert(tag, origin);
+        }
+        if let Some(invocation) = self.firehose.put_tagged(record, arrival_ms, tag) {
+            self.invoke(invocation).await?;
+        }
+        Ok(())
+    }
+
+    /// Processes and delivers everything buffered so far, as the stream's buffers would at
+    /// their interval: after this, every record pushed has its outcome and its objects exist.
+    pub async fn flush(&mut self) -> Result<(), PipelineError> {
         if let Some(invocation) = self.firehose.drain() {
             self.invoke(invocation).await?;
         }
         if let Some(object) = self.firehose.flush() {
             self.deliver(object).await?;
         }
+        if let Some(rejected) = self.rejected_input.take() {
+            rejected.finish().await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the input: flushes every buffer and returns the summary.
+    pub async fn finish(mut self) -> Result<(Summary, S, F), PipelineError> {
+        self.flush().await?;
         Ok((self.summary, self.store, self.forward))
+    }
+
+    /// Keeps input that is not an event under `Error/input/` (one object per run).
+    async fn reject_input(
+        &mut self,
+        event: &[u8],
+        error: &metrics_mapping::EventError,
+        origin: Option<Origin>,
+    ) -> Result<(), PipelineError> {
+        if self.rejected_input.is_none() {
+            let key = format!("{INPUT_REJECTS_PREFIX}{}", run_stamp(self.now));
+            self.rejected_input = Some(self.bucket.dead_letter_file(&key)?);
+        }
+        let origin = origin.unwrap_or_else(Origin::unknown);
+        let source = ObjectRef {
+            bucket: crate::origin::INPUT_BUCKET.to_owned(),
+            key: origin.input.to_string(),
+            size: None,
+            sequencer: None,
+        };
+        let letter = DeadLetter::for_record(
+            Stage::Rules,
+            ReasonCode::new(error.code()),
+            error.to_string(),
+            &source,
+            Some(origin.line as usize),
+            Some(event),
+        );
+        if let Some(sink) = &mut self.rejected_input {
+            sink.push(&letter).await?;
+        }
+        Ok(())
     }
 
     /// Runs the enrich transformer on one processor buffer, as Firehose invokes the Lambda.
     async fn invoke(&mut self, invocation: Invocation) -> Result<(), PipelineError> {
+        let tags: Vec<u64> = invocation.tags().collect();
         let completion = match FirehoseEvent::from_json(&invocation.event_json) {
             Ok(event) => match self.enricher.handle(&event, self.now).await {
                 Ok(transformed) => {
@@ -306,8 +414,30 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         };
         self.summary.transform.ok += completion.ok as u64;
         for object in completion.objects {
+            self.keep_origins(&object)?;
             self.deliver(object).await?;
         }
+        for tag in tags {
+            self.origins.remove(&tag);
+        }
+        Ok(())
+    }
+
+    /// Writes where each record of a processing-failed object came from, line by line, beside
+    /// it (`State/origins/…`), when any of them came from an input the run knows.
+    fn keep_origins(&self, object: &NewObject) -> Result<(), PipelineError> {
+        if object.kind != ObjectKind::ProcessingFailed
+            || !object.tags.iter().any(|t| self.origins.contains_key(t))
+        {
+            return Ok(());
+        }
+        let mut lines = Vec::new();
+        for tag in &object.tags {
+            // Plain strings and integers always serialise.
+            let _ = serde_json::to_writer(&mut lines, &self.origins.get(tag));
+            lines.push(b'\n');
+        }
+        self.bucket.put(&origins_key(&object.key), &lines)?;
         Ok(())
     }
 
@@ -397,6 +527,21 @@ impl StageFailure {
             records,
         }
     }
+}
+
+/// `YYYY-MM-DDTHHMMSSZ-<pid>.ndjson`: one rejected-input object per run.
+fn run_stamp(now: EventTime) -> String {
+    let c = now.civil().unwrap_or(metrics_schema::time::Civil::EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}{:02}{:02}Z-{}.ndjson",
+        c.year,
+        c.month,
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
+        std::process::id()
+    )
 }
 
 /// The EventBridge envelope's `time`, which the local run uses as the arrival time.
