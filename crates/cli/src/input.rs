@@ -15,6 +15,16 @@ pub enum Source {
     File(PathBuf),
 }
 
+impl Source {
+    /// The source's name in error listings: its path, or `-`.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Stdin => "-".to_owned(),
+            Source::File(path) => path.display().to_string(),
+        }
+    }
+}
+
 /// Expands the command-line arguments into sources: directories become their files (sorted,
 /// recursively, `.json`, `.ndjson`, `.jsonl` and their `.gz` forms).
 pub fn sources(args: &[String]) -> io::Result<Vec<Source>> {
@@ -70,6 +80,8 @@ pub struct Events {
     /// A JSON array's items, read whole (in reverse, popped from the end).
     array: Option<Vec<Vec<u8>>>,
     line: Vec<u8>,
+    /// The 1-based line (NDJSON) or item (JSON array) of the event returned last.
+    position: u64,
 }
 
 impl std::fmt::Debug for Events {
@@ -113,7 +125,16 @@ pub fn open(source: &Source) -> io::Result<Events> {
         reader,
         array,
         line: Vec::new(),
+        position: 0,
     })
+}
+
+impl Events {
+    /// Where the event returned last is in its source: its line in NDJSON (blank lines
+    /// counted), its position in a JSON array.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
 }
 
 impl Iterator for Events {
@@ -121,6 +142,7 @@ impl Iterator for Events {
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(items) = &mut self.array {
+            self.position += 1;
             return items.pop().map(Ok);
         }
         loop {
@@ -128,6 +150,7 @@ impl Iterator for Events {
             match self.reader.read_until(b'\n', &mut self.line) {
                 Ok(0) => return None,
                 Ok(_) => {
+                    self.position += 1;
                     let trimmed = self.line.trim_ascii();
                     if !trimmed.is_empty() {
                         return Some(Ok(trimmed.to_vec()));

@@ -1,14 +1,22 @@
 //! `metrics-lake`: the project's command line. Each command group lives in its own module;
 //! this file only parses arguments and turns the group's result into an exit code.
 
+// The replay and errors commands nest the enrich, writer and forwarder futures deeply enough
+// to pass the compiler's default query depth when laying them out.
+#![recursion_limit = "256"]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod errors;
 mod input;
 mod mappings;
 mod output;
 mod query;
+mod recover;
+mod replay;
+mod replay_deployed;
 mod run;
 mod sample;
 mod serve;
@@ -41,6 +49,10 @@ enum Command {
     Tenants(tenants::TenantsArgs),
     /// Serve the query API over the local store, with a dashboard (local tokens per tenant).
     Serve(serve::ServeArgs),
+    /// Every record that did not become stored: its stage, reason and origin (local or S3).
+    Errors(errors::ErrorsArgs),
+    /// Send failed records back to the stage that failed them, once their cause is fixed.
+    Replay(replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,5 +75,7 @@ fn main() -> ExitCode {
         Command::Mappings(args) => mappings::run(args),
         Command::Tenants(args) => tenants::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Errors(args) => errors::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
@@ -13,6 +14,7 @@ use metrics_enrich::config::Config as EnrichConfig;
 use metrics_local::bucket::LocalBucket;
 use metrics_local::firehose::FirehoseConfig;
 use metrics_local::live::LiveForwarder;
+use metrics_local::origin::Origin;
 use metrics_local::outbox::{Forwarding, Outbox};
 use metrics_local::pipeline::{Pipeline, Summary};
 use metrics_local::sample::{SampleConfig, SampleEvents};
@@ -70,7 +72,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ForwardMode {
+pub enum ForwardMode {
     Outbox,
     Live,
 }
@@ -108,24 +110,7 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     let bucket = LocalBucket::open(state.bucket()).map_err(|e| e.to_string())?;
     let store = state.open_store()?;
     let writer = EmbeddedWriter::new(store, WriteOptions::default());
-    // The forwarder's own configuration (its environment variables: metric selections, field
-    // policies, Mixpanel project); its requests go to the outbox instead of the vendors.
-    let forward_config =
-        metrics_forwarder::Config::from_env().map_err(|e| format!("forwarder configuration: {e}"))?;
-    let forwarder = match args.forward {
-        ForwardMode::Outbox => Forwarding::Outbox(Box::new(
-            Outbox::new(forward_config, state.outbox()).map_err(|e| e.to_string())?,
-        )),
-        ForwardMode::Live => {
-            let live = LiveForwarder::new(forward_config)
-                .await
-                .map_err(|e| format!("forwarder: {e}"))?;
-            for (destination, why) in live.disabled() {
-                err(format!("note: {destination} is disabled: {why}"));
-            }
-            Forwarding::Live(Box::new(live))
-        }
-    };
+    let forwarder = forwarding(args.forward, &state, false).await?;
     let firehose = FirehoseConfig {
         processor_buffer_bytes: args.processor_buffer_bytes,
         processor_interval_ms: args.processor_interval_secs * 1000,
@@ -143,16 +128,27 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
             events: args.sample_events,
             ..SampleConfig::default()
         };
-        for e in SampleEvents::new(sample) {
+        let input: Arc<str> = Arc::from("sample");
+        for (i, e) in SampleEvents::new(sample).enumerate() {
             let bytes = serde_json::to_vec(&e.event).map_err(|e| e.to_string())?;
-            pipeline.push(&bytes).await.map_err(|e| e.to_string())?;
+            let origin = Origin::new(input.clone(), i as u64 + 1);
+            pipeline
+                .push_from(&bytes, Some(origin))
+                .await
+                .map_err(|e| e.to_string())?;
             progress.inc(1);
         }
     } else {
         for source in &sources {
-            for event in input::open(source).map_err(|e| e.to_string())? {
+            let input: Arc<str> = Arc::from(source.name());
+            let mut events = input::open(source).map_err(|e| e.to_string())?;
+            while let Some(event) = events.next() {
                 let event = event.map_err(|e| e.to_string())?;
-                pipeline.push(&event).await.map_err(|e| e.to_string())?;
+                let origin = Origin::new(input.clone(), events.position());
+                pipeline
+                    .push_from(&event, Some(origin))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 progress.inc(1);
             }
         }
@@ -168,7 +164,34 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     Ok((summary, elapsed))
 }
 
-fn load_rules(path: &Path) -> Result<RuleSet, String> {
+/// The forward stage: the forwarder's own configuration (its environment variables: metric
+/// selections, field policies, Mixpanel project), its requests written to the outbox (after
+/// the ones there when `append`) or sent to the endpoints.
+pub async fn forwarding(mode: ForwardMode, state: &StateDir, append: bool) -> Result<Forwarding, String> {
+    let config =
+        metrics_forwarder::Config::from_env().map_err(|e| format!("forwarder configuration: {e}"))?;
+    Ok(match mode {
+        ForwardMode::Outbox => {
+            let outbox = if append {
+                Outbox::appending(config, state.outbox())
+            } else {
+                Outbox::new(config, state.outbox())
+            };
+            Forwarding::Outbox(Box::new(outbox.map_err(|e| e.to_string())?))
+        }
+        ForwardMode::Live => {
+            let live = LiveForwarder::new(config)
+                .await
+                .map_err(|e| format!("forwarder: {e}"))?;
+            for (destination, why) in live.disabled() {
+                err(format!("note: {destination} is disabled: {why}"));
+            }
+            Forwarding::Live(Box::new(live))
+        }
+    })
+}
+
+pub fn load_rules(path: &Path) -> Result<RuleSet, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "{}: {e} (run from the repository root, or pass --mappings FILE)",
@@ -191,20 +214,41 @@ async fn enricher(
     args: &RunArgs,
     mapping: std::sync::Arc<metrics_mapping::Mapping>,
 ) -> Result<Enricher, String> {
-    if !args.tenants.exists() {
-        return Err(format!(
-            "{}: no such tenant directory (pass --tenants FILE)",
-            args.tenants.display()
-        ));
-    }
-    let tenants = args.tenants.to_string_lossy().into_owned();
     let policy = match args.invalid_record_policy {
         Policy::Fail => "fail",
         Policy::Drop => "drop",
     };
-    let config = EnrichConfig::from_lookup(|name| match name {
-        "TENANTS_FILE" => Some(tenants.clone()),
-        "ENVIRONMENT" => Some(args.environment.clone()),
+    let tenants = Tenants::File(args.tenants.clone());
+    build_enricher(&tenants, &args.environment, policy, mapping).await
+}
+
+/// Where enrich finds tenants: a JSON file (`--tenants`), or the deployed DynamoDB table.
+#[derive(Debug, Clone)]
+pub enum Tenants {
+    File(PathBuf),
+    Table(String),
+}
+
+/// The enrich transformer as its Lambda is configured, with `mapping`.
+pub async fn build_enricher(
+    tenants: &Tenants,
+    environment: &str,
+    policy: &str,
+    mapping: std::sync::Arc<metrics_mapping::Mapping>,
+) -> Result<Enricher, String> {
+    let (name, value) = match tenants {
+        Tenants::File(path) if !path.exists() => {
+            return Err(format!(
+                "{}: no such tenant directory (pass --tenants FILE)",
+                path.display()
+            ));
+        }
+        Tenants::File(path) => ("TENANTS_FILE", path.to_string_lossy().into_owned()),
+        Tenants::Table(table) => ("TENANTS_TABLE", table.clone()),
+    };
+    let config = EnrichConfig::from_lookup(|var| match var {
+        v if v == name => Some(value.clone()),
+        "ENVIRONMENT" => Some(environment.to_owned()),
         "INVALID_RECORD_POLICY" => Some(policy.to_owned()),
         _ => None,
     })

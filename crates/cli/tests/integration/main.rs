@@ -2,4 +2,5 @@
 //! dependencies (the AWS SDK among them) instead of one per file.
 
 mod mappings_cli;
+mod recover_cli;
 mod run_cli;

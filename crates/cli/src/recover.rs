@@ -1,0 +1,150 @@
+//! What `metrics-lake errors` and `metrics-lake replay` share: where failed records are read
+//! from (the local state directory, or the deployed bucket with `--bucket`), how processing-
+//! failed records are re-checked (the mapping and tenant directory), and the filters.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use metrics_enrich::Enricher;
+use metrics_local::bucket::LocalBucket;
+use metrics_local::recover::{Filter, FilterError, S3Objects};
+use metrics_schema::EventTime;
+
+use crate::run::{Tenants, build_enricher, load_rules};
+use crate::state::StateDir;
+
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    #[command(flatten)]
+    pub state: crate::state::StateArgs,
+    /// Read the deployed bucket instead of the local state directory (standard AWS credential
+    /// chain; `AWS_ENDPOINT_URL` for another endpoint).
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// The metric mapping file: records the enrich function failed are re-checked with it.
+    #[arg(long, default_value = "infra/metrics.toml")]
+    pub mappings: PathBuf,
+    /// The tenant directory: a JSON object tenant_id -> display name.
+    #[arg(long, default_value = "events/sample/tenants.json")]
+    pub tenants: PathBuf,
+    /// The deployed tenant directory (a DynamoDB table) instead of `--tenants`.
+    #[arg(long, value_name = "TABLE")]
+    pub tenants_table: Option<String>,
+    /// `metadata.environment` of every event.
+    #[arg(long, default_value = "local")]
+    pub environment: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only records failed at this stage: rules, enrich, writer, forwarder (repeatable).
+    #[arg(long)]
+    pub stage: Vec<String>,
+    /// Only records with this reason code (repeatable).
+    #[arg(long)]
+    pub reason: Vec<String>,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Only records that failed at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only records that failed before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only records no replay has taken yet.
+    #[arg(long)]
+    pub pending: bool,
+}
+
+impl FilterArgs {
+    pub fn filter(&self) -> Result<Filter, FilterError> {
+        Ok(Filter {
+            stages: self
+                .stage
+                .iter()
+                .map(|s| Filter::stage(s))
+                .collect::<Result<_, _>>()?,
+            reasons: self
+                .reason
+                .iter()
+                .map(|r| Filter::reason(r))
+                .collect::<Result<_, _>>()?,
+            tenant: self.tenant.clone(),
+            metric: self.metric.clone(),
+            since: self
+                .since
+                .as_deref()
+                .map(|t| Filter::time("--since", t))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|t| Filter::time("--until", t))
+                .transpose()?,
+            pending: self.pending,
+        })
+    }
+
+    /// The filters as text, for the replay's progress marker.
+    pub fn describe(&self) -> String {
+        format!(
+            "stage={:?} reason={:?} tenant={:?} metric={:?} since={:?} until={:?} pending={}",
+            self.stage, self.reason, self.tenant, self.metric, self.since, self.until, self.pending
+        )
+    }
+}
+
+/// Where the failed records are.
+#[derive(Debug)]
+pub enum Source {
+    Local { state: StateDir, bucket: LocalBucket },
+    Deployed(S3Objects),
+}
+
+impl SourceArgs {
+    pub async fn open(&self) -> Result<Source, String> {
+        match &self.bucket {
+            Some(name) => {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
+                let client = metrics_objects::s3_client(&sdk);
+                Ok(Source::Deployed(S3Objects::new(client, name.clone())))
+            }
+            None => {
+                let state = StateDir::open(&self.state.state_dir)?;
+                let bucket = LocalBucket::open(state.bucket()).map_err(|e| e.to_string())?;
+                Ok(Source::Local { state, bucket })
+            }
+        }
+    }
+
+    /// The enrich transformer the re-check (and a local replay) runs, configured like `run`.
+    pub async fn enricher(&self) -> Result<(Enricher, metrics_mapping::RuleSet), String> {
+        let rules = load_rules(&self.mappings)?;
+        let tenants = match &self.tenants_table {
+            Some(table) => Tenants::Table(table.clone()),
+            None => Tenants::File(self.tenants.clone()),
+        };
+        let mapping = Arc::new(rules.mapping().clone());
+        // Rejected records are always answered `ProcessingFailed` here, so each gets its reason.
+        let enricher = build_enricher(&tenants, &self.environment, "fail", mapping).await?;
+        Ok((enricher, rules))
+    }
+
+    /// The source as text, for the replay's progress marker.
+    pub fn describe(&self) -> String {
+        match &self.bucket {
+            Some(bucket) => format!("s3://{bucket}"),
+            None => self.state.state_dir.display().to_string(),
+        }
+    }
+}
+
+/// The clock for the re-check's time rules.
+pub fn now() -> EventTime {
+    EventTime::now()
+}

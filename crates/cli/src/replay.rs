@@ -1,0 +1,200 @@
+//! `metrics-lake replay`: sends failed records back to the stage that failed them, with the
+//! same sources and filters as `metrics-lake errors`. Locally each stage is the code `run`
+//! uses; against the deployed bucket (`--bucket`) records go back into the deployed pipeline
+//! (Firehose `PutRecordBatch`, and `Replay/…` objects its consumers read).
+
+use std::process::ExitCode;
+
+use clap::Args;
+use metrics_local::firehose::FirehoseConfig;
+use metrics_local::pipeline::Pipeline;
+use metrics_local::recover::local::LocalTarget;
+use metrics_local::recover::replay::{ReplayPlan, ReplaySummary, ReplayTarget, replay};
+use metrics_local::recover::{Objects, Scanner};
+use metrics_local::stages::EmbeddedWriter;
+use metrics_writer::write::WriteOptions;
+
+use crate::output::{err, out};
+use crate::recover::{FilterArgs, Source, SourceArgs, now};
+use crate::run::{ForwardMode, forwarding};
+use crate::summary::thousands;
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Local forwarding of replayed records: `outbox` (added to the run's outbox) or `live`
+    /// (the endpoints the forwarder's environment variables configure).
+    #[arg(long, value_enum, default_value_t = ForwardMode::Outbox)]
+    forward: ForwardMode,
+    /// With `--bucket`: the deployed Firehose delivery stream records failed by enrich go
+    /// back into (the stack's `DeliveryStreamName` output).
+    #[arg(long, value_name = "NAME")]
+    stream: Option<String>,
+    /// Say what a replay would do with the current code, mapping and tenant directory; send
+    /// and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Replay at most this many error objects; the next replay of the same selection resumes
+    /// after them.
+    #[arg(long, value_name = "N")]
+    max_objects: Option<usize>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: ReplayArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            err(format!("error: cannot start the runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(replay_all(&args)) {
+        Ok(summary) => report(&args, &summary),
+        Err(message) => {
+            err(format!("error: {message}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn replay_all(args: &ReplayArgs) -> Result<ReplaySummary, String> {
+    let filter = args.filter.filter().map_err(|e| e.to_string())?;
+    let plan = ReplayPlan {
+        filter,
+        dry_run: args.dry_run,
+        max_objects: args.max_objects,
+        selection: format!("{} {}", args.source.describe(), args.filter.describe()),
+    };
+    let (checker, rules) = args.source.enricher().await?;
+    match args.source.open().await? {
+        Source::Local { state, bucket } => {
+            // The pipeline's own transformer: the scan's re-check keeps its own.
+            let (enricher, _) = args.source.enricher().await?;
+            let writer = EmbeddedWriter::new(state.open_store()?, WriteOptions::default());
+            let forward = forwarding(args.forward, &state, true).await?;
+            let pipeline = Pipeline::new(
+                rules,
+                FirehoseConfig::default(),
+                enricher,
+                bucket.clone(),
+                writer,
+                forward,
+            )
+            .without_keeping_rejected_input();
+            let mut target = LocalTarget { pipeline };
+            let summary = run_replay(&bucket, &checker, &mut target, &plan).await?;
+            let (_, _, mut forward) = target.pipeline.finish().await.map_err(|e| e.to_string())?;
+            forward
+                .flush()
+                .map_err(|e| format!("writing the outbox index: {e}"))?;
+            Ok(summary)
+        }
+        Source::Deployed(s3) => {
+            let mut target = crate::replay_deployed::target(args.stream.as_deref(), &s3).await?;
+            run_replay(&s3, &checker, &mut target, &plan).await
+        }
+    }
+}
+
+async fn run_replay<O: Objects, T: ReplayTarget>(
+    objects: &O,
+    checker: &metrics_enrich::Enricher,
+    target: &mut T,
+    plan: &ReplayPlan,
+) -> Result<ReplaySummary, String> {
+    let scanner = Scanner {
+        objects,
+        enricher: checker,
+        now: now(),
+    };
+    replay(&scanner, target, plan).await.map_err(|e| e.to_string())
+}
+
+fn report(args: &ReplayArgs, summary: &ReplaySummary) -> ExitCode {
+    if args.json {
+        out(serde_json::to_string(summary).unwrap_or_default());
+    } else {
+        print(summary);
+    }
+    for error in &summary.errors {
+        err(format!("error: {error}"));
+    }
+    if !summary.accounting.balanced {
+        err("error: the counts do not add up: some selected records have no outcome");
+    }
+    if summary.accounting.balanced && summary.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print(summary: &ReplaySummary) {
+    let verb = if summary.dry_run {
+        "replay --dry-run"
+    } else {
+        "replay"
+    };
+    out(format!(
+        "metrics-lake {verb}: {} records from {} error objects{}",
+        thousands(summary.selected),
+        thousands(summary.objects),
+        if summary.resumed_objects > 0 {
+            format!(
+                " ({} done by the interrupted replay this one resumes)",
+                thousands(summary.resumed_objects)
+            )
+        } else {
+            String::new()
+        }
+    ));
+    for (key, n) in summary.outcomes.by_key() {
+        out(format!("    {key:<36}{:>12}", thousands(n)));
+    }
+    let still_failing: Vec<String> = summary
+        .outcomes
+        .by_key()
+        .into_iter()
+        .filter(|(k, _)| {
+            k.starts_with("failed:") || k.starts_with("dead_lettered:") || k.starts_with("dropped:")
+        })
+        .map(|(k, n)| format!("{} {k}", thousands(n)))
+        .collect();
+    if summary.dry_run {
+        let would = summary.outcomes.get(&metrics_schema::Outcome::WouldReplay);
+        out(format!(
+            "{} records: {} would now be replayed, {}",
+            thousands(summary.selected),
+            thousands(would),
+            if still_failing.is_empty() {
+                "none still fails".to_owned()
+            } else {
+                format!("still failing: {}", still_failing.join(", "))
+            }
+        ));
+    } else if !still_failing.is_empty() {
+        out(format!(
+            "still failing (`metrics-lake errors` shows why): {}",
+            still_failing.join(", ")
+        ));
+    }
+    if summary.interrupted {
+        out("stopped at --max-objects: run the same command again to resume");
+    }
+    out(format!(
+        "accounting: {} selected, {} outcomes: {}",
+        thousands(summary.accounting.selected),
+        thousands(summary.accounting.outcomes_total),
+        if summary.accounting.balanced {
+            "balanced"
+        } else {
+            "NOT balanced"
+        }
+    ));
+}
