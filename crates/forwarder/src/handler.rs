@@ -170,9 +170,21 @@ impl Forwarder {
         }
     }
 
-    /// Forwards one object to every enabled destination that has not finished it.
+    /// Forwards one object to every enabled destination that has not finished it; an object
+    /// `metrics-lake replay` wrote under `Replay/forwarder/<destination>/` only to that one.
     pub async fn forward_object(&self, object: &ObjectRef, deadline: Deadline) -> ObjectReport {
-        let destinations: Vec<&dyn Destination> = self.destinations.iter().map(|d| d.as_ref()).collect();
+        let only = metrics_objects::key::replay_destination(&object.key);
+        let destinations: Vec<&dyn Destination> = self
+            .destinations
+            .iter()
+            .map(|d| d.as_ref())
+            .filter(|d| only.is_none_or(|name| name == d.name()))
+            .collect();
+        if let Some(name) = only
+            && destinations.is_empty()
+        {
+            tracing::error!(key = %object.key, destination = name, "A replay object names a destination that is not enabled; its records stay in the bucket.");
+        }
         let options = ForwardOptions {
             delivery: DeliveryOptions {
                 concurrency: self.options.concurrency,

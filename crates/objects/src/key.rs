@@ -55,9 +55,35 @@ pub fn progress_marker_key(prefix: &str, destination: &str, source: &ObjectRef) 
     derived_key(&format!("{prefix}{destination}/"), &source.key, ".done")
 }
 
+/// Where `metrics-lake replay` puts records it sends back to the writer: an object like the
+/// `Data/` ones that the stack routes to the writer's queue only.
+pub const WRITER_REPLAY_PREFIX: &str = "Replay/writer/";
+/// Where `metrics-lake replay` puts records it sends back to one forwarder destination:
+/// `Replay/forwarder/<destination>/…`, routed to the forwarder's queue only.
+pub const FORWARDER_REPLAY_PREFIX: &str = "Replay/forwarder/";
+
+/// The one destination an object under `Replay/forwarder/<destination>/` is for; `None` for
+/// any other key (a `Data/` object goes to every destination).
+pub fn replay_destination(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(FORWARDER_REPLAY_PREFIX)?;
+    let (destination, _) = rest.split_once('/')?;
+    (!destination.is_empty()).then_some(destination)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replay_objects_name_their_one_destination() {
+        assert_eq!(
+            replay_destination("Replay/forwarder/segment/Data/2026/a.gz"),
+            Some("segment")
+        );
+        assert_eq!(replay_destination("Replay/forwarder//x.gz"), None);
+        assert_eq!(replay_destination("Replay/writer/Data/a.gz"), None);
+        assert_eq!(replay_destination("Data/2026/11/23/10/s-1.gz"), None);
+    }
 
     #[test]
     fn plus_is_a_space_and_percent_escapes_decode() {

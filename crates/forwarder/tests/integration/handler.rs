@@ -421,3 +421,30 @@ async fn an_oversize_line_is_one_dead_letter_and_a_long_key_gets_bounded_keys() 
     assert_eq!(letters[0]["line"], 3);
     assert_eq!(letters[0]["source_key"], key.as_str());
 }
+
+/// An object `metrics-lake replay` writes under `Replay/forwarder/<destination>/` goes to
+/// that destination only: the others already have its events.
+#[tokio::test]
+async fn a_replay_object_goes_only_to_the_destination_it_names() {
+    let sim = Sim::start_local().await.unwrap();
+    let client = bucket("fwd-replay").await;
+    let key = "Replay/forwarder/segment/Data/2026/11/23/10/s-1.gz.gz";
+    put(&client, "fwd-replay", key, gzip(ndjson(4, now_ms()).as_bytes())).await;
+    let f = forwarder(&sim, &[]).await;
+    let invocation = f
+        .handle(
+            &payload(&s3_event("fwd-replay", key)),
+            Deadline::after(Duration::from_secs(20)),
+        )
+        .await;
+    assert!(invocation.error.is_none());
+    let state = sim.client().state().await.unwrap();
+    assert_eq!(state.segment.accepted.len(), 4);
+    assert_eq!(state.mixpanel.received, 0, "Mixpanel is not asked again");
+    let names: Vec<&str> = invocation.objects[0]
+        .destinations
+        .iter()
+        .map(|d| d.destination.name())
+        .collect();
+    assert_eq!(names, ["segment"]);
+}
