@@ -37,6 +37,11 @@ pub struct ReplayArgs {
     /// and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// With `--bucket`: also redrive this SQS dead-letter queue (repeatable; the stack's
+    /// `…DeadLetterQueueArn` outputs). The writer's and forwarder's DLQs move back to their
+    /// queues; the rules' and fan-out DLQs' events go again to the target each names.
+    #[arg(long, value_name = "QUEUE_ARN")]
+    redrive: Vec<String>,
     /// Replay at most this many error objects; the next replay of the same selection resumes
     /// after them.
     #[arg(long, value_name = "N")]
@@ -71,6 +76,9 @@ async fn replay_all(args: &ReplayArgs) -> Result<ReplaySummary, String> {
         max_objects: args.max_objects,
         selection: format!("{} {}", args.source.describe(), args.filter.describe()),
     };
+    if !args.redrive.is_empty() && args.source.bucket.is_none() {
+        return Err("--redrive redrives the deployed stack's queues: it needs --bucket".into());
+    }
     let (checker, rules) = args.source.enricher().await?;
     match args.source.open().await? {
         Source::Local { state, bucket } => {
@@ -97,7 +105,10 @@ async fn replay_all(args: &ReplayArgs) -> Result<ReplaySummary, String> {
         }
         Source::Deployed(s3) => {
             let mut target = crate::replay_deployed::target(args.stream.as_deref(), &s3).await?;
-            run_replay(&s3, &checker, &mut target, &plan).await
+            let mut summary = run_replay(&s3, &checker, &mut target, &plan).await?;
+            summary.queues =
+                crate::replay_deployed::redrive_queues(&args.redrive, &rules, args.dry_run).await?;
+            Ok(summary)
         }
     }
 }
@@ -128,7 +139,13 @@ fn report(args: &ReplayArgs, summary: &ReplaySummary) -> ExitCode {
     if !summary.accounting.balanced {
         err("error: the counts do not add up: some selected records have no outcome");
     }
-    if summary.accounting.balanced && summary.errors.is_empty() {
+    let left: u64 = summary.queues.iter().map(|q| q.left).sum();
+    if left > 0 {
+        err(format!(
+            "error: {left} message(s) left in dead-letter queues (see `queues` for why)"
+        ));
+    }
+    if summary.accounting.balanced && summary.errors.is_empty() && left == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -186,6 +203,24 @@ fn print(summary: &ReplaySummary) {
     }
     if summary.interrupted {
         out("stopped at --max-objects: run the same command again to resume");
+    }
+    for queue in &summary.queues {
+        out(format!(
+            "queue {}: {} messages, {} ({} moved, {} left){}",
+            queue.queue,
+            thousands(queue.messages),
+            queue.action,
+            thousands(queue.moved),
+            thousands(queue.left),
+            queue
+                .task_handle
+                .as_ref()
+                .map(|t| format!(", task {t}"))
+                .unwrap_or_default()
+        ));
+        for why in &queue.detail {
+            out(format!("    {why}"));
+        }
     }
     out(format!(
         "accounting: {} selected, {} outcomes: {}",

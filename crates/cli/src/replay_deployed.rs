@@ -3,6 +3,8 @@
 
 use metrics_local::recover::S3Objects;
 use metrics_local::recover::deployed::{DeployedTarget, FirehoseStream};
+use metrics_local::recover::redrive::{QueueRedrive, redrive};
+use metrics_mapping::RuleSet;
 
 pub async fn target<'a>(
     stream: Option<&str>,
@@ -21,4 +23,25 @@ pub async fn target<'a>(
         None => None,
     };
     Ok(DeployedTarget { objects, stream })
+}
+
+/// Redrives each dead-letter queue named by `--redrive`, in order.
+pub async fn redrive_queues(
+    queues: &[String],
+    rules: &RuleSet,
+    dry_run: bool,
+) -> Result<Vec<QueueRedrive>, String> {
+    if queues.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let firehose = aws_sdk_firehose::Client::new(&sdk);
+    let mut reports = Vec::new();
+    for queue in queues {
+        reports.push(redrive(&sqs, &firehose, rules, queue, dry_run).await?);
+    }
+    Ok(reports)
 }

@@ -17,8 +17,7 @@ use crate::stages::EmbeddedWriter;
 
 /// Where replays put the records they send to one consumer: an object like the `Data/` ones,
 /// which only that consumer reads (the deployed stack routes these prefixes the same way).
-pub const WRITER_REPLAY_PREFIX: &str = "Replay/writer/";
-pub const FORWARDER_REPLAY_PREFIX: &str = "Replay/forwarder/";
+pub use metrics_objects::key::{FORWARDER_REPLAY_PREFIX, WRITER_REPLAY_PREFIX};
 
 /// The local pipeline, taking replayed records.
 #[derive(Debug)]

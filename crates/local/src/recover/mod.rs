@@ -18,6 +18,7 @@ pub mod local;
 pub mod marks;
 pub mod objects;
 pub mod record;
+pub mod redrive;
 pub mod replay;
 pub mod scan;
 pub mod select;

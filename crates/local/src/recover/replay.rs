@@ -78,6 +78,10 @@ pub struct ReplaySummary {
     /// Objects whose records could not be sent, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Dead-letter queues redriven (`--redrive`), outside the record accounting: they hold
+    /// messages (object notifications, events), not the bucket's records.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<super::redrive::QueueRedrive>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

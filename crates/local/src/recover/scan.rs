@@ -140,11 +140,10 @@ impl<O: Objects> Scanner<'_, O> {
             Some(bytes) => parse_origins(&bytes),
             None => Vec::new(),
         };
-        let decoded: Vec<(u64, Decoded)> =
-            lines::<ProcessingFailed>(bytes)
-                .into_iter()
-                .map(|Line { line, item }| (line, item.and_then(|w| w.data().map(|data| (w, data)))))
-                .collect();
+        let decoded: Vec<(u64, Decoded)> = lines::<ProcessingFailed>(bytes)
+            .into_iter()
+            .map(|Line { line, item }| (line, item.and_then(|w| w.data().map(|data| (w, data)))))
+            .collect();
         let checked: Vec<(&[u8], Option<i64>)> = decoded
             .iter()
             .filter_map(|(_, item)| item.as_ref().ok())

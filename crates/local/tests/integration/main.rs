@@ -8,3 +8,4 @@
 mod firehose;
 mod live;
 mod pipeline;
+mod redrive;
