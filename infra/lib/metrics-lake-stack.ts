@@ -10,6 +10,7 @@ import { Functions } from './constructs/functions';
 import { Ingest } from './constructs/ingest';
 import { Observability } from './constructs/observability';
 import { QueryApi } from './constructs/query-api';
+import { ReplayOperator } from './constructs/replay-operator';
 import { Storage } from './constructs/storage';
 import { MetricsStore } from './constructs/store';
 import { TenantDirectory } from './constructs/tenant-directory';
@@ -30,6 +31,7 @@ export class MetricsLakeStack extends Stack {
   public readonly ingest: Ingest;
   public readonly queryApi: QueryApi;
   public readonly observability: Observability;
+  public readonly replayOperator: ReplayOperator;
   public readonly eventBus?: events.EventBus;
 
   constructor(scope: Construct, id: string, props: MetricsLakeStackProps) {
@@ -142,6 +144,21 @@ export class MetricsLakeStack extends Stack {
       rules: this.ingest.rules,
     });
 
+    // What `metrics-lake errors` and `replay --bucket` need, for an operator to attach.
+    this.replayOperator = new ReplayOperator(this, 'ReplayOperator', {
+      bucket: this.storage.bucket,
+      deliveryStream: this.ingest.deliveryStream,
+      tenantsTable: this.tenants.table,
+      queueDeadLetterQueues: [
+        { dlq: fns.writerQueue.deadLetterQueue, sources: [fns.writerQueue.queue] },
+        { dlq: fns.forwarderQueue.deadLetterQueue, sources: [fns.forwarderQueue.queue] },
+      ],
+      targetDeadLetterQueues: [
+        { dlq: this.storage.fanOutDeadLetterQueue, targets: [fns.writerQueue.queue, fns.forwarderQueue.queue] },
+        { dlq: this.ingest.deadLetterQueue, targets: [] },
+      ],
+    });
+
     // Environment-agnostic synths only (tests without a region): aws-kinesisfirehose adds a
     // per-region CIDR mapping that only some destinations (not S3) reference.
     Validations.of(this).acknowledge({ id: 'CloudFormation-Validate::W7001', reason: 'unused aws-kinesisfirehose CIDR mapping' });
@@ -159,9 +176,12 @@ export class MetricsLakeStack extends Stack {
     new CfnOutput(this, 'QueryApiUrl', { value: this.queryApi.url });
     new CfnOutput(this, 'SegmentSecretArn', { value: fns.segmentSecret.secretArn });
     new CfnOutput(this, 'MixpanelSecretArn', { value: fns.mixpanelSecret.secretArn });
-    // For `aws sqs start-message-move-task --source-arn …`: moves dead letters back to their queue.
+    // For `metrics-lake replay --bucket … --redrive <arn>` (docs/recovery.md).
     new CfnOutput(this, 'WriterDeadLetterQueueArn', { value: fns.writerQueue.deadLetterQueue.queueArn });
     new CfnOutput(this, 'ForwarderDeadLetterQueueArn', { value: fns.forwarderQueue.deadLetterQueue.queueArn });
+    new CfnOutput(this, 'RulesDeadLetterQueueArn', { value: this.ingest.deadLetterQueue.queueArn });
+    new CfnOutput(this, 'FanOutDeadLetterQueueArn', { value: this.storage.fanOutDeadLetterQueue.queueArn });
+    new CfnOutput(this, 'ReplayOperatorPolicyArn', { value: this.replayOperator.policy.managedPolicyArn });
     new CfnOutput(this, 'DashboardName', { value: name });
     if (this.store.databaseName) new CfnOutput(this, 'TimestreamDatabase', { value: this.store.databaseName });
     if (this.queryApi.userPool) {

@@ -83,7 +83,7 @@ describe('each function holds only what it calls', () => {
     assert.deepStrictEqual(lookup.Resource, { 'Fn::GetAtt': [logicalId(s, s.stack.tenants.table as any), 'Arn'] });
   });
 
-  it('writer: read Data/, write Error/writer/, consume its queue, create and write tables in its database', () => {
+  it('writer: read Data/ and Replay/writer/, write Error/writer/, consume its queue, create and write tables in its database', () => {
     const statements = policyStatementsOf(s, roleOf(s, ids.writer));
     assert.deepStrictEqual(
       [...actionsOf(statements)].sort(),
@@ -101,7 +101,9 @@ describe('each function holds only what it calls', () => {
     );
     const text = (st: any) => JSON.stringify(st.Resource);
     const get = statements.find((st) => list(st.Action).includes('s3:GetObject'));
-    assert.ok(text(get).endsWith('"/Data/*"]]}'), text(get));
+    const gets = list(get.Resource).map((r) => JSON.stringify(r));
+    assert.equal(gets.length, 2, text(get));
+    assert.ok(gets[0].endsWith('"/Data/*"]]}') && gets[1].endsWith('"/Replay/writer/*"]]}'), text(get));
     const put = statements.find((st) => list(st.Action).includes('s3:PutObject'));
     assert.ok(text(put).endsWith('"/Error/writer/*"]]}'), text(put));
     const abort = statements.find((st) => list(st.Action).includes('s3:AbortMultipartUpload'));
@@ -117,7 +119,7 @@ describe('each function holds only what it calls', () => {
     assert.deepStrictEqual(consume.Resource, { 'Fn::GetAtt': [logicalId(s, f.writerQueue.queue), 'Arn'] });
   });
 
-  it('forwarder: read Data/, write Error/forwarder/, consume its queue, read its two secrets', () => {
+  it('forwarder: read Data/ and Replay/forwarder/, write Error/forwarder/, consume its queue, read its two secrets', () => {
     const statements = policyStatementsOf(s, roleOf(s, ids.forwarder));
     assert.deepStrictEqual(
       [...actionsOf(statements)].sort(),
@@ -125,7 +127,7 @@ describe('each function holds only what it calls', () => {
     );
     const objectArns = (action: string) =>
       statements.filter((st) => list(st.Action).includes(action)).flatMap((st) => list(st.Resource)).map((r) => JSON.stringify(r).replace(/^.*"(\/[^"]*)"\]\]\}$/, '$1'));
-    assert.deepStrictEqual(objectArns('s3:GetObject').sort(), ['/Data/*', '/Error/forwarder/*', '/State/forwarder/*']);
+    assert.deepStrictEqual(objectArns('s3:GetObject').sort(), ['/Data/*', '/Error/forwarder/*', '/Replay/forwarder/*', '/State/forwarder/*']);
     assert.deepStrictEqual(objectArns('s3:PutObject').sort(), ['/Error/forwarder/*', '/State/forwarder/*']);
     assert.deepStrictEqual(objectArns('s3:AbortMultipartUpload'), ['/Error/forwarder/*']);
     const list_ = statements.find((st) => list(st.Action).includes('s3:ListBucket'));

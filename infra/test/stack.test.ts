@@ -130,11 +130,11 @@ describe('S3 bucket and fan-out', () => {
     const f = s.stack.functions;
     const bucketId = logicalId(s, s.stack.storage.bucket);
     const consumers = [
-      { consumer: f.writerQueue, timeout: WRITER_TIMEOUT },
-      { consumer: f.forwarderQueue, timeout: FORWARDER_TIMEOUT },
+      { consumer: f.writerQueue, timeout: WRITER_TIMEOUT, replay: 'Replay/writer/' },
+      { consumer: f.forwarderQueue, timeout: FORWARDER_TIMEOUT, replay: 'Replay/forwarder/' },
     ];
     assert.notEqual(logicalId(s, f.writerQueue.queue), logicalId(s, f.forwarderQueue.queue));
-    for (const { consumer, timeout } of consumers) {
+    for (const { consumer, timeout, replay } of consumers) {
       const queueId = logicalId(s, consumer.queue);
       const dlqId = logicalId(s, consumer.deadLetterQueue);
       const queue = s.json.Resources[queueId].Properties;
@@ -148,7 +148,7 @@ describe('S3 bucket and fan-out', () => {
       assert.deepStrictEqual(rule.EventPattern, {
         source: ['aws.s3'],
         'detail-type': ['Object Created'],
-        detail: { bucket: { name: [{ Ref: bucketId }] }, object: { key: [{ prefix: 'Data/' }] } },
+        detail: { bucket: { name: [{ Ref: bucketId }] }, object: { key: [{ prefix: 'Data/' }, { prefix: replay }] } },
       });
       assert.equal(rule.EventBusName, undefined, 'S3 events arrive on the default bus');
       assert.deepStrictEqual(rule.Targets[0].Arn, { 'Fn::GetAtt': [queueId, 'Arn'] });

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! .metrics-lake/
-//!   bucket/          the S3 bucket: Data/…, Error/processing-failed/…, Error/writer/…, Error/forwarder/…
+//!   bucket/          the S3 bucket: Data/…, Error/processing-failed/…, Error/writer/…, Error/forwarder/…,
+//!                    Error/input/… (input that is not an event), Replay/…, Replayed/… (replays)
 //!   store.db         the embedded store (SQLite), one table per tenant
 //!   outbox/          the exact request bodies the forwarder would send, per destination
 //!   last-run.json    the summary of the last run

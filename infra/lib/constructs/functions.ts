@@ -14,7 +14,7 @@ import type { MetricsLakeSettings } from '../config';
 import { REASONS, skipCfnLint, skipCheckov } from '../suppressions';
 import { RustFunction } from './rust-function';
 import type { MetricsStore } from './store';
-import { DATA_PREFIX, type ConsumerQueue, type Storage } from './storage';
+import { DATA_PREFIX, FORWARDER_REPLAY_PREFIX, WRITER_REPLAY_PREFIX, type ConsumerQueue, type Storage } from './storage';
 import type { TenantDirectory } from './tenant-directory';
 
 export const WRITER_DEAD_LETTER_PREFIX = 'Error/writer/';
@@ -79,7 +79,7 @@ export class Functions extends Construct {
     tenants.grantLookup(this.enrich);
 
     // --- writer: S3 objects → store --------------------------------------------------------
-    this.writerQueue = storage.addConsumer('Writer', WRITER_TIMEOUT, CONSUMER_BATCHING_WINDOW);
+    this.writerQueue = storage.addConsumer('Writer', WRITER_TIMEOUT, CONSUMER_BATCHING_WINDOW, WRITER_REPLAY_PREFIX);
     this.writer = new RustFunction(this, 'Writer', {
       ...common,
       binary: 'metrics-writer',
@@ -96,7 +96,7 @@ export class Functions extends Construct {
         DEAD_LETTER_PREFIX: WRITER_DEAD_LETTER_PREFIX,
       },
     }).function;
-    grantObjects(this.writer, bucket, WRITER_DEAD_LETTER_PREFIX);
+    grantObjects(this.writer, bucket, WRITER_DEAD_LETTER_PREFIX, WRITER_REPLAY_PREFIX);
     store.grantWrite(this.writer);
     store.placeFunction(this.writer);
     consumeQueue(this.writer, this.writerQueue, settings.writerMaxConcurrency);
@@ -126,7 +126,7 @@ export class Functions extends Construct {
         },
       );
     }
-    this.forwarderQueue = storage.addConsumer('Forwarder', FORWARDER_TIMEOUT, CONSUMER_BATCHING_WINDOW);
+    this.forwarderQueue = storage.addConsumer('Forwarder', FORWARDER_TIMEOUT, CONSUMER_BATCHING_WINDOW, FORWARDER_REPLAY_PREFIX);
     this.forwarder = new RustFunction(this, 'Forwarder', {
       ...common,
       binary: 'metrics-forwarder',
@@ -148,7 +148,11 @@ export class Functions extends Construct {
         PROGRESS_PREFIX: FORWARDER_PROGRESS_PREFIX,
       },
     }).function;
-    iam.Grant.addToPrincipal({ grantee: this.forwarder, actions: ['s3:GetObject'], resourceArns: [bucket.arnForObjects(`${DATA_PREFIX}*`)] });
+    iam.Grant.addToPrincipal({
+      grantee: this.forwarder,
+      actions: ['s3:GetObject'],
+      resourceArns: [bucket.arnForObjects(`${DATA_PREFIX}*`), bucket.arnForObjects(`${FORWARDER_REPLAY_PREFIX}*`)],
+    });
     // As crates/forwarder/README.md lists: GetObject and PutObject on the dead-letter and
     // progress prefixes (markers are checked with HeadObject, which needs GetObject), and
     // ListBucket limited to the progress prefix, so a missing marker is a 404, not a 403.
@@ -212,9 +216,13 @@ function consumeQueue(fn: lambda.Function, consumer: ConsumerQueue, maxConcurren
   });
 }
 
-/** Read `Data/` objects, write dead letters under `deadLetterPrefix`; nothing else in the bucket (the writer). */
-function grantObjects(fn: lambda.Function, bucket: s3.IBucket, deadLetterPrefix: string): void {
-  iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:GetObject'], resourceArns: [bucket.arnForObjects(`${DATA_PREFIX}*`)] });
+/** Read `Data/` and `replayPrefix` objects, write dead letters under `deadLetterPrefix`; nothing else in the bucket (the writer). */
+function grantObjects(fn: lambda.Function, bucket: s3.IBucket, deadLetterPrefix: string, replayPrefix: string): void {
+  iam.Grant.addToPrincipal({
+    grantee: fn,
+    actions: ['s3:GetObject'],
+    resourceArns: [bucket.arnForObjects(`${DATA_PREFIX}*`), bucket.arnForObjects(`${replayPrefix}*`)],
+  });
   iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:PutObject'], resourceArns: [bucket.arnForObjects(`${deadLetterPrefix}*`)] });
   grantAbortDeadLetterUploads(fn, bucket, deadLetterPrefix);
 }

@@ -94,7 +94,10 @@ export class Observability extends Construct {
     for (const { name, queue } of props.deadLetterQueues) {
       const depth = queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' });
       alarm(`${name}Depth`, depth, {
-        alarmDescription: `${name}: messages in a dead-letter queue need attention (inspect, fix, redrive)`,
+        alarmDescription:
+          `${name}: messages in a dead-letter queue need attention. See why with \`metrics-lake errors --bucket <BucketName>\`, ` +
+          `fix the cause, then redrive with \`metrics-lake replay --bucket <BucketName> --stream <DeliveryStreamName> --redrive ${queue.queueArn}\` ` +
+          '(stack outputs in <>; docs/recovery.md)',
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,

@@ -4,10 +4,13 @@
 //   Data/YYYY/MM/DD/HH/<stream>-…gz                     enriched events, one JSON line each
 //   Error/processing-failed/YYYY/MM/DD/HH/…              records the enrich function failed
 //   Error/writer/…, Error/forwarder/…                    the consumers' dead letters
+//   Replay/writer/…, Replay/forwarder/<destination>/…    records `metrics-lake replay` sends
+//                                                        back to one consumer
+//   Replayed/Error/…                                     marks of replayed error objects
 //
 // S3 allows only one notification destination per overlapping prefix, so the bucket sends its
-// events to EventBridge and one rule per consumer forwards `Object Created` under `Data/` to
-// that consumer's queue (each with its own DLQ).
+// events to EventBridge and one rule per consumer forwards `Object Created` under `Data/` (and
+// under the consumer's own replay prefix) to that consumer's queue (each with its own DLQ).
 
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -19,6 +22,12 @@ import { REASONS, skipCfnLint, skipCheckov } from '../suppressions';
 
 export const DATA_PREFIX = 'Data/';
 export const ERROR_PREFIX = 'Error/';
+/** Objects `metrics-lake replay` writes for one consumer (crates/objects/src/key.rs). */
+export const REPLAY_PREFIX = 'Replay/';
+export const WRITER_REPLAY_PREFIX = 'Replay/writer/';
+export const FORWARDER_REPLAY_PREFIX = 'Replay/forwarder/';
+/** Marks `metrics-lake replay` leaves beside the error objects it replayed. */
+export const REPLAYED_PREFIX = 'Replayed/';
 /** Small state objects (the forwarder's completion markers). */
 export const STATE_PREFIX = 'State/';
 /** Markers matter while a message can still be redelivered (queue 4 days, DLQ 14 days). */
@@ -92,6 +101,19 @@ export class Storage extends Construct {
         expiration: keepRawData,
         noncurrentVersionExpiration: Duration.days(7),
       },
+      // Replay objects and marks matter as long as the errors they come from.
+      {
+        id: 'replays',
+        prefix: REPLAY_PREFIX,
+        expiration: Duration.days(props.errorRetentionDays),
+        noncurrentVersionExpiration: Duration.days(7),
+      },
+      {
+        id: 'replay-marks',
+        prefix: REPLAYED_PREFIX,
+        expiration: Duration.days(props.errorRetentionDays),
+        noncurrentVersionExpiration: Duration.days(7),
+      },
       { id: 'state', prefix: STATE_PREFIX, expiration: STATE_RETENTION, noncurrentVersionExpiration: Duration.days(1) },
       { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
     ];
@@ -120,10 +142,11 @@ export class Storage extends Construct {
   }
 
   /**
-   * A queue that receives an `Object Created` event for every new object under `Data/`, with
-   * its own DLQ. `functionTimeout` sets the visibility timeout (6× plus the batching window).
+   * A queue that receives an `Object Created` event for every new object under `Data/` and
+   * under `replayPrefix` (what a replay sends this consumer alone), with its own DLQ.
+   * `functionTimeout` sets the visibility timeout (6× plus the batching window).
    */
-  public addConsumer(name: string, functionTimeout: Duration, batchingWindow: Duration): ConsumerQueue {
+  public addConsumer(name: string, functionTimeout: Duration, batchingWindow: Duration, replayPrefix: string): ConsumerQueue {
     if (this.consumers.has(name)) throw new Error(`consumer ${name} exists`);
     const deadLetterQueue = newQueue(this, `${name}Dlq`, { retentionPeriod: DLQ_RETENTION });
     const queue = newQueue(this, `${name}Queue`, {
@@ -132,13 +155,14 @@ export class Storage extends Construct {
       deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
     });
     const rule = new events.Rule(this, `${name}Rule`, {
-      description: `New ${DATA_PREFIX} objects in the metrics bucket, for the ${name.toLowerCase()}`,
+      description: `New ${DATA_PREFIX} and ${replayPrefix} objects in the metrics bucket, for the ${name.toLowerCase()}`,
       eventPattern: {
         source: ['aws.s3'],
         detailType: ['Object Created'],
         detail: {
           bucket: { name: [this.bucket.bucketName] },
-          object: { key: [{ prefix: DATA_PREFIX }] },
+          // Either prefix: values in one array match when any matches.
+          object: { key: [{ prefix: DATA_PREFIX }, { prefix: replayPrefix }] },
         },
       },
       targets: [
