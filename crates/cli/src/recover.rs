@@ -115,6 +115,12 @@ impl SourceArgs {
                 Ok(Source::Deployed(S3Objects::new(client, name.clone())))
             }
             None => {
+                if !self.state.state_dir.join("bucket").is_dir() {
+                    return Err(format!(
+                        "no local state at {}: run `metrics-lake run` first (or pass --state-dir, or --bucket for the deployed bucket)",
+                        self.state.state_dir.display()
+                    ));
+                }
                 let state = StateDir::open(&self.state.state_dir)?;
                 let bucket = LocalBucket::open(state.bucket()).map_err(|e| e.to_string())?;
                 Ok(Source::Local { state, bucket })

@@ -352,6 +352,37 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         Ok((self.summary, self.store, self.forward))
     }
 
+    /// The store stage failed a whole object: a deployed writer would be retried from its
+    /// queue, then the DLQ. A local run has no queue, so each record becomes a writer dead
+    /// letter with the stage's reason, where `metrics-lake errors` finds it and `replay` sends
+    /// it to the store again.
+    async fn keep_unstored(&self, object: &NewObject, error: &StageError) -> Result<(), PipelineError> {
+        use metrics_objects::dead_letter::dead_letter_key;
+        let source = ObjectRef {
+            bucket: crate::stages::LOCAL_BUCKET.to_owned(),
+            key: object.key.clone(),
+            size: Some(object.bytes.len() as u64),
+            sequencer: None,
+        };
+        let key = dead_letter_key(crate::stages::WRITER_DEAD_LETTER_PREFIX, &source);
+        let mut letters = self.bucket.dead_letter_file(&key)?;
+        for record in
+            metrics_objects::read::records(&object.bytes, &metrics_objects::ReadLimits::default()).flatten()
+        {
+            let letter = DeadLetter::for_record(
+                Stage::Writer,
+                error.reason.clone(),
+                error.message.clone(),
+                &source,
+                Some(record.line),
+                Some(&record.bytes),
+            );
+            letters.push(&letter).await?;
+        }
+        letters.finish().await?;
+        Ok(())
+    }
+
     /// Keeps input that is not an event under `Error/input/` (one object per run).
     async fn reject_input(
         &mut self,
@@ -472,6 +503,7 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
                         *self.summary.store.failed.entry(error.reason.clone()).or_insert(0) += n;
                         self.summary
                             .outcome(Outcome::failed(error.stage, error.reason.clone()), n);
+                        self.keep_unstored(&object, &error).await?;
                         self.summary.stage_errors.push(StageFailure::new(error, n));
                     }
                 }

@@ -169,5 +169,67 @@ async fn input_that_is_not_an_event_is_counted_not_fatal() {
     assert_eq!(summary.not_events, 2);
     assert_eq!(summary.outcomes.get(&Outcome::NotAnEvent), 2);
     assert!(summary.accounting().balanced);
+    // Both are kept whole, with where they came from, for `metrics-lake errors`.
+    let kept = bucket.list("Error/input/").unwrap();
+    assert_eq!(kept.len(), 1);
+    let text = String::from_utf8(bucket.get(&kept[0]).unwrap()).unwrap();
+    let letters: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(letters.len(), 2);
+    assert_eq!(
+        (letters[0]["reason"].as_str(), letters[0]["record"].as_str()),
+        (Some("not_json"), Some("not json"))
+    );
+    assert_eq!(letters[1]["reason"], "not_an_object");
+    std::fs::remove_dir_all(bucket.root()).unwrap();
+}
+
+/// A store that cannot take anything (its database is gone, say).
+struct BrokenStore;
+
+impl StoreStage for BrokenStore {
+    async fn consume(&mut self, _: &LocalBucket, key: &str, _: &[u8]) -> Result<StoreReport, StageError> {
+        Err(StageError {
+            stage: metrics_schema::Stage::Writer,
+            reason: metrics_schema::ReasonCode::new("store_failed"),
+            key: key.to_owned(),
+            message: "the database is locked".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn records_of_an_object_the_store_failed_are_kept_as_writer_dead_letters() {
+    let bucket = temp_bucket("broken-store");
+    let mut pipeline = Pipeline::new(
+        rules(),
+        FirehoseConfig::default(),
+        enricher().await,
+        bucket.clone(),
+        BrokenStore,
+        NoForward,
+    );
+    let sample = std::fs::read_to_string(workspace().join("events/sample/first-500.ndjson")).unwrap();
+    for line in sample.lines().take(50) {
+        pipeline.push(line.as_bytes()).await.unwrap();
+    }
+    let (summary, _, _) = pipeline.finish().await.unwrap();
+    let failed = summary
+        .outcomes
+        .get(&Outcome::failed(metrics_schema::Stage::Writer, "store_failed"));
+    assert!(failed > 0);
+    let mut letters = 0;
+    for key in bucket.list("Error/writer/Data/").unwrap() {
+        let text = String::from_utf8(bucket.get(&key).unwrap()).unwrap();
+        for line in text.lines() {
+            let letter: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(letter["reason"], "store_failed");
+            assert!(letter["record"].as_str().unwrap().contains("\"metric_name\""));
+            letters += 1;
+        }
+    }
+    assert_eq!(
+        letters, failed,
+        "every record of the failed objects is a dead letter"
+    );
     std::fs::remove_dir_all(bucket.root()).unwrap();
 }
