@@ -108,8 +108,8 @@ describe('dead-letter queue alarms', () => {
     assert.equal(alarms.length, 4);
     for (const [id, alarm] of alarms) {
       const description = text(alarm.Properties.AlarmDescription);
-      assert.match(description, /metrics-lake errors --bucket/, id);
-      assert.match(description, /metrics-lake replay --bucket .* --redrive/, id);
+      assert.match(description, /metrics-lake errors --bucket <BucketName> --tenants-table/, id);
+      assert.match(description, /metrics-lake replay --bucket .* --redrive .*--redrive-only/, id);
     }
   });
 });

@@ -94,8 +94,12 @@ async fn print<O: Objects>(
         // Streamed: the records of a large bucket never sit in memory together.
         print_raw("{\"records\":[");
     }
-    for (kind, listed) in scanner.list(&ErrorKind::ALL).await.map_err(|e| e.to_string())? {
-        let object = scanner.read(kind, &listed).await.map_err(|e| e.to_string())?;
+    let listing = scanner.list(&ErrorKind::ALL).await.map_err(|e| e.to_string())?;
+    for (_, kind, listed) in &listing.entries {
+        let object = scanner
+            .read(&listing, *kind, listed)
+            .await
+            .map_err(|e| e.to_string())?;
         for record in &object.records {
             seen_reasons.insert(record.reason.as_str().to_owned());
             if !filter.matches(record) {

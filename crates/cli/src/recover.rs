@@ -14,6 +14,9 @@ use metrics_schema::EventTime;
 use crate::run::{Tenants, build_enricher, load_rules};
 use crate::state::StateDir;
 
+/// The local tenant directory when none is given.
+const DEFAULT_TENANTS: &str = "events/sample/tenants.json";
+
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     #[command(flatten)]
@@ -25,11 +28,13 @@ pub struct SourceArgs {
     /// The metric mapping file: records the enrich function failed are re-checked with it.
     #[arg(long, default_value = "infra/metrics.toml")]
     pub mappings: PathBuf,
-    /// The tenant directory: a JSON object tenant_id -> display name.
-    #[arg(long, default_value = "events/sample/tenants.json")]
-    pub tenants: PathBuf,
-    /// The deployed tenant directory (a DynamoDB table) instead of `--tenants`.
-    #[arg(long, value_name = "TABLE")]
+    /// The tenant directory: a JSON object tenant_id -> display name (locally, by default
+    /// `events/sample/tenants.json`).
+    #[arg(long, value_name = "FILE")]
+    pub tenants: Option<PathBuf>,
+    /// The deployed tenant directory (a DynamoDB table, the stack's `TenantsTableName`) instead
+    /// of `--tenants`.
+    #[arg(long, value_name = "TABLE", conflicts_with = "tenants")]
     pub tenants_table: Option<String>,
     /// `metadata.environment` of every event.
     #[arg(long, default_value = "local")]
@@ -131,9 +136,17 @@ impl SourceArgs {
     /// The enrich transformer the re-check (and a local replay) runs, configured like `run`.
     pub async fn enricher(&self) -> Result<(Enricher, metrics_mapping::RuleSet), String> {
         let rules = load_rules(&self.mappings)?;
-        let tenants = match &self.tenants_table {
-            Some(table) => Tenants::Table(table.clone()),
-            None => Tenants::File(self.tenants.clone()),
+        let tenants = match (&self.tenants_table, &self.tenants, &self.bucket) {
+            (Some(table), _, _) => Tenants::Table(table.clone()),
+            (None, Some(file), _) => Tenants::File(file.clone()),
+            // The sample directory would call every real tenant unknown.
+            (None, None, Some(_)) => {
+                return Err(
+                    "with --bucket, pass --tenants-table <TenantsTableName> (or --tenants FILE): records are re-checked against the deployed tenant directory"
+                        .into(),
+                );
+            }
+            (None, None, None) => Tenants::File(PathBuf::from(DEFAULT_TENANTS)),
         };
         let mapping = Arc::new(rules.mapping().clone());
         // Rejected records are always answered `ProcessingFailed` here, so each gets its reason.

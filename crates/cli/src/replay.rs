@@ -42,6 +42,9 @@ pub struct ReplayArgs {
     /// queues; the rules' and fan-out DLQs' events go again to the target each names.
     #[arg(long, value_name = "QUEUE_ARN")]
     redrive: Vec<String>,
+    /// Only redrive the `--redrive` queues; leave the bucket's error records alone.
+    #[arg(long, requires = "redrive")]
+    redrive_only: bool,
     /// Replay at most this many error objects; the next replay of the same selection resumes
     /// after them.
     #[arg(long, value_name = "N")]
@@ -104,10 +107,23 @@ async fn replay_all(args: &ReplayArgs) -> Result<ReplaySummary, String> {
             Ok(summary)
         }
         Source::Deployed(s3) => {
-            let mut target = crate::replay_deployed::target(args.stream.as_deref(), &s3).await?;
-            let mut summary = run_replay(&s3, &checker, &mut target, &plan).await?;
-            summary.queues =
-                crate::replay_deployed::redrive_queues(&args.redrive, &rules, args.dry_run).await?;
+            let mut summary = if args.redrive_only {
+                let mut empty = ReplaySummary {
+                    dry_run: args.dry_run,
+                    ..ReplaySummary::default()
+                };
+                empty.accounting.balanced = true;
+                empty
+            } else {
+                let mut target = crate::replay_deployed::target(args.stream.as_deref(), &s3).await?;
+                run_replay(&s3, &checker, &mut target, &plan).await?
+            };
+            // A queue that cannot be redriven is reported beside the records' summary, which
+            // says what was already sent.
+            let (queues, errors) =
+                crate::replay_deployed::redrive_queues(&args.redrive, &rules, args.dry_run).await;
+            summary.queues = queues;
+            summary.errors.extend(errors);
             Ok(summary)
         }
     }
@@ -135,6 +151,9 @@ fn report(args: &ReplayArgs, summary: &ReplaySummary) -> ExitCode {
     }
     for error in &summary.errors {
         err(format!("error: {error}"));
+    }
+    for reason in &summary.unseen_reasons {
+        err(format!("note: no failed record has reason {reason:?}"));
     }
     if !summary.accounting.balanced {
         err("error: the counts do not add up: some selected records have no outcome");

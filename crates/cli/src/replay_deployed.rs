@@ -25,14 +25,15 @@ pub async fn target<'a>(
     Ok(DeployedTarget { objects, stream })
 }
 
-/// Redrives each dead-letter queue named by `--redrive`, in order.
+/// Redrives each dead-letter queue named by `--redrive`, in order: what each did, and the
+/// queues that could not be redriven, with why.
 pub async fn redrive_queues(
     queues: &[String],
     rules: &RuleSet,
     dry_run: bool,
-) -> Result<Vec<QueueRedrive>, String> {
+) -> (Vec<QueueRedrive>, Vec<String>) {
     if queues.is_empty() {
-        return Ok(Vec::new());
+        return (Vec::new(), Vec::new());
     }
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
@@ -40,8 +41,12 @@ pub async fn redrive_queues(
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let firehose = aws_sdk_firehose::Client::new(&sdk);
     let mut reports = Vec::new();
+    let mut errors = Vec::new();
     for queue in queues {
-        reports.push(redrive(&sqs, &firehose, rules, queue, dry_run).await?);
+        match redrive(&sqs, &firehose, rules, queue, dry_run).await {
+            Ok(report) => reports.push(report),
+            Err(error) => errors.push(error),
+        }
     }
-    Ok(reports)
+    (reports, errors)
 }

@@ -102,6 +102,10 @@ pub struct ObjectReport {
     /// Records that are not valid unified events.
     pub invalid: usize,
     pub destinations: Vec<DestinationOutcome>,
+    /// Why the object was not forwarded at all, when it was not: a replay object for a
+    /// destination that is not enabled. It stays incomplete, so its message returns to the
+    /// queue and ends in the DLQ, where the alarm and `metrics-lake replay --redrive` find it.
+    pub blocked: Option<String>,
 }
 
 impl ObjectReport {
@@ -112,13 +116,16 @@ impl ObjectReport {
             records: 0,
             invalid: 0,
             destinations: Vec::new(),
+            blocked: None,
         }
     }
 
     pub fn is_complete(&self) -> bool {
-        self.destinations
-            .iter()
-            .all(|d| d.progress != Progress::Incomplete)
+        self.blocked.is_none()
+            && self
+                .destinations
+                .iter()
+                .all(|d| d.progress != Progress::Incomplete)
     }
 }
 

@@ -183,7 +183,10 @@ impl Forwarder {
         if let Some(name) = only
             && destinations.is_empty()
         {
-            tracing::error!(key = %object.key, destination = name, "A replay object names a destination that is not enabled; its records stay in the bucket.");
+            tracing::error!(key = %object.key, destination = name, "A replay object names a destination that is not enabled; it returns to the queue.");
+            let mut report = ObjectReport::new(object);
+            report.blocked = Some(format!("destination {name:?} is not enabled"));
+            return report;
         }
         let options = ForwardOptions {
             delivery: DeliveryOptions {

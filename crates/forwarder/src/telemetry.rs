@@ -153,6 +153,7 @@ mod tests {
             records: 12,
             invalid: 1,
             destinations,
+            blocked: None,
         };
         vec![
             object(vec![
@@ -235,6 +236,7 @@ mod tests {
             key: "k".into(),
             records: 12,
             invalid: 0,
+            blocked: None,
             destinations: vec![outcome(
                 DestinationKind::Mixpanel,
                 Progress::Incomplete,

@@ -95,8 +95,9 @@ export class Observability extends Construct {
       const depth = queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' });
       alarm(`${name}Depth`, depth, {
         alarmDescription:
-          `${name}: messages in a dead-letter queue need attention. See why with \`metrics-lake errors --bucket <BucketName>\`, ` +
-          `fix the cause, then redrive with \`metrics-lake replay --bucket <BucketName> --stream <DeliveryStreamName> --redrive ${queue.queueArn}\` ` +
+          `${name}: messages in a dead-letter queue need attention. See failed records with ` +
+          '`metrics-lake errors --bucket <BucketName> --tenants-table <TenantsTableName>`, fix the cause, then redrive with ' +
+          `\`metrics-lake replay --bucket <BucketName> --tenants-table <TenantsTableName> --redrive ${queue.queueArn} --redrive-only\` ` +
           '(stack outputs in <>; docs/recovery.md)',
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

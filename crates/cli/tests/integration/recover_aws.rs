@@ -151,6 +151,8 @@ async fn failed_records_in_the_deployed_bucket_go_back_to_the_stream_and_the_wri
             "replay",
             "--bucket",
             bucket,
+            "--tenants",
+            "events/sample/tenants.json",
             "--stream",
             "ml-recover",
             "--json",
@@ -180,7 +182,9 @@ async fn failed_records_in_the_deployed_bucket_go_back_to_the_stream_and_the_wri
             .all(|r| r["event"]["detail"]["tenant_id"] == "globex" && r["metric"].is_string())
     );
 
-    let replay_key = "Replay/writer/Data/2026/11/23/10/s-1.gz.gz";
+    let replays = keys(&s3, bucket, "Replay/writer/Data/2026/11/23/10/s-1.gz-").await;
+    assert_eq!(replays.len(), 1, "{replays:?}");
+    let replay_key = replays[0].as_str();
     let object = get(&s3, bucket, replay_key)
         .await
         .expect("the writer's replay object");
@@ -219,6 +223,11 @@ async fn failed_records_in_the_deployed_bucket_go_back_to_the_stream_and_the_wri
     // the originals are marked, not deleted.
     let second = replay();
     assert_eq!(second["outcomes"], first["outcomes"]);
+    assert_eq!(
+        keys(&s3, bucket, "Replay/writer/").await,
+        replays,
+        "the same records, the same object"
+    );
     let report = write(get(&s3, bucket, replay_key).await.unwrap()).await;
     assert_eq!(report.already_present, 1, "{report:?}");
     assert!(!keys(&s3, bucket, "Replayed/Error/").await.is_empty());
@@ -228,4 +237,11 @@ async fn failed_records_in_the_deployed_bucket_go_back_to_the_stream_and_the_wri
             .is_some()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_deployed_bucket_is_not_checked_against_the_sample_tenants() {
+    let output = metrics_lake(&["errors", "--bucket", "ml-recover-data"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--tenants-table"));
 }

@@ -448,3 +448,39 @@ async fn a_replay_object_goes_only_to_the_destination_it_names() {
         .collect();
     assert_eq!(names, ["segment"]);
 }
+
+/// A replay object for a destination that is not enabled is not dropped: the object stays
+/// incomplete, so its message returns to the queue (and ends in the DLQ).
+#[tokio::test]
+async fn a_replay_object_for_a_disabled_destination_returns_to_the_queue() {
+    let sim = Sim::start_local().await.unwrap();
+    let client = bucket("fwd-replay-off").await;
+    let key = "Replay/forwarder/segment/Data/2026/11/23/10/s-2.gz.gz";
+    put(
+        &client,
+        "fwd-replay-off",
+        key,
+        gzip(ndjson(2, now_ms()).as_bytes()),
+    )
+    .await;
+    let f = forwarder(&sim, &[("SEGMENT_ENABLED", "false")]).await;
+    let body = s3_event("fwd-replay-off", key).to_string();
+    let invocation = f
+        .handle(
+            &payload(&sqs_event(&[("m-1", body)])),
+            Deadline::after(Duration::from_secs(20)),
+        )
+        .await;
+    assert_eq!(
+        invocation.response,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-1"}]})
+    );
+    assert!(
+        invocation.objects[0]
+            .blocked
+            .as_deref()
+            .unwrap()
+            .contains("segment")
+    );
+    assert_eq!(sim.client().state().await.unwrap().mixpanel.received, 0);
+}

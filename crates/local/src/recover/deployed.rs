@@ -175,7 +175,7 @@ impl<O: Objects, S: RecordStream> ReplayTarget for DeployedTarget<'_, O, S> {
             }
         }
         if !to_writer.is_empty() {
-            let key = replay_key(&object.key, WRITER_PREFIX, WRITER_REPLAY_PREFIX);
+            let key = replay_key(&object.key, WRITER_PREFIX, WRITER_REPLAY_PREFIX, &to_writer);
             self.objects.put(&key, gzip(&to_writer)).await?;
             outcomes.add(Outcome::Resubmitted, to_writer.len() as u64);
         }
@@ -185,6 +185,7 @@ impl<O: Objects, S: RecordStream> ReplayTarget for DeployedTarget<'_, O, S> {
                 &object.key,
                 &from,
                 &format!("{FORWARDER_REPLAY_PREFIX}{destination}/"),
+                &lines,
             );
             self.objects.put(&key, gzip(&lines)).await?;
             outcomes.add(Outcome::Resubmitted, lines.len() as u64);

@@ -6,6 +6,7 @@ use std::io::Write;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use metrics_schema::{Outcome, OutcomeCounts, ReasonCode, Stage};
+use sha2::{Digest, Sha256};
 
 use super::record::{ErrorRecord, ReplayTo};
 use super::replay::{ReplayError, ReplayTarget};
@@ -35,6 +36,7 @@ impl ReplayTarget for LocalTarget {
         let mut to_writer = Vec::new();
         let mut to_forwarder: Vec<(&str, Vec<&[u8]>)> = Vec::new();
         let before = self.pipeline.summary().outcomes.clone();
+        let failures_before = self.pipeline.summary().stage_errors.len();
         for record in records {
             let origin = record
                 .source
@@ -67,6 +69,15 @@ impl ReplayTarget for LocalTarget {
         }
         // Everything pushed is processed and stored before the object counts as replayed.
         self.pipeline.flush().await.map_err(bucket)?;
+        // A stage that could not finish an object (the forwarder past its deadline, a dead
+        // letter not written): nothing of this error object counts as replayed.
+        if let Some(failure) = self.pipeline.summary().stage_errors.get(failures_before) {
+            return Err(ReplayError::Stage {
+                stage: failure.stage.name(),
+                reason: failure.reason.clone(),
+                message: format!("{}: {}", failure.key, failure.message),
+            });
+        }
         outcomes.merge(&difference(&self.pipeline.summary().outcomes, &before));
         if !to_writer.is_empty() {
             outcomes.merge(&self.send_to_writer(object, &to_writer).await?);
@@ -84,7 +95,7 @@ impl LocalTarget {
         object: &ErrorObject,
         lines: &[&[u8]],
     ) -> Result<OutcomeCounts, ReplayError> {
-        let key = replay_key(&object.key, WRITER_PREFIX, WRITER_REPLAY_PREFIX);
+        let key = replay_key(&object.key, WRITER_PREFIX, WRITER_REPLAY_PREFIX, lines);
         let bytes = gzip_lines(lines);
         let (bucket, store, _) = self.pipeline.stages_mut();
         bucket.put(&key, &bytes).map_err(|e| bucket_error(&key, e))?;
@@ -106,6 +117,7 @@ impl LocalTarget {
             &object.key,
             &from,
             &format!("{FORWARDER_REPLAY_PREFIX}{destination}/"),
+            lines,
         );
         let bytes = gzip_lines(lines);
         let (bucket, _, forward) = self.pipeline.stages_mut();
@@ -118,12 +130,25 @@ impl LocalTarget {
     }
 }
 
-/// `Error/writer/<rest>` → `Replay/writer/<rest>.gz`: one replay object per error object, so
-/// replaying it again overwrites instead of adding.
-pub fn replay_key(error_key: &str, from: &str, to: &str) -> String {
+/// `Error/writer/<rest>.ndjson` → `Replay/writer/<rest>-<hash of the records>.gz`, within S3's
+/// key limit: the same records always get the same key (a second replay of them replaces the
+/// object, and a consumer that finished it skips it), while another selection from the same
+/// error object gets its own object, never replacing one a consumer may not have read yet.
+pub fn replay_key(error_key: &str, from: &str, to: &str, lines: &[&[u8]]) -> String {
     let rest = error_key.strip_prefix(from).unwrap_or(error_key);
     let rest = rest.strip_suffix(".ndjson").unwrap_or(rest);
-    format!("{to}{rest}.gz")
+    let mut digest = Sha256::new();
+    for line in lines {
+        digest.update(line);
+        digest.update(b"\n");
+    }
+    let hash: String = digest
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    metrics_objects::key::derived_key(to, &format!("{rest}-{hash}"), ".gz")
 }
 
 fn store_outcomes(report: StoreReport) -> OutcomeCounts {

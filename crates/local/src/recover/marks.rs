@@ -1,13 +1,17 @@
 //! What replays leave in the bucket, so originals are never deleted and work is never redone
 //! by accident:
 //!
-//! - `Replayed/<error object key>.json`: the object's records were replayed (when, and their
-//!   outcomes); `metrics-lake errors` shows `replayed_at` and `--pending` leaves them out;
+//! - `Replayed/<error object key>.json`: the object's records were replayed (when, their
+//!   outcomes, which lines were resolved); `metrics-lake errors` shows `replayed_at` and
+//!   `resolved`, and `--pending` leaves resolved records out;
 //! - `State/replay/<selection>.json`: the progress of a replay that has not finished, so the
 //!   same command resumes after the objects it has done (their outcomes still count in its
 //!   summary). A replay that finishes removes it, so the next one starts over.
+//!
+//! Marks are found by listing their prefix once, never by reading keys that may not exist: a
+//! role without `s3:ListBucket` on a prefix gets 403, not 404, for a missing key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use metrics_schema::{EventTime, Outcome, OutcomeCounts, Stage};
 use serde::{Deserialize, Serialize};
@@ -30,27 +34,51 @@ pub struct ReplayedMark {
     pub resolved_lines: Vec<u64>,
 }
 
+/// `Replayed/<error key>.json`, within S3's key limit (error keys can be long already).
 pub fn replayed_key(error_key: &str) -> String {
-    format!("{REPLAYED_PREFIX}{error_key}.json")
+    metrics_objects::key::derived_key(REPLAYED_PREFIX, error_key, ".json")
 }
 
-/// The mark of the last replay of `error_key`, if there was one (an unreadable mark counts as
-/// none: the records show as never replayed, which is the safe side).
+/// The keys under `prefix`, to look marks up without reading keys that do not exist.
+pub async fn existing(objects: &impl Objects, prefix: &str) -> Result<HashSet<String>, ObjectsError> {
+    Ok(objects.list(prefix).await?.into_iter().map(|l| l.key).collect())
+}
+
+/// The mark of the last replay of `error_key`, if `marks` (the listed `Replayed/` keys) has
+/// one (an unreadable mark counts as none: the records show as never replayed, the safe side).
 pub async fn replayed_mark(
     objects: &impl Objects,
+    marks: &HashSet<String>,
     error_key: &str,
 ) -> Result<Option<ReplayedMark>, ObjectsError> {
-    let Some(bytes) = objects.get(&replayed_key(error_key)).await? else {
+    let key = replayed_key(error_key);
+    if !marks.contains(&key) {
+        return Ok(None);
+    }
+    let Some(bytes) = objects.get(&key).await? else {
         return Ok(None);
     };
     Ok(serde_json::from_slice::<ReplayedMark>(&bytes).ok())
 }
 
-/// A replay's progress: the error objects done, with their outcomes.
+/// A replay's progress: every error object up to `after` (in listing order) is done, and
+/// these are their outcomes. Constant in size whatever the number of objects.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     pub selection: String,
-    pub done: BTreeMap<String, Vec<Counted>>,
+    /// The last error object done: its kind's position in the listing, and its key.
+    pub after: Option<(usize, String)>,
+    pub objects: u64,
+    pub outcomes: Vec<Counted>,
+}
+
+impl Progress {
+    /// Whether the listing entry at (`kind`, `key`) was done by the interrupted replay.
+    pub fn covers(&self, kind: usize, key: &str) -> bool {
+        self.after
+            .as_ref()
+            .is_some_and(|(after_kind, after_key)| (kind, key) <= (*after_kind, after_key.as_str()))
+    }
 }
 
 /// Records of one outcome, with the stage of a failure (the outcome key does not carry it).
@@ -95,15 +123,19 @@ pub fn progress_key(selection: &str) -> String {
 
 pub async fn load_progress(objects: &impl Objects, selection: &str) -> Result<Progress, ObjectsError> {
     let key = progress_key(selection);
+    let fresh = Progress {
+        selection: selection.to_owned(),
+        ..Progress::default()
+    };
+    if !existing(objects, PROGRESS_PREFIX).await?.contains(&key) {
+        return Ok(fresh);
+    }
     match objects.get(&key).await? {
         Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| ObjectsError {
             location: key,
             message: format!("the replay progress marker is not readable ({e}); delete it to start over"),
         }),
-        None => Ok(Progress {
-            selection: selection.to_owned(),
-            done: BTreeMap::new(),
-        }),
+        None => Ok(fresh),
     }
 }
 
@@ -116,21 +148,25 @@ pub async fn clear_progress(objects: &impl Objects, selection: &str) -> Result<(
     objects.delete(&progress_key(selection)).await
 }
 
+/// Marks `error_key` replayed now: `replayed_lines` were taken by this replay, of which
+/// `resolved_lines` resolved. `previous` is the object's earlier mark, if any.
 pub async fn mark_replayed(
     objects: &impl Objects,
     error_key: &str,
+    previous: Option<ReplayedMark>,
     now: EventTime,
     outcomes: BTreeMap<String, u64>,
-    replayed_lines: &[u64],
-    resolved_lines: &[u64],
+    replayed_lines: &HashSet<u64>,
+    resolved_lines: &HashSet<u64>,
 ) -> Result<(), ObjectsError> {
     // Lines resolved by an earlier replay stay resolved unless this one took them again.
-    let mut resolved: Vec<u64> = replayed_mark(objects, error_key)
-        .await?
+    let mut resolved: Vec<u64> = previous
         .map(|m| m.resolved_lines)
-        .unwrap_or_default();
-    resolved.retain(|line| !replayed_lines.contains(line));
-    resolved.extend_from_slice(resolved_lines);
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|line| !replayed_lines.contains(line))
+        .chain(resolved_lines.iter().copied())
+        .collect();
     resolved.sort_unstable();
     resolved.dedup();
     let mark = ReplayedMark {
@@ -140,4 +176,23 @@ pub async fn mark_replayed(
     };
     let bytes = serde_json::to_vec_pretty(&mark).unwrap_or_default();
     objects.put(&replayed_key(error_key), bytes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_covers_what_comes_before_its_cursor_in_listing_order() {
+        let progress = Progress {
+            after: Some((1, "Error/processing-failed/2026/b.gz".into())),
+            ..Progress::default()
+        };
+        assert!(progress.covers(0, "Error/input/z.ndjson"));
+        assert!(progress.covers(1, "Error/processing-failed/2026/a.gz"));
+        assert!(progress.covers(1, "Error/processing-failed/2026/b.gz"));
+        assert!(!progress.covers(1, "Error/processing-failed/2026/c.gz"));
+        assert!(!progress.covers(2, "Error/writer/a.ndjson"));
+        assert!(!Progress::default().covers(0, "a"));
+    }
 }

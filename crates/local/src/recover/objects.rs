@@ -8,6 +8,9 @@ use metrics_schema::EventTime;
 
 use crate::bucket::LocalBucket;
 
+/// The largest object read (the error objects' read limit).
+const MAX_OBJECT_BYTES: u64 = 256 * 1024 * 1024;
+
 /// One listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -54,6 +57,10 @@ impl Objects for LocalBucket {
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ObjectsError> {
         // Only the prefix's directory is walked: `Data/` may hold millions of objects.
         let dir = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        // Listing never creates anything: a dry run leaves the bucket as it was.
+        if !dir.is_empty() && !self.root().join(dir).is_dir() {
+            return Ok(Vec::new());
+        }
         let keys = if dir.is_empty() {
             LocalBucket::list(self, prefix)
         } else {
@@ -170,6 +177,14 @@ impl Objects for S3Objects {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(self.error(key, aws_sdk_s3::error::DisplayErrorContext(e))),
         };
+        // Error objects are at most Firehose's 128 MiB (or a dead-letter object of similar size):
+        // anything larger is not read into memory.
+        if object
+            .content_length()
+            .is_some_and(|n| n > MAX_OBJECT_BYTES as i64)
+        {
+            return Err(self.error(key, format!("the object is over {MAX_OBJECT_BYTES} bytes")));
+        }
         let bytes = object.body.collect().await.map_err(|e| self.error(key, e))?;
         Ok(Some(bytes.into_bytes().to_vec()))
     }

@@ -157,6 +157,8 @@ async fn resend_all(
             .max_number_of_messages(10)
             .message_attribute_names("All")
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            // Long polling: a short poll may answer empty while messages remain.
+            .wait_time_seconds(1)
             // Long enough to send and delete; a message left is visible again after it.
             .visibility_timeout(120)
             .send()

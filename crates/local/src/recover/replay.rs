@@ -9,7 +9,11 @@
 use metrics_schema::{EventTime, Outcome, OutcomeCounts, ReasonCode};
 use serde::Serialize;
 
-use super::marks::{clear_progress, from_counted, load_progress, mark_replayed, save_progress, to_counted};
+use std::collections::HashSet;
+
+use super::marks::{
+    Progress, clear_progress, from_counted, load_progress, mark_replayed, save_progress, to_counted,
+};
 use super::objects::{Objects, ObjectsError};
 use super::record::{CORRUPT_ERROR_RECORD, ErrorRecord, NOT_REPLAYABLE, PASSES_NOW, ReplayTo};
 use super::scan::{ErrorKind, ErrorObject, Scanner};
@@ -82,6 +86,9 @@ pub struct ReplaySummary {
     /// messages (object notifications, events), not the bucket's records.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub queues: Vec<super::redrive::QueueRedrive>,
+    /// `--reason` codes no failed record has (a typo, or nothing left with that reason).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unseen_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -142,26 +149,34 @@ pub async fn replay<O: Objects, T: ReplayTarget>(
         dry_run: plan.dry_run,
         ..ReplaySummary::default()
     };
-    let mut progress = load_progress(scanner.objects, &plan.selection).await?;
+    let mut progress = Progress {
+        selection: plan.selection.clone(),
+        ..Progress::default()
+    };
+    if !plan.dry_run {
+        progress = load_progress(scanner.objects, &plan.selection).await?;
+        // What the interrupted replay did still counts here: the summary covers the selection.
+        let done = from_counted(&progress.outcomes).ok_or_else(|| ReplayError::Stage {
+            stage: "replay",
+            reason: ReasonCode::new("progress_marker_unreadable"),
+            message: format!(
+                "the progress marker names an outcome this version does not know; delete {} to start over",
+                super::marks::progress_key(&plan.selection)
+            ),
+        })?;
+        summary.add(&done, done.total());
+        summary.objects = progress.objects;
+        summary.resumed_objects = progress.objects;
+    }
+    let listing = scanner.list(&ErrorKind::ALL).await?;
+    let mut seen_reasons = HashSet::new();
     let mut sent_objects = 0;
-    for (kind, listed) in scanner.list(&ErrorKind::ALL).await? {
-        if !plan.dry_run
-            && let Some(done) = progress.done.get(&listed.key)
-        {
-            let outcomes = from_counted(done).ok_or_else(|| ReplayError::Stage {
-                stage: "replay",
-                reason: ReasonCode::new("progress_marker_unreadable"),
-                message: format!(
-                    "the progress marker names an outcome this version does not know; delete {} to start over",
-                    super::marks::progress_key(&plan.selection)
-                ),
-            })?;
-            summary.add(&outcomes, outcomes.total());
-            summary.objects += 1;
-            summary.resumed_objects += 1;
+    for (position, kind, listed) in &listing.entries {
+        if progress.covers(*position, &listed.key) {
             continue;
         }
-        let object = scanner.read(kind, &listed).await?;
+        let object = scanner.read(&listing, *kind, listed).await?;
+        seen_reasons.extend(object.records.iter().map(|r| r.reason.as_str().to_owned()));
         let selected: Vec<&ErrorRecord> = object.records.iter().filter(|r| plan.filter.matches(r)).collect();
         if selected.is_empty() {
             continue;
@@ -172,55 +187,85 @@ pub async fn replay<O: Objects, T: ReplayTarget>(
         }
         sent_objects += 1;
         summary.objects += 1;
-        let mut outcomes = OutcomeCounts::new();
-        let mut sendable = Vec::new();
-        let mut resolved = Vec::new();
-        for record in &selected {
-            match settled_outcome(record) {
-                Some(outcome) => outcomes.add(outcome, 1),
-                None if plan.dry_run => outcomes.add(Outcome::WouldReplay, 1),
-                None => sendable.push(*record),
-            }
-        }
-        if !sendable.is_empty() {
-            match target.send(&object, &sendable).await {
-                Ok(sent) => {
-                    if sent.iter().all(|(outcome, _)| resolves(outcome)) {
-                        resolved.extend(sendable.iter().map(|r| r.line));
-                    }
-                    outcomes.merge(&sent)
-                }
-                Err(error) => {
-                    let reason = error.reason();
-                    for record in &sendable {
-                        outcomes.add(Outcome::failed(record.stage, reason.clone()), 1);
-                    }
-                    summary.errors.push(format!("{}: {error}", object.key));
-                    summary.add(&outcomes, selected.len() as u64);
-                    continue;
-                }
-            }
-        }
+        let (outcomes, resolved) =
+            replay_object(target, &object, &selected, plan.dry_run, &mut summary.errors).await;
         summary.add(&outcomes, selected.len() as u64);
-        if !plan.dry_run {
-            let now = EventTime::now();
-            let replayed: Vec<u64> = selected.iter().map(|r| r.line).collect();
+        if plan.dry_run {
+            continue;
+        }
+        if let Some(resolved) = resolved {
+            let replayed: HashSet<u64> = selected.iter().map(|r| r.line).collect();
             mark_replayed(
                 scanner.objects,
                 &object.key,
-                now,
+                object.mark.clone(),
+                EventTime::now(),
                 outcomes.by_key(),
                 &replayed,
                 &resolved,
             )
             .await?;
-            progress.done.insert(object.key.clone(), to_counted(&outcomes));
-            save_progress(scanner.objects, &progress).await?;
         }
+        // Done, including an object whose records could not be sent (counted failed, left
+        // unmarked for a later replay): a resumed run does not send it again.
+        let mut totals = from_counted(&progress.outcomes).unwrap_or_default();
+        totals.merge(&outcomes);
+        progress.outcomes = to_counted(&totals);
+        progress.objects += 1;
+        progress.after = Some((*position, listed.key.clone()));
+        save_progress(scanner.objects, &progress).await?;
     }
     if !plan.dry_run && !summary.interrupted {
         clear_progress(scanner.objects, &plan.selection).await?;
     }
+    summary.unseen_reasons = plan
+        .filter
+        .reasons
+        .iter()
+        .filter(|r| !seen_reasons.contains(*r))
+        .cloned()
+        .collect();
     summary.close();
     Ok(summary)
+}
+
+/// One error object's selected records: their outcomes, and the lines resolved (`None` when
+/// nothing was acknowledged, so the object must not be marked).
+async fn replay_object<T: ReplayTarget>(
+    target: &mut T,
+    object: &ErrorObject,
+    selected: &[&ErrorRecord],
+    dry_run: bool,
+    errors: &mut Vec<String>,
+) -> (OutcomeCounts, Option<HashSet<u64>>) {
+    let mut outcomes = OutcomeCounts::new();
+    let mut sendable = Vec::new();
+    for record in selected {
+        match settled_outcome(record) {
+            Some(outcome) => outcomes.add(outcome, 1),
+            None if dry_run => outcomes.add(Outcome::WouldReplay, 1),
+            None => sendable.push(*record),
+        }
+    }
+    let mut resolved = HashSet::new();
+    if sendable.is_empty() {
+        return (outcomes, Some(resolved));
+    }
+    match target.send(object, &sendable).await {
+        Ok(sent) => {
+            if sent.iter().all(|(outcome, _)| resolves(outcome)) {
+                resolved.extend(sendable.iter().map(|r| r.line));
+            }
+            outcomes.merge(&sent);
+            (outcomes, Some(resolved))
+        }
+        Err(error) => {
+            let reason = error.reason();
+            for record in &sendable {
+                outcomes.add(Outcome::failed(record.stage, reason.clone()), 1);
+            }
+            errors.push(format!("{}: {error}", object.key));
+            (outcomes, None)
+        }
+    }
 }

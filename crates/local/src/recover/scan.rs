@@ -1,14 +1,16 @@
 //! Reading every failed record out of the bucket's error prefixes, one error object at a time.
 
+use std::collections::HashSet;
+
 use metrics_enrich::Enricher;
 use metrics_schema::{EventTime, ReasonCode, Stage};
 
 use super::check::{Verdict, check};
 use super::decode::{Corrupt, Line, ProcessingFailed, StoredLetter, lines};
-use super::marks::replayed_mark;
+use super::marks::{REPLAYED_PREFIX, ReplayedMark, existing, replayed_mark};
 use super::objects::{Listed, Objects, ObjectsError};
 use super::record::{CORRUPT_ERROR_RECORD, ErrorRecord, PASSES_NOW, ReplayTo, peek};
-use crate::origin::{INPUT_BUCKET, INPUT_REJECTS_PREFIX, Origin, origins_key, parse_origins};
+use crate::origin::{INPUT_BUCKET, INPUT_REJECTS_PREFIX, ORIGINS_PREFIX, Origin, origins_key, parse_origins};
 
 pub const PROCESSING_FAILED_PREFIX: &str = "Error/processing-failed/";
 pub const WRITER_PREFIX: &str = "Error/writer/";
@@ -60,6 +62,18 @@ pub struct ErrorObject {
     pub kind: ErrorKind,
     pub key: String,
     pub records: Vec<ErrorRecord>,
+    /// The mark an earlier replay left on it.
+    pub mark: Option<ReplayedMark>,
+}
+
+/// The error objects to read, in order, and the marks and origins beside them (listed once, so
+/// no key that may not exist is ever read).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// (position of the kind in the listing, kind, object).
+    pub entries: Vec<(usize, ErrorKind, Listed)>,
+    marks: HashSet<String>,
+    origins: HashSet<String>,
 }
 
 /// Reads error objects; processing-failed records are re-checked with `enricher`.
@@ -73,39 +87,56 @@ pub struct Scanner<'a, O> {
 
 impl<O: Objects> Scanner<'_, O> {
     /// Every error object of the `kinds` given, in key order per kind.
-    pub async fn list(&self, kinds: &[ErrorKind]) -> Result<Vec<(ErrorKind, Listed)>, ObjectsError> {
-        let mut all = Vec::new();
-        for kind in kinds {
+    pub async fn list(&self, kinds: &[ErrorKind]) -> Result<Listing, ObjectsError> {
+        let mut entries = Vec::new();
+        for (position, kind) in kinds.iter().enumerate() {
             for listed in self.objects.list(kind.prefix()).await? {
-                all.push((*kind, listed));
+                entries.push((position, *kind, listed));
             }
         }
-        Ok(all)
+        Ok(Listing {
+            entries,
+            marks: existing(self.objects, REPLAYED_PREFIX).await?,
+            origins: existing(self.objects, ORIGINS_PREFIX).await?,
+        })
     }
 
     /// The records of one error object (an object gone since it was listed has none).
-    pub async fn read(&self, kind: ErrorKind, listed: &Listed) -> Result<ErrorObject, ObjectsError> {
+    pub async fn read(
+        &self,
+        listing: &Listing,
+        kind: ErrorKind,
+        listed: &Listed,
+    ) -> Result<ErrorObject, ObjectsError> {
         let bytes = self.objects.get(&listed.key).await?.unwrap_or_default();
-        let mark = replayed_mark(self.objects, &listed.key).await?;
+        let mark = replayed_mark(self.objects, &listing.marks, &listed.key).await?;
         let mut records = match kind {
-            ErrorKind::ProcessingFailed => self.processing_failed(&listed.key, &bytes).await?,
+            ErrorKind::ProcessingFailed => {
+                let origins = match listing.origins.contains(&origins_key(&listed.key)) {
+                    true => self.objects.get(&origins_key(&listed.key)).await?,
+                    false => None,
+                };
+                self.processing_failed(&listed.key, &bytes, origins).await?
+            }
             _ => {
                 let mut records = letters(kind, &listed.key, &bytes, listed.modified);
                 self.refuse_gone_tenants(&mut records).await;
                 records
             }
         };
-        if let Some(mark) = mark {
+        if let Some(mark) = &mark {
             let at = EventTime::parse_rfc3339(&mark.replayed_at).ok();
+            let resolved: HashSet<u64> = mark.resolved_lines.iter().copied().collect();
             for record in &mut records {
                 record.replayed_at = at;
-                record.resolved = mark.resolved_lines.contains(&record.line);
+                record.resolved = resolved.contains(&record.line);
             }
         }
         Ok(ErrorObject {
             kind,
             key: listed.key.clone(),
             records,
+            mark,
         })
     }
 
@@ -135,11 +166,13 @@ impl<O: Objects> Scanner<'_, O> {
         }
     }
 
-    async fn processing_failed(&self, key: &str, bytes: &[u8]) -> Result<Vec<ErrorRecord>, ObjectsError> {
-        let origins = match self.objects.get(&origins_key(key)).await? {
-            Some(bytes) => parse_origins(&bytes),
-            None => Vec::new(),
-        };
+    async fn processing_failed(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        origins: Option<Vec<u8>>,
+    ) -> Result<Vec<ErrorRecord>, ObjectsError> {
+        let origins = origins.map(|bytes| parse_origins(&bytes)).unwrap_or_default();
         let decoded: Vec<(u64, Decoded)> = lines::<ProcessingFailed>(bytes)
             .into_iter()
             .map(|Line { line, item }| (line, item.and_then(|w| w.data().map(|data| (w, data)))))
