@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -16,7 +16,7 @@ use metrics_local::firehose::FirehoseConfig;
 use metrics_local::live::LiveForwarder;
 use metrics_local::origin::Origin;
 use metrics_local::outbox::{Forwarding, Outbox};
-use metrics_local::pipeline::{Pipeline, Summary};
+use metrics_local::pipeline::{Pipeline, StageTimes, Summary};
 use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_local::stages::EmbeddedWriter;
 use metrics_mapping::RuleSet;
@@ -69,6 +69,9 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Print where the time went, stage by stage, on standard error.
+    #[arg(long)]
+    timings: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,12 +157,19 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
         }
     }
     progress.set_message("flushing buffers");
+    pipeline.flush().await.map_err(|e| e.to_string())?;
+    let times = pipeline.times();
     let (summary, _, mut forwarding) = pipeline.finish().await.map_err(|e| e.to_string())?;
+    let outbox_started = Instant::now();
     forwarding
         .flush()
         .map_err(|e| format!("writing the outbox index: {e}"))?;
+    let outbox = outbox_started.elapsed();
     progress.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
+    if args.timings {
+        print_timings(&times, outbox, started.elapsed());
+    }
     state.save_summary(&summary)?;
     Ok((summary, elapsed))
 }
@@ -256,6 +266,27 @@ pub async fn build_enricher(
     Enricher::from_config(&config, mapping)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The stage breakdown (`--timings`): each stage's wall time and share of the run.
+fn print_timings(times: &StageTimes, outbox: Duration, total: Duration) {
+    let read = total.saturating_sub(times.total() + outbox);
+    let rows = [
+        ("read and generate input", read),
+        ("rules (EventBridge emulation)", times.rules),
+        ("Firehose emulation (buffers, base64, gzip)", times.firehose),
+        ("enrich", times.enrich),
+        ("object writes (local bucket)", times.objects),
+        ("writer and store", times.store),
+        ("forwarder (requests, outbox)", times.forward),
+        ("outbox index flush", outbox),
+    ];
+    err("stage                                          seconds   share");
+    for (name, time) in rows {
+        let share = 100.0 * time.as_secs_f64() / total.as_secs_f64().max(f64::MIN_POSITIVE);
+        err(format!("{name:<44} {:>9.3} {share:>6.1}%", time.as_secs_f64()));
+    }
+    err(format!("{:<44} {:>9.3}", "total", total.as_secs_f64()));
 }
 
 fn progress_bar(args: &RunArgs) -> ProgressBar {

@@ -12,6 +12,7 @@
 //! that nothing was lost.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use metrics_enrich::Enricher;
 use metrics_enrich::firehose::FirehoseEvent;
@@ -150,6 +151,30 @@ pub struct StoreCounts {
     pub failed: BTreeMap<ReasonCode, u64>,
 }
 
+/// Where a run's time went, stage by stage (wall time on the pipeline's one thread; what is
+/// left of the run's total is reading and generating the input). `metrics-lake run --timings`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StageTimes {
+    /// The EventBridge emulation: the rules' patterns and input templates.
+    pub rules: Duration,
+    /// The Firehose emulation: buffering, the invocation and response (base64), gzip.
+    pub firehose: Duration,
+    /// The enrich transform, as its Lambda runs it.
+    pub enrich: Duration,
+    /// Writing objects into the local bucket.
+    pub objects: Duration,
+    /// The writer's code into the embedded store.
+    pub store: Duration,
+    /// The forwarder's code: reading the object, building requests, the outbox.
+    pub forward: Duration,
+}
+
+impl StageTimes {
+    pub fn total(&self) -> Duration {
+        self.rules + self.firehose + self.enrich + self.objects + self.store + self.forward
+    }
+}
+
 /// Whether every input event is accounted for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Accounting {
@@ -217,6 +242,7 @@ pub struct Pipeline<S, F> {
     rejected_input: Option<LocalDeadLetters>,
     /// Off for a replay: input it rejects again is already kept where the replay found it.
     keep_rejected_input: bool,
+    times: StageTimes,
 }
 
 impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
@@ -242,7 +268,13 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
             next_tag: 0,
             rejected_input: None,
             keep_rejected_input: true,
+            times: StageTimes::default(),
         }
+    }
+
+    /// Where the time went so far.
+    pub fn times(&self) -> StageTimes {
+        self.times
     }
 
     /// Input the rules reject is counted but not kept again (a replay of kept input).
@@ -275,7 +307,10 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         self.summary.events_read += 1;
         let arrival_ms = envelope_time(event).unwrap_or(self.last_arrival_ms);
         self.last_arrival_ms = self.last_arrival_ms.max(arrival_ms);
-        let matches = match self.rules.apply(event, EventTime::from_millis(arrival_ms)) {
+        let started = Instant::now();
+        let applied = self.rules.apply(event, EventTime::from_millis(arrival_ms));
+        self.times.rules += started.elapsed();
+        let matches = match applied {
             Ok(matches) => matches,
             Err(error) => {
                 self.summary.not_events += 1;
@@ -325,7 +360,10 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         if let Some(origin) = origin {
             self.origins.insert(tag, origin);
         }
-        if let Some(invocation) = self.firehose.put_tagged(record, arrival_ms, tag) {
+        let started = Instant::now();
+        let due = self.firehose.put_tagged(record, arrival_ms, tag);
+        self.times.firehose += started.elapsed();
+        if let Some(invocation) = due {
             self.invoke(invocation).await?;
         }
         Ok(())
@@ -334,10 +372,16 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
     /// Processes and delivers everything buffered so far, as the stream's buffers would at
     /// their interval: after this, every record pushed has its outcome and its objects exist.
     pub async fn flush(&mut self) -> Result<(), PipelineError> {
-        if let Some(invocation) = self.firehose.drain() {
+        let started = Instant::now();
+        let due = self.firehose.drain();
+        self.times.firehose += started.elapsed();
+        if let Some(invocation) = due {
             self.invoke(invocation).await?;
         }
-        if let Some(object) = self.firehose.flush() {
+        let started = Instant::now();
+        let last = self.firehose.flush();
+        self.times.firehose += started.elapsed();
+        if let Some(object) = last {
             self.deliver(object).await?;
         }
         if let Some(rejected) = self.rejected_input.take() {
@@ -418,8 +462,15 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
     /// Runs the enrich transformer on one processor buffer, as Firehose invokes the Lambda.
     async fn invoke(&mut self, invocation: Invocation) -> Result<(), PipelineError> {
         let tags: Vec<u64> = invocation.tags().collect();
-        let completion = match FirehoseEvent::from_json(&invocation.event_json) {
-            Ok(event) => match self.enricher.handle(&event, self.now).await {
+        let started = Instant::now();
+        let transformed = match FirehoseEvent::from_json(&invocation.event_json) {
+            Ok(event) => Ok(self.enricher.handle(&event, self.now).await),
+            Err(error) => Err(error),
+        };
+        self.times.enrich += started.elapsed();
+        let started = Instant::now();
+        let completion = match transformed {
+            Ok(handled) => match handled {
                 Ok(transformed) => {
                     let dropped =
                         self.enricher.rejected_result() == metrics_enrich::firehose::FirehoseResult::Dropped;
@@ -443,6 +494,7 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
                     .fail_invocation(invocation, "Lambda.JsonProcessingException", "malformed event")
             }
         };
+        self.times.firehose += started.elapsed();
         self.summary.transform.ok += completion.ok as u64;
         for object in completion.objects {
             self.keep_origins(&object)?;
@@ -491,12 +543,17 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
 
     /// Stores an object; a `Data/` object is then read by the store and forward stages.
     async fn deliver(&mut self, object: NewObject) -> Result<(), PipelineError> {
+        let started = Instant::now();
         self.bucket.put(&object.key, &object.bytes)?;
+        self.times.objects += started.elapsed();
         match object.kind {
             ObjectKind::ProcessingFailed => self.summary.objects.processing_failed += 1,
             ObjectKind::Data => {
                 self.summary.objects.data += 1;
-                match self.store.consume(&self.bucket, &object.key, &object.bytes).await {
+                let started = Instant::now();
+                let stored = self.store.consume(&self.bucket, &object.key, &object.bytes).await;
+                self.times.store += started.elapsed();
+                match stored {
                     Ok(stored) => self.count_stored(stored),
                     Err(error) => {
                         let n = object.records as u64;
@@ -507,11 +564,13 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
                         self.summary.stage_errors.push(StageFailure::new(error, n));
                     }
                 }
-                match self
+                let started = Instant::now();
+                let forwarded = self
                     .forward
                     .consume(&self.bucket, &object.key, &object.bytes)
-                    .await
-                {
+                    .await;
+                self.times.forward += started.elapsed();
+                match forwarded {
                     Ok(forwarded) => self.count_forwarded(forwarded),
                     Err(error) => {
                         let n = object.records as u64;
