@@ -353,3 +353,41 @@ fn a_missing_input_or_state_fails_with_a_message() {
     assert_eq!(no_store.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&no_store.stderr).contains("metrics-lake run"));
 }
+
+#[test]
+fn timings_break_the_run_down_by_stage_without_changing_the_summary() {
+    let state = State::new("timings");
+    let output = metrics_lake(&[
+        "run",
+        "events/sample/first-500.ndjson",
+        "--json",
+        "--timings",
+        "--state-dir",
+        state.arg(),
+    ]);
+    let summary = json(&output);
+    assert_eq!(summary["accounting"]["balanced"], true);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let seconds = |stage: &str| -> f64 {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(stage))
+            .unwrap_or_else(|| panic!("no {stage} row: {stderr}"));
+        line[44..].split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let stages = [
+        "read and generate input",
+        "rules (EventBridge emulation)",
+        "Firehose emulation",
+        "enrich",
+        "object writes",
+        "writer and store",
+        "forwarder",
+        "outbox index flush",
+    ];
+    let sum: f64 = stages.iter().map(|s| seconds(s)).sum();
+    let total = seconds("total");
+    assert!(seconds("writer and store") > 0.0 && seconds("enrich") > 0.0);
+    // The rows add up to the run (each is rounded to a millisecond).
+    assert!((sum - total).abs() < 0.01 * stages.len() as f64, "{stderr}");
+}
