@@ -189,7 +189,11 @@ impl<'a> Decoded<'a> {
             .zip(forms)
             .map(|(span, form)| match (span.map(|span| &arena[span]), form) {
                 (None, _) => Payload::NotBase64,
-                (Some(record), Form::Parts(parts, source)) => Payload::Parts { parts, source, record },
+                (Some(record), Form::Parts(parts, source)) => Payload::Parts {
+                    parts,
+                    source,
+                    record,
+                },
                 (Some(_), Form::Written(unified)) => Payload::Mapped(&mapped[unified]),
                 (Some(original), Form::AsIs) => Payload::Unified(original),
                 (Some(_), Form::Unmapped(error)) => Payload::Unmapped(error),
@@ -252,7 +256,14 @@ pub fn respond_each(
             },
             Ok(()) => Payload::Unified(payload),
         };
-        response.push(index, record, parse_one(decoded, now, ctx.mapping), names, ctx, json);
+        response.push(
+            index,
+            record,
+            parse_one(decoded, now, ctx.mapping),
+            names,
+            ctx,
+            json,
+        );
     }
     response.finish()
 }
@@ -275,7 +286,11 @@ fn parse_one<'a>(payload: Payload<'a>, now: EventTime, mapping: &Mapping) -> Par
                 tenant: None,
             };
         }
-        Payload::Parts { parts, source, record } => {
+        Payload::Parts {
+            parts,
+            source,
+            record,
+        } => {
             return match validate(parts, source, now) {
                 Ok(event) => Parsed::Valid(event),
                 // Rare: the tenant for the log line is read as from the written event.
@@ -415,7 +430,11 @@ impl Response {
                 enrich(event, names, ctx, record, json)
                     .map_err(|invalid| (invalid, Some(tenant.as_str().to_owned())))
             }
-            Parsed::Rejected { reason, detail, tenant } => Err((Rejection { reason, detail }, tenant)),
+            Parsed::Rejected {
+                reason,
+                detail,
+                tenant,
+            } => Err((Rejection { reason, detail }, tenant)),
         };
         match outcome {
             Ok(()) => {

@@ -286,7 +286,9 @@ impl MetricMapping {
     /// `None` (see [`Mapping::map_parts`]).
     fn parts<'a>(&'a self, r: &Read<'a>) -> Option<TopLevel<'a>> {
         let name = |field: &'a Field| Cow::Borrowed(field.name.as_str());
-        let mut metadata = Vec::with_capacity(2 + self.metadata.len());
+        // Room for the two dimensions metrics-enrich adds (`tenant_name`, `environment`), so
+        // adding them does not move the list.
+        let mut metadata = Vec::with_capacity(2 + self.metadata.len() + 2);
         for field in [&self.tenant_id, &self.event_id] {
             let value = self.core(field, r).ok()?.into_str()?;
             metadata.push((name(field), MaybeStr::Str(value)));
@@ -346,7 +348,11 @@ impl MetricMapping {
             )),
             None if time.required => Err(missing(EVENT_TIME, &time.source)),
             // An optional event time falls back to the envelope's, as if none were mapped.
-            None => match self.trie.resolve(r, self.envelope_time).filter(|raw| raw.get() != "null") {
+            None => match self
+                .trie
+                .resolve(r, self.envelope_time)
+                .filter(|raw| raw.get() != "null")
+            {
                 Some(raw) => convert_time(raw, TimeFormat::Auto),
                 None => Err(MapError::new(
                     MapReason::MissingField,

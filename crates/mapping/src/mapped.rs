@@ -13,6 +13,7 @@ use crate::reason::{MapError, MapReason};
 use crate::transform::write_event_without_detail;
 use metrics_schema::EventTime;
 use metrics_schema::json::{raw_str, write_raw, write_str};
+use metrics_schema::names::has_control_char;
 
 /// What a field's source gave.
 pub(crate) enum Value<'e> {
@@ -26,9 +27,12 @@ pub(crate) enum Value<'e> {
 /// A converted value.
 #[derive(Debug)]
 pub(crate) enum Mapped<'a> {
-    /// A string, written escaped. The raw value is its JSON text when it is written exactly so
-    /// (no escapes, or only those the writer uses), for the direct path to borrow.
+    /// A string, written escaped. The raw value is its JSON text when it has no escapes, for
+    /// the direct path to borrow.
     Str(Cow<'a, str>, Option<&'a RawValue>),
+    /// A string sent with only the escapes the writer itself uses: written as it was sent, and
+    /// decoded only if a dimension needs its value.
+    Sent(&'a RawValue),
     /// A JSON value written as it is (objects and arrays minified).
     Raw(&'a RawValue),
     /// A number's or boolean's text, written bare.
@@ -43,7 +47,9 @@ impl<'a> Mapped<'a> {
     /// Appends the value as JSON.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         match self {
-            Mapped::Str(text, _) => write_str(out, text),
+            // The same bytes as escaping the text: it has no escapes and so needs none.
+            Mapped::Str(_, Some(raw)) | Mapped::Sent(raw) => out.extend_from_slice(raw.get().as_bytes()),
+            Mapped::Str(text, None) => write_str(out, text),
             Mapped::Raw(raw) => write_raw(out, raw),
             Mapped::Bare(text) => out.extend_from_slice(text.as_bytes()),
             Mapped::Millis(ms) => out.extend_from_slice(ms.to_string().as_bytes()),
@@ -55,6 +61,7 @@ impl<'a> Mapped<'a> {
     pub(crate) fn into_str(self) -> Option<Cow<'a, str>> {
         match self {
             Mapped::Str(text, _) => Some(text),
+            Mapped::Sent(raw) => raw_str(raw),
             _ => None,
         }
     }
@@ -64,7 +71,7 @@ impl<'a> Mapped<'a> {
     pub(crate) fn into_raw(self) -> Option<&'a RawValue> {
         match self {
             Mapped::Str(_, raw) => raw,
-            Mapped::Raw(raw) => Some(raw),
+            Mapped::Raw(raw) | Mapped::Sent(raw) => Some(raw),
             Mapped::Bare(Cow::Borrowed(text)) => serde_json::from_str(text).ok(),
             Mapped::Bare(Cow::Owned(_)) | Mapped::Millis(_) | Mapped::EventWithoutDetail(_) => None,
         }
@@ -93,7 +100,9 @@ impl Default {
         let json = string.then(|| {
             let mut written = Vec::with_capacity(text.len() + 2);
             write_str(&mut written, &text);
-            String::from_utf8(written).ok().and_then(|w| RawValue::from_string(w).ok())
+            String::from_utf8(written)
+                .ok()
+                .and_then(|w| RawValue::from_string(w).ok())
         });
         Default {
             text,
@@ -134,7 +143,12 @@ fn shape(raw: &RawValue) -> Shape {
 /// Converts a field's value under its type. `as_string`: the field is a dimension (or the
 /// tenant or event id), where numbers and booleans become their text. `at` names the field in
 /// messages.
-pub(crate) fn convert<'a>(kind: FieldKind, as_string: bool, at: &str, value: Value<'a>) -> Result<Mapped<'a>, MapError> {
+pub(crate) fn convert<'a>(
+    kind: FieldKind,
+    as_string: bool,
+    at: &str,
+    value: Value<'a>,
+) -> Result<Mapped<'a>, MapError> {
     let raw = match value {
         Value::Raw(raw) => raw,
         Value::Text(text) => return Ok(Mapped::Str(Cow::Borrowed(text), None)),
@@ -167,19 +181,25 @@ pub(crate) fn convert<'a>(kind: FieldKind, as_string: bool, at: &str, value: Val
             Shape::String => {
                 let text = raw.get();
                 let inner = &text[1..text.len() - 1];
-                if !inner.contains('\\') {
-                    if kind == FieldKind::Id && inner.chars().any(char::is_control) {
-                        return fail(MapReason::InvalidId, "an id holds a control character");
-                    }
+                let id = kind == FieldKind::Id;
+                // A control character sent as it is stays one once decoded.
+                if id && has_control_char(inner) {
+                    return fail(MapReason::InvalidId, "an id holds a control character");
+                }
+                match written_escapes(inner) {
                     // A JSON string without escapes holds its characters as they are.
-                    Mapped::Str(Cow::Borrowed(inner), Some(raw))
-                } else {
-                    let decoded = raw_str(raw).unwrap_or_default();
-                    if kind == FieldKind::Id && decoded.chars().any(char::is_control) {
+                    Some(Escapes::None) => Mapped::Str(Cow::Borrowed(inner), Some(raw)),
+                    Some(Escapes::Control) if id => {
                         return fail(MapReason::InvalidId, "an id holds a control character");
                     }
-                    let written_as_sent = escapes_as_written(inner);
-                    Mapped::Str(decoded, written_as_sent.then_some(raw))
+                    Some(_) => Mapped::Sent(raw),
+                    None => {
+                        let decoded = raw_str(raw).unwrap_or_default();
+                        if id && decoded.chars().any(char::is_control) {
+                            return fail(MapReason::InvalidId, "an id holds a control character");
+                        }
+                        Mapped::Str(decoded, None)
+                    }
                 }
             }
             // A number's or boolean's text needs no escaping.
@@ -210,31 +230,53 @@ pub(crate) fn convert<'a>(kind: FieldKind, as_string: bool, at: &str, value: Val
     })
 }
 
-/// Whether a string's escapes are all the ones [`write_str`] writes for the characters they
-/// stand for (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, and `\u00xx` in lower case for
-/// the other control characters): then the string is written back exactly as it was sent.
-fn escapes_as_written(inner: &str) -> bool {
+/// The escapes in a string sent as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escapes {
+    None,
+    /// Only `\"` and `\\`.
+    Quotes,
+    /// Some stand for control characters.
+    Control,
+}
+
+/// What escapes a JSON string's text holds, when they are all the ones [`write_str`] writes
+/// for the characters they stand for (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, and `\u00xx`
+/// in lower case for the other control characters): then the string is written back exactly
+/// as it was sent. `None` for any other escape.
+fn written_escapes(inner: &str) -> Option<Escapes> {
     let bytes = inner.as_bytes();
+    let mut found = Escapes::None;
     let mut i = 0;
-    while let Some(at) = bytes[i..].iter().position(|&b| b == b'\\') {
+    while let Some(at) = inner[i..].find('\\') {
         i += at + 1;
         match bytes.get(i) {
-            Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => i += 1,
+            Some(b'"' | b'\\') => {
+                i += 1;
+                if found == Escapes::None {
+                    found = Escapes::Quotes;
+                }
+            }
+            Some(b'b' | b'f' | b'n' | b'r' | b't') => {
+                i += 1;
+                found = Escapes::Control;
+            }
             Some(b'u') => {
                 let Some(&[b'0', b'0', high, low]) = bytes.get(i + 1..i + 5) else {
-                    return false;
+                    return None;
                 };
                 let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
                 let short_form = matches!((high, low), (b'0', b'8' | b'9' | b'a' | b'c' | b'd'));
                 if !(matches!(high, b'0' | b'1') && lower_hex(low)) || short_form {
-                    return false;
+                    return None;
                 }
                 i += 5;
+                found = Escapes::Control;
             }
-            _ => return false,
+            _ => return None,
         }
     }
-    true
+    Some(found)
 }
 
 /// Converts an event time in its declared format.
@@ -370,12 +412,17 @@ mod tests {
             (r"\ud83d\ude00", false),
             (r"\u00", false),
         ] {
-            assert_eq!(escapes_as_written(inner), same, "{inner}");
+            assert_eq!(written_escapes(inner).is_some(), same, "{inner}");
             if same {
                 let decoded: String = serde_json::from_str(&format!("\"{inner}\"")).unwrap();
                 let mut written = Vec::new();
                 write_str(&mut written, &decoded);
                 assert_eq!(String::from_utf8(written).unwrap(), format!("\"{inner}\""));
+                assert_eq!(
+                    written_escapes(inner) == Some(Escapes::Control),
+                    decoded.chars().any(char::is_control),
+                    "{inner}"
+                );
             }
         }
     }

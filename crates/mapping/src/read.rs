@@ -98,7 +98,9 @@ impl PathTrie {
                 let mut at = 0usize;
                 let mut taken = 0;
                 while nodes[at].slot.is_none() {
-                    let Some(Segment::Key(key)) = path.segments().get(taken) else { break };
+                    let Some(Segment::Key(key)) = path.segments().get(taken) else {
+                        break;
+                    };
                     let Some((_, child)) = nodes[at].children.iter().find(|(k, _)| **k == **key) else {
                         break;
                     };
@@ -189,7 +191,10 @@ pub(crate) struct Wrapped<'m, 'e> {
 /// Reads a wrapped record (`{"metric":…,"event":…}`, exactly those two members) and, in the
 /// same pass, what its metric's paths need from the event. When `event` comes before `metric`
 /// (a wrapper with sorted keys), the event is kept raw and read with the trie afterwards.
-pub(crate) fn read_wrapped<'m, 'e>(mapping: &'m Mapping, record: &'e [u8]) -> Result<Wrapped<'m, 'e>, MapError> {
+pub(crate) fn read_wrapped<'m, 'e>(
+    mapping: &'m Mapping,
+    record: &'e [u8],
+) -> Result<Wrapped<'m, 'e>, MapError> {
     let text = std::str::from_utf8(record)
         .map_err(|_| MapError::new(MapReason::InvalidWrapper, "the record is not UTF-8"))?;
     let mut de = serde_json::Deserializer::from_str(text);
@@ -452,11 +457,22 @@ mod tests {
     fn paths_find_their_values_and_miss_quietly() {
         let event = r#"{"id":"e","detail":{"a":{"b":[1,{"c":"x"}]},"n":5,"s":"t"},"resources":["r0"]}"#;
         assert_eq!(
-            found(&["$.id", "$.detail.n", "$.detail.a.b[1].c", "$.resources[0]"], event),
+            found(
+                &["$.id", "$.detail.n", "$.detail.a.b[1].c", "$.resources[0]"],
+                event
+            ),
             some(&[r#""e""#, "5", r#""x""#, r#""r0""#])
         );
         assert_eq!(
-            found(&["$.detail.missing", "$.detail.s.t", "$.resources[1]", "$.detail.n.x"], event),
+            found(
+                &[
+                    "$.detail.missing",
+                    "$.detail.s.t",
+                    "$.resources[1]",
+                    "$.detail.n.x"
+                ],
+                event
+            ),
             [None, None, None, None]
         );
     }
@@ -477,7 +493,10 @@ mod tests {
         assert_eq!(found(&["$.detail.a", "$.detail.b"], event), some(&["5", "6"]));
         // A later occurrence that is not an object, or lacks the member, hides the earlier one.
         assert_eq!(found(&["$.detail.a"], r#"{"detail":{"a":1},"detail":7}"#), [None]);
-        assert_eq!(found(&["$.detail.a"], r#"{"detail":{"a":1},"detail":{}}"#), [None]);
+        assert_eq!(
+            found(&["$.detail.a"], r#"{"detail":{"a":1},"detail":{}}"#),
+            [None]
+        );
         assert_eq!(found(&["$.id"], r#"{"id":"1","id":"2"}"#), some(&[r#""2""#]));
     }
 
@@ -503,14 +522,22 @@ mod tests {
             let Err(e) = read_wrapped(&mapping, bad) else {
                 panic!("{}", String::from_utf8_lossy(bad));
             };
-            assert_eq!(e.reason, MapReason::InvalidWrapper, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                e.reason,
+                MapReason::InvalidWrapper,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
     #[test]
     fn escaped_keys_match_their_decoded_text() {
         assert_eq!(
-            found(&["$.detail.repo-name"], r#"{"det\u0061il":{"repo\u002dname":"x"}}"#),
+            found(
+                &["$.detail.repo-name"],
+                r#"{"det\u0061il":{"repo\u002dname":"x"}}"#
+            ),
             some(&[r#""x""#])
         );
     }

@@ -30,7 +30,11 @@ fn through_the_pipeline(rules: &RuleSet, event: &[u8]) -> Vec<(String, Result<St
         .map(|m| {
             let mut unified = Vec::new();
             let written = rules.mapping().map_record(&m.output, &mut unified);
-            assert_direct_path_agrees(rules.mapping(), &m.output, written.is_ok().then_some(&unified[..]));
+            assert_direct_path_agrees(
+                rules.mapping(),
+                &m.output,
+                written.is_ok().then_some(&unified[..]),
+            );
             let result = match written {
                 Err(e) => Err(e.reason.code().to_owned()),
                 Ok(()) => match parse_event(&unified, NOW) {
@@ -483,7 +487,10 @@ fn a_wrapper_with_sorted_keys_maps_as_one_the_rules_write() {
     let written = map(format!(r#"{{"metric":"m","event":{event}}}"#));
     assert_eq!(written, map(format!(r#"{{"event":{event},"metric":"m"}}"#)));
     // The last `detail` counts, whole.
-    assert!(written.contains(r#""n":4"#) && !written.contains(r#""repo""#), "{written}");
+    assert!(
+        written.contains(r#""n":4"#) && !written.contains(r#""repo""#),
+        "{written}"
+    );
 }
 
 #[test]
@@ -497,7 +504,10 @@ fn a_broken_wrapper_is_reported_before_an_unknown_metric_and_says_what_broke() {
     ] {
         assert_eq!(error(record).reason, MapReason::InvalidWrapper);
     }
-    for record in [&br#"{"metric":"m","event":5}"#[..], br#"{"event":5,"metric":"m"}"#] {
+    for record in [
+        &br#"{"metric":"m","event":5}"#[..],
+        br#"{"event":5,"metric":"m"}"#,
+    ] {
         assert_eq!(
             error(record).detail,
             "expected {\"metric\": <name>, \"event\": <object>}: invalid type: integer `5`, expected a JSON object"
