@@ -246,9 +246,13 @@ enum Escapes {
 /// as it was sent. `None` for any other escape.
 fn written_escapes(inner: &str) -> Option<Escapes> {
     let bytes = inner.as_bytes();
+    // Most strings have no escape: one quick scan says so.
+    if !bytes.contains(&b'\\') {
+        return Some(Escapes::None);
+    }
     let mut found = Escapes::None;
     let mut i = 0;
-    while let Some(at) = inner[i..].find('\\') {
+    while let Some(at) = bytes[i..].iter().position(|&b| b == b'\\') {
         i += at + 1;
         match bytes.get(i) {
             Some(b'"' | b'\\') => {
