@@ -285,7 +285,12 @@ impl MetricMapping {
     /// The parts of the event [`MetricMapping::map_with`] writes, from the same values, or
     /// `None` (see [`Mapping::map_parts`]).
     fn parts<'a>(&'a self, r: &Read<'a>) -> Option<TopLevel<'a>> {
-        let name = |field: &'a Field| Cow::Borrowed(field.name.as_str());
+        // A member named as in the event takes its name from the record, so that writing the
+        // event back can copy it there in one run with the value that follows it.
+        let name = |field: &'a Field| {
+            let sent = field.path.and_then(|path| self.trie.key(r, path));
+            Cow::Borrowed(sent.filter(|key| *key == field.name).unwrap_or(&field.name))
+        };
         // Room for the two dimensions metrics-enrich adds (`tenant_name`, `environment`), so
         // adding them does not move the list.
         let mut metadata = Vec::with_capacity(2 + self.metadata.len() + 2);

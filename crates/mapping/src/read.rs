@@ -12,6 +12,7 @@
 //! overwritten by a later one, and a repeated member that paths go through first forgets what
 //! was read under its earlier occurrence.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
@@ -146,6 +147,16 @@ impl PathTrie {
         read_event(self, event).unwrap_or_else(|_| Read::new(self))
     }
 
+    /// The member name, as it lies in the record, that `path`'s value was read under, when the
+    /// path ends at a kept member and its name was read without escapes.
+    pub(crate) fn key<'e>(&self, read: &Read<'e>, path: PathId) -> Option<&'e str> {
+        let (slot, rest) = &self.paths[path.0 as usize];
+        if !rest.is_empty() {
+            return None;
+        }
+        read.keys.get(*slot as usize).copied().flatten()
+    }
+
     /// The event's own raw value, when it is kept.
     pub(crate) fn event<'e>(&self, read: &Read<'e>) -> Option<&'e RawValue> {
         self.nodes[0].slot.and_then(|slot| read.slots[slot as usize])
@@ -170,12 +181,15 @@ fn assign(nodes: &mut [Node], ends_here: &[bool], at: usize, next: &mut u32) {
 #[derive(Debug)]
 pub(crate) struct Read<'e> {
     slots: Vec<Option<&'e RawValue>>,
+    /// The member name each value was kept under, when it was read without escapes.
+    keys: Vec<Option<&'e str>>,
 }
 
 impl<'e> Read<'e> {
     fn new(trie: &PathTrie) -> Read<'e> {
         Read {
             slots: vec![None; trie.slots],
+            keys: vec![None; trie.slots],
         }
     }
 }
@@ -290,7 +304,10 @@ impl<'de> Visitor<'de> for WrapperSeed<'_> {
                         Some(None) => {
                             map.next_value_seed(EventSeed {
                                 trie: &PathTrie::empty(),
-                                read: &mut Read { slots: Vec::new() },
+                                read: &mut Read {
+                                    slots: Vec::new(),
+                                    keys: Vec::new(),
+                                },
                             })?;
                             Event::Skipped
                         }
@@ -392,7 +409,13 @@ impl<'de> Visitor<'de> for NodeVisitor<'_, '_, 'de> {
             };
             let node = &self.trie.nodes[child as usize];
             match node.slot {
-                Some(slot) => self.read.slots[slot as usize] = Some(map.next_value::<&'de RawValue>()?),
+                Some(slot) => {
+                    self.read.slots[slot as usize] = Some(map.next_value::<&'de RawValue>()?);
+                    self.read.keys[slot as usize] = match key {
+                        Cow::Borrowed(key) => Some(key),
+                        Cow::Owned(_) => None,
+                    };
+                }
                 None => {
                     // A repeated key: only its last occurrence counts.
                     for slot in node.subtree.clone() {
