@@ -108,6 +108,8 @@ impl PathTrie {
                     at = *child as usize;
                     taken += 1;
                 }
+                // Every path ends at a kept node or below one; `u32::MAX` (no slot, so the
+                // path finds nothing) only stands in for a panic that cannot happen.
                 let slot = nodes[at].slot.unwrap_or(u32::MAX);
                 (slot, path.segments()[taken..].to_vec())
             })
