@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED_BENCH="${SHARED_BENCH:-../shared/bench}"
 BINARY="$(realpath "${1:-target/release/metrics-enrich}")"
-DATA=target/bench/data
+DATA="${DATA:-target/bench/data}"
 OUT=target/bench/instructions
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 [[ -f "$DATA/firehose_3mb.json" ]] || { echo "run python3 bench/enrich.py first: it generates $DATA" >&2; exit 1; }

@@ -2,9 +2,11 @@
 //!
 //! 1. [`Batch::parse`]: base64-decode every record into one reused arena, map each wrapped
 //!    EventBridge event (`{"metric":…,"event":…}`, see `metrics_mapping`) into a unified
-//!    event, and parse it with the schema (borrowing from the arenas), so the batch's distinct
-//!    tenants are known before any lookup ([`Batch::tenant_ids`]). A record that is not
-//!    wrapped is a unified event a producer put directly, validated as it is.
+//!    event, and validate it with the schema (borrowing from the arenas), so the batch's
+//!    distinct tenants are known before any lookup ([`Batch::tenant_ids`]). A wrapped event is
+//!    mapped straight into the event's parts when it can be ([`Mapping::map_parts`]), else its
+//!    JSON is written and parsed. A record that is not wrapped is a unified event a producer
+//!    put directly, validated as it is.
 //! 2. [`Batch::respond`]: per record, add `metadata.tenant_name`, `metadata.environment` and
 //!    `ingest_time` (Firehose's arrival time), write compact JSON plus `\n`, base64 it into the
 //!    response; anything else echoes the original data with the policy's result.
@@ -18,8 +20,9 @@ use std::borrow::Cow;
 
 use base64_simd::STANDARD as BASE64;
 use metrics_mapping::{MapError, Mapping, is_wrapped};
+use metrics_schema::json::TopLevel;
 use metrics_schema::limits::{MAX_DIMENSIONS, MAX_VALUE_BYTES};
-use metrics_schema::{Dimension, EventTime, Invalid, Reason, TenantId, UnifiedEvent, parse_event};
+use metrics_schema::{Dimension, EventTime, Invalid, Reason, TenantId, UnifiedEvent, parse_event, validate};
 use serde::Deserialize;
 
 use crate::config::InvalidRecordPolicy;
@@ -97,7 +100,8 @@ enum Parsed<'a> {
     Rejected {
         reason: RejectReason,
         detail: String,
-        payload: Option<&'a [u8]>,
+        /// The record's tenant when it still carries a valid one, for the log line.
+        tenant: Option<String>,
     },
 }
 
@@ -106,6 +110,13 @@ enum Payload<'a> {
     NotBase64,
     /// A unified event as the producer put it.
     Unified(&'a [u8]),
+    /// The parts of the unified event a wrapped event (`record`) maps to, borrowing from
+    /// `source` (the record's text) and the mapping.
+    Parts {
+        parts: TopLevel<'a>,
+        source: &'a str,
+        record: &'a [u8],
+    },
     /// The unified event a wrapped event maps to.
     Mapped(&'a [u8]),
     /// Why the mapping refused a wrapped event.
@@ -115,6 +126,7 @@ enum Payload<'a> {
 /// Decoded records, borrowing from the event and the arenas.
 pub struct Decoded<'a> {
     records: &'a [FirehoseRecord<'a>],
+    mapping: &'a Mapping,
     payloads: Vec<Payload<'a>>,
 }
 
@@ -127,11 +139,12 @@ impl std::fmt::Debug for Decoded<'_> {
 }
 
 impl<'a> Decoded<'a> {
-    /// Decodes every record into `arena`, and maps every wrapped event into `mapped` (both
-    /// cleared first, reused across invocations).
+    /// Decodes every record into `arena`, and maps every wrapped event into its parts, or
+    /// when it cannot be, its JSON into `mapped` (both cleared first, reused across
+    /// invocations).
     pub fn new(
         records: &'a [FirehoseRecord<'a>],
-        mapping: &Mapping,
+        mapping: &'a Mapping,
         arena: &'a mut Vec<u8>,
         mapped: &'a mut Vec<u8>,
     ) -> Decoded<'a> {
@@ -155,15 +168,18 @@ impl<'a> Decoded<'a> {
         let mut forms = Vec::with_capacity(records.len());
         for span in &spans {
             let form = match span.clone().map(|span| &arena[span]) {
-                Some(bytes) if is_wrapped(bytes) => match mapping.map_record(bytes, &mut one) {
-                    Ok(()) => {
-                        let start = mapped.len();
-                        mapped.extend_from_slice(&one);
-                        Ok(Some(start..mapped.len()))
-                    }
-                    Err(error) => Err(error),
+                Some(bytes) if is_wrapped(bytes) => match mapping.map_parts(bytes) {
+                    Some((parts, source)) => Form::Parts(parts, source),
+                    None => match mapping.map_record(bytes, &mut one) {
+                        Ok(()) => {
+                            let start = mapped.len();
+                            mapped.extend_from_slice(&one);
+                            Form::Written(start..mapped.len())
+                        }
+                        Err(error) => Form::Unmapped(error),
+                    },
                 },
-                _ => Ok(None),
+                _ => Form::AsIs,
             };
             forms.push(form);
         }
@@ -173,21 +189,31 @@ impl<'a> Decoded<'a> {
             .zip(forms)
             .map(|(span, form)| match (span.map(|span| &arena[span]), form) {
                 (None, _) => Payload::NotBase64,
-                (Some(_), Ok(Some(unified))) => Payload::Mapped(&mapped[unified]),
-                (Some(original), Ok(None)) => Payload::Unified(original),
-                (Some(_), Err(error)) => Payload::Unmapped(error),
+                (Some(record), Form::Parts(parts, source)) => Payload::Parts {
+                    parts,
+                    source,
+                    record,
+                },
+                (Some(_), Form::Written(unified)) => Payload::Mapped(&mapped[unified]),
+                (Some(original), Form::AsIs) => Payload::Unified(original),
+                (Some(_), Form::Unmapped(error)) => Payload::Unmapped(error),
             })
             .collect();
-        Decoded { records, payloads }
+        Decoded {
+            records,
+            mapping,
+            payloads,
+        }
     }
 
     /// Parses every record, so the batch's tenants are known before they are looked up.
     /// `now` is the clock for the schema's future-time rule, read once per batch.
     pub fn parse(self, now: EventTime) -> Batch<'a> {
+        let mapping = self.mapping;
         let parsed = self
             .payloads
             .into_iter()
-            .map(|payload| parse_one(payload, now))
+            .map(|payload| parse_one(payload, now, mapping))
             .collect();
         Batch {
             records: self.records,
@@ -217,33 +243,62 @@ pub fn respond_each(
         payload.clear();
         let decoded = match BASE64.decode_append(record.data.as_bytes(), payload) {
             Err(_) => Payload::NotBase64,
-            Ok(()) if is_wrapped(payload) => match ctx.mapping.map_record(payload, mapped) {
-                Ok(()) => Payload::Mapped(mapped),
-                Err(error) => Payload::Unmapped(error),
+            Ok(()) if is_wrapped(payload) => match ctx.mapping.map_parts(payload) {
+                Some((parts, source)) => Payload::Parts {
+                    parts,
+                    source,
+                    record: payload,
+                },
+                None => match ctx.mapping.map_record(payload, mapped) {
+                    Ok(()) => Payload::Mapped(mapped),
+                    Err(error) => Payload::Unmapped(error),
+                },
             },
             Ok(()) => Payload::Unified(payload),
         };
-        response.push(index, record, parse_one(decoded, now), names, ctx, json);
+        response.push(
+            index,
+            record,
+            parse_one(decoded, now, ctx.mapping),
+            names,
+            ctx,
+            json,
+        );
     }
     response.finish()
 }
 
 /// A record's parsed event, or why it has none. A wrapped event's mapped output is validated
 /// exactly like a unified event a producer put.
-fn parse_one(payload: Payload<'_>, now: EventTime) -> Parsed<'_> {
+fn parse_one<'a>(payload: Payload<'a>, now: EventTime, mapping: &Mapping) -> Parsed<'a> {
     let bytes = match payload {
         Payload::NotBase64 => {
             return Parsed::Rejected {
                 reason: RejectReason::NotBase64,
                 detail: "data is not base64".to_owned(),
-                payload: None,
+                tenant: None,
             };
         }
         Payload::Unmapped(error) => {
             return Parsed::Rejected {
                 reason: RejectReason::Mapping(error.reason),
                 detail: error.detail,
-                payload: None,
+                tenant: None,
+            };
+        }
+        Payload::Parts {
+            parts,
+            source,
+            record,
+        } => {
+            return match validate(parts, source, now) {
+                Ok(event) => Parsed::Valid(event),
+                // Rare: the tenant for the log line is read as from the written event.
+                Err(Invalid { reason, detail }) => Parsed::Rejected {
+                    reason: reason.into(),
+                    detail,
+                    tenant: written_tenant(mapping, record),
+                },
             };
         }
         Payload::Unified(bytes) | Payload::Mapped(bytes) => bytes,
@@ -253,9 +308,27 @@ fn parse_one(payload: Payload<'_>, now: EventTime) -> Parsed<'_> {
         Err(Invalid { reason, detail }) => Parsed::Rejected {
             reason: reason.into(),
             detail,
-            payload: Some(bytes),
+            tenant: probe_tenant(bytes).map(|t| t.as_str().to_owned()),
         },
     }
+}
+
+/// The tenant of a wrapped event the schema rejected, probed in the unified event's JSON as
+/// for any other rejected record.
+fn written_tenant(mapping: &Mapping, record: &[u8]) -> Option<String> {
+    let mut unified = Vec::new();
+    mapping.map_record(record, &mut unified).ok()?;
+    probe_tenant(&unified).map(|t| t.as_str().to_owned())
+}
+
+/// What a wrapped event was mapped into, before the arenas are read-only.
+enum Form<'a> {
+    /// Not wrapped.
+    AsIs,
+    Parts(TopLevel<'a>, &'a str),
+    /// The span of its JSON in `mapped`.
+    Written(std::ops::Range<usize>),
+    Unmapped(MapError),
 }
 
 /// Decoded and parsed records, borrowing from the event and the arena.
@@ -277,7 +350,7 @@ impl<'a> Batch<'a> {
     /// [`Decoded::parse`].
     pub fn parse(
         records: &'a [FirehoseRecord<'a>],
-        mapping: &Mapping,
+        mapping: &'a Mapping,
         arena: &'a mut Vec<u8>,
         mapped: &'a mut Vec<u8>,
         now: EventTime,
@@ -360,11 +433,8 @@ impl Response {
             Parsed::Rejected {
                 reason,
                 detail,
-                payload,
-            } => {
-                let tenant = payload.and_then(probe_tenant).map(|t| t.as_str().to_owned());
-                Err((Rejection { reason, detail }, tenant))
-            }
+                tenant,
+            } => Err((Rejection { reason, detail }, tenant)),
         };
         match outcome {
             Ok(()) => {

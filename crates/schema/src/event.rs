@@ -90,6 +90,15 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
             Err(_) => return Err(classify_unparsable(bytes)),
         },
     };
+    validate(top, text, now)
+}
+
+/// Checks the rules of the unified event on an event's parts, as [`parse_event`] reads them in
+/// its one pass, or as a producer that builds them directly (the mapping of wrapped events)
+/// has them: the same parts give the same event or the same [`Invalid`]. `source` is the text
+/// the parts borrow from, if any (see [`UnifiedEvent::write_json`]): a string that lies in it
+/// between quotes is copied as it is there, so it must be a JSON string's unescaped text.
+pub fn validate<'a>(top: TopLevel<'a>, source: &'a str, now: EventTime) -> Result<UnifiedEvent<'a>, Invalid> {
     if let Some(key) = first_duplicate(top.entries.iter().map(|(k, _)| k.as_ref())) {
         return Err(duplicate(key, "the event"));
     }
@@ -162,7 +171,7 @@ pub fn parse_event(bytes: &[u8], now: EventTime) -> Result<UnifiedEvent<'_>, Inv
         dimensions,
         measures,
         extra,
-        source: text,
+        source,
     })
 }
 

@@ -263,7 +263,47 @@ pub(crate) fn raw_json_str(text: &str) -> Option<Cow<'_, str>> {
     if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
         return Some(Cow::Borrowed(inner));
     }
+    if let Some(decoded) = unescape_short_escapes(inner) {
+        return Some(Cow::Owned(decoded));
+    }
     serde_json::from_str::<CowStr<'_>>(text).ok().map(|CowStr(s)| s)
+}
+
+/// A string's text decoded when its escapes are all two-character ones (`\"`, `\\`, `\/`,
+/// `\b`, `\f`, `\n`, `\r`, `\t`: free text usually has only these), in one pass and one
+/// allocation, where serde_json's reader would set up a parser and a scratch buffer per
+/// string. `None` for anything else (a `\u` escape, or text that is not one JSON string),
+/// which is left to serde_json.
+fn unescape_short_escapes(inner: &str) -> Option<String> {
+    let bytes = inner.as_bytes();
+    let mut out = String::with_capacity(inner.len());
+    let (mut i, mut start) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                // Every boundary here follows an ASCII byte, so slicing never splits a character.
+                out.push_str(&inner[start..i]);
+                out.push(match bytes.get(i + 1)? {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    _ => return None,
+                });
+                i += 2;
+                start = i;
+            }
+            // An unescaped quote ends the string early; a raw control character is not JSON.
+            b'"' | 0..=0x1f => return None,
+            _ => i += 1,
+        }
+    }
+    out.push_str(&inner[start..]);
+    Some(out)
 }
 
 impl<'a> RawObject<'a> {
@@ -463,6 +503,26 @@ mod tests {
         }
         for text in ["1.5", "-0.25", "1e3", "1E-3", "12345678901234567890.5", "-", ""] {
             assert_eq!(number_text(text), NumberText::Other, "{text}");
+        }
+    }
+
+    #[test]
+    fn strings_decode_as_serde_json_decodes_them() {
+        for text in [
+            r#""plain""#,
+            r#""q\"b\\n\/\b\f\n\r\t end""#,
+            r#""é \" ü""#,
+            r#""\u0041\n""#,
+            r#""\ud83d\ude00""#,
+            r#""bad \q""#,
+            r#""trailing\""#,
+            "\"raw\ttab\\n\"",
+            r#""early"end\n""#,
+            r#""""#,
+        ] {
+            let ours = raw_json_str(text).map(Cow::into_owned);
+            let theirs = serde_json::from_str::<String>(text).ok();
+            assert_eq!(ours, theirs, "{text}");
         }
     }
 

@@ -25,7 +25,7 @@ pub mod text;
 pub mod time;
 
 pub use aggregation::{Aggregation, UnknownAggregation};
-pub use event::{Dimension, Measure, MeasureValue, UnifiedEvent, parse_event};
+pub use event::{Dimension, Measure, MeasureValue, UnifiedEvent, parse_event, validate};
 pub use names::{MetricName, TenantId};
 pub use outcome::{Outcome, OutcomeCounts, ReasonCode, Stage};
 pub use reason::{Invalid, Reason};

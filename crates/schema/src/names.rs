@@ -120,7 +120,9 @@ pub fn is_reserved_name(name: &str) -> bool {
 }
 
 /// Control characters (C0, DEL, C1).
-pub(crate) fn has_control_char(s: &str) -> bool {
+/// Whether `s` holds a control character (what [`char::is_control`] says), quickly for
+/// printable ASCII.
+pub fn has_control_char(s: &str) -> bool {
     // Printable ASCII (0x20..=0x7e) is by far the usual text: one pass over the bytes with no
     // early exit (so long text is compared many bytes at a time, and short text costs a few
     // instructions a byte), and only text with another byte is looked at character by

@@ -89,10 +89,15 @@ fn emulated(rules: &RuleSet, event: &[u8]) -> Result<Value, String> {
     Ok(serde_json::from_slice(&unified).unwrap())
 }
 
-/// The Lambda, on the event wrapped as EventBridge delivers it. The enrichment it adds is
-/// removed, so what is left is the mapped event.
-fn lambda(rules: &RuleSet, event: &Value) -> Result<Value, String> {
-    let wrapped = serde_json::to_vec(&json!({"metric": "m", "event": event})).unwrap();
+/// The Lambda, on the event wrapped as EventBridge delivers it (with every non-ASCII
+/// character escaped, when `ascii`). The enrichment it adds is removed, so what is left is the
+/// mapped event.
+fn lambda(rules: &RuleSet, event: &Value, ascii: bool) -> Result<Value, String> {
+    let mut wrapped = serde_json::to_string(&json!({"metric": "m", "event": event})).unwrap();
+    if ascii {
+        wrapped = ascii_only(&wrapped);
+    }
+    let wrapped = wrapped.into_bytes();
     let enricher = enricher_with_mapping(InvalidRecordPolicy::Fail, rules.mapping().clone());
     let out = run(&enricher, &common::event(vec![record("r", &wrapped)]));
     if let Some(rejected) = out.summary.rejected.first() {
@@ -107,11 +112,28 @@ fn lambda(rules: &RuleSet, event: &Value) -> Result<Value, String> {
     Ok(unified)
 }
 
+/// The same JSON with every non-ASCII character written as `\u` escapes, as a producer that
+/// escapes them sends it. (Outside strings JSON is ASCII, so only strings change.)
+fn ascii_only(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04X}"));
+            }
+        }
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_lambda_maps_every_event_as_the_emulator_does((fields, values, at) in case_strategy()) {
+    fn the_lambda_maps_every_event_as_the_emulator_does((fields, values, at) in case_strategy(), ascii in any::<bool>()) {
         let rules = RuleSet::from_toml(&mapping_text(&fields)).unwrap();
         let mut detail = Map::new();
         detail.insert("tenant_id".into(), json!("acme-prod"));
@@ -126,7 +148,7 @@ proptest! {
         let event = json!({"id": "e-1", "time": "2026-11-23T08:00:00Z", "source": "s",
                            "detail-type": "t", "detail": detail});
         let emulator = emulated(&rules, &serde_json::to_vec_pretty(&event).unwrap());
-        let lambda = lambda(&rules, &event);
+        let lambda = lambda(&rules, &event, ascii);
         prop_assert_eq!(lambda, emulator);
     }
 }

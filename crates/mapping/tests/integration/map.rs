@@ -3,8 +3,8 @@
 //! `events/mappings/` (every `awkward-*.json` case), required and optional fields, defaults,
 //! free text, coercions, event-time formats and the wrapper itself.
 
-use metrics_mapping::{MapReason, RuleSet};
-use metrics_schema::{EventTime, MeasureValue, Reason, parse_event};
+use metrics_mapping::{MapReason, Mapping, RuleSet};
+use metrics_schema::{EventTime, MeasureValue, Reason, parse_event, validate};
 use serde_json::{Value, json};
 
 const NOW: EventTime = EventTime::from_millis(1_795_651_200_000); // 2026-11-26T00:00:00Z
@@ -29,7 +29,13 @@ fn through_the_pipeline(rules: &RuleSet, event: &[u8]) -> Vec<(String, Result<St
         .into_iter()
         .map(|m| {
             let mut unified = Vec::new();
-            let result = match rules.mapping().map_record(&m.output, &mut unified) {
+            let written = rules.mapping().map_record(&m.output, &mut unified);
+            assert_direct_path_agrees(
+                rules.mapping(),
+                &m.output,
+                written.is_ok().then_some(&unified[..]),
+            );
+            let result = match written {
                 Err(e) => Err(e.reason.code().to_owned()),
                 Ok(()) => match parse_event(&unified, NOW) {
                     Ok(_) => Ok(String::from_utf8(unified).unwrap()),
@@ -213,16 +219,35 @@ fn mapped_with(mapping: &str, detail: Value) -> Result<Value, String> {
     let event = json!({"id": "e-1", "time": "2026-11-25T10:00:00Z", "source": "s", "detail-type": "t", "detail": detail});
     let wrapped = serde_json::to_vec(&json!({"metric": "m", "event": event})).unwrap();
     let mut out = Vec::new();
-    rules
-        .mapping()
-        .map_record(&wrapped, &mut out)
-        .map_err(|e| e.reason.code().to_owned())?;
+    let written = rules.mapping().map_record(&wrapped, &mut out);
+    assert_direct_path_agrees(rules.mapping(), &wrapped, written.is_ok().then_some(&out[..]));
+    written.map_err(|e| e.reason.code().to_owned())?;
     let event = parse_event(&out, NOW).map_err(|e| e.reason.code().to_owned())?;
     // The output is already the unified event's own compact form.
     let mut again = Vec::new();
     event.write_json(&mut again);
     assert_eq!(String::from_utf8_lossy(&again), String::from_utf8_lossy(&out));
     Ok(serde_json::from_slice(&out).unwrap())
+}
+
+/// The direct path ([`Mapping::map_parts`] then [`validate`]) gives the event the written path
+/// gives (`map_record` then `parse_event`), written back byte for byte, or the same rejection;
+/// or it declines and leaves the record to the written path.
+fn assert_direct_path_agrees(mapping: &Mapping, wrapped: &[u8], written: Option<&[u8]>) {
+    let Some((parts, source)) = mapping.map_parts(wrapped) else {
+        return;
+    };
+    let written = written.expect("the direct path mapped a record the written path refuses");
+    match (validate(parts, source, NOW), parse_event(written, NOW)) {
+        (Ok(direct), Ok(parsed)) => {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            direct.write_json(&mut a);
+            parsed.write_json(&mut b);
+            assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+        }
+        (Err(direct), Err(parsed)) => assert_eq!(direct, parsed),
+        (direct, parsed) => panic!("direct {:?} but written {:?}", direct.err(), parsed.err()),
+    }
 }
 
 #[test]
@@ -447,6 +472,51 @@ fn wrappers_that_are_broken_or_name_no_metric_fail_with_their_reason() {
         MapReason::InvalidWrapper
     );
     assert_eq!(reason(br#"{"metric":"m","event":{"#), MapReason::InvalidWrapper);
+}
+
+#[test]
+fn a_wrapper_with_sorted_keys_maps_as_one_the_rules_write() {
+    let rules = RuleSet::from_toml(MAPPING).unwrap();
+    let event = r#"{"id":"e-1","time":"2026-11-25T10:00:00Z","detail":{"tenant_id":"acme","n":"3","repo":"a"},
+                    "detail":{"tenant_id":"acme","n":4,"title":"t\"q"}}"#;
+    let map = |record: String| {
+        let mut out = Vec::new();
+        rules.mapping().map_record(record.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let written = map(format!(r#"{{"metric":"m","event":{event}}}"#));
+    assert_eq!(written, map(format!(r#"{{"event":{event},"metric":"m"}}"#)));
+    // The last `detail` counts, whole.
+    assert!(
+        written.contains(r#""n":4"#) && !written.contains(r#""repo""#),
+        "{written}"
+    );
+}
+
+#[test]
+fn a_broken_wrapper_is_reported_before_an_unknown_metric_and_says_what_broke() {
+    let rules = RuleSet::from_toml(MAPPING).unwrap();
+    let error = |record: &[u8]| rules.mapping().map_record(record, &mut Vec::new()).unwrap_err();
+    for record in [
+        &br#"{"metric":"other","event":5}"#[..],
+        br#"{"metric":"other","event":{},"x":1}"#,
+        br#"{"metric":"other","event":{"a":}}"#,
+    ] {
+        assert_eq!(error(record).reason, MapReason::InvalidWrapper);
+    }
+    for record in [
+        &br#"{"metric":"m","event":5}"#[..],
+        br#"{"event":5,"metric":"m"}"#,
+    ] {
+        assert_eq!(
+            error(record).detail,
+            "expected {\"metric\": <name>, \"event\": <object>}: invalid type: integer `5`, expected a JSON object"
+        );
+    }
+    assert_eq!(
+        error(br#"{"metric":"m","metric":"m","event":{}}"#).detail,
+        "expected {\"metric\": <name>, \"event\": <object>}: duplicate field `metric`"
+    );
 }
 
 #[test]

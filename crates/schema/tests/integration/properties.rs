@@ -32,6 +32,18 @@ fn valid_event() -> impl Strategy<Value = serde_json::Value> {
 
 proptest! {
     #[test]
+    fn raw_strings_decode_as_serde_json_decodes_them(s in any::<String>(), slashes in any::<bool>()) {
+        // serde_json writes `/` as it is; producers may escape it.
+        let mut text = serde_json::to_string(&s).unwrap();
+        if slashes {
+            text = text.replace('/', "\\/");
+        }
+        let raw: &serde_json::value::RawValue = serde_json::from_str(&text).unwrap();
+        let decoded = metrics_schema::json::raw_str(raw);
+        prop_assert_eq!(decoded.as_deref(), Some(s.as_str()));
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = parse_event(&bytes, NOW);
     }
