@@ -19,7 +19,7 @@ use metrics_schema::{Outcome, OutcomeCounts, ReasonCode, Stage};
 use super::local::{FORWARDER_REPLAY_PREFIX, WRITER_REPLAY_PREFIX, replay_key};
 use super::objects::Objects;
 use super::record::{ErrorRecord, NOT_REPLAYABLE, ReplayTo};
-use super::replay::{ReplayError, ReplayTarget};
+use super::replay::{ReplayError, ReplayTarget, route};
 use super::scan::{ErrorObject, FORWARDER_PREFIX, WRITER_PREFIX};
 
 /// `PutRecordBatch` limits: <https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html>.
@@ -140,25 +140,19 @@ impl<O: Objects, S: RecordStream> ReplayTarget for DeployedTarget<'_, O, S> {
         records: &[&ErrorRecord],
     ) -> Result<OutcomeCounts, ReplayError> {
         let mut outcomes = OutcomeCounts::new();
+        let routed = route(records);
         let mut to_stream = Vec::new();
-        let mut to_writer = Vec::new();
-        let mut to_forwarder: Vec<(&str, Vec<&[u8]>)> = Vec::new();
-        for record in records {
-            match &record.replay_to {
+        for record in &routed.stream {
+            match record.replay_to {
                 ReplayTo::Enrich { .. } => to_stream.push(record.raw.as_slice()),
-                ReplayTo::Writer => to_writer.push(record.raw.as_slice()),
-                ReplayTo::Forwarder { destination } => {
-                    match to_forwarder.iter_mut().find(|(d, _)| d == destination) {
-                        Some((_, lines)) => lines.push(record.raw.as_slice()),
-                        None => to_forwarder.push((destination.as_str(), vec![record.raw.as_slice()])),
-                    }
-                }
                 // Input that is not an event exists only in a local run.
-                ReplayTo::Rules | ReplayTo::Nowhere | ReplayTo::Refused(_) => {
-                    outcomes.add(Outcome::failed(record.stage, NOT_REPLAYABLE), 1)
-                }
+                _ => outcomes.add(Outcome::failed(record.stage, NOT_REPLAYABLE), 1),
             }
         }
+        for record in &routed.nowhere {
+            outcomes.add(Outcome::failed(record.stage, NOT_REPLAYABLE), 1);
+        }
+        let (to_writer, to_forwarder) = (routed.writer, routed.forwarder);
         if !to_stream.is_empty() {
             let Some(stream) = &self.stream else {
                 return Err(ReplayError::Stage {

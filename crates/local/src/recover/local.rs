@@ -8,8 +8,8 @@ use flate2::write::GzEncoder;
 use metrics_schema::{Outcome, OutcomeCounts, ReasonCode, Stage};
 use sha2::{Digest, Sha256};
 
-use super::record::{ErrorRecord, ReplayTo};
-use super::replay::{ReplayError, ReplayTarget};
+use super::record::{ErrorRecord, NOT_REPLAYABLE, ReplayTo};
+use super::replay::{ReplayError, ReplayTarget, route};
 use super::scan::{ErrorObject, FORWARDER_PREFIX, WRITER_PREFIX};
 use crate::origin::Origin;
 use crate::outbox::Forwarding;
@@ -33,21 +33,15 @@ impl ReplayTarget for LocalTarget {
         records: &[&ErrorRecord],
     ) -> Result<OutcomeCounts, ReplayError> {
         let mut outcomes = OutcomeCounts::new();
-        let mut to_writer = Vec::new();
-        let mut to_forwarder: Vec<(&str, Vec<&[u8]>)> = Vec::new();
+        let routed = route(records);
         let before = self.pipeline.summary().outcomes.clone();
         let failures_before = self.pipeline.summary().stage_errors.len();
-        for record in records {
+        for record in &routed.stream {
             let origin = record
                 .source
                 .as_ref()
                 .map(|s| Origin::new(s.as_str().into(), record.line));
             match &record.replay_to {
-                ReplayTo::Rules => self
-                    .pipeline
-                    .push_from(&record.raw, origin)
-                    .await
-                    .map_err(bucket)?,
                 ReplayTo::Enrich { arrival_ms } => {
                     let arrival = arrival_ms.unwrap_or_else(|| metrics_schema::EventTime::now().as_millis());
                     self.pipeline
@@ -55,17 +49,15 @@ impl ReplayTarget for LocalTarget {
                         .await
                         .map_err(bucket)?;
                 }
-                ReplayTo::Writer => to_writer.push(record.raw.as_slice()),
-                ReplayTo::Forwarder { destination } => {
-                    match to_forwarder.iter_mut().find(|(d, _)| d == destination) {
-                        Some((_, lines)) => lines.push(record.raw.as_slice()),
-                        None => to_forwarder.push((destination.as_str(), vec![record.raw.as_slice()])),
-                    }
-                }
-                ReplayTo::Nowhere | ReplayTo::Refused(_) => {
-                    outcomes.add(Outcome::failed(record.stage, super::record::NOT_REPLAYABLE), 1)
-                }
+                _ => self
+                    .pipeline
+                    .push_from(&record.raw, origin)
+                    .await
+                    .map_err(bucket)?,
             }
+        }
+        for record in &routed.nowhere {
+            outcomes.add(Outcome::failed(record.stage, NOT_REPLAYABLE), 1);
         }
         // Everything pushed is processed and stored before the object counts as replayed.
         self.pipeline.flush().await.map_err(bucket)?;
@@ -79,10 +71,10 @@ impl ReplayTarget for LocalTarget {
             });
         }
         outcomes.merge(&difference(&self.pipeline.summary().outcomes, &before));
-        if !to_writer.is_empty() {
-            outcomes.merge(&self.send_to_writer(object, &to_writer).await?);
+        if !routed.writer.is_empty() {
+            outcomes.merge(&self.send_to_writer(object, &routed.writer).await?);
         }
-        for (destination, lines) in to_forwarder {
+        for (destination, lines) in routed.forwarder {
             outcomes.merge(&self.send_to_forwarder(object, destination, &lines).await?);
         }
         Ok(outcomes)

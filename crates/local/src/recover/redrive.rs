@@ -74,6 +74,19 @@ pub fn rule_is_for(rule_arn: &str, metric: &str) -> bool {
     name.ends_with(&format!("-{metric}")) || name.ends_with(&format!("-{hash}"))
 }
 
+/// The URL of the queue `arn` (whose account and name are given).
+async fn queue_url(sqs: &Client, arn: &str, account: &str, name: &str) -> Result<String, String> {
+    Ok(sqs
+        .get_queue_url()
+        .queue_name(name)
+        .queue_owner_aws_account_id(account)
+        .send()
+        .await
+        .map_err(|e| format!("{arn}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .queue_url
+        .unwrap_or_default())
+}
+
 /// Redrives one dead-letter queue (see the module docs). `dry_run` only looks.
 pub async fn redrive(
     sqs: &Client,
@@ -85,15 +98,7 @@ pub async fn redrive(
     let (account, name) =
         queue_arn_parts(queue_arn).ok_or_else(|| format!("{queue_arn:?} is not an SQS queue ARN"))?;
     let sdk_error = |e: &dyn std::fmt::Display| format!("{queue_arn}: {e}");
-    let url = sqs
-        .get_queue_url()
-        .queue_name(name)
-        .queue_owner_aws_account_id(account)
-        .send()
-        .await
-        .map_err(|e| sdk_error(&aws_sdk_sqs::error::DisplayErrorContext(e)))?
-        .queue_url
-        .unwrap_or_default();
+    let url = queue_url(sqs, queue_arn, account, name).await?;
     let messages = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -229,15 +234,7 @@ async fn resend(
     body: &str,
 ) -> Result<(), String> {
     if let Some((account, name)) = queue_arn_parts(target) {
-        let url = sqs
-            .get_queue_url()
-            .queue_name(name)
-            .queue_owner_aws_account_id(account)
-            .send()
-            .await
-            .map_err(|e| format!("{target}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
-            .queue_url
-            .unwrap_or_default();
+        let url = queue_url(sqs, target, account, name).await?;
         sqs.send_message()
             .queue_url(url)
             .message_body(body)

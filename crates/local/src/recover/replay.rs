@@ -114,6 +114,40 @@ impl ReplaySummary {
     }
 }
 
+/// One error object's records, grouped by the stage each goes back to.
+#[derive(Debug, Default)]
+pub struct Routed<'r> {
+    /// Records for the stream's stages (the rules, enrich), in order.
+    pub stream: Vec<&'r ErrorRecord>,
+    /// Writer dead letters' records.
+    pub writer: Vec<&'r [u8]>,
+    /// Forwarder dead letters' records, per destination.
+    pub forwarder: Vec<(&'r str, Vec<&'r [u8]>)>,
+    /// Records no stage can take.
+    pub nowhere: Vec<&'r ErrorRecord>,
+}
+
+/// Groups `records` by where they go back to.
+pub fn route<'r>(records: &[&'r ErrorRecord]) -> Routed<'r> {
+    let mut routed = Routed::default();
+    for record in records {
+        match &record.replay_to {
+            ReplayTo::Rules | ReplayTo::Enrich { .. } => routed.stream.push(*record),
+            ReplayTo::Writer => routed.writer.push(record.raw.as_slice()),
+            ReplayTo::Forwarder { destination } => {
+                match routed.forwarder.iter_mut().find(|(d, _)| d == destination) {
+                    Some((_, lines)) => lines.push(record.raw.as_slice()),
+                    None => routed
+                        .forwarder
+                        .push((destination.as_str(), vec![record.raw.as_slice()])),
+                }
+            }
+            ReplayTo::Nowhere | ReplayTo::Refused(_) => routed.nowhere.push(*record),
+        }
+    }
+    routed
+}
+
 /// The outcome a record gets without being sent: it cannot be replayed, or the current code
 /// still refuses it. `None` when it can be sent.
 pub fn settled_outcome(record: &ErrorRecord) -> Option<Outcome> {
