@@ -1,0 +1,24 @@
+//! Alerts tenants set on their own metrics.
+//!
+//! - [`model`]: an alert (metric, measure, aggregation, filters, window, condition, interval,
+//!   cooldown, webhook URL) and its checks, with typed errors ([`error`]);
+//! - [`state`]: the `ok → firing → resolved` state machine, one transition per evaluation,
+//!   each with its idempotency key;
+//! - [`evaluate`]: due alerts read through the [`reader`] port (the query engines implement
+//!   it), judged, and notified once per transition, with bounded concurrency and a time budget
+//!   per tenant;
+//! - [`delivery`]: signed webhooks ([`signing`], Standard Webhooks) with timeouts, a response
+//!   cap, retries with backoff and jitter, and dead letters with reason codes;
+//! - [`url`] and [`ssrf`]: which URLs and addresses a webhook may reach;
+//! - [`store`]: the alert store port, conditional state writes, and its SQLite adapter;
+//! - [`clock`]: the injected wall clock.
+
+pub mod error;
+pub mod model;
+pub mod signing;
+pub mod ssrf;
+pub mod url;
+
+pub use error::AlertError;
+pub use model::{AlertDefinition, AlertInput, AlertLimits, Condition, Minutes};
+pub use url::{UrlPolicy, WebhookUrl};
