@@ -13,12 +13,18 @@
 //! - [`store`]: the alert store port, conditional state writes, and its SQLite adapter;
 //! - [`clock`]: the injected wall clock.
 
+pub mod clock;
 pub mod error;
 pub mod model;
 pub mod signing;
 pub mod ssrf;
+pub mod state;
+pub mod store;
 pub mod url;
 
+pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::AlertError;
 pub use model::{AlertDefinition, AlertInput, AlertLimits, Condition, Minutes};
+pub use state::{AlertState, Status};
+pub use store::{Alert, AlertEvent, AlertStore, StoreError, StoredAlert};
 pub use url::{UrlPolicy, WebhookUrl};
