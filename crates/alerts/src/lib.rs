@@ -14,8 +14,11 @@
 //! - [`clock`]: the injected wall clock.
 
 pub mod clock;
+pub mod delivery;
 pub mod error;
+pub mod evaluate;
 pub mod model;
+pub mod reader;
 pub mod signing;
 pub mod ssrf;
 pub mod state;
@@ -23,8 +26,11 @@ pub mod store;
 pub mod url;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use delivery::{Deliverer, Delivery, DeliveryReason, DeliverySettings};
 pub use error::AlertError;
+pub use evaluate::{AlertOutcome, EvaluationReport, Evaluator, EvaluatorSettings};
 pub use model::{AlertDefinition, AlertInput, AlertLimits, Condition, Minutes};
+pub use reader::{ReadError, WindowQuery, WindowReader};
 pub use state::{AlertState, Status};
 pub use store::{Alert, AlertEvent, AlertStore, StoreError, StoredAlert};
 pub use url::{UrlPolicy, WebhookUrl};
