@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod alerts;
 mod input;
 mod mappings;
 mod output;
@@ -41,6 +42,8 @@ enum Command {
     Tenants(tenants::TenantsArgs),
     /// Serve the query API over the local store, with a dashboard (local tokens per tenant).
     Serve(serve::ServeArgs),
+    /// Tenants' alerts in the local store: list them, evaluate them at a chosen time, test one.
+    Alerts(alerts::AlertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,5 +66,6 @@ fn main() -> ExitCode {
         Command::Mappings(args) => mappings::run(args),
         Command::Tenants(args) => tenants::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Alerts(args) => alerts::run(args),
     }
 }
