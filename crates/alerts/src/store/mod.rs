@@ -1,12 +1,13 @@
 //! The alert store port: alerts, their state and their recent events, kept per tenant. Like
 //! the metrics store it is a port with adapters: [`sqlite::SqliteAlertStore`] locally (in the
-//! state directory, beside the embedded store) and DynamoDB in AWS.
+//! state directory, beside the embedded store) and [`dynamodb::DynamoAlertStore`] in AWS.
 //!
 //! Every read and write names the tenant: an alert is found by (tenant, id) only, so another
 //! tenant's id is simply not found. State writes are compare-and-set on the state's version
 //! ([`AlertStore::write_state`]): of two evaluators that read the same version, one writes and
 //! the other gets [`StoreError::Conflict`] and sends nothing.
 
+pub mod dynamodb;
 pub mod sqlite;
 
 use std::fmt;

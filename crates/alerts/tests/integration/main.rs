@@ -4,5 +4,6 @@
 
 mod common;
 mod delivery;
+mod dynamodb;
 mod evaluate;
 mod store;
