@@ -99,3 +99,42 @@ impl WindowReader for EngineWindows {
         })
     }
 }
+
+/// The evaluator function's counts of one run, as one EMF document (namespace `MetricsLake`,
+/// dimension `Stage=alerts`): the stack alarms on `AlertsDeadLettered` and `AlertReadFailures`.
+pub fn report_document(report: &metrics_alerts::EvaluationReport, timestamp_ms: i64) -> serde_json::Value {
+    metrics_telemetry::count_document(
+        timestamp_ms,
+        &[("Stage", metrics_schema::Stage::Alerts.name())],
+        &[
+            ("AlertsEvaluated", report.evaluated),
+            ("AlertTransitions", report.transitions),
+            ("AlertsDelivered", report.delivered),
+            ("AlertsDeadLettered", report.dead_lettered),
+            ("AlertConflicts", report.conflicts),
+            ("AlertReadFailures", report.read_failed),
+            ("AlertsOverBudget", report.over_budget),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_one_emf_document_of_the_alerts_stage() {
+        let report = metrics_alerts::EvaluationReport {
+            evaluated: 3,
+            transitions: 1,
+            dead_lettered: 1,
+            ..Default::default()
+        };
+        let doc = report_document(&report, 1_000);
+        assert_eq!(doc["Stage"], "alerts");
+        assert_eq!(doc["AlertsDeadLettered"], 1);
+        assert_eq!(doc["AlertsEvaluated"], 3);
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "MetricsLake");
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0], "Stage");
+    }
+}
