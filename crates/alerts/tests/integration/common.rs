@@ -152,6 +152,10 @@ impl WindowReader for TableReader {
                 .lock()
                 .unwrap()
                 .push((tenant.as_str().to_owned(), query.clone()));
+            if query.metric == "hangs" {
+                // A store that never answers (the tenant's budget has to end it).
+                std::future::pending::<()>().await;
+            }
             if query.metric == "broken" {
                 return Err(ReadError {
                     code: "store_unavailable",
@@ -222,13 +226,17 @@ impl Kit {
     }
 
     pub fn evaluator(&self) -> Evaluator {
+        self.evaluator_with(EvaluatorSettings::default())
+    }
+
+    pub fn evaluator_with(&self, settings: EvaluatorSettings) -> Evaluator {
         let deliverer = Deliverer::new(UrlPolicy::LOCAL, fast_delivery(), self.clock.clone()).unwrap();
         Evaluator::new(
             self.store.clone(),
             self.reader.clone(),
             Arc::new(deliverer),
             self.clock.clone(),
-            EvaluatorSettings::default(),
+            settings,
         )
     }
 

@@ -263,3 +263,40 @@ async fn change_pct_compares_with_the_previous_window_and_absent_fires_on_no_dat
         .unwrap();
     assert_eq!(fired.json()["data"]["previous_value"], 10.0);
 }
+
+#[tokio::test]
+async fn a_tenant_whose_store_never_answers_uses_up_only_its_own_budget() {
+    let receiver = Receiver::start().await;
+    let kit = Kit::new(TableReader::default());
+    let stuck = alert("abc-stuck", &receiver.url("/hook"), json!({"metric": "hangs"}));
+    let stuck_too = alert("abc-stuck", &receiver.url("/hook"), json!({"metric": "hangs"}));
+    let fine = alert("acme-prod", &receiver.url("/hook"), json!({}));
+    for a in [&stuck, &stuck_too, &fine] {
+        kit.add(a).await;
+    }
+    kit.reader.set("acme-prod", T0 - HOUR, 7.0);
+    // One tenant at a time, the stuck one first (tenants run in id order): without its budget
+    // it would hold back the other.
+    let evaluator = kit.evaluator_with(metrics_alerts::EvaluatorSettings {
+        concurrency: 1,
+        tenant_budget: std::time::Duration::from_millis(200),
+        ..Default::default()
+    });
+    let report = evaluator.run_due(T0).await.unwrap();
+    assert_eq!((report.over_budget, report.delivered), (2, 1), "{report:?}");
+    assert_eq!(receiver.received().len(), 1);
+    // The stuck tenant's alerts stay due for the next run, their state untouched.
+    for a in [&stuck, &stuck_too] {
+        assert_eq!(
+            kit.store
+                .get("abc-stuck", &a.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state
+                .version,
+            0
+        );
+    }
+    assert_eq!(kit.store.due(T0, T0, 10).await.unwrap().len(), 2);
+}
