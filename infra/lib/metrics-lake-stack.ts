@@ -6,6 +6,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { MetricsLakeSettings } from './config';
+import { Alerts } from './constructs/alerts';
 import { Functions } from './constructs/functions';
 import { Ingest } from './constructs/ingest';
 import { Observability } from './constructs/observability';
@@ -30,6 +31,7 @@ export class MetricsLakeStack extends Stack {
   public readonly functions: Functions;
   public readonly ingest: Ingest;
   public readonly queryApi: QueryApi;
+  public readonly alerts: Alerts;
   public readonly observability: Observability;
   public readonly replayOperator: ReplayOperator;
   public readonly eventBus?: events.EventBus;
@@ -119,6 +121,16 @@ export class MetricsLakeStack extends Stack {
       removalPolicy: dataRemoval,
     });
 
+    this.alerts = new Alerts(this, 'Alerts', {
+      settings,
+      store: this.store,
+      queryApi: this.queryApi,
+      queryFunction: this.functions.query,
+      logRetention,
+      removalPolicy: dataRemoval,
+      deletionProtection: prod,
+    });
+
     const fns = this.functions;
     this.observability = new Observability(this, 'Observability', {
       dashboardName: name,
@@ -139,6 +151,19 @@ export class MetricsLakeStack extends Stack {
         { name: 'Writer', fn: fns.writer },
         { name: 'Forwarder', fn: fns.forwarder },
         { name: 'Query', fn: fns.query },
+        { name: 'AlertEvaluator', fn: this.alerts.evaluator },
+      ],
+      failureCounts: [
+        {
+          name: 'AlertDeadLetters',
+          metric: this.alerts.deadLettered,
+          description: "Alert notifications were dead lettered (the receiver refused or kept failing; see the alert's /events)",
+        },
+        {
+          name: 'AlertReadFailures',
+          metric: this.alerts.readFailures,
+          description: "Alert windows could not be read from the store (the alerts stay due and are retried next minute)",
+        },
       ],
       deliveryStream: this.ingest.deliveryStream,
       rules: this.ingest.rules,
@@ -183,6 +208,7 @@ export class MetricsLakeStack extends Stack {
     new CfnOutput(this, 'FanOutDeadLetterQueueArn', { value: this.storage.fanOutDeadLetterQueue.queueArn });
     new CfnOutput(this, 'ReplayOperatorPolicyArn', { value: this.replayOperator.policy.managedPolicyArn });
     new CfnOutput(this, 'DashboardName', { value: name });
+    new CfnOutput(this, 'AlertsTableName', { value: this.alerts.table.tableName });
     if (this.store.databaseName) new CfnOutput(this, 'TimestreamDatabase', { value: this.store.databaseName });
     if (this.queryApi.userPool) {
       new CfnOutput(this, 'UserPoolId', { value: this.queryApi.userPool.userPoolId });

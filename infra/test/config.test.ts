@@ -156,7 +156,7 @@ describe('Lambda code', () => {
       return new MetricsLakeStack(app, 'prebuilt', { settings });
     };
     assert.throws(build, /cargo lambda build --release --arm64/);
-    for (const binary of ['metrics-enrich', 'metrics-writer', 'metrics-forwarder', 'metrics-query']) {
+    for (const binary of ['metrics-enrich', 'metrics-writer', 'metrics-forwarder', 'metrics-query', 'metrics-alert-evaluator']) {
       fs.mkdirSync(path.join(workspace, 'target', 'lambda', binary), { recursive: true });
       fs.writeFileSync(path.join(workspace, 'target', 'lambda', binary, 'bootstrap'), '#!/bin/sh\n');
     }

@@ -74,6 +74,7 @@ describe('each function holds only what it calls', () => {
     query: logicalId(s, f.query),
   };
   const tracing = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
+  const alertRoutes = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
   const sqsConsume = ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'];
 
   it('enrich: look up tenants', () => {
@@ -140,9 +141,14 @@ describe('each function holds only what it calls', () => {
     );
   });
 
-  it('query: no Timestream access of its own, only the tenant-query role', () => {
+  it('query: no Timestream access of its own, only the tenant-query role; the alerts table for the alert routes', () => {
     const statements = policyStatementsOf(s, roleOf(s, ids.query));
-    assert.deepStrictEqual([...actionsOf(statements)].sort(), [...tracing, 'sts:AssumeRole', 'sts:TagSession'].sort());
+    assert.deepStrictEqual(
+      [...actionsOf(statements)].sort(),
+      [...tracing, 'sts:AssumeRole', 'sts:TagSession', ...alertRoutes].sort(),
+    );
+    const dynamo = statements.filter((st) => list<string>(st.Action).some((a) => a.startsWith('dynamodb:')));
+    assert.deepStrictEqual(dynamo.flatMap((st) => list(st.Resource)), [{ 'Fn::GetAtt': [logicalId(s, s.stack.alerts.table), 'Arn'] }]);
     const assume = statements.find((st) => list(st.Action).includes('sts:AssumeRole'));
     assert.deepStrictEqual(assume.Resource, { 'Fn::GetAtt': [logicalId(s, s.stack.queryApi.tenantQueryRole!), 'Arn'] });
   });
@@ -172,15 +178,20 @@ describe('tenant isolation for queries (reference §3.10)', () => {
     ]);
   });
 
-  it('only the query function can assume it, and only with exactly one non-empty tenant tag', () => {
+  it('only the query function and the alert evaluator can assume it, and only with exactly one non-empty tenant tag', () => {
     const trust = s.json.Resources[roleId].Properties.AssumeRolePolicyDocument.Statement;
-    assert.equal(trust.length, 1);
-    assert.deepStrictEqual(trust[0].Principal, { AWS: { 'Fn::GetAtt': [queryRoleId, 'Arn'] } });
-    assert.deepStrictEqual(list(trust[0].Action).sort(), ['sts:AssumeRole', 'sts:TagSession']);
-    assert.deepStrictEqual(trust[0].Condition, {
-      StringLike: { 'aws:RequestTag/tenant': '?*' },
-      'ForAllValues:StringEquals': { 'aws:TagKeys': ['tenant'] },
-    });
+    const evaluatorRoleId = roleOf(s, logicalId(s, s.stack.alerts.evaluator));
+    assert.deepStrictEqual(
+      trust.map((st: any) => st.Principal),
+      [queryRoleId, evaluatorRoleId].map((id) => ({ AWS: { 'Fn::GetAtt': [id, 'Arn'] } })),
+    );
+    for (const st of trust) {
+      assert.deepStrictEqual(list(st.Action).sort(), ['sts:AssumeRole', 'sts:TagSession']);
+      assert.deepStrictEqual(st.Condition, {
+        StringLike: { 'aws:RequestTag/tenant': '?*' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['tenant'] },
+      });
+    }
     assert.equal(s.json.Resources[roleId].Properties.ManagedPolicyArns, undefined);
   });
 
@@ -254,7 +265,7 @@ describe('query API', () => {
     const [, withCors] = resourcesOfType(s, 'AWS::ApiGatewayV2::Api')[0];
     const cors = withCors.Properties.CorsConfiguration;
     assert.deepStrictEqual(cors.AllowOrigins, ['https://app.example.com', 'https://admin.example.com:8443']);
-    assert.deepStrictEqual(cors.AllowMethods, ['GET', 'POST']);
+    assert.deepStrictEqual(cors.AllowMethods, ['GET', 'POST', 'PUT', 'DELETE']);
     assert.ok(cors.AllowHeaders.includes('authorization'));
     assert.equal(cors.AllowCredentials, undefined, 'tokens, not cookies');
     for (const bad of ['*', 'https://*.example.com', 'http://app.example.com', 'https://app.example.com/path']) {

@@ -24,6 +24,7 @@ function fnIds(s: Synthesized) {
     writer: logicalId(s, f.writer),
     forwarder: logicalId(s, f.forwarder),
     query: logicalId(s, f.query),
+    alertEvaluator: logicalId(s, s.stack.alerts.evaluator),
   };
 }
 
@@ -174,7 +175,7 @@ describe('Lambda functions', () => {
   it('are provided.al2023 on arm64, each with its own role and a log group with retention', () => {
     const s = dev();
     const ids = Object.values(fnIds(s));
-    assert.equal(resourcesOfType(s, 'AWS::Lambda::Function').length, 4);
+    assert.equal(resourcesOfType(s, 'AWS::Lambda::Function').length, 5);
     const roles = new Set<string>();
     for (const id of ids) {
       const fn = s.json.Resources[id].Properties;
@@ -186,7 +187,7 @@ describe('Lambda functions', () => {
       assert.equal(group.Type, 'AWS::Logs::LogGroup');
       assert.equal(group.Properties.RetentionInDays, 30);
     }
-    assert.equal(roles.size, 4, 'one role per function');
+    assert.equal(roles.size, 5, 'one role per function');
   });
 
   it('keeps the enrich function within Firehose’s 5-minute processor limit', () => {
@@ -270,7 +271,8 @@ describe('Lambda functions', () => {
 describe('tenant directory', () => {
   it('is a DynamoDB table keyed by tenant_id, with point-in-time recovery', () => {
     const s = dev();
-    s.template.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
+    // The tenant directory and the alerts table.
+    s.template.resourceCountIs('AWS::DynamoDB::GlobalTable', 2);
     s.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       KeySchema: [{ AttributeName: 'tenant_id', KeyType: 'HASH' }],
       BillingMode: 'PAY_PER_REQUEST',
@@ -280,7 +282,9 @@ describe('tenant directory', () => {
 
   it('can be an existing table, by name', () => {
     const s = synth({ tenantsTableName: 'customers' });
-    s.template.resourceCountIs('AWS::DynamoDB::GlobalTable', 0);
+    // Only the alerts table is created.
+    s.template.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
+    s.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', { KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }] });
     assert.equal(env(s, fnIds(s).enrich).TENANTS_TABLE, 'customers');
     const statements = s.template.findResources('AWS::IAM::Policy');
     const text = JSON.stringify(statements);
@@ -438,7 +442,9 @@ describe('observability', () => {
     // Every queue that is some queue's DLQ, or a rule target's DLQ, is among them.
     const referenced = new Set<string>();
     for (const [, q] of resourcesOfType(s, 'AWS::SQS::Queue')) if (q.Properties.RedrivePolicy) referenced.add(q.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0]);
-    for (const [, r] of resourcesOfType(s, 'AWS::Events::Rule')) for (const t of r.Properties.Targets) referenced.add(t.DeadLetterConfig.Arn['Fn::GetAtt'][0]);
+    // (The alert schedule's target has none: a missed run is made good by the next one.)
+    for (const [, r] of resourcesOfType(s, 'AWS::Events::Rule'))
+      for (const t of r.Properties.Targets) if (t.DeadLetterConfig) referenced.add(t.DeadLetterConfig.Arn['Fn::GetAtt'][0]);
     assert.deepStrictEqual([...referenced].sort(), dlqs.map((q) => logicalId(s, q)).sort());
     for (const dlq of dlqs) {
       const name = { 'Fn::GetAtt': [logicalId(s, dlq), 'QueueName'] };

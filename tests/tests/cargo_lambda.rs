@@ -1,5 +1,5 @@
 //! The README's way to try a function: `cargo lambda invoke --data-file` with the payloads under
-//! `events/`, for all four functions, and the answers they must give.
+//! `events/`, for all five functions, and the answers they must give.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: failing loudly is the point
 
 use metrics_e2e::fixtures::{aws_env, borrowed, keys_under, put_object, rows, s3, vendor_env};
@@ -129,4 +129,85 @@ async fn forwarder_sends_the_sample_batch_to_both_vendors_once() {
     // The event without tenant_id is dead-lettered for each destination.
     let dead = keys_under(&client, "Error/forwarder/").await;
     assert_eq!(dead.len(), 2, "{dead:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_evaluator_evaluates_due_alerts_and_never_posts_to_a_local_address() {
+    use metrics_alerts::store::dynamodb::{DynamoAlertStore, create_table};
+    use metrics_alerts::{Alert, AlertInput, AlertLimits, AlertStore, UrlPolicy};
+
+    // The writer's store, as in the query test: acme-prod's uploads on 23 November 2026.
+    let moto = Moto::start();
+    let client = s3(&moto).await;
+    put_sample_batch(&client, "events/writer/sqs-event.json").await;
+    let dir = TempDir::new("alerts");
+    let store = dir.path().join("store.db");
+    let aws = aws_env(&moto);
+    let mut env = borrowed(&aws);
+    env.extend([
+        ("METRICS_STORE", "embedded"),
+        ("EMBEDDED_STORE_PATH", store.to_str().unwrap()),
+        ("ALERTS_TABLE", "alerts"),
+    ]);
+    let mut emulator = Emulator::start();
+    emulator.function("metrics-writer", &env);
+    let answer = emulator
+        .invoke("metrics-writer", &workspace_file("events/writer/sqs-event.json"))
+        .await;
+    assert_eq!(answer, expected("events/writer/sqs-event.expected.json"));
+
+    // Two alerts of acme-prod over the last hour (no data in it now): one holds (below 1) and
+    // names a receiver on 127.0.0.1, which the deployed evaluator never calls; one does not hold.
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    create_table(&dynamo, "alerts").await.unwrap();
+    let alerts = DynamoAlertStore::new(dynamo, "alerts");
+    let alert = |threshold: &str, kind: &str| {
+        let input: AlertInput = serde_json::from_value(json!({
+            "name": kind, "metric": "findings_upload_completed", "measure": "new_findings_count",
+            "aggregation": "sum", "window": "1h", "interval": "5m",
+            "condition": {"type": kind, "threshold": threshold.parse::<f64>().unwrap()},
+            "url": "http://127.0.0.1:9/hook"
+        }))
+        .unwrap();
+        Alert {
+            id: metrics_alerts::store::new_id().unwrap(),
+            tenant: "acme-prod".into(),
+            definition: input
+                .validate(&AlertLimits::default(), UrlPolicy::LOCAL, None)
+                .unwrap(),
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    };
+    let (holds, quiet) = (alert("1", "below"), alert("2", "above"));
+    let secret = metrics_alerts::signing::new_secret().unwrap();
+    for a in [&holds, &quiet] {
+        alerts.create(a, &secret, 10).await.unwrap();
+    }
+
+    emulator.function("metrics-alert-evaluator", &env);
+    let payload = workspace_file("events/alerts/scheduled-event.json");
+    let first = emulator.invoke("metrics-alert-evaluator", &payload).await;
+    assert_eq!(
+        (
+            &first["evaluated"],
+            &first["transitions"],
+            &first["delivered"],
+            &first["dead_lettered"]
+        ),
+        (&json!(2), &json!(1), &json!(0), &json!(1)),
+        "{first}"
+    );
+    let events = alerts.events("acme-prod", &holds.id, 10).await.unwrap();
+    assert_eq!(events[0].kind, "dead_lettered");
+    assert_eq!(events[0].detail["delivery"]["reason"], "invalid_url");
+    let stored = alerts.get("acme-prod", &holds.id).await.unwrap().unwrap();
+    assert_eq!(stored.state.status, metrics_alerts::Status::Firing);
+    // Evaluated a moment ago: nothing is due on the next run.
+    let second = emulator.invoke("metrics-alert-evaluator", &payload).await;
+    assert_eq!(
+        (&second["evaluated"], &second["transitions"]),
+        (&json!(0), &json!(0)),
+        "{second}"
+    );
 }

@@ -4,8 +4,9 @@
 // Attributes: api (base URL, default same origin), token, kind (series | breakdown), metric,
 // measure (comma-separated), aggregation, bin, since | from + to, filter (dim=value;…),
 // group-by, fill, dimension and limit (breakdown), unit, title, theme (light | dark | auto),
-// height. The host's data-state is loading, empty, error or ready; `points` is the number of
-// non-empty values drawn, `chart` the uPlot instance.
+// height, threshold (series: a dashed line at that value, e.g. an alert's). The host's
+// data-state is loading, empty, error or ready; `points` is the number of non-empty values
+// drawn, `chart` the uPlot instance, `threshold` the line's value (null without one).
 
 import uPlot from 'uplot';
 import uplotCss from 'uplot/dist/uPlot.min.css';
@@ -26,7 +27,7 @@ const STYLE = `
 `;
 
 const OBSERVED = ['api', 'token', 'kind', 'metric', 'measure', 'aggregation', 'bin', 'since', 'from', 'to', 'filter',
-  'group-by', 'fill', 'dimension', 'limit', 'unit', 'title', 'theme', 'height'];
+  'group-by', 'fill', 'dimension', 'limit', 'unit', 'title', 'theme', 'height', 'threshold'];
 
 export class MetricsLakeChart extends HTMLElement {
   static get observedAttributes() {
@@ -42,6 +43,7 @@ export class MetricsLakeChart extends HTMLElement {
     this.chart = null;
     this.points = 0;
     this.data = null;
+    this.threshold = null;
     this._abort = null;
     this._queued = false;
   }
@@ -141,8 +143,16 @@ export class MetricsLakeChart extends HTMLElement {
     }
   }
 
+  /** The threshold attribute as a number, on series charts only. */
+  _threshold(kind) {
+    const text = this._attr('threshold');
+    const value = Number(text);
+    return kind === 'series' && text !== '' && Number.isFinite(value) ? value : null;
+  }
+
   _draw(kind, data, theme) {
     const { aligned, series, count, labels } = kind === 'breakdown' ? breakdownData(data) : seriesData(data);
+    this.threshold = this._threshold(kind);
     this.points = count;
     this.chart?.destroy();
     this.chart = null;
@@ -167,6 +177,10 @@ export class MetricsLakeChart extends HTMLElement {
           value: (_, v) => formatValue(v, unit),
           spanGaps: false,
         })),
+        // An alert's threshold: a dashed line over the whole range (in the scale, so always in view).
+        ...(this.threshold == null
+          ? []
+          : [{ label: 'threshold', stroke: theme.error, dash: [6, 4], width: 1.5, points: { show: false }, value: (_, v) => formatValue(v, unit) }]),
       ],
       // Bars start at zero; bins are UTC (as the API's), so the time axis is too.
       scales: kind === 'breakdown'
@@ -182,6 +196,7 @@ export class MetricsLakeChart extends HTMLElement {
       legend: { show: true },
       cursor: { points: { size: 7 } },
     };
-    this.chart = new uPlot(opts, aligned, this.shadowRoot.querySelector('.plot'));
+    const columns = this.threshold == null ? aligned : [...aligned, aligned[0].map(() => this.threshold)];
+    this.chart = new uPlot(opts, columns, this.shadowRoot.querySelector('.plot'));
   }
 }

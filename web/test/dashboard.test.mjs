@@ -1,23 +1,28 @@
 // The dashboard in a real headless Chromium (Debian's package, driven by playwright-core):
 // `metrics-lake run` prepares a store from the sample data, `metrics-lake serve` serves it,
 // and the page must load, draw exactly the API's points, switch tenants, and show the error
-// state when the API fails, and the themes switch. A screenshot is saved to
-// test/output/dashboard.png (ignored by git, so a test run leaves the tree clean).
+// state when the API fails, and the themes switch; alerts created through the API show with
+// their threshold on their chart, and which of them fire after `metrics-lake alerts evaluate`.
+// Screenshots are saved to test/output/ (ignored by git, so a test run leaves the tree clean).
 //
 // Needs Chromium at /usr/bin/chromium (or $CHROMIUM); scripts/test installs it. It never
 // skips: without a browser it fails saying so.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
 const web = fileURLToPath(new URL('..', import.meta.url));
 const root = join(web, '..');
 const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const run = promisify(execFile);
 const screenshot = join(web, 'test', 'output', 'dashboard.png');
+const alertsScreenshot = join(web, 'test', 'output', 'dashboard-alerts.png');
 
 /** The metrics-lake binary: $METRICS_LAKE_BIN, else built now (a no-op when fresh). */
 function binary() {
@@ -26,9 +31,13 @@ function binary() {
   return join(process.env.CARGO_TARGET_DIR || join(root, 'target'), 'debug', 'metrics-lake');
 }
 
-/** Starts `metrics-lake serve --port 0` and resolves with its base URL. */
+/**
+ * Starts `metrics-lake serve --port 0` and resolves with its base URL. Alerts are evaluated
+ * only when a test says so (`alerts evaluate`), and may post to a receiver on 127.0.0.1.
+ */
 function serve(bin, stateDir) {
-  const child = spawn(bin, ['serve', '--port', '0', '--state-dir', stateDir], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = ['serve', '--port', '0', '--alerts-every', '0', '--allow-local-webhooks', '--state-dir', stateDir];
+  const child = spawn(bin, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`serve printed no URL: ${out}`)), 20_000);
@@ -44,12 +53,26 @@ function serve(bin, stateDir) {
   });
 }
 
+/** A webhook receiver on 127.0.0.1: counts the requests it gets, answers 200. */
+function receiver() {
+  const received = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      received.push({ id: req.headers['webhook-id'], body: JSON.parse(body) });
+      res.end('ok');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, received, url: `http://127.0.0.1:${server.address().port}/hook` })));
+}
+
 /** What a chart asked the API, asked again directly: the expected answer. */
 async function apiAnswer(page, selector) {
   return page.evaluate(async (sel) => {
     const el = document.querySelector(sel);
     const params = new URLSearchParams();
-    for (const name of ['metric', 'bin', 'from', 'to', 'fill', 'measure', 'dimension', 'limit']) {
+    for (const name of ['metric', 'bin', 'from', 'to', 'fill', 'measure', 'aggregation', 'dimension', 'limit']) {
       const v = el.getAttribute(name);
       if (v) params.set(name, v);
     }
@@ -67,13 +90,16 @@ describe('dashboard in headless Chromium', () => {
   let browser;
   let page;
   let tmp;
+  let bin;
+  let hooks;
 
   before(async () => {
     assert.ok(
       existsSync(browserPath),
       `Chromium is not at ${browserPath}: install Debian's chromium package (scripts/test does) or set CHROMIUM`,
     );
-    const bin = binary();
+    bin = binary();
+    hooks = await receiver();
     mkdirSync(join(web, 'test', 'tmp'), { recursive: true });
     tmp = mkdtempSync(join(web, 'test', 'tmp', 'state-'));
     execFileSync(bin, ['run', '--sample-events', '3000', '--state-dir', tmp, '--quiet'], { cwd: root, stdio: 'ignore' });
@@ -91,6 +117,7 @@ describe('dashboard in headless Chromium', () => {
   after(async () => {
     await browser?.close();
     server?.child.kill();
+    hooks?.server.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -217,5 +244,72 @@ describe('dashboard in headless Chromium', () => {
       el.setAttribute('to', '2000-01-02');
     });
     await page.waitForFunction(() => document.querySelector('#series-measure')?.dataset.state === 'empty');
+  });
+  it("shows an alert's threshold on its chart, and which alerts fire", async () => {
+    await page.goto(server.url + '/');
+    await page.waitForFunction(() => document.body.dataset.tenant === 'acme-prod', null, { timeout: 15_000 });
+    assert.equal(await page.$eval('#alerts', (el) => el.hidden), true, 'no alerts yet: no alert section');
+    // Two alerts on the uploads per day, created through the API as the tenant: one low
+    // threshold the sample crosses, one it never reaches.
+    const created = await page.evaluate(async (url) => {
+      const token = document.querySelector('#series-count').getAttribute('token');
+      const post = async (name, threshold) => {
+        const r = await fetch('/v1/alerts', {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ name, metric: 'findings_upload_completed', window: '1d', condition: { type: 'above', threshold }, url }),
+        });
+        return { status: r.status, body: await r.json() };
+      };
+      return [await post('Uploads today', 3), await post('Upload flood', 100000)];
+    }, hooks.url);
+    assert.deepEqual(created.map((c) => c.status), [201, 201], JSON.stringify(created));
+    const [low, high] = created.map((c) => c.body);
+
+    // One evaluation at a sample weekday: the low one fires (one signed request), the other does not.
+    // Asynchronously: the receiver answers from this process's event loop.
+    const { stdout } = await run(bin, ['alerts', 'evaluate', '--now', '2026-11-20T12:00:00Z', '--allow-local-webhooks', '--json', '--state-dir', tmp], { cwd: root });
+    const report = JSON.parse(stdout);
+    assert.equal(report.delivered, 1, JSON.stringify(report));
+    assert.deepEqual(hooks.received.map((r) => r.id), [`${low.id}.1.firing`]);
+
+    await page.reload();
+    await page.waitForFunction(() => document.body.dataset.tenant === 'acme-prod', null, { timeout: 15_000 });
+    const listed = await page.$$eval('#alert-list li', (lis) => lis.map((li) => ({ id: li.dataset.alertId, status: li.dataset.status })));
+    assert.deepEqual(listed, [
+      { id: low.id, status: 'firing' },
+      { id: high.id, status: 'ok' },
+    ]);
+    assert.equal(await page.$eval('#alert-summary', (el) => el.textContent), '(1 of 2 firing)');
+
+    for (const a of [low, high]) {
+      const sel = `#alert-${a.id}`;
+      await ready(page, sel);
+      const drawn = await page.$eval(sel, (el) => ({
+        bin: el.getAttribute('bin'),
+        threshold: el.threshold,
+        title: el.shadowRoot.querySelector('.title').textContent,
+        columns: el.chart.data.length,
+        ys: el.chart.data[1],
+        line: el.chart.data[2],
+        labels: el.chart.series.map((s) => s.label),
+      }));
+      assert.equal(drawn.bin, '1d');
+      assert.equal(drawn.threshold, a.condition.threshold);
+      assert.equal(drawn.columns, 3, 'time, the values, the threshold');
+      assert.deepEqual(drawn.labels.slice(1), ['count', 'threshold']);
+      assert.ok(drawn.line.every((v) => v === a.condition.threshold), `a flat line at ${a.condition.threshold}`);
+      assert.match(drawn.title, a === low ? /Uploads today \(firing\)/ : /Upload flood \(ok\)/);
+      const expected = await apiAnswer(page, sel);
+      assert.deepEqual(drawn.ys, expected.series[0].points.map((p) => p.v));
+      assert.ok(drawn.ys.some((v) => v > a.condition.threshold) === (a === low), 'the firing alert crosses its line, the other does not');
+    }
+    await page.screenshot({ path: alertsScreenshot, fullPage: true });
+
+    // Another tenant sees none of them.
+    await page.selectOption('#tenant', 'globex');
+    await page.waitForFunction(() => document.body.dataset.tenant === 'globex');
+    assert.equal(await page.$eval('#alerts', (el) => el.hidden), true);
+    assert.equal(await page.$$eval('metrics-lake-chart[id^="alert-"]', (els) => els.length), 0);
   });
 });

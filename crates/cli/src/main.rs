@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod alerts;
 mod errors;
 mod input;
 mod mappings;
@@ -53,6 +54,8 @@ enum Command {
     Errors(errors::ErrorsArgs),
     /// Send failed records back to the stage that failed them, once their cause is fixed.
     Replay(replay::ReplayArgs),
+    /// Tenants' alerts in the local store: list them, evaluate them at a chosen time, test one.
+    Alerts(alerts::AlertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,5 +80,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Errors(args) => errors::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Alerts(args) => alerts::run(args),
     }
 }

@@ -4,6 +4,11 @@
 //! here works in Lambda; only identity differs: tokens are minted here with a per-run secret.
 //! The routes under `/local/` (the tenant list and the token minting behind the dashboard's
 //! tenant picker) exist only in this command, never in the Lambda router.
+//!
+//! Alerts created through the API live in the state directory (`alerts.db`) and are evaluated
+//! on a timer (`--alerts-every`, as the deployed evaluator's schedule does every minute); their
+//! webhooks go to public https URLs only, unless `--allow-local-webhooks` also allows a
+//! receiver on `http://127.0.0.1`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -17,13 +22,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use clap::Args;
-use metrics_query::api::{AppError, AppState, IdentitySource, LocalTokens, ResponseCache, app};
+use metrics_alerts::AlertLimits;
+use metrics_query::api::{AlertsApi, AppError, AppState, IdentitySource, LocalTokens, ResponseCache, app};
 use metrics_query::embedded::{EmbeddedEngine, EmbeddedReader};
 use metrics_query::model::Limits;
 use metrics_schema::TenantId;
 use metrics_store::EmbeddedStore;
 use serde_json::json;
 
+use crate::alerts::{WebhookArgs, alert_store, evaluator, show_report};
 use crate::output::{err, out};
 use crate::state::{StateArgs, StateDir};
 
@@ -40,6 +47,11 @@ pub struct ServeArgs {
     /// Port on 127.0.0.1 (0: any free port; the URL is printed).
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Seconds between alert evaluations (0: never; `metrics-lake alerts evaluate` still works).
+    #[arg(long, default_value_t = 60)]
+    alerts_every: u64,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -76,7 +88,37 @@ async fn serve(args: &ServeArgs) -> Result<(), String> {
     let store = Arc::new(state.open_store()?);
     // One secret signs tokens for the API and the minting route; it dies with the process.
     let tokens = LocalTokens::random().map_err(|e| e.to_string())?;
-    let router = router(store, tokens.clone(), tokens);
+    let alerts = alert_store(&state)?;
+    let policy = args.webhooks.policy();
+    if args.alerts_every > 0 {
+        let evaluator = evaluator(Arc::clone(&store), Arc::clone(&alerts), policy)?;
+        let every = Duration::from_secs(args.alerts_every);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            // The first tick is at once: evaluations start one interval after the start.
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match evaluator
+                    .run_due(metrics_schema::EventTime::now().as_millis())
+                    .await
+                {
+                    Ok(report) if report.transitions > 0 || report.read_failed > 0 => {
+                        show_report(&report, false)
+                    }
+                    Ok(_) => {}
+                    Err(e) => err(format!("error: alert evaluation: {e}")),
+                }
+            }
+        });
+    }
+    let alerts = AlertsApi {
+        store: alerts,
+        limits: AlertLimits::default(),
+        policy,
+    };
+    let router = router(store, tokens.clone(), tokens, alerts);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
@@ -89,12 +131,13 @@ async fn serve(args: &ServeArgs) -> Result<(), String> {
 }
 
 /// The API router plus the local-only routes.
-fn router(store: Arc<EmbeddedStore>, mint: LocalTokens, verify: LocalTokens) -> Router {
+fn router(store: Arc<EmbeddedStore>, mint: LocalTokens, verify: LocalTokens, alerts: AlertsApi) -> Router {
     let api = app(AppState::new(
         Arc::new(EmbeddedEngine::new(Arc::clone(&store), Limits::default())),
         IdentitySource::local(verify),
         ResponseCache::new(LOCAL_CACHE_TTL, 200),
-    ));
+    )
+    .with_alerts(alerts));
     let local = Router::new()
         .route(
             "/",
@@ -199,6 +242,16 @@ mod tests {
         Arc::new(store)
     }
 
+    fn alerts() -> AlertsApi {
+        let store: Arc<dyn metrics_alerts::AlertStore> =
+            Arc::new(metrics_alerts::store::sqlite::SqliteAlertStore::in_memory().unwrap());
+        AlertsApi {
+            store,
+            limits: AlertLimits::default(),
+            policy: metrics_alerts::UrlPolicy::LOCAL,
+        }
+    }
+
     async fn get(router: &Router, uri: &str, bearer: Option<&str>) -> (StatusCode, String) {
         let mut b = Request::get(uri);
         if let Some(t) = bearer {
@@ -217,7 +270,7 @@ mod tests {
     #[tokio::test]
     async fn a_minted_token_reads_its_tenant_through_the_same_api() {
         let tokens = LocalTokens::new(b"serve-test-secret");
-        let router = router(store().await, tokens.clone(), tokens);
+        let router = router(store().await, tokens.clone(), tokens, alerts());
         let (status, body) = get(&router, "/local/tenants", None).await;
         assert_eq!(status, 200);
         assert!(body.contains("\"tenant\":\"acme-prod\""), "{body}");
@@ -237,7 +290,7 @@ mod tests {
     #[tokio::test]
     async fn tokens_are_minted_only_for_tenants_in_the_store() {
         let tokens = LocalTokens::new(b"serve-test-secret");
-        let router = router(store().await, tokens.clone(), tokens);
+        let router = router(store().await, tokens.clone(), tokens, alerts());
         for uri in [
             "/local/token?tenant=globex",
             "/local/token?tenant=..%2Facme-prod",
@@ -252,7 +305,7 @@ mod tests {
     #[tokio::test]
     async fn the_dashboard_and_its_chart_are_served() {
         let tokens = LocalTokens::new(b"serve-test-secret");
-        let router = router(store().await, tokens.clone(), tokens);
+        let router = router(store().await, tokens.clone(), tokens, alerts());
         let (status, page) = get(&router, "/", None).await;
         assert_eq!(status, 200);
         assert!(page.contains("<script src=\"/metrics-lake-chart.js\">"));

@@ -6,6 +6,7 @@
 //!   bucket/          the S3 bucket: Data/…, Error/processing-failed/…, Error/writer/…, Error/forwarder/…,
 //!                    Error/input/… (input that is not an event), Replay/…, Replayed/… (replays)
 //!   store.db         the embedded store (SQLite), one table per tenant
+//!   alerts.db        tenants' alerts, their state and recent events (SQLite)
 //!   outbox/          the exact request bodies the forwarder would send, per destination
 //!   last-run.json    the summary of the last run
 //! ```
@@ -65,6 +66,10 @@ impl StateDir {
 
     pub fn store_path(&self) -> PathBuf {
         self.root.join("store.db")
+    }
+
+    pub fn alerts_path(&self) -> PathBuf {
+        self.root.join("alerts.db")
     }
 
     pub fn open_store(&self) -> Result<EmbeddedStore, String> {

@@ -3,15 +3,20 @@
 //! stack the AWS SDK already compiles, so a function carries one TLS implementation. Plain
 //! `http://` is allowed for local servers (tests, the vendor simulator, a tunnel).
 //!
+//! A client made [`HttpClient::guarded`] connects only to addresses its [`AddressFilter`]
+//! allows, and its answers are never followed: a redirect is an answer like any other.
+//!
 //! Beside the client: [`parse_retry_after`], the one `Retry-After` parser; [`Secret`], the one credential type (it never prints its value), and,
 //! with the `secrets-manager` feature, [`secrets_manager::read_secret`], the one Secrets
 //! Manager reader.
 
+mod guard;
 mod retry_after;
 mod secret;
 #[cfg(feature = "secrets-manager")]
 pub mod secrets_manager;
 
+pub use guard::{AddressFilter, AddressRefused, GuardedResolver};
 pub use retry_after::parse_retry_after;
 pub use secret::Secret;
 
@@ -41,6 +46,9 @@ pub enum HttpError {
     Tls(String),
     #[error("the request could not be built: {0}")]
     Request(String),
+    /// A guarded client refused to connect to this address.
+    #[error("the address {0} is not allowed")]
+    AddressRefused(std::net::IpAddr),
 }
 
 /// An answer: status, `Retry-After` as sent, and the start of the body.
@@ -60,25 +68,40 @@ impl HttpResponse {
 
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>,
+    resolver: GuardedResolver,
     max_response_bytes: usize,
 }
 
 impl HttpClient {
     /// A client with pooled keep-alive connections.
     pub fn new() -> Result<HttpClient, HttpError> {
+        HttpClient::build(GuardedResolver::new(None))
+    }
+
+    /// A client that connects only to addresses `filter` allows: every address a name resolves
+    /// to, and an address written in the URL, are checked before connecting.
+    pub fn guarded(filter: AddressFilter) -> Result<HttpClient, HttpError> {
+        HttpClient::build(GuardedResolver::new(Some(filter)))
+    }
+
+    fn build(resolver: GuardedResolver) -> Result<HttpClient, HttpError> {
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut http = HttpConnector::new_with_resolver(resolver.clone());
+        // The TLS layer decides the scheme; the TCP layer must accept https URLs.
+        http.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider)
             .map_err(|e| HttpError::Tls(e.to_string()))?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
         Ok(HttpClient {
             client,
+            resolver,
             max_response_bytes: MAX_RESPONSE_BYTES,
         })
     }
@@ -109,6 +132,13 @@ impl HttpClient {
         body: Bytes,
         timeout: Duration,
     ) -> Result<HttpResponse, HttpError> {
+        // hyper connects to an address written in the URL without asking the resolver.
+        let literal = uri
+            .host()
+            .and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse().ok());
+        if let Some(ip) = self.resolver.refused(literal) {
+            return Err(HttpError::AddressRefused(ip));
+        }
         let mut request = Request::builder()
             .method(method)
             .uri(uri.clone())
@@ -122,7 +152,10 @@ impl HttpClient {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| HttpError::Connection(describe(&e)))?;
+                .map_err(|e| match guard::refused_in(&e) {
+                    Some(ip) => HttpError::AddressRefused(ip),
+                    None => HttpError::Connection(describe(&e)),
+                })?;
             let status = response.status().as_u16();
             let retry_after = response
                 .headers()

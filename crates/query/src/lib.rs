@@ -14,6 +14,9 @@
 //!   model, paged answers, tenant-scoped credentials);
 //! - [`influx`]: the engine for Timestream for InfluxDB 3 (SQL over the HTTP query API, one
 //!   database per tenant, per-tenant read tokens);
+//! - [`alerts`]: the alerts' read port over the engines, so an alert reads its window like a
+//!   chart does, under its own tenant, and the evaluator function's counts; [`alerts_config`]
+//!   the alert settings of the deployed functions;
 //! - [`api`]: the HTTP API (axum), the same router in Lambda and in `metrics-lake serve`;
 //! - [`config`]: the `metrics-query` function's settings, from the environment, and the engine
 //!   they open.
@@ -21,6 +24,8 @@
 //! The tenant is always an argument chosen by the caller's verified identity; nothing in a
 //! request names a table.
 
+pub mod alerts;
+pub mod alerts_config;
 pub mod api;
 pub mod assemble;
 pub mod catalog;

@@ -4,15 +4,20 @@
 
 use std::process::ExitCode;
 
-use metrics_query::api::{AppState, IdentitySource, ResponseCache, app};
+use std::sync::Arc;
+
+use metrics_alerts::UrlPolicy;
+use metrics_alerts::store::dynamodb::DynamoAlertStore;
+use metrics_query::alerts_config::AlertsConfig;
+use metrics_query::api::{AlertsApi, AppState, IdentitySource, ResponseCache, app};
 use metrics_query::config::Config;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     metrics_telemetry::init_logging();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
+    let (config, alerts) = match (Config::from_env(), AlertsConfig::from_env()) {
+        (Ok(c), Ok(a)) => (c, a),
+        (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "Bad configuration.");
             return ExitCode::FAILURE;
         }
@@ -33,6 +38,18 @@ async fn main() -> ExitCode {
         },
         ResponseCache::new(config.cache_ttl, config.cache_entries),
     );
+    // The alert routes, when the stack gives the function its alerts table.
+    let state = match alerts.table {
+        Some(table) => {
+            let sdk = aws_config::load_from_env().await;
+            state.with_alerts(AlertsApi {
+                store: Arc::new(DynamoAlertStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
+                limits: alerts.limits,
+                policy: UrlPolicy::PUBLIC,
+            })
+        }
+        None => state,
+    };
     match lambda_http::run(app(state)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

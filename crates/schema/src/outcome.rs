@@ -35,10 +35,18 @@ pub enum Stage {
     Writer,
     /// The Segment / Mixpanel forwarder, metrics-forwarder.
     Forwarder,
+    /// Alert notifications: the signed webhooks of tenants' alerts (metrics-alerts).
+    Alerts,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 4] = [Stage::Rules, Stage::Enrich, Stage::Writer, Stage::Forwarder];
+    pub const ALL: [Stage; 5] = [
+        Stage::Rules,
+        Stage::Enrich,
+        Stage::Writer,
+        Stage::Forwarder,
+        Stage::Alerts,
+    ];
 
     /// The stable lower-case name (dead letters, logs, metric dimensions).
     pub const fn name(self) -> &'static str {
@@ -47,6 +55,7 @@ impl Stage {
             Stage::Enrich => "enrich",
             Stage::Writer => "writer",
             Stage::Forwarder => "forwarder",
+            Stage::Alerts => "alerts",
         }
     }
 

@@ -39,6 +39,8 @@ export interface ObservabilityProps {
   readonly functions: { name: string; fn: lambda.IFunction }[];
   readonly deliveryStream: firehose.IDeliveryStream;
   readonly rules: { metricName: string; ruleName: string; eventBusName: string }[];
+  /** Counts that alarm on any non-zero value (the alert evaluator's dead letters, …). */
+  readonly failureCounts?: { name: string; metric: cloudwatch.IMetric; description: string }[];
 }
 
 export class Observability extends Construct {
@@ -221,6 +223,17 @@ export class Observability extends Construct {
       });
     }
 
+    const countWidgets: cloudwatch.IWidget[] = [];
+    for (const { name, metric, description } of props.failureCounts ?? []) {
+      alarm(name, metric, {
+        alarmDescription: description,
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+      countWidgets.push(new cloudwatch.GraphWidget({ title: name, left: [metric], width: 6 }));
+    }
+
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
       widgets: [
@@ -238,6 +251,7 @@ export class Observability extends Construct {
         fnWidgets,
         queueWidgets,
         dlqWidgets,
+        countWidgets,
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 })],
       ],
     });

@@ -107,7 +107,7 @@ export class QueryApi extends Construct {
       corsPreflight: props.corsOrigins?.length
         ? {
             allowOrigins: props.corsOrigins,
-            allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST],
+            allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.PUT, apigw.CorsHttpMethod.DELETE],
             allowHeaders: ['authorization', 'content-type', 'if-none-match'],
             exposeHeaders: ['etag', 'cache-control'],
             maxAge: Duration.hours(1),
@@ -120,7 +120,8 @@ export class QueryApi extends Construct {
     });
     this.api.addRoutes({
       path: '/{proxy+}',
-      methods: [apigw.HttpMethod.GET, apigw.HttpMethod.POST],
+      // PUT and DELETE: the alert routes (/v1/alerts/{id}).
+      methods: [apigw.HttpMethod.GET, apigw.HttpMethod.POST, apigw.HttpMethod.PUT, apigw.HttpMethod.DELETE],
       integration: new HttpLambdaIntegration('Query', fn),
     });
     const stage = this.api.defaultStage!.node.defaultChild as apigw.CfnStage;

@@ -25,6 +25,11 @@ export interface RustFunctionProps {
   readonly codeSource: LambdaCodeSource;
   /** Cargo workspace root. */
   readonly workspaceRoot: string;
+  /**
+   * For a function invoked asynchronously (a schedule), why it has no Lambda dead-letter
+   * queue; the others are invoked synchronously or by a poller.
+   */
+  readonly asyncInvocation?: string;
 }
 
 export class RustFunction extends Construct {
@@ -71,7 +76,7 @@ export class RustFunction extends Construct {
 
     skipCheckov(
       this.function,
-      { id: 'CKV_AWS_116', reason: REASONS.syncOrPolledInvoke },
+      { id: 'CKV_AWS_116', reason: props.asyncInvocation ?? REASONS.syncOrPolledInvoke },
       { id: 'CKV_AWS_117', reason: REASONS.noVpc },
       { id: 'CKV_AWS_173', reason: REASONS.envNotSecret },
     );

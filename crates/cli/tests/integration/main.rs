@@ -4,6 +4,7 @@
 // Futures of the writer's code nest deeply enough to pass the compiler's default query depth.
 #![recursion_limit = "256"]
 
+mod alerts_cli;
 mod mappings_cli;
 mod recover_aws;
 mod recover_cli;

@@ -12,7 +12,7 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn metrics_lake(args: &[&str]) -> Output {
+pub(crate) fn metrics_lake(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_metrics-lake"))
         .args(args)
         .current_dir(repo_root())
@@ -34,16 +34,16 @@ fn with_stdin(args: &[&str], input: &[u8]) -> Output {
 }
 
 /// A state directory of its own, removed afterwards.
-struct State(PathBuf);
+pub(crate) struct State(pub(crate) PathBuf);
 
 impl State {
-    fn new(name: &str) -> State {
+    pub(crate) fn new(name: &str) -> State {
         let dir = std::env::temp_dir().join(format!("metrics-lake-run-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         State(dir)
     }
 
-    fn arg(&self) -> &str {
+    pub(crate) fn arg(&self) -> &str {
         self.0.to_str().unwrap()
     }
 }

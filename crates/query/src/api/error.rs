@@ -33,6 +33,9 @@ pub enum AppError {
     NotFound,
     #[error("method_not_allowed")]
     MethodNotAllowed,
+    /// An alert that cannot be accepted, or is not found.
+    #[error("{0}")]
+    Alert(metrics_alerts::AlertError),
     /// Something on our side; the detail went to the log.
     #[error("internal")]
     Internal,
@@ -49,6 +52,7 @@ impl AppError {
             AppError::InvalidRequest(_) => "invalid_request",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::Alert(e) => e.code(),
             AppError::Internal => "internal",
         }
     }
@@ -69,6 +73,9 @@ impl AppError {
             }
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Alert(metrics_alerts::AlertError::NotFound) => StatusCode::NOT_FOUND,
+            AppError::Alert(metrics_alerts::AlertError::TooManyAlerts { .. }) => StatusCode::CONFLICT,
+            AppError::Alert(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -93,6 +100,7 @@ impl AppError {
             AppError::InvalidRequest(why) => why.clone(),
             AppError::NotFound => "no such route".into(),
             AppError::MethodNotAllowed => "method not allowed on this route".into(),
+            AppError::Alert(e) => e.to_string(),
             AppError::Internal => "something went wrong".into(),
         }
     }

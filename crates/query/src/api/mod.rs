@@ -2,10 +2,12 @@
 //! locally, so the local API is the deployed API.
 //!
 //! Routes (see `openapi.json`): `GET /v1/metrics`, `GET|POST /v1/series`,
-//! `GET|POST /v1/breakdown`. Every route needs a verified identity ([`identity`]); the tenant
+//! `GET|POST /v1/breakdown`, and the alert routes ([`alerts`]): `GET|POST /v1/alerts`,
+//! `GET|PUT|DELETE /v1/alerts/{id}`, `GET /v1/alerts/{id}/events`. Every route needs a verified identity ([`identity`]); the tenant
 //! comes from it alone. Answers are JSON, cached per tenant and request ([`cache`]), with
 //! `Cache-Control` and `ETag`; errors are JSON too ([`error`]).
 
+pub mod alerts;
 pub mod cache;
 pub mod error;
 pub mod identity;
@@ -31,6 +33,7 @@ use crate::catalog::MetricSchema;
 use crate::defaults::AggregationDefaults;
 use crate::engine::Engine;
 use crate::model::{Aggregation, BreakdownRequest, SeriesRequest};
+pub use alerts::AlertsApi;
 pub use cache::ResponseCache;
 pub use error::AppError;
 pub use identity::{IdentitySource, Tenant};
@@ -48,6 +51,8 @@ pub struct AppState {
     pub cache: Arc<ResponseCache>,
     /// Each measure's default aggregation (the compiled-in mapping file's by default).
     pub defaults: Arc<AggregationDefaults>,
+    /// The alert routes' store and rules; without them those routes answer `not_found`.
+    pub alerts: Option<Arc<AlertsApi>>,
 }
 
 impl AppState {
@@ -57,7 +62,14 @@ impl AppState {
             identity: Arc::new(identity),
             cache: Arc::new(cache),
             defaults: Arc::new(AggregationDefaults::compiled_in().clone()),
+            alerts: None,
         }
+    }
+
+    /// The same state serving the alert routes.
+    pub fn with_alerts(mut self, alerts: AlertsApi) -> Self {
+        self.alerts = Some(Arc::new(alerts));
+        self
     }
 
     /// The same state with other default aggregations (tests, other mapping files).
@@ -69,7 +81,7 @@ impl AppState {
     /// The default aggregation of a request naming `measures` of `metric` and no aggregation:
     /// the tenant's catalog gives each measure's type (read only for such requests, and kept
     /// per container by the engines that pay per read).
-    async fn default_aggregation(
+    pub(crate) async fn default_aggregation(
         &self,
         tenant: &TenantId<'static>,
         needs: Option<(&str, &[String])>,
@@ -99,6 +111,17 @@ fn route_table() -> RouteTable {
             &["get", "post"],
             get(query_get::<BreakdownParams>).post(query_post::<BreakdownParams>),
         ),
+        (
+            "/v1/alerts",
+            &["get", "post"],
+            get(alerts::list).post(alerts::create),
+        ),
+        (
+            "/v1/alerts/{id}",
+            &["delete", "get", "put"],
+            get(alerts::read).put(alerts::replace).delete(alerts::delete),
+        ),
+        ("/v1/alerts/{id}/events", &["get"], get(alerts::events)),
     ]
 }
 

@@ -125,7 +125,7 @@ fn add_filter(filters: &mut BTreeMap<String, String>, text: &str) -> Result<(), 
 }
 
 /// A JSON object body, with its field names checked before typing.
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], fields: &[&str]) -> Result<T, AppError> {
+pub(crate) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], fields: &[&str]) -> Result<T, AppError> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|_| AppError::InvalidRequest("the body is not JSON".into()))?;
     let object = value

@@ -205,3 +205,44 @@ pub fn assert_no_globex(answer: &Answer, what: &str) {
         );
     }
 }
+
+/// The router over `store` with the alert routes, their store in memory, and `limits`.
+pub fn alerts_app(
+    store: Arc<EmbeddedStore>,
+    limits: metrics_alerts::AlertLimits,
+    policy: metrics_alerts::UrlPolicy,
+) -> (Router, Arc<metrics_alerts::store::sqlite::SqliteAlertStore>) {
+    let alerts = Arc::new(metrics_alerts::store::sqlite::SqliteAlertStore::in_memory().unwrap());
+    let state = AppState::new(
+        Arc::new(EmbeddedEngine::new(store, Limits::default())),
+        IdentitySource::local(tokens()),
+        ResponseCache::new(Duration::from_secs(60), 100),
+    )
+    .with_alerts(metrics_query::api::AlertsApi {
+        store: alerts.clone(),
+        limits,
+        policy,
+    });
+    (app(state), alerts)
+}
+
+/// A request with a JSON body and any method.
+pub fn with_body(method: &str, uri: &str, bearer: Option<&str>, body: serde_json::Value) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json");
+    if let Some(t) = bearer {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(Body::from(body.to_string())).unwrap()
+}
+
+/// A request without a body and any method.
+pub fn bare(method: &str, uri: &str, bearer: Option<&str>) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(uri);
+    if let Some(t) = bearer {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(Body::empty()).unwrap()
+}
