@@ -396,7 +396,13 @@ impl Evaluator {
                 Err(_) => break,
             }
         }
-        let detail = json!({"key": pending.key, "transition": pending.kind.as_str(), "delivery": &delivery});
+        let mut detail =
+            json!({"key": pending.key, "transition": pending.kind.as_str(), "delivery": &delivery});
+        if !delivery.is_delivered() {
+            // The notification itself, so `metrics-lake replay` can send it again, signed anew
+            // under the same webhook-id.
+            detail["body"] = serde_json::Value::from(pending.body.as_str());
+        }
         match &delivery {
             Delivery::Delivered { .. } => {
                 self.event(alert, "delivered", detail).await;

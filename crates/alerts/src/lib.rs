@@ -19,6 +19,7 @@ pub mod error;
 pub mod evaluate;
 pub mod model;
 pub mod reader;
+pub mod redeliver;
 pub mod signing;
 pub mod ssrf;
 pub mod state;

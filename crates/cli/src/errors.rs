@@ -51,30 +51,24 @@ async fn list(args: &ErrorsArgs) -> Result<(), String> {
     let filter = args.filter.filter().map_err(|e| e.to_string())?;
     let (enricher, _) = args.source.enricher().await?;
     let source = args.source.open().await?;
+    let alerts = crate::recover_alerts::alert_store(&args.source, &source).await?;
+    let alerts = alerts.as_deref();
     match &source {
         Source::Local { bucket, .. } => {
-            print(
-                args,
-                &filter,
-                &Scanner {
-                    objects: bucket,
-                    enricher: &enricher,
-                    now: now(),
-                },
-            )
-            .await
+            let scanner = Scanner {
+                objects: bucket,
+                enricher: &enricher,
+                now: now(),
+            };
+            print(args, &filter, &scanner, alerts).await
         }
         Source::Deployed(s3) => {
-            print(
-                args,
-                &filter,
-                &Scanner {
-                    objects: s3,
-                    enricher: &enricher,
-                    now: now(),
-                },
-            )
-            .await
+            let scanner = Scanner {
+                objects: s3,
+                enricher: &enricher,
+                now: now(),
+            };
+            print(args, &filter, &scanner, alerts).await
         }
     }
 }
@@ -82,47 +76,78 @@ async fn list(args: &ErrorsArgs) -> Result<(), String> {
 /// Per stage, per reason.
 type Counts = BTreeMap<String, BTreeMap<String, u64>>;
 
+/// Writes the selected records as they come, and counts them.
+struct Listing<'a> {
+    args: &'a ErrorsArgs,
+    filter: &'a metrics_local::recover::Filter,
+    counts: Counts,
+    seen_reasons: BTreeSet<String>,
+    first: bool,
+}
+
+impl Listing<'_> {
+    fn record(&mut self, record: &ErrorRecord) -> Result<(), String> {
+        self.seen_reasons.insert(record.reason.as_str().to_owned());
+        if !self.filter.matches(record) {
+            return Ok(());
+        }
+        *self
+            .counts
+            .entry(record.stage.name().to_owned())
+            .or_default()
+            .entry(record.reason.as_str().to_owned())
+            .or_insert(0) += 1;
+        if self.args.json {
+            let json = RecordJson {
+                record,
+                with_raw: self.args.raw,
+            };
+            let text = serde_json::to_string(&json).map_err(|e| e.to_string())?;
+            print_raw(&format!("{}{text}", if self.first { "" } else { "," }));
+            self.first = false;
+        } else if self.args.records {
+            print_row(record, self.args.raw);
+        }
+        Ok(())
+    }
+}
+
 async fn print<O: Objects>(
     args: &ErrorsArgs,
     filter: &metrics_local::recover::Filter,
     scanner: &Scanner<'_, O>,
+    alerts: Option<&dyn metrics_alerts::AlertStore>,
 ) -> Result<(), String> {
-    let mut counts = Counts::new();
-    let mut seen_reasons = BTreeSet::new();
-    let mut first = true;
+    let mut listing = Listing {
+        args,
+        filter,
+        counts: Counts::new(),
+        seen_reasons: BTreeSet::new(),
+        first: true,
+    };
     if args.json {
         // Streamed: the records of a large bucket never sit in memory together.
         print_raw("{\"records\":[");
     }
-    let listing = scanner.list(&ErrorKind::ALL).await.map_err(|e| e.to_string())?;
-    for (_, kind, listed) in &listing.entries {
+    let objects = scanner.list(&ErrorKind::ALL).await.map_err(|e| e.to_string())?;
+    for (_, kind, listed) in &objects.entries {
         let object = scanner
-            .read(&listing, *kind, listed)
+            .read(&objects, *kind, listed)
             .await
             .map_err(|e| e.to_string())?;
         for record in &object.records {
-            seen_reasons.insert(record.reason.as_str().to_owned());
-            if !filter.matches(record) {
-                continue;
-            }
-            *counts
-                .entry(record.stage.name().to_owned())
-                .or_default()
-                .entry(record.reason.as_str().to_owned())
-                .or_insert(0) += 1;
-            if args.json {
-                let json = RecordJson {
-                    record,
-                    with_raw: args.raw,
-                };
-                let text = serde_json::to_string(&json).map_err(|e| e.to_string())?;
-                print_raw(&format!("{}{text}", if first { "" } else { "," }));
-                first = false;
-            } else if args.records {
-                print_row(record, args.raw);
-            }
+            listing.record(record)?;
         }
     }
+    if let Some(alerts) = alerts {
+        let everything = metrics_local::recover::Filter::default();
+        for (_, _, record) in crate::recover_alerts::selected(alerts, &everything).await? {
+            listing.record(&record)?;
+        }
+    }
+    let Listing {
+        counts, seen_reasons, ..
+    } = listing;
     for reason in &filter.reasons {
         if !seen_reasons.contains(reason) {
             let present: Vec<&str> = seen_reasons.iter().map(String::as_str).collect();

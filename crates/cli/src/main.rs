@@ -16,6 +16,7 @@ mod mappings;
 mod output;
 mod query;
 mod recover;
+mod recover_alerts;
 mod replay;
 mod replay_deployed;
 mod run;

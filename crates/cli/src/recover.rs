@@ -39,6 +39,10 @@ pub struct SourceArgs {
     /// `metadata.environment` of every event.
     #[arg(long, default_value = "local")]
     pub environment: String,
+    /// With `--bucket`: the deployed alerts table (the stack's alerts table output), for the
+    /// webhook notifications that were dead lettered (stage `alerts`).
+    #[arg(long, value_name = "TABLE")]
+    pub alerts_table: Option<String>,
 }
 
 #[derive(Debug, Args)]

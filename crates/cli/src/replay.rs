@@ -52,6 +52,9 @@ pub struct ReplayArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Alert notifications may go to a receiver on http://127.0.0.1:<port>/… (local only).
+    #[arg(long)]
+    allow_local_webhooks: bool,
 }
 
 pub fn run(args: ReplayArgs) -> ExitCode {
@@ -83,7 +86,30 @@ async fn replay_all(args: &ReplayArgs) -> Result<ReplaySummary, String> {
         return Err("--redrive redrives the deployed stack's queues: it needs --bucket".into());
     }
     let (checker, rules) = args.source.enricher().await?;
-    match args.source.open().await? {
+    let source = args.source.open().await?;
+    let alerts = crate::recover_alerts::alert_store(&args.source, &source).await?;
+    let mut summary = replay_records(args, &plan, source, &checker, rules).await?;
+    if let Some(alerts) = alerts
+        && !args.redrive_only
+    {
+        let policy = metrics_alerts::UrlPolicy {
+            allow_local_http: args.allow_local_webhooks,
+        };
+        crate::recover_alerts::replay(alerts.as_ref(), &plan.filter, policy, args.dry_run, &mut summary)
+            .await?;
+    }
+    Ok(summary)
+}
+
+/// The bucket's records (and, with `--bucket`, the `--redrive` queues).
+async fn replay_records(
+    args: &ReplayArgs,
+    plan: &ReplayPlan,
+    source: Source,
+    checker: &metrics_enrich::Enricher,
+    rules: metrics_mapping::RuleSet,
+) -> Result<ReplaySummary, String> {
+    match source {
         Source::Local { state, bucket } => {
             // The pipeline's own transformer: the scan's re-check keeps its own.
             let (enricher, _) = args.source.enricher().await?;
@@ -99,7 +125,7 @@ async fn replay_all(args: &ReplayArgs) -> Result<ReplaySummary, String> {
             )
             .without_keeping_rejected_input();
             let mut target = LocalTarget { pipeline };
-            let summary = run_replay(&bucket, &checker, &mut target, &plan).await?;
+            let summary = run_replay(&bucket, checker, &mut target, plan).await?;
             let (_, _, mut forward) = target.pipeline.finish().await.map_err(|e| e.to_string())?;
             forward
                 .flush()
@@ -116,7 +142,7 @@ async fn replay_all(args: &ReplayArgs) -> Result<ReplaySummary, String> {
                 empty
             } else {
                 let mut target = crate::replay_deployed::target(args.stream.as_deref(), &s3).await?;
-                run_replay(&s3, &checker, &mut target, &plan).await?
+                run_replay(&s3, checker, &mut target, plan).await?
             };
             // A queue that cannot be redriven is reported beside the records' summary, which
             // says what was already sent.

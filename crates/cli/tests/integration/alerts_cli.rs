@@ -26,10 +26,11 @@ struct Received {
     body: Bytes,
 }
 
-/// A webhook receiver on 127.0.0.1, answering 200 to every POST /hook.
+/// A webhook receiver on 127.0.0.1, answering 200 to every POST /hook (503 while `down`).
 struct Receiver {
     port: u16,
     received: Arc<Mutex<Vec<Received>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -42,11 +43,17 @@ impl Receiver {
             .unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&received);
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let is_down = Arc::clone(&down);
         let app = axum::Router::new().route(
             "/hook",
             post(move |headers: HeaderMap, body: Bytes| {
                 let log = Arc::clone(&log);
+                let is_down = Arc::clone(&is_down);
                 async move {
+                    if is_down.load(std::sync::atomic::Ordering::SeqCst) {
+                        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down");
+                    }
                     let text = |n: &str| {
                         headers
                             .get(n)
@@ -60,7 +67,7 @@ impl Receiver {
                         signature: text("webhook-signature"),
                         body,
                     });
-                    "ok"
+                    (axum::http::StatusCode::OK, "ok")
                 }
             }),
         );
@@ -74,6 +81,7 @@ impl Receiver {
         Receiver {
             port,
             received,
+            down,
             _runtime: runtime,
         }
     }
@@ -181,36 +189,38 @@ fn verifies(received: &Received, secret: &Secret) -> bool {
     .is_ok()
 }
 
+/// Creates, through `serve`'s API as acme-prod, an alert on findings uploaded in a day above 0
+/// that posts to `receiver`: its id and the signing secret the API returned.
+fn create_alert(state: &State, receiver: &Receiver) -> (String, Secret) {
+    let serve = Serve::start(state);
+    let (status, token) = serve.request("GET", "/local/token?tenant=acme-prod", None, None);
+    assert_eq!(status, 200, "{token}");
+    let token = token["token"].as_str().unwrap().to_owned();
+    let alert = json!({
+        "name": "Findings uploaded in a day",
+        "metric": "findings_upload_completed",
+        "window": "1d",
+        "condition": {"type": "above", "threshold": 0},
+        "url": format!("http://127.0.0.1:{}/hook", receiver.port)
+    });
+    let (status, created) = serve.request("POST", "/v1/alerts", Some(&token), Some(&alert));
+    assert_eq!(status, 201, "{created}");
+    let (status, listed) = serve.request("GET", "/v1/alerts", Some(&token), None);
+    assert_eq!(status, 200);
+    assert!(!listed.to_string().contains(created["secret"].as_str().unwrap()));
+    (
+        created["id"].as_str().unwrap().to_owned(),
+        Secret::new(created["secret"].as_str().unwrap()),
+    )
+}
+
 #[test]
 fn acceptance_an_alert_created_through_the_api_fires_once_signed_and_resolves_once() {
     let state = State::new("alerts");
     let run = metrics_lake(&["run", "--sample-events", "3000", "--state-dir", state.arg()]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let receiver = Receiver::start();
-
-    // Create the alert through the API, as acme-prod: findings uploaded in a day, above 0.
-    let (id, secret) = {
-        let serve = Serve::start(&state);
-        let (status, token) = serve.request("GET", "/local/token?tenant=acme-prod", None, None);
-        assert_eq!(status, 200, "{token}");
-        let token = token["token"].as_str().unwrap().to_owned();
-        let alert = json!({
-            "name": "Findings uploaded in a day",
-            "metric": "findings_upload_completed",
-            "window": "1d",
-            "condition": {"type": "above", "threshold": 0},
-            "url": format!("http://127.0.0.1:{}/hook", receiver.port)
-        });
-        let (status, created) = serve.request("POST", "/v1/alerts", Some(&token), Some(&alert));
-        assert_eq!(status, 201, "{created}");
-        let (status, listed) = serve.request("GET", "/v1/alerts", Some(&token), None);
-        assert_eq!(status, 200);
-        assert!(!listed.to_string().contains(created["secret"].as_str().unwrap()));
-        (
-            created["id"].as_str().unwrap().to_owned(),
-            Secret::new(created["secret"].as_str().unwrap()),
-        )
-    };
+    let (id, secret) = create_alert(&state, &receiver);
 
     // Friday 2026-11-20 at noon: the sample has uploads in the day before, so it fires.
     let report = evaluate(&state, "2026-11-20T12:00:00Z");
@@ -300,4 +310,100 @@ fn alerts_test_sends_a_signed_test_notification_and_changes_nothing() {
     let (_, one) = serve.request("GET", &format!("/v1/alerts/{id}"), Some(&token), None);
     assert_eq!(one["state"]["status"], "ok");
     assert_eq!(one["state"]["last_evaluated_ms"], Value::Null);
+}
+
+/// A receiver that is down: the firing notification is dead lettered; `metrics-lake errors`
+/// lists it under the `alerts` stage; once the receiver is back, `replay` delivers it once,
+/// with the same webhook-id and a valid signature, and a second replay sends nothing.
+#[test]
+fn a_dead_lettered_notification_is_listed_and_replayed_once_the_receiver_is_back() {
+    let state = State::new("alerts-replay");
+    let run = metrics_lake(&["run", "--sample-events", "3000", "--state-dir", state.arg()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let receiver = Receiver::start();
+    let (id, secret) = create_alert(&state, &receiver);
+    receiver.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let output = metrics_lake(&[
+        "alerts",
+        "evaluate",
+        "--now",
+        "2026-11-20T12:00:00Z",
+        "--allow-local-webhooks",
+        "--json",
+        "--state-dir",
+        state.arg(),
+    ]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["dead_lettered"], 1, "{report}");
+
+    let errors = metrics_lake(&[
+        "errors",
+        "--stage",
+        "alerts",
+        "--json",
+        "--raw",
+        "--state-dir",
+        state.arg(),
+    ]);
+    assert!(
+        errors.status.success(),
+        "{}",
+        String::from_utf8_lossy(&errors.stderr)
+    );
+    let errors: Value = serde_json::from_slice(&errors.stdout).unwrap();
+    let records = errors["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{errors}");
+    assert_eq!(records[0]["stage"], "alerts");
+    assert_eq!(records[0]["reason"], "receiver_failed");
+    assert_eq!(records[0]["tenant_id"], "acme-prod");
+    assert_eq!(records[0]["source"], format!("{id}.1.firing"));
+    assert!(records[0]["raw"].as_str().unwrap().contains("alert.firing"));
+
+    receiver.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let replay = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "replay",
+            "--stage",
+            "alerts",
+            "--allow-local-webhooks",
+            "--json",
+            "--state-dir",
+            state.arg(),
+        ];
+        args.extend_from_slice(extra);
+        let output = metrics_lake(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let dry = replay(&["--dry-run"]);
+    assert_eq!(dry["outcomes"], json!({"would_replay": 1}), "{dry}");
+    assert!(receiver.received().is_empty());
+    let first = replay(&[]);
+    assert_eq!(first["outcomes"], json!({"delivered": 1}), "{first}");
+    assert_eq!(first["accounting"]["balanced"], true);
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, format!("{id}.1.firing"));
+    assert!(verifies(&got[0], &secret));
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["type"], "alert.firing");
+
+    let second = replay(&[]);
+    assert_eq!(second["outcomes"], json!({"duplicate": 1}), "{second}");
+    assert_eq!(receiver.received().len(), 1, "nothing is sent twice");
+    let pending = metrics_lake(&[
+        "errors",
+        "--stage",
+        "alerts",
+        "--pending",
+        "--json",
+        "--state-dir",
+        state.arg(),
+    ]);
+    let pending: Value = serde_json::from_slice(&pending.stdout).unwrap();
+    assert!(pending["records"].as_array().unwrap().is_empty(), "{pending}");
 }

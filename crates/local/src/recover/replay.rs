@@ -104,6 +104,13 @@ impl ReplaySummary {
         self.outcomes.merge(outcomes);
     }
 
+    /// Counts one more selected record replayed outside the bucket (an alert notification).
+    pub fn add_record(&mut self, outcome: Outcome) {
+        self.selected += 1;
+        self.outcomes.add(outcome, 1);
+        self.close();
+    }
+
     fn close(&mut self) {
         let total = self.outcomes.total();
         self.accounting = ReplayAccounting {

@@ -24,7 +24,7 @@ pub struct Filter {
 /// A filter value that cannot select anything.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    #[error("unknown stage {0:?}: expected one of rules, enrich, writer, forwarder")]
+    #[error("unknown stage {0:?}: expected one of rules, enrich, writer, forwarder, alerts")]
     UnknownStage(String),
     #[error("{0:?} is not a reason code (codes are snake_case, like unknown_tenant)")]
     NotAReasonCode(String),
