@@ -174,6 +174,7 @@ export class MetricsLakeStack extends Stack {
       bucket: this.storage.bucket,
       deliveryStream: this.ingest.deliveryStream,
       tenantsTable: this.tenants.table,
+      alertsTable: this.alerts.table,
       queueDeadLetterQueues: [
         { dlq: fns.writerQueue.deadLetterQueue, sources: [fns.writerQueue.queue] },
         { dlq: fns.forwarderQueue.deadLetterQueue, sources: [fns.forwarderQueue.queue] },

@@ -77,6 +77,12 @@ describe('the replay operator policy', () => {
     assert.deepEqual(statement('ListErrorsAndMarks').Condition.StringLike['s3:prefix'], ['Error/*', 'Replayed/*', 'State/replay/*', 'State/origins/*']);
   });
 
+  it('reads and redelivers alert notifications in the alerts table only', () => {
+    const alerts = statement('RedeliverAlertNotifications');
+    assert.deepEqual(list(alerts.Action).sort(), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan']);
+    assert.match(text(alerts.Resource), new RegExp(logicalId(s, stack.alerts.table)));
+  });
+
   it('puts records back into the delivery stream and reads the tenant directory', () => {
     assert.deepEqual(list(statement('PutRecordsBack').Action), ['firehose:PutRecordBatch']);
     assert.match(text(statement('PutRecordsBack').Resource), new RegExp(logicalId(s, stack.ingest.deliveryStream)));

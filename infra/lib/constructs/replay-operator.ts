@@ -2,7 +2,8 @@
 // managed policy an operator attaches to whoever runs them (docs/recovery.md): read the
 // bucket's error objects and write replay objects and marks, put records back into the
 // delivery stream, read the tenant directory for the re-check, and redrive the dead-letter
-// queues. Nothing here touches the store: replayed records reach it through the writer.
+// queues, and redeliver dead-lettered alert notifications. Nothing here touches the store:
+// replayed records reach it through the writer.
 
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -20,6 +21,8 @@ export interface ReplayOperatorProps {
   readonly bucket: s3.IBucket;
   readonly deliveryStream: firehose.IDeliveryStream;
   readonly tenantsTable: dynamodb.ITable;
+  /** The alerts table: dead-lettered notifications are read there and redelivered. */
+  readonly alertsTable: dynamodb.ITable;
   /** DLQs of SQS queues: redriven with StartMessageMoveTask back to `sources`. */
   readonly queueDeadLetterQueues: { dlq: sqs.IQueue; sources: sqs.IQueue[] }[];
   /** DLQs of EventBridge targets: each message is sent again to one of `targets`. */
@@ -67,6 +70,15 @@ export class ReplayOperator extends Construct {
         resources: [props.tenantsTable.tableArn],
       }),
     ];
+    // errors/replay --alerts-table: every alert (a scan), its events (a query), and the
+    // redelivery recorded as a new event.
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'RedeliverAlertNotifications',
+        actions: ['dynamodb:Scan', 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem'],
+        resources: [props.alertsTable.tableArn],
+      }),
+    );
     const dlqs = [...props.queueDeadLetterQueues.map((q) => q.dlq), ...props.targetDeadLetterQueues.map((q) => q.dlq)];
     statements.push(
       new iam.PolicyStatement({
