@@ -5,8 +5,13 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
+use metrics_alerts::store::StoreFuture;
 use metrics_alerts::store::dynamodb::{DynamoAlertStore, create_table};
-use metrics_alerts::{AlertEvent, AlertState, AlertStore, Evaluator, EvaluatorSettings, StoreError};
+use metrics_alerts::{
+    Alert, AlertDefinition, AlertEvent, AlertState, AlertStore, Evaluator, EvaluatorSettings, StoreError,
+    StoredAlert,
+};
+use metrics_http::Secret;
 use metrics_testkit::Moto;
 use serde_json::json;
 
@@ -125,9 +130,92 @@ async fn state_writes_are_conditional_and_due_alerts_come_from_the_index() {
     assert!(store.events("globex", &a.id, 10).await.unwrap().is_empty());
 }
 
+/// The DynamoDB store with its writes taken one at a time. DynamoDB applies a conditional
+/// write to an item atomically; moto checks the condition and then writes without a lock, so
+/// two concurrent requests can both pass the check (the overlapping test then fails at
+/// random under load). Taking the writes one at a time gives moto DynamoDB's guarantee; the
+/// reads, the decisions and the races between evaluators stay as they are.
+#[derive(Debug)]
+struct OneWriteAtATime {
+    inner: Arc<DynamoAlertStore>,
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl AlertStore for OneWriteAtATime {
+    fn create<'a>(&'a self, alert: &'a Alert, secret: &'a Secret, max: usize) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let _one = self.writes.lock().await;
+            self.inner.create(alert, secret, max).await
+        })
+    }
+
+    fn get<'a>(&'a self, tenant: &'a str, id: &'a str) -> StoreFuture<'a, Option<StoredAlert>> {
+        self.inner.get(tenant, id)
+    }
+
+    fn list<'a>(&'a self, tenant: &'a str) -> StoreFuture<'a, Vec<StoredAlert>> {
+        self.inner.list(tenant)
+    }
+
+    fn list_all(&self) -> StoreFuture<'_, Vec<StoredAlert>> {
+        self.inner.list_all()
+    }
+
+    fn update<'a>(
+        &'a self,
+        tenant: &'a str,
+        id: &'a str,
+        definition: &'a AlertDefinition,
+        updated_ms: i64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let _one = self.writes.lock().await;
+            self.inner.update(tenant, id, definition, updated_ms).await
+        })
+    }
+
+    fn delete<'a>(&'a self, tenant: &'a str, id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let _one = self.writes.lock().await;
+            self.inner.delete(tenant, id).await
+        })
+    }
+
+    fn due(&self, at_ms: i64, wall_ms: i64, limit: usize) -> StoreFuture<'_, Vec<StoredAlert>> {
+        self.inner.due(at_ms, wall_ms, limit)
+    }
+
+    fn write_state<'a>(
+        &'a self,
+        tenant: &'a str,
+        id: &'a str,
+        expected_version: u64,
+        state: &'a AlertState,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let _one = self.writes.lock().await;
+            self.inner.write_state(tenant, id, expected_version, state).await
+        })
+    }
+
+    fn add_event<'a>(&'a self, tenant: &'a str, id: &'a str, event: &'a AlertEvent) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let _one = self.writes.lock().await;
+            self.inner.add_event(tenant, id, event).await
+        })
+    }
+
+    fn events<'a>(&'a self, tenant: &'a str, id: &'a str, limit: usize) -> StoreFuture<'a, Vec<AlertEvent>> {
+        self.inner.events(tenant, id, limit)
+    }
+}
+
 #[tokio::test]
 async fn overlapping_evaluations_over_dynamodb_send_a_transition_once() {
-    let store = store("alerts-overlap").await;
+    let store = Arc::new(OneWriteAtATime {
+        inner: store("alerts-overlap").await,
+        writes: tokio::sync::Mutex::new(()),
+    });
     let receiver = Receiver::start().await;
     let a = alert("acme-prod", &receiver.url("/hook"), json!({}));
     let secret = metrics_alerts::signing::new_secret().unwrap();
