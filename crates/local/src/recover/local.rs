@@ -61,6 +61,7 @@ impl ReplayTarget for LocalTarget {
         }
         // Everything pushed is processed and stored before the object counts as replayed.
         self.pipeline.flush().await.map_err(bucket)?;
+        self.flush_outbox()?;
         // A stage that could not finish an object (the forwarder past its deadline, a dead
         // letter not written): nothing of this error object counts as replayed.
         if let Some(failure) = self.pipeline.summary().stage_errors.get(failures_before) {
@@ -77,11 +78,23 @@ impl ReplayTarget for LocalTarget {
         for (destination, lines) in routed.forwarder {
             outcomes.merge(&self.send_to_forwarder(object, destination, &lines).await?);
         }
+        self.flush_outbox()?;
         Ok(outcomes)
     }
 }
 
 impl LocalTarget {
+    /// Writes out the outbox's buffered requests: an object counts as replayed (and a resumed
+    /// replay skips it) only once what it forwarded is on disk.
+    fn flush_outbox(&mut self) -> Result<(), ReplayError> {
+        let (_, _, forward) = self.pipeline.stages_mut();
+        forward.flush().map_err(|e| ReplayError::Stage {
+            stage: "forwarder",
+            reason: ReasonCode::new("outbox_write_failed"),
+            message: e.to_string(),
+        })
+    }
+
     async fn send_to_writer(
         &mut self,
         object: &ErrorObject,
