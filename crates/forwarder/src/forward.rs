@@ -336,11 +336,21 @@ impl<'a> Parsed<'a> {
     }
 }
 
-/// Every destination's batches, built on a thread each when there are several.
+/// Below this many events a chunk's batches are built on the calling thread: starting a thread
+/// costs more than building a few events' requests (the local pipeline forwards tens of
+/// thousands of small objects, and spent most of its time starting threads).
+const PARALLEL_BUILD_MIN_EVENTS: usize = 256;
+
+/// Every destination's batches, built on a thread each when there are several and the chunk
+/// is large enough to pay for the threads.
 fn build_all(destinations: &[(usize, &dyn Destination)], events: &[UnifiedEvent<'_>]) -> Vec<Built> {
     match destinations {
         [] => Vec::new(),
         [(_, only)] => vec![only.build_batches(events)],
+        _ if events.len() < PARALLEL_BUILD_MIN_EVENTS => destinations
+            .iter()
+            .map(|(_, d)| d.build_batches(events))
+            .collect(),
         [(_, first), rest @ ..] => std::thread::scope(|scope| {
             let others: Vec<_> = rest
                 .iter()
