@@ -31,14 +31,7 @@ pub struct ErrorsArgs {
 }
 
 pub fn run(args: ErrorsArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            err(format!("error: cannot start the runtime: {e}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(list(&args)) {
+    match crate::runtime::block_on(list(&args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             err(format!("error: {message}"));
@@ -51,7 +44,7 @@ async fn list(args: &ErrorsArgs) -> Result<(), String> {
     let filter = args.filter.filter().map_err(|e| e.to_string())?;
     let (enricher, _) = args.source.enricher().await?;
     let source = args.source.open().await?;
-    let alerts = crate::recover_alerts::alert_store(&args.source, &source).await?;
+    let alerts = crate::recover_alerts::alert_store(&args.source, &source)?;
     let alerts = alerts.as_deref();
     match &source {
         Source::Local { bucket, .. } => {
@@ -62,7 +55,7 @@ async fn list(args: &ErrorsArgs) -> Result<(), String> {
             };
             print(args, &filter, &scanner, alerts).await
         }
-        Source::Deployed(s3) => {
+        Source::Deployed { objects: s3, .. } => {
             let scanner = Scanner {
                 objects: s3,
                 enricher: &enricher,

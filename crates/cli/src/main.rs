@@ -20,6 +20,7 @@ mod recover_alerts;
 mod replay;
 mod replay_deployed;
 mod run;
+mod runtime;
 mod sample;
 mod serve;
 mod state;

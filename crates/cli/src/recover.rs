@@ -109,8 +109,16 @@ impl FilterArgs {
 /// Where the failed records are.
 #[derive(Debug)]
 pub enum Source {
-    Local { state: StateDir, bucket: LocalBucket },
-    Deployed(S3Objects),
+    Local {
+        state: StateDir,
+        bucket: LocalBucket,
+    },
+    /// The deployed bucket, and the AWS SDK configuration (loaded once) every other client of
+    /// the command is built from.
+    Deployed {
+        objects: S3Objects,
+        sdk: Box<aws_config::SdkConfig>,
+    },
 }
 
 impl SourceArgs {
@@ -120,8 +128,11 @@ impl SourceArgs {
                 let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .load()
                     .await;
-                let client = metrics_objects::s3_client(&sdk);
-                Ok(Source::Deployed(S3Objects::new(client, name.clone())))
+                let objects = S3Objects::new(metrics_objects::s3_client(&sdk), name.clone());
+                Ok(Source::Deployed {
+                    objects,
+                    sdk: Box::new(sdk),
+                })
             }
             None => {
                 if !self.state.state_dir.join("bucket").is_dir() {

@@ -20,7 +20,7 @@ use crate::recover::{Source, SourceArgs};
 
 /// Where the alerts are, if anywhere: the local alert store when the state directory has one,
 /// the deployed table when `--alerts-table` names it.
-pub async fn alert_store(args: &SourceArgs, source: &Source) -> Result<Option<Arc<dyn AlertStore>>, String> {
+pub fn alert_store(args: &SourceArgs, source: &Source) -> Result<Option<Arc<dyn AlertStore>>, String> {
     match (source, &args.alerts_table) {
         (Source::Local { state, .. }, _) => {
             let path = state.alerts_path();
@@ -30,14 +30,11 @@ pub async fn alert_store(args: &SourceArgs, source: &Source) -> Result<Option<Ar
             let store = SqliteAlertStore::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             Ok(Some(Arc::new(store)))
         }
-        (Source::Deployed(_), Some(table)) => {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await;
-            let client = aws_sdk_dynamodb::Client::new(&sdk);
+        (Source::Deployed { sdk, .. }, Some(table)) => {
+            let client = aws_sdk_dynamodb::Client::new(sdk);
             Ok(Some(Arc::new(DynamoAlertStore::new(client, table.clone()))))
         }
-        (Source::Deployed(_), None) => Ok(None),
+        (Source::Deployed { .. }, None) => Ok(None),
     }
 }
 

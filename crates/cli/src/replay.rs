@@ -58,14 +58,7 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            err(format!("error: cannot start the runtime: {e}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(replay_all(&args)) {
+    match crate::runtime::block_on(replay_all(&args)) {
         Ok(summary) => report(&args, &summary),
         Err(message) => {
             err(format!("error: {message}"));
@@ -87,7 +80,7 @@ async fn replay_all(args: &ReplayArgs) -> Result<ReplaySummary, String> {
     }
     let (checker, rules) = args.source.enricher().await?;
     let source = args.source.open().await?;
-    let alerts = crate::recover_alerts::alert_store(&args.source, &source).await?;
+    let alerts = crate::recover_alerts::alert_store(&args.source, &source)?;
     let mut summary = replay_records(args, &plan, source, &checker, rules).await?;
     if let Some(alerts) = alerts
         && !args.redrive_only
@@ -132,7 +125,7 @@ async fn replay_records(
                 .map_err(|e| format!("writing the outbox index: {e}"))?;
             Ok(summary)
         }
-        Source::Deployed(s3) => {
+        Source::Deployed { objects: s3, sdk } => {
             let mut summary = if args.redrive_only {
                 let mut empty = ReplaySummary {
                     dry_run: args.dry_run,
@@ -141,13 +134,13 @@ async fn replay_records(
                 empty.accounting.balanced = true;
                 empty
             } else {
-                let mut target = crate::replay_deployed::target(args.stream.as_deref(), &s3).await?;
+                let mut target = crate::replay_deployed::target(args.stream.as_deref(), &s3, &sdk);
                 run_replay(&s3, checker, &mut target, plan).await?
             };
             // A queue that cannot be redriven is reported beside the records' summary, which
             // says what was already sent.
             let (queues, errors) =
-                crate::replay_deployed::redrive_queues(&args.redrive, &rules, args.dry_run).await;
+                crate::replay_deployed::redrive_queues(&args.redrive, &rules, args.dry_run, &sdk).await;
             summary.queues = queues;
             summary.errors.extend(errors);
             Ok(summary)

@@ -87,14 +87,7 @@ enum Policy {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            err(format!("error: cannot start the runtime: {e}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run_pipeline(&args)) {
+    match crate::runtime::block_on(run_pipeline(&args)) {
         Ok((summary, elapsed)) => report(&args, &summary, elapsed),
         Err(message) => {
             err(format!("error: {message}"));

@@ -6,40 +6,27 @@
 //! object, which the writer's own code then stores.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use aws_sdk_firehose::types::{DeliveryStreamType, ExtendedS3DestinationConfiguration};
 use metrics_testkit::Moto;
 use metrics_testkit::s3::{get, keys, put};
 use serde_json::Value;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use crate::recover_cli::{json, repo_root};
 
+/// The command against the shared moto server, with test credentials.
 fn metrics_lake(args: &[&str]) -> Output {
     let moto = Moto::shared();
-    Command::new(env!("CARGO_BIN_EXE_metrics-lake"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_REGION", metrics_testkit::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .current_dir(repo_root())
-        .output()
-        .expect("the binary runs")
-}
-
-fn json(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "exit {:?}: {}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr),
-        String::from_utf8_lossy(&output.stdout)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    crate::recover_cli::metrics_lake(
+        args,
+        &[
+            ("AWS_ENDPOINT_URL", moto.endpoint()),
+            ("AWS_REGION", metrics_testkit::REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    )
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {

@@ -7,20 +7,21 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn metrics_lake(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn metrics_lake(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_metrics-lake"))
         .args(args)
+        .env_remove("AWS_PROFILE")
         .envs(env.iter().copied())
         .current_dir(repo_root())
         .output()
         .expect("the binary runs")
 }
 
-fn json(output: &Output) -> Value {
+pub(crate) fn json(output: &Output) -> Value {
     assert!(
         output.status.success(),
         "exit {:?}: {}{}",
