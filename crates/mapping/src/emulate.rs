@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::value::RawValue;
 
 use crate::model::DEFAULT_EVENT_BUS;
-use crate::path::object_entry;
+use crate::path::EventView;
 use crate::pattern::Mismatch;
 use crate::render::Rule;
 use crate::transform::{CompiledTransformer, RuleContext};
@@ -28,19 +28,34 @@ impl CompiledRule {
     /// The rule's output for `event`, or why its pattern does not match.
     pub fn evaluate(&self, event: &RawValue, ingestion_time: EventTime) -> Result<Vec<u8>, Mismatch> {
         self.rule.pattern.matches(event)?;
+        Ok(self.deliver(&EventView::new(event), ingestion_time))
+    }
+
+    /// The rule's output when its pattern matches `event` (the reason of a mismatch is not
+    /// worked out: see [`CompiledRule::evaluate`]).
+    pub(crate) fn output(&self, event: &EventView<'_>, ingestion_time: EventTime) -> Option<Vec<u8>> {
+        self.rule
+            .pattern
+            .is_match(event)
+            .then(|| self.deliver(event, ingestion_time))
+    }
+
+    /// The target input for an event that matched.
+    fn deliver(&self, event: &EventView<'_>, ingestion_time: EventTime) -> Vec<u8> {
         let context = RuleContext {
             rule_name: self.rule.metric_name.clone(),
             rule_arn: rule_arn(&self.rule, event),
             ingestion_time: ingestion_time.to_rfc3339(),
         };
-        Ok(self.transformer.apply(event, &context))
+        self.transformer.apply_in(event, &context)
     }
 }
 
 /// What EventBridge would name this rule's ARN, from the event's own region and account.
-fn rule_arn(rule: &Rule, event: &RawValue) -> String {
+fn rule_arn(rule: &Rule, event: &EventView<'_>) -> String {
     let envelope = |key: &str| {
-        object_entry(event, key)
+        event
+            .get(key)
             .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
             .unwrap_or_default()
     };

@@ -174,10 +174,17 @@ impl RuleSet {
     /// The outputs of the rules that match one EventBridge event, in file order: what
     /// EventBridge delivers to Firehose, the wrapped event ([`Mapping::map_record`] maps it).
     pub fn apply(&self, event: &[u8], ingestion_time: EventTime) -> Result<Vec<Match<'_>>, EventError> {
+        let event = path::EventView::new(emulate::parse_envelope(event)?);
         Ok(self
-            .evaluate(event, ingestion_time)?
-            .into_iter()
-            .filter_map(|e| e.outcome.ok().map(|output| Match { rule: e.rule, output }))
+            .rules
+            .iter()
+            .filter_map(|r| {
+                let output = r.output(&event, ingestion_time)?;
+                Some(Match {
+                    rule: &r.rule,
+                    output,
+                })
+            })
             .collect())
     }
 }

@@ -104,8 +104,20 @@ impl EventPath {
     /// The value at this path, or `None` when any step is absent or has the wrong shape
     /// (a key on a non-object, an index on a non-array or past its end).
     pub fn resolve<'a>(&self, root: &'a RawValue) -> Option<&'a RawValue> {
+        self.resolve_from(root, &self.segments)
+    }
+
+    /// [`EventPath::resolve`] on an event whose top level is already read.
+    pub(crate) fn resolve_in<'a>(&self, event: &EventView<'a>) -> Option<&'a RawValue> {
+        match self.segments.split_first() {
+            Some((Segment::Key(key), rest)) => self.resolve_from(event.get(key)?, rest),
+            _ => self.resolve(event.raw()),
+        }
+    }
+
+    fn resolve_from<'a>(&self, root: &'a RawValue, segments: &[Segment]) -> Option<&'a RawValue> {
         let mut current = root;
-        for segment in &self.segments {
+        for segment in segments {
             current = match segment {
                 Segment::Key(key) => object_entry(current, key)?,
                 Segment::Index(i) => array_items(current)?.get(*i).copied()?,
@@ -118,6 +130,36 @@ impl EventPath {
 impl fmt::Display for EventPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+/// One event's top-level members, read once: every rule looks up `source`, `detail-type`,
+/// `detail`, `region`… in the same event, and reading the envelope again for each lookup was
+/// most of the emulation's time.
+#[derive(Debug)]
+pub(crate) struct EventView<'a> {
+    raw: &'a RawValue,
+    top: RawObject<'a>,
+}
+
+impl<'a> EventView<'a> {
+    /// `raw` is a JSON object (an empty view otherwise: every lookup finds nothing).
+    pub(crate) fn new(raw: &'a RawValue) -> EventView<'a> {
+        let top = if raw.get().starts_with('{') {
+            serde_json::from_str(raw.get()).unwrap_or_default()
+        } else {
+            RawObject::default()
+        };
+        EventView { raw, top }
+    }
+
+    pub(crate) fn raw(&self) -> &'a RawValue {
+        self.raw
+    }
+
+    /// The value of a top-level member, as [`object_entry`] finds it.
+    pub(crate) fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.top.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 }
 

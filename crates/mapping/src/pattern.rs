@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::path::{array_items, object_entry};
+use crate::path::{EventView, array_items, object_entry};
 
 /// Operators the file accepts, in the words of the error messages.
 pub const OPERATORS: &str = "exact values, prefix, anything-but, exists and numeric";
@@ -366,8 +366,9 @@ impl Pattern {
 
     /// Whether `event` matches; on a mismatch, the first filter that failed.
     pub fn matches(&self, event: &RawValue) -> Result<(), Mismatch> {
+        let event = EventView::new(event);
         for (path, matchers) in self.flatten() {
-            let leaves = leaves_at(event, &path);
+            let leaves = leaves_at(&event, &path);
             if !matchers.iter().any(|m| m.matches(&leaves)) {
                 return Err(Mismatch {
                     field: path.join("."),
@@ -378,6 +379,37 @@ impl Pattern {
         }
         Ok(())
     }
+}
+
+impl Pattern {
+    /// [`Pattern::matches`] without the reason, for the hot path: `source` and `detail-type`
+    /// first (they tell most rules apart), nothing allocated for a rule that does not match.
+    pub(crate) fn is_match(&self, event: &EventView<'_>) -> bool {
+        let top = |key: &str, matchers: &[Matcher]| {
+            let leaves = leaves_below(event.get(key).into_iter().collect());
+            matchers.iter().any(|m| m.matches(&leaves))
+        };
+        top("source", &self.source)
+            && top("detail-type", &self.detail_type)
+            && fields_match(&self.detail, event.get("detail").into_iter().collect())
+    }
+}
+
+/// Whether every filter of `fields` matches below `values` (the objects the fields are in).
+fn fields_match(fields: &Fields, values: Vec<&RawValue>) -> bool {
+    fields.0.iter().all(|(key, node)| {
+        let below: Vec<&RawValue> = flatten_arrays(values.clone())
+            .into_iter()
+            .filter_map(|v| object_entry(v, key))
+            .collect();
+        match node {
+            Node::Matchers(matchers) => {
+                let leaves = leaves_below(below);
+                matchers.iter().any(|m| m.matches(&leaves))
+            }
+            Node::Nested(inner) => fields_match(inner, below),
+        }
+    })
 }
 
 fn is_lower_then_upper(first: Comparison, second: Comparison) -> bool {
@@ -503,15 +535,25 @@ fn json_number(leaf: &RawValue) -> Option<f64> {
 
 /// The leaf values at `path`: arrays anywhere along the way are flattened, objects are not
 /// leaves (EventBridge's `exists` works on leaves only).
-fn leaves_at<'a>(event: &'a RawValue, path: &[String]) -> Vec<&'a RawValue> {
-    let mut current = vec![event];
-    for key in path {
+fn leaves_at<'a>(event: &EventView<'a>, path: &[String]) -> Vec<&'a RawValue> {
+    let (mut current, rest): (Vec<&RawValue>, &[String]) = match path.split_first() {
+        Some((first, rest)) if event.raw().get().starts_with('{') => {
+            (event.get(first).into_iter().collect(), rest)
+        }
+        _ => (vec![event.raw()], path),
+    };
+    for key in rest {
         current = flatten_arrays(current)
             .into_iter()
             .filter_map(|v| object_entry(v, key))
             .collect();
     }
-    flatten_arrays(current)
+    leaves_below(current)
+}
+
+/// The scalar leaves of the values at a field: arrays flattened, objects left out.
+fn leaves_below(values: Vec<&RawValue>) -> Vec<&RawValue> {
+    flatten_arrays(values)
         .into_iter()
         .filter(|v| !v.get().starts_with('{'))
         .collect()

@@ -13,7 +13,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::path::{EventPath, PathError};
+use crate::path::{EventPath, EventView, PathError};
 use crate::source::Reserved;
 use metrics_schema::json::{RawObject, write_raw, write_str};
 
@@ -86,6 +86,11 @@ impl CompiledTransformer {
 
     /// The bytes EventBridge would deliver to the target for `event`.
     pub fn apply(&self, event: &RawValue, rule: &RuleContext) -> Vec<u8> {
+        self.apply_in(&EventView::new(event), rule)
+    }
+
+    /// [`CompiledTransformer::apply`] on an event whose top level is already read.
+    pub(crate) fn apply_in(&self, event: &EventView<'_>, rule: &RuleContext) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         for part in &self.parts {
             match part {
@@ -94,23 +99,23 @@ impl CompiledTransformer {
                     None => {} // no variable was created: the placeholder becomes nothing
                     Some(Value::Raw(raw)) => insert_raw(&mut out, raw, *in_string),
                     Some(Value::Text(text)) => insert_text(&mut out, &text, *in_string),
-                    Some(Value::EventWithoutDetail) => write_event_without_detail(&mut out, event),
+                    Some(Value::EventWithoutDetail) => write_event_without_detail(&mut out, event.raw()),
                 },
             }
         }
         out
     }
 
-    fn value_of<'e>(&self, name: &str, event: &'e RawValue, rule: &RuleContext) -> Option<Value<'e>> {
+    fn value_of<'e>(&self, name: &str, event: &EventView<'e>, rule: &RuleContext) -> Option<Value<'e>> {
         if let Some((_, path)) = self.paths.iter().find(|(n, _)| n == name) {
-            return path.resolve(event).map(Value::Raw);
+            return path.resolve_in(event).map(Value::Raw);
         }
         Some(match Reserved::from_name(name)? {
             Reserved::RuleArn => Value::Text(rule.rule_arn.clone()),
             Reserved::RuleName => Value::Text(rule.rule_name.clone()),
             Reserved::IngestionTime => Value::Text(rule.ingestion_time.clone()),
             Reserved::Event => Value::EventWithoutDetail,
-            Reserved::EventJson => Value::Raw(event),
+            Reserved::EventJson => Value::Raw(event.raw()),
         })
     }
 }

@@ -352,3 +352,92 @@ fn input_that_is_not_an_event_is_an_error_not_a_panic() {
     assert_eq!(rules.apply(b"[1, 2]", NOW).unwrap_err(), EventError::NotAnObject);
     assert_eq!(rules.apply(&[0xff, 0xfe], NOW).unwrap_err(), EventError::NotJson);
 }
+
+/// Rules with every operator, nested filters and overlapping patterns.
+const MIXED_RULES: &str = r#"
+[[metric]]
+name = "a"
+pattern = { source = ["s", { prefix = "x-" }], detail-type = ["t"], detail = { tenant_id = [{ exists = true }], state = ["on", 1, true] } }
+tenant_id = "$.detail.tenant_id"
+
+[[metric]]
+name = "b"
+pattern = { source = ["s"], detail-type = [{ anything-but = ["u"] }], detail = { n = [{ numeric = [">", 0, "<=", 10] }], o = { k = [{ exists = false }] } } }
+tenant_id = "$.detail.tenant_id"
+
+[[metric]]
+name = "c"
+pattern = { source = [{ anything-but = ["s"] }], detail-type = ["t", "u"] }
+tenant_id = "$.detail.tenant_id"
+"#;
+
+/// A JSON value of the kinds events carry, nested a little.
+fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-3i64..15).prop_map(|n| json!(n)),
+        prop_oneof![Just("on"), Just("off"), Just("s"), Just("x-y"), Just("t")].prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("k".to_owned()),
+                    Just("state".to_owned()),
+                    Just("n".to_owned())
+                ],
+                inner,
+                0..3
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// `apply` (the local run's path: the envelope read once, no reasons worked out) delivers
+    /// exactly what `evaluate` (with reasons) says matches.
+    #[test]
+    fn apply_delivers_what_evaluate_matches(
+        source in proptest::prop_oneof![proptest::strategy::Just("s"), proptest::strategy::Just("x-1"), proptest::strategy::Just("q")],
+        detail_type in proptest::prop_oneof![proptest::strategy::Just("t"), proptest::strategy::Just("u")],
+        fields in proptest::collection::btree_map(
+            proptest::prop_oneof![
+                proptest::strategy::Just("tenant_id".to_owned()),
+                proptest::strategy::Just("state".to_owned()),
+                proptest::strategy::Just("n".to_owned()),
+                proptest::strategy::Just("o".to_owned()),
+            ],
+            json_value(),
+            0..4,
+        ),
+        repeat_source in proptest::prelude::any::<bool>(),
+    ) {
+        let rules = RuleSet::from_toml(MIXED_RULES).unwrap();
+        let detail = serde_json::Value::Object(fields.into_iter().collect());
+        let mut event = format!(
+            r#"{{"id":"e","account":"1","region":"r","time":"2026-11-25T10:00:00Z","source":"{source}","detail-type":"{detail_type}","detail":{detail}}}"#
+        );
+        if repeat_source {
+            // A repeated key: the last value is the one that counts, for both paths.
+            event = event.replacen('{', r#"{"source":"q","#, 1);
+        }
+        let applied: Vec<(String, Vec<u8>)> = rules
+            .apply(event.as_bytes(), NOW)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.rule.metric_name.clone(), m.output))
+            .collect();
+        let evaluated: Vec<(String, Vec<u8>)> = rules
+            .evaluate(event.as_bytes(), NOW)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| Some((e.rule.metric_name.clone(), e.outcome.ok()?)))
+            .collect();
+        proptest::prop_assert_eq!(applied, evaluated);
+    }
+}

@@ -16,6 +16,12 @@
 //! Two tenants that differed only in case shared one table then; it becomes the table of the
 //! tenant that created it (write the other again from its source objects to separate them).
 //!
+//! Batches: a write is one transaction by default. A bulk loader (`metrics-lake run`) can ask
+//! for [`EmbeddedStore::batch_writes`]: writes then share one transaction, each in its own
+//! savepoint, committed every so many writes, by [`EmbeddedStore::commit`] and when the
+//! store is dropped. A transaction costs a WAL commit and a dozen lock calls, which is most of
+//! the time of a write of a few records; a batch keeps each write all-or-nothing.
+//!
 //! Semantics, as in Timestream: the primary key is (measure_name, time, ts_series), so writing
 //! the same record again is `AlreadyPresent` and a different value at the same identity is
 //! `Rejected { version_conflict }`; a name keeps its role and type (`schema_conflict`); a
@@ -33,13 +39,14 @@
 pub mod names;
 pub mod schema;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics_schema::TenantId;
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params, params_from_iter};
 
 use crate::port::{Deadline, RecordOutcome, Store, StoreError, WriteReport};
 use crate::reason::RejectReason;
@@ -74,6 +81,24 @@ impl EmbeddedSettings {
 pub struct EmbeddedStore {
     conn: Mutex<Connection>,
     settings: EmbeddedSettings,
+    /// Locked after `conn`, never before.
+    batch: Mutex<Batch>,
+}
+
+/// The open batch, when writes are batched.
+#[derive(Debug, Default)]
+struct Batch {
+    /// Writes per transaction (at least 1).
+    max_writes: usize,
+    /// Writes in the open transaction (none open when 0).
+    writes: usize,
+    /// Schemas of the tables written in the open transaction: nothing else can change them
+    /// while it holds the write lock, so they are loaded once per transaction.
+    schemas: HashMap<String, TableSchema>,
+    /// SQLite rolled back an open batch by itself (a full disk, an I/O error): writes it had
+    /// reported as written were lost, and the store refuses more until [`EmbeddedStore::commit`]
+    /// reports it.
+    lost_writes: usize,
 }
 
 /// Whether an SQLite failure may pass when the same call is made again: a busy or locked
@@ -140,6 +165,10 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             conn: Mutex::new(conn),
             settings,
+            batch: Mutex::new(Batch {
+                max_writes: 1,
+                ..Batch::default()
+            }),
         })
     }
 
@@ -149,6 +178,31 @@ impl EmbeddedStore {
 
     pub fn settings(&self) -> &EmbeddedSettings {
         &self.settings
+    }
+
+    /// Batches writes: up to `max_writes` (1: no batching, the default) share one transaction (see the module's docs). Other
+    /// connections see a write once its batch is committed.
+    pub fn batch_writes(&self, max_writes: usize) {
+        self.batch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .max_writes = max_writes.max(1);
+    }
+
+    /// Commits the open batch, if any. Fails when SQLite rolled back a batch by itself, naming
+    /// how many writes were lost (each of them had been reported as written).
+    pub fn commit(&self) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        let committed = batch.end(&conn);
+        if batch.lost_writes > 0 {
+            return Err(StoreError::Embedded(format!(
+                "SQLite rolled back a batch of {} write(s) after reporting them written (a full \
+                 disk or an I/O error); write their objects again",
+                batch.lost_writes
+            )));
+        }
+        committed.map_err(sql_error)
     }
 
     /// The connection, for reading (a query engine, tests). Do not write through it. A
@@ -242,17 +296,75 @@ impl EmbeddedStore {
 
     fn write_sync(&self, tenant: &str, records: &[StoreRecord]) -> Result<WriteReport, rusqlite::Error> {
         let table = table_name(tenant);
-        let table = table.as_str();
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        if batch.lost_writes > 0 {
+            // Reported by `commit`; writing on would hide that earlier writes are gone.
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some("an earlier batch was rolled back; see EmbeddedStore::commit".into()),
+            ));
+        }
+        // IMMEDIATE: the write lock is taken at the start, so a second writer waits for it
+        // (busy timeout) instead of failing to upgrade a read transaction.
+        if batch.writes == 0 {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            batch.schemas.clear();
+        }
+        batch.writes += 1;
+        let known = batch.schemas.remove(&table);
+        let written = conn.savepoint().and_then(|mut savepoint| {
+            // On an error the savepoint rolls back as it drops: this write leaves nothing.
+            let written = self.write_records(&mut savepoint, &table, known, records)?;
+            savepoint.commit().map(|()| written)
+        });
+        match written {
+            Ok((report, schema)) => {
+                batch.schemas.insert(table, schema);
+                if batch.writes >= batch.max_writes
+                    && let Err(e) = batch.end(&conn)
+                {
+                    // This write is reported failed; only the ones before it were lost.
+                    batch.lost_writes -= 1;
+                    return Err(e);
+                }
+                Ok(report)
+            }
+            Err(e) => {
+                if conn.is_autocommit() {
+                    // SQLite ended the whole transaction, not just this write.
+                    batch.lost_writes += batch.writes - 1;
+                    batch.writes = 0;
+                } else if batch.writes >= batch.max_writes {
+                    batch.end(&conn)?; // this write's savepoint is already rolled back
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes `records` inside the caller's transaction or savepoint; returns the table's
+    /// schema as it is after them. `known` is the schema when this transaction already has it.
+    fn write_records(
+        &self,
+        tx: &mut rusqlite::Savepoint<'_>,
+        table: &str,
+        known: Option<TableSchema>,
+        records: &[StoreRecord],
+    ) -> Result<(WriteReport, TableSchema), rusqlite::Error> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let oldest = now_ms.saturating_sub(self.settings.retention_days.saturating_mul(86_400_000));
         let newest = now_ms.saturating_add(self.settings.max_future.as_millis() as i64);
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        schema::create_table(&tx, table)?;
-        let mut schema = TableSchema::load(&tx, table)?;
+        let mut schema = match known {
+            Some(schema) => schema,
+            None => {
+                schema::create_table(tx, table)?;
+                TableSchema::load(tx, table)?
+            }
+        };
         let mut outcomes = Vec::with_capacity(records.len());
         for record in records {
             if record.time_ms < oldest || record.time_ms > newest {
@@ -276,9 +388,11 @@ impl EmbeddedStore {
             if missing.is_empty() {
                 // One INSERT: SQLite undoes a failed statement by itself, so a refusal leaves
                 // nothing behind and needs no savepoint.
-                match insert(&tx, table, record) {
+                match insert(tx, table, record) {
                     Ok(outcome) => outcomes.push(outcome),
-                    Err(e) if is_transient(&e) => return Err(e),
+                    // A trigger's RAISE(ROLLBACK) ends the whole transaction: nothing after it
+                    // may run outside one.
+                    Err(e) if is_transient(&e) || tx.is_autocommit() => return Err(e),
                     Err(e) => outcomes.push(rejected(RejectReason::StoreRejected, &e.to_string())),
                 }
                 continue;
@@ -301,13 +415,39 @@ impl EmbeddedStore {
                 Err((_, e)) if is_transient(&e) => return Err(e),
                 Err((reason, e)) => {
                     drop(savepoint); // rolls back this record's columns and row
-                    schema = TableSchema::load(&tx, table)?;
+                    schema = TableSchema::load(tx, table)?;
                     outcomes.push(rejected(reason, &e.to_string()));
                 }
             }
         }
-        tx.commit()?;
-        Ok(WriteReport { outcomes })
+        Ok((WriteReport { outcomes }, schema))
+    }
+}
+
+impl Batch {
+    /// Commits the open transaction, if any.
+    fn end(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let writes = std::mem::take(&mut self.writes);
+        self.schemas.clear();
+        if writes == 0 {
+            return Ok(());
+        }
+        conn.execute_batch("COMMIT").inspect_err(|_| {
+            // The transaction is still open: give it up, and remember what it held.
+            let _ = conn.execute_batch("ROLLBACK");
+            self.lost_writes += writes;
+        })
+    }
+}
+
+impl Drop for EmbeddedStore {
+    /// Writes of an open batch were reported as written: they are committed, not dropped.
+    fn drop(&mut self) {
+        let conn = self.conn.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let batch = self.batch.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = batch.end(conn) {
+            tracing::error!(error = %e, "the embedded store could not commit its last batch");
+        }
     }
 }
 

@@ -384,3 +384,147 @@ fn only_failures_a_retry_can_pass_are_transient() {
     }
     assert!(!is_transient(&rusqlite::Error::InvalidQuery));
 }
+
+/// The writes of the batching tests: new columns, a schema conflict, a replay and a version
+/// conflict, across two tenants.
+fn batch_writes(t: i64) -> Vec<(&'static str, Vec<StoreRecord>)> {
+    vec![
+        ("acme", vec![rec("a", t, vec![("n", StoreValue::BigInt(1))])]),
+        ("globex", vec![rec("a", t, vec![("n", StoreValue::Double(1.5))])]),
+        (
+            "acme",
+            vec![
+                rec(
+                    "b",
+                    t - 1,
+                    vec![("n", StoreValue::BigInt(2)), ("m", StoreValue::Boolean(true))],
+                ),
+                rec("c", t - 2, vec![("n", StoreValue::Double(2.5))]),
+            ],
+        ),
+        ("acme", vec![rec("a", t, vec![("n", StoreValue::BigInt(1))])]),
+        ("acme", vec![rec("a", t, vec![("n", StoreValue::BigInt(9))])]),
+        (
+            "globex",
+            vec![rec("d", t - 3, vec![("label", StoreValue::Varchar("x".into()))])],
+        ),
+    ]
+}
+
+fn temp_store_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("metrics-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("store.sqlite")
+}
+
+#[tokio::test]
+async fn batched_writes_give_what_single_writes_give_and_others_see_them_once_committed() {
+    let t = now_ms() - 60_000;
+    let single = EmbeddedStore::in_memory().unwrap();
+    let path = temp_store_path("batched");
+    let batched = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
+    batched.batch_writes(4);
+    let reader = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
+    let count = |tenant: &str| reader.records(tenant).map(|r| r.len()).unwrap_or(0);
+    for (i, (name, records)) in batch_writes(t).into_iter().enumerate() {
+        let expected = single.write(&tenant(name), &records, deadline()).await;
+        let got = batched.write(&tenant(name), &records, deadline()).await;
+        assert_eq!(reasons(&got.outcomes), reasons(&expected.outcomes), "write {i}");
+        match i {
+            // The first four are one transaction: another connection sees none of them...
+            0..=2 => assert_eq!(count("acme") + count("globex"), 0, "write {i}"),
+            // ...until the fourth commits them; the fifth and sixth wait for the next commit.
+            _ => assert_eq!((count("acme"), count("globex")), (2, 1), "write {i}"),
+        }
+    }
+    batched.commit().unwrap();
+    assert_eq!((count("acme"), count("globex")), (2, 2));
+    for name in ["acme", "globex"] {
+        assert_eq!(
+            reader.records(name).unwrap(),
+            single.records(name).unwrap(),
+            "{name}"
+        );
+        let columns = |store: &EmbeddedStore| {
+            let mut columns: Vec<_> = store.schema(name).unwrap().columns().cloned().collect();
+            columns.sort_by(|a, b| a.name.cmp(&b.name));
+            columns
+        };
+        assert_eq!(columns(&reader), columns(&single), "{name}");
+    }
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[tokio::test]
+async fn an_open_batch_is_committed_when_the_store_is_dropped() {
+    let t = now_ms() - 60_000;
+    let path = temp_store_path("dropped");
+    let batched = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
+    batched.batch_writes(100);
+    for (name, records) in batch_writes(t) {
+        batched.write(&tenant(name), &records, deadline()).await;
+    }
+    drop(batched);
+    let reader = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
+    assert_eq!(reader.records("acme").unwrap().len(), 2);
+    assert_eq!(reader.records("globex").unwrap().len(), 2);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[tokio::test]
+async fn a_batch_sqlite_rolls_back_is_reported_and_no_later_write_is_taken() {
+    let t = now_ms() - 60_000;
+    let path = temp_store_path("rolled-back");
+    let batched = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
+    let acme = tenant("acme");
+    batched
+        .write(
+            &acme,
+            &[rec("a", t, vec![("n", StoreValue::BigInt(1))])],
+            deadline(),
+        )
+        .await;
+    // What a full disk does to an open transaction, made on purpose: SQLite ends it.
+    batched
+        .connection()
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER end_all BEFORE INSERT ON \"tenant/acme\" WHEN NEW.n = 7 \
+             BEGIN SELECT RAISE(ROLLBACK, 'the transaction is gone'); END",
+        )
+        .unwrap();
+    batched.batch_writes(10);
+    for i in 2..4 {
+        let report = batched
+            .write(
+                &acme,
+                &[rec(&format!("e{i}"), t - i, vec![("n", StoreValue::BigInt(i))])],
+                deadline(),
+            )
+            .await;
+        assert_eq!(reasons(&report.outcomes), ["written"]);
+    }
+    let gone = batched
+        .write(
+            &acme,
+            &[rec("x", t - 9, vec![("n", StoreValue::BigInt(7))])],
+            deadline(),
+        )
+        .await;
+    assert_eq!(reasons(&gone.outcomes), ["store_rejected"]);
+    let later = batched
+        .write(
+            &acme,
+            &[rec("y", t - 10, vec![("n", StoreValue::BigInt(8))])],
+            deadline(),
+        )
+        .await;
+    assert_ne!(reasons(&later.outcomes), ["written"]);
+    let error = batched.commit().unwrap_err().to_string();
+    assert!(error.contains("2 write(s)"), "{error}");
+    drop(batched);
+    // Only the write made before batching is stored.
+    let reader = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
+    assert_eq!(reader.records("acme").unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
