@@ -26,6 +26,9 @@ use crate::input;
 use crate::output::{err, out};
 use crate::state::StateDir;
 
+/// Store writes (one per object) per SQLite transaction in a run.
+const STORE_BATCH_WRITES: usize = 512;
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// EventBridge events: NDJSON or JSON-array files (gzip or not), directories of them, or
@@ -105,6 +108,9 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     let state = StateDir::open(&args.state.state_dir)?;
     let bucket = LocalBucket::open(state.bucket()).map_err(|e| e.to_string())?;
     let store = state.open_store()?;
+    // A run writes tens of thousands of objects of a few records: their writes share
+    // transactions, committed at the end at the latest.
+    store.batch_writes(STORE_BATCH_WRITES);
     let writer = EmbeddedWriter::new(store, WriteOptions::default());
     let forwarder = forwarding(args.forward, &state, false).await?;
     let firehose = FirehoseConfig {
@@ -152,7 +158,11 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     progress.set_message("flushing buffers");
     pipeline.flush().await.map_err(|e| e.to_string())?;
     let times = pipeline.times();
-    let (summary, _, mut forwarding) = pipeline.finish().await.map_err(|e| e.to_string())?;
+    let (summary, writer, mut forwarding) = pipeline.finish().await.map_err(|e| e.to_string())?;
+    writer
+        .store()
+        .commit()
+        .map_err(|e| format!("{}: {e}", state.store_path().display()))?;
     let outbox_started = Instant::now();
     forwarding
         .flush()
