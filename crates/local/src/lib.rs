@@ -10,6 +10,7 @@
 //!   bucket; [`outbox`] (the default: every request written to a file and accepted) and
 //!   [`live`] (`--forward live`: the real or simulated endpoints) are its two destination sets;
 //! - [`pipeline`]: the run itself, every record counted once in the shared outcome vocabulary;
+//!   `readers` runs its store and forward stages, on a thread of their own for a bulk run;
 //! - [`origin`]: where records came from before the bucket (input file and line);
 //! - [`recover`]: failed records read back from the bucket, and replayed to their stage;
 //! - [`sample`]: the bundled sample data, generated deterministically.
@@ -22,6 +23,7 @@ pub mod live;
 pub mod origin;
 pub mod outbox;
 pub mod pipeline;
+mod readers;
 pub mod recover;
 pub mod sample;
 pub mod stages;

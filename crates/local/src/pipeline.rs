@@ -8,6 +8,11 @@
 //! 3. every new `Data/` object goes to the store stage (the writer) and the forward stage
 //!    (the forwarder), as their queues would deliver it.
 //!
+//! The readers of step 3 run where the events are pushed, or on a thread of their own
+//! ([`Pipeline::reading_on_a_thread`]), fed through a short queue, so that the two halves of
+//! a bulk run use two cores. They take the objects in order either way, so the store, the
+//! outbox and the summary come out the same.
+//!
 //! Every input event ends with exactly one outcome in the [`Summary`], so the run can prove
 //! that nothing was lost.
 
@@ -26,6 +31,7 @@ use metrics_objects::dead_letter::{DeadLetter, DeadLetterSink};
 use crate::bucket::{BucketError, LocalBucket, LocalDeadLetters};
 use crate::firehose::{Firehose, FirehoseConfig, Invocation, NewObject, ObjectKind};
 use crate::origin::{INPUT_REJECTS_PREFIX, Origin, origins_key};
+use crate::readers::{ObjectRead, ObjectReaders, ReaderThread, Readers};
 
 /// What the store stage did with one object's records.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -87,11 +93,14 @@ pub struct StageError {
     pub message: String,
 }
 
-/// Why the pipeline stopped: the local bucket cannot be written, so nothing more can be kept.
+/// Why the pipeline stopped: the local bucket cannot be written, so nothing more can be kept;
+/// or the readers' thread could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
     Bucket(#[from] BucketError),
+    #[error("the thread that reads new objects {0}")]
+    Readers(String),
 }
 
 /// Counts for the whole run. Every input event has one outcome in `outcomes`.
@@ -151,8 +160,8 @@ pub struct StoreCounts {
     pub failed: BTreeMap<ReasonCode, u64>,
 }
 
-/// Where a run's time went, stage by stage (wall time on the pipeline's one thread; what is
-/// left of the run's total is reading and generating the input). `metrics-lake run --timings`.
+/// Where a run's time went, stage by stage: the time each stage was busy, on the thread that
+/// pushes events or on the readers' thread. `metrics-lake run --timings`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct StageTimes {
     /// The EventBridge emulation: the rules' patterns and input templates.
@@ -167,11 +176,21 @@ pub struct StageTimes {
     pub store: Duration,
     /// The forwarder's code: reading the object, building requests, the outbox.
     pub forward: Duration,
+    /// The pushing thread waiting for the readers' thread (its queue full, or the end of the
+    /// input): zero when the readers run on the pushing thread.
+    pub waiting: Duration,
 }
 
 impl StageTimes {
-    pub fn total(&self) -> Duration {
-        self.rules + self.firehose + self.enrich + self.objects + self.store + self.forward
+    /// The time the stages on the pushing thread took (the rest of a run's wall time there is
+    /// reading or generating the input).
+    pub fn pushing(&self, readers_on_a_thread: bool) -> Duration {
+        let own = self.rules + self.firehose + self.enrich + self.objects + self.waiting;
+        if readers_on_a_thread {
+            own
+        } else {
+            own + self.store + self.forward
+        }
     }
 }
 
@@ -228,8 +247,7 @@ pub struct Pipeline<S, F> {
     firehose: Firehose,
     enricher: Enricher,
     bucket: LocalBucket,
-    store: S,
-    forward: F,
+    readers: Readers<S, F>,
     summary: Summary,
     /// The clock the schema's future-time rule uses: the real one, read once per run.
     now: EventTime,
@@ -258,9 +276,12 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
             rules,
             firehose: Firehose::new(firehose),
             enricher,
+            readers: Readers::Here(ObjectReaders {
+                bucket: bucket.clone(),
+                store,
+                forward,
+            }),
             bucket,
-            store,
-            forward,
             summary: Summary::default(),
             now: EventTime::now(),
             last_arrival_ms: 0,
@@ -291,9 +312,14 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         &self.bucket
     }
 
-    /// The store and forward stages, to hand them one object directly (a replay).
-    pub fn stages_mut(&mut self) -> (&LocalBucket, &mut S, &mut F) {
-        (&self.bucket, &mut self.store, &mut self.forward)
+    /// The store and forward stages, to hand them one object directly (a replay). Readers on
+    /// a thread finish what they were given and come back to this one first.
+    pub fn stages_mut(&mut self) -> Result<(&LocalBucket, &mut S, &mut F), PipelineError> {
+        self.readers_here()?;
+        match &mut self.readers {
+            Readers::Here(readers) => Ok((&readers.bucket, &mut readers.store, &mut readers.forward)),
+            _ => Err(PipelineError::Readers("did not stop".to_owned())),
+        }
     }
 
     /// Puts one EventBridge event on the bus.
@@ -387,44 +413,17 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         if let Some(rejected) = self.rejected_input.take() {
             rejected.finish().await?;
         }
-        Ok(())
+        self.wait_for_readers()
     }
 
     /// Ends the input: flushes every buffer and returns the summary.
     pub async fn finish(mut self) -> Result<(Summary, S, F), PipelineError> {
         self.flush().await?;
-        Ok((self.summary, self.store, self.forward))
-    }
-
-    /// The store stage failed a whole object: a deployed writer would be retried from its
-    /// queue, then the DLQ. A local run has no queue, so each record becomes a writer dead
-    /// letter with the stage's reason, where `metrics-lake errors` finds it and `replay` sends
-    /// it to the store again.
-    async fn keep_unstored(&self, object: &NewObject, error: &StageError) -> Result<(), PipelineError> {
-        use metrics_objects::dead_letter::dead_letter_key;
-        let source = ObjectRef {
-            bucket: crate::stages::LOCAL_BUCKET.to_owned(),
-            key: object.key.clone(),
-            size: Some(object.bytes.len() as u64),
-            sequencer: None,
-        };
-        let key = dead_letter_key(crate::stages::WRITER_DEAD_LETTER_PREFIX, &source);
-        let mut letters = self.bucket.dead_letter_file(&key)?;
-        for record in
-            metrics_objects::read::records(&object.bytes, &metrics_objects::ReadLimits::default()).flatten()
-        {
-            let letter = DeadLetter::for_record(
-                Stage::Writer,
-                error.reason.clone(),
-                error.message.clone(),
-                &source,
-                Some(record.line),
-                Some(&record.bytes),
-            );
-            letters.push(&letter).await?;
+        self.readers_here()?;
+        match self.readers {
+            Readers::Here(readers) => Ok((self.summary, readers.store, readers.forward)),
+            _ => Err(PipelineError::Readers("did not stop".to_owned())),
         }
-        letters.finish().await?;
-        Ok(())
     }
 
     /// Keeps input that is not an event under `Error/input/` (one object per run).
@@ -550,35 +549,67 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
             ObjectKind::ProcessingFailed => self.summary.objects.processing_failed += 1,
             ObjectKind::Data => {
                 self.summary.objects.data += 1;
-                let started = Instant::now();
-                let stored = self.store.consume(&self.bucket, &object.key, &object.bytes).await;
-                self.times.store += started.elapsed();
-                match stored {
-                    Ok(stored) => self.count_stored(stored),
-                    Err(error) => {
-                        let n = object.records as u64;
-                        *self.summary.store.failed.entry(error.reason.clone()).or_insert(0) += n;
-                        self.summary
-                            .outcome(Outcome::failed(error.stage, error.reason.clone()), n);
-                        self.keep_unstored(&object, &error).await?;
-                        self.summary.stage_errors.push(StageFailure::new(error, n));
+                match &mut self.readers {
+                    Readers::Here(readers) => {
+                        let read = readers.read(object).await;
+                        self.count_read(read)?;
                     }
-                }
-                let started = Instant::now();
-                let forwarded = self
-                    .forward
-                    .consume(&self.bucket, &object.key, &object.bytes)
-                    .await;
-                self.times.forward += started.elapsed();
-                match forwarded {
-                    Ok(forwarded) => self.count_forwarded(forwarded),
-                    Err(error) => {
-                        let n = object.records as u64;
-                        self.summary.stage_errors.push(StageFailure::new(error, n));
+                    Readers::OnAThread(thread) => {
+                        let started = Instant::now();
+                        thread.send(object)?;
+                        self.times.waiting += started.elapsed();
+                        while let Some(read) = self.readers.try_result() {
+                            self.count_read(read?)?;
+                        }
                     }
+                    Readers::Stopped => return Err(PipelineError::Readers("stopped".to_owned())),
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Counts what the readers did with one object.
+    fn count_read(&mut self, read: ObjectRead) -> Result<(), PipelineError> {
+        self.times.store += read.store_time;
+        self.times.forward += read.forward_time;
+        match read.stored {
+            Ok(stored) => self.count_stored(stored),
+            Err(error) => {
+                let n = read.records as u64;
+                *self.summary.store.failed.entry(error.reason.clone()).or_insert(0) += n;
+                self.summary
+                    .outcome(Outcome::failed(error.stage, error.reason.clone()), n);
+                self.summary.stage_errors.push(StageFailure::new(error, n));
+            }
+        }
+        match read.forwarded {
+            Ok(forwarded) => self.count_forwarded(forwarded),
+            Err(error) => {
+                let n = read.records as u64;
+                self.summary.stage_errors.push(StageFailure::new(error, n));
+            }
+        }
+        read.kept.map_err(PipelineError::from)
+    }
+
+    /// Waits until the readers have read every object given to them, and counts it.
+    fn wait_for_readers(&mut self) -> Result<(), PipelineError> {
+        let started = Instant::now();
+        while let Some(read) = self.readers.next_result() {
+            self.count_read(read?)?;
+        }
+        self.times.waiting += started.elapsed();
+        Ok(())
+    }
+
+    /// Brings readers on a thread back to this one, after they have read everything given.
+    fn readers_here(&mut self) -> Result<(), PipelineError> {
+        self.wait_for_readers()?;
+        self.readers = match std::mem::replace(&mut self.readers, Readers::Stopped) {
+            Readers::OnAThread(thread) => Readers::Here(thread.join()?),
+            other => other,
+        };
         Ok(())
     }
 
@@ -605,6 +636,28 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
                 *total.dead_lettered.entry(reason).or_insert(0) += n;
             }
         }
+    }
+}
+
+impl<S, F> Pipeline<S, F>
+where
+    S: StoreStage + Send + 'static,
+    F: ForwardStage + Send + 'static,
+{
+    /// Runs the store and forward stages on a thread of their own (see the module's docs).
+    pub fn reading_on_a_thread(mut self) -> Result<Self, PipelineError> {
+        self.readers = match std::mem::replace(&mut self.readers, Readers::Stopped) {
+            Readers::Here(readers) => Readers::OnAThread(ReaderThread::start(readers)?),
+            other => other,
+        };
+        Ok(self)
+    }
+}
+
+impl<S, F> Pipeline<S, F> {
+    /// Whether the store and forward stages run on a thread of their own.
+    pub fn reads_on_a_thread(&self) -> bool {
+        matches!(self.readers, Readers::OnAThread(_))
     }
 }
 

@@ -47,20 +47,20 @@ impl ReplayTarget for LocalTarget {
                     self.pipeline
                         .push_record(record.raw.clone(), arrival, origin)
                         .await
-                        .map_err(bucket)?;
+                        .map_err(pipeline_failed)?;
                 }
                 _ => self
                     .pipeline
                     .push_from(&record.raw, origin)
                     .await
-                    .map_err(bucket)?,
+                    .map_err(pipeline_failed)?,
             }
         }
         for record in &routed.nowhere {
             outcomes.add(Outcome::failed(record.stage, NOT_REPLAYABLE), 1);
         }
         // Everything pushed is processed and stored before the object counts as replayed.
-        self.pipeline.flush().await.map_err(bucket)?;
+        self.pipeline.flush().await.map_err(pipeline_failed)?;
         self.flush_outbox()?;
         // A stage that could not finish an object (the forwarder past its deadline, a dead
         // letter not written): nothing of this error object counts as replayed.
@@ -87,7 +87,7 @@ impl LocalTarget {
     /// Writes out the outbox's buffered requests: an object counts as replayed (and a resumed
     /// replay skips it) only once what it forwarded is on disk.
     fn flush_outbox(&mut self) -> Result<(), ReplayError> {
-        let (_, _, forward) = self.pipeline.stages_mut();
+        let (_, _, forward) = self.pipeline.stages_mut().map_err(pipeline_failed)?;
         forward.flush().map_err(|e| ReplayError::Stage {
             stage: "forwarder",
             reason: ReasonCode::new("outbox_write_failed"),
@@ -102,7 +102,7 @@ impl LocalTarget {
     ) -> Result<OutcomeCounts, ReplayError> {
         let key = replay_key(&object.key, WRITER_PREFIX, WRITER_REPLAY_PREFIX, lines);
         let bytes = gzip_lines(lines);
-        let (bucket, store, _) = self.pipeline.stages_mut();
+        let (bucket, store, _) = self.pipeline.stages_mut().map_err(pipeline_failed)?;
         bucket.put(&key, &bytes).map_err(|e| bucket_error(&key, e))?;
         let report = store.consume(bucket, &key, &bytes).await;
         Ok(match report {
@@ -125,7 +125,7 @@ impl LocalTarget {
             lines,
         );
         let bytes = gzip_lines(lines);
-        let (bucket, _, forward) = self.pipeline.stages_mut();
+        let (bucket, _, forward) = self.pipeline.stages_mut().map_err(pipeline_failed)?;
         bucket.put(&key, &bytes).map_err(|e| bucket_error(&key, e))?;
         let report = forward.consume_to(Some(destination), bucket, &key, &bytes).await;
         Ok(match report {
@@ -205,7 +205,7 @@ pub(crate) fn gzip_lines(lines: &[&[u8]]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-fn bucket(error: crate::pipeline::PipelineError) -> ReplayError {
+fn pipeline_failed(error: crate::pipeline::PipelineError) -> ReplayError {
     ReplayError::Stage {
         stage: "bucket",
         reason: ReasonCode::new("bucket_unavailable"),
