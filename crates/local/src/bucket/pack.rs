@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -20,6 +20,9 @@ pub(super) const FILE_NAME: &str = ".objects.sqlite3";
 pub(super) const DEFERRED_OBJECTS: usize = 512;
 /// …or fewer when they are large (Firehose objects reach 128 MiB), so a transaction stays small.
 const DEFERRED_BYTES: usize = 64 << 20;
+/// …or sooner when they come slowly (events streamed in): the next deferred object after this
+/// long commits. (Nothing commits an idle transaction: the producer's `sync` or drop does.)
+const DEFERRED_AGE: Duration = Duration::from_secs(1);
 
 /// Another process's transaction (a run's deferred objects) is waited for this long.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,9 +51,11 @@ pub(super) struct Pack {
 #[derive(Debug, Default)]
 struct State {
     conn: Option<Connection>,
-    /// Deferred objects in the open transaction (none is open when 0), and their bytes.
+    /// Deferred objects in the open transaction (SQLite knows whether one is), and their bytes.
     pending: usize,
     pending_bytes: usize,
+    /// When the open transaction began.
+    began: Option<Instant>,
 }
 
 impl Pack {
@@ -164,12 +169,13 @@ impl State {
         modified_ms: i64,
         durable: bool,
     ) -> rusqlite::Result<()> {
-        let opened = self.pending > 0;
         let conn = self.writer(path)?;
-        if !durable && !opened {
+        if !durable && conn.is_autocommit() {
             // IMMEDIATE: the write lock is taken (or waited for) now, not half-way through.
             conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.began = Some(Instant::now());
         }
+        let conn = self.writer(path)?;
         conn.prepare_cached("INSERT OR REPLACE INTO objects (key, bytes, modified_ms) VALUES (?1, ?2, ?3)")?
             .execute(params![key, bytes, modified_ms])?;
         if durable {
@@ -177,7 +183,10 @@ impl State {
         }
         self.pending += 1;
         self.pending_bytes += bytes.len();
-        if self.pending >= DEFERRED_OBJECTS || self.pending_bytes >= DEFERRED_BYTES {
+        if self.pending >= DEFERRED_OBJECTS
+            || self.pending_bytes >= DEFERRED_BYTES
+            || self.began.is_some_and(|t| t.elapsed() >= DEFERRED_AGE)
+        {
             self.commit()?;
         }
         Ok(())
@@ -192,24 +201,28 @@ impl State {
         self.commit()
     }
 
+    /// Commits the open transaction, if one is.
     fn commit(&mut self) -> rusqlite::Result<()> {
-        if self.pending == 0 {
-            return Ok(());
-        }
-        if let Some(conn) = &self.conn {
+        if let Some(conn) = &self.conn
+            && !conn.is_autocommit()
+        {
             conn.execute_batch("COMMIT")?;
         }
+        self.forget();
+        Ok(())
+    }
+
+    fn forget(&mut self) {
         self.pending = 0;
         self.pending_bytes = 0;
-        Ok(())
+        self.began = None;
     }
 
     /// After a failure SQLite may have rolled the open transaction back (a full disk): the
     /// deferred objects are then gone, and the next deferred put starts a new transaction.
     fn settle<T>(&mut self, done: rusqlite::Result<T>) -> rusqlite::Result<T> {
         if done.is_err() && self.conn.as_ref().is_none_or(Connection::is_autocommit) {
-            self.pending = 0;
-            self.pending_bytes = 0;
+            self.forget();
         }
         done
     }
