@@ -114,7 +114,7 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
         destination_interval_ms: args.buffer_interval_secs * 1000,
         ..FirehoseConfig::default()
     };
-    let mut pipeline = Pipeline::new(rules, firehose, enricher, bucket, writer, forwarder);
+    let mut pipeline = Pipeline::new(rules, firehose, enricher, bucket.clone(), writer, forwarder);
 
     let progress = progress_bar(args);
     let started = Instant::now();
@@ -153,6 +153,9 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     pipeline.flush().await.map_err(|e| e.to_string())?;
     let times = pipeline.times();
     let (summary, _, mut forwarding) = pipeline.finish().await.map_err(|e| e.to_string())?;
+    // The pipeline stores objects in batches: the last one is committed here, where a failure
+    // can still be reported (dropping the bucket would commit it silently).
+    bucket.sync().map_err(|e| e.to_string())?;
     let outbox_started = Instant::now();
     forwarding
         .flush()
