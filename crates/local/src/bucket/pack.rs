@@ -27,10 +27,13 @@ const DEFERRED_AGE: Duration = Duration::from_secs(1);
 /// Another process's transaction (a run's deferred objects) is waited for this long.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `modified_ms` before `bytes`: a row's first few hundred bytes are on its b-tree page, the rest
+/// on overflow pages, so a listing (key, time, and the size from the record header) never reads
+/// an object's bytes. A rowid table: filling one was faster than `WITHOUT ROWID` with 4 KB rows.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS objects (
     key TEXT PRIMARY KEY,
-    bytes BLOB NOT NULL,
-    modified_ms INTEGER NOT NULL
+    modified_ms INTEGER NOT NULL,
+    bytes BLOB NOT NULL
 )";
 
 /// One stored object, without its bytes.
@@ -176,8 +179,8 @@ impl State {
             self.began = Some(Instant::now());
         }
         let conn = self.writer(path)?;
-        conn.prepare_cached("INSERT OR REPLACE INTO objects (key, bytes, modified_ms) VALUES (?1, ?2, ?3)")?
-            .execute(params![key, bytes, modified_ms])?;
+        conn.prepare_cached("INSERT OR REPLACE INTO objects (key, modified_ms, bytes) VALUES (?1, ?2, ?3)")?
+            .execute(params![key, modified_ms, bytes])?;
         if durable {
             return self.commit();
         }
