@@ -97,8 +97,9 @@ impl LocalBucket {
     }
 
     /// [`LocalBucket::put`] for many objects in a row (a run's Firehose objects): the object
-    /// joins a transaction committed every few hundred objects, by [`LocalBucket::sync`], by
-    /// the next `put`, by a finished dead-letter file, or when the last handle is dropped.
+    /// joins a transaction committed every 512 objects (sooner for large or slow ones), by
+    /// [`LocalBucket::sync`], by the next `put`, by a finished dead-letter file, or when the
+    /// last handle is dropped.
     /// This process (every clone) sees it at once; other processes when it is committed, and a
     /// process killed before then loses it.
     pub fn put_deferred(&self, key: &str, bytes: &[u8]) -> Result<(), BucketError> {
