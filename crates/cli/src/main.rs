@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod alerts;
+mod bucket;
 mod errors;
 mod input;
 mod mappings;
@@ -58,6 +59,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Tenants' alerts in the local store: list them, evaluate them at a chosen time, test one.
     Alerts(alerts::AlertsArgs),
+    /// The local bucket's objects: list keys (`ls`), print one object (`cat`).
+    Bucket(bucket::BucketArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,5 +86,6 @@ fn main() -> ExitCode {
         Command::Errors(args) => errors::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Alerts(args) => alerts::run(args),
+        Command::Bucket(args) => bucket::run(args),
     }
 }

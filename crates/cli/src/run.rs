@@ -121,7 +121,7 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
         ..FirehoseConfig::default()
     };
     // The store and forward stages on a second core, behind a short queue.
-    let mut pipeline = Pipeline::new(rules, firehose, enricher, bucket, writer, forwarder)
+    let mut pipeline = Pipeline::new(rules, firehose, enricher, bucket.clone(), writer, forwarder)
         .reading_on_a_thread()
         .map_err(|e| e.to_string())?;
 
@@ -163,10 +163,13 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     let times = pipeline.times();
     let threaded = pipeline.reads_on_a_thread();
     let (summary, writer, mut forwarding) = pipeline.finish().await.map_err(|e| e.to_string())?;
+    // Objects and store writes are committed in batches: the last ones are committed here,
+    // where a failure can still be reported (dropping them would commit them silently).
     writer
         .store()
         .commit()
         .map_err(|e| format!("{}: {e}", state.store_path().display()))?;
+    bucket.sync().map_err(|e| e.to_string())?;
     let outbox_started = Instant::now();
     forwarding
         .flush()

@@ -4,7 +4,10 @@
 //! ```text
 //! .metrics-lake/
 //!   bucket/          the S3 bucket: Data/…, Error/processing-failed/…, Error/writer/…, Error/forwarder/…,
-//!                    Error/input/… (input that is not an event), Replay/…, Replayed/… (replays)
+//!                    Error/input/… (input that is not an event), Replay/…, Replayed/… (replays);
+//!                    objects are rows of bucket/.objects.sqlite3 (one file for a year of one-minute
+//!                    objects, not an inode each), streamed dead letters files at their key's path;
+//!                    `metrics-lake bucket ls|cat` shows them
 //!   store.db         the embedded store (SQLite), one table per tenant
 //!   alerts.db        tenants' alerts, their state and recent events (SQLite)
 //!   outbox/          the exact request bodies the forwarder would send, per destination

@@ -1,30 +1,58 @@
-//! A local directory used as the S3 bucket: an object key is a relative path under the root.
-//! Writes go to a temporary file first and are renamed into place, so a reader never sees a
-//! half-written object.
+//! The local S3 bucket: a directory, objects stored by key.
+//!
+//! - Whole objects ([`LocalBucket::put`], [`LocalBucket::put_deferred`]) are rows of one SQLite
+//!   database in the directory ([`pack`]): millions of them cost one file, not an inode each.
+//! - Dead letters streamed to the bucket ([`LocalBucket::dead_letter_file`]) are plain files
+//!   under the root, a key's path ([`files`]), as is every object of a bucket an older run left.
+//!
+//! Reads look in both: a key in both is the newer of the two.
+
+mod files;
+mod letters;
+mod pack;
+#[cfg(test)]
+mod tests;
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use metrics_objects::dead_letter::{DeadLetter, DeadLetterSink, encode};
+pub use letters::LocalDeadLetters;
+use pack::Pack;
 
+/// A local bucket. Clones share one database connection, so deferred objects are seen by every
+/// clone at once; the last clone dropped commits them.
 #[derive(Debug, Clone)]
 pub struct LocalBucket {
     root: PathBuf,
-    /// Directories known to exist: most objects land in a directory made for an earlier one.
-    made: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
+    pack: Arc<Pack>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BucketError {
     #[error("object key {0:?} is not a safe relative path")]
     UnsafeKey(String),
+    #[error("no object {0:?}")]
+    NotFound(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {message}")]
+    Database { path: PathBuf, message: String },
+}
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    /// When it was last written, in milliseconds since the epoch (a file's time may be unknown).
+    pub modified_ms: Option<i64>,
 }
 
 impl LocalBucket {
-    /// Opens (creating if needed) a bucket rooted at `root`.
+    /// Opens (creating if needed) a bucket rooted at `root`. Its database is opened (or
+    /// created, by a first write) when first used.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, BucketError> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|source| BucketError::Io {
@@ -32,8 +60,8 @@ impl LocalBucket {
             source,
         })?;
         Ok(LocalBucket {
+            pack: Arc::new(Pack::new(&root)),
             root,
-            made: Default::default(),
         })
     }
 
@@ -41,261 +69,160 @@ impl LocalBucket {
         &self.root
     }
 
-    /// The file that holds `key`.
+    /// The file that holds `key` when it is kept as a file.
     pub fn path(&self, key: &str) -> Result<PathBuf, BucketError> {
-        let safe = !key.is_empty()
-            && !key.starts_with('/')
-            && key
+        if !is_safe(key)
+            || key
                 .split('/')
-                .all(|part| !part.is_empty() && part != "." && part != "..")
-            && !key.contains('\\')
-            && !key.contains('\0');
-        if !safe {
+                .next()
+                .is_some_and(|top| files::is_database_file(top.as_ref()))
+        {
             return Err(BucketError::UnsafeKey(key.to_owned()));
         }
         Ok(self.root.join(key))
     }
 
-    /// Stores an object, replacing any object with the same key.
+    /// Stores an object, replacing any object with the same key; other processes see it when
+    /// this returns, with every object [`LocalBucket::put_deferred`] stored before it.
     pub fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BucketError> {
         let path = self.path(key)?;
-        let io = |source| BucketError::Io {
-            path: path.clone(),
-            source,
-        };
-        if let Some(dir) = path.parent() {
-            let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
-            if !made.contains(dir) {
-                fs::create_dir_all(dir).map_err(io)?;
-                made.insert(dir.to_owned());
-            }
-        }
-        let tmp = path.with_extension("partial");
-        fs::write(&tmp, bytes).map_err(io)?;
-        fs::rename(&tmp, &path).map_err(io)
+        self.pack
+            .put(key, bytes, now_ms(), true)
+            .map_err(|e| self.database(e))?;
+        // A file of the same key (an older layout, streamed dead letters) would be older than
+        // the row, so never read again: it goes, after the row is committed. Rare, but cheap to
+        // try: a key's directories seldom exist.
+        let _ = fs::remove_file(path);
+        Ok(())
+    }
+
+    /// [`LocalBucket::put`] for many objects in a row (a run's Firehose objects): the object
+    /// joins a transaction committed every 512 objects (sooner for large or slow ones), by
+    /// [`LocalBucket::sync`], by the next `put`, by a finished dead-letter file, or when the
+    /// last handle is dropped.
+    /// This process (every clone) sees it at once; other processes when it is committed, and a
+    /// process killed before then loses it.
+    pub fn put_deferred(&self, key: &str, bytes: &[u8]) -> Result<(), BucketError> {
+        self.path(key)?;
+        self.pack
+            .put(key, bytes, now_ms(), false)
+            .map_err(|e| self.database(e))
+    }
+
+    /// Commits the deferred objects: other processes see them when this returns.
+    pub fn sync(&self) -> Result<(), BucketError> {
+        self.pack.sync().map_err(|e| self.database(e))
     }
 
     pub fn get(&self, key: &str) -> Result<Vec<u8>, BucketError> {
         let path = self.path(key)?;
-        fs::read(&path).map_err(|source| BucketError::Io { path, source })
+        if let Some((bytes, row_ms)) = self.pack.get(key).map_err(|e| self.database(e))? {
+            // A file written after the row (dead letters replacing the object) is the object.
+            let file_ms = files::file_metadata(&path).and_then(|meta| files::modified_ms(&meta));
+            if file_ms.is_none_or(|f| f <= row_ms) {
+                return Ok(bytes);
+            }
+            // Gone since (deleted, replaced by a put): the row is the object.
+            return Ok(fs::read(&path).unwrap_or(bytes));
+        }
+        fs::read(&path).map_err(|source| {
+            if is_missing(&source) {
+                BucketError::NotFound(key.to_owned())
+            } else {
+                BucketError::Io { path, source }
+            }
+        })
     }
 
     /// Keys under `prefix`, sorted.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, BucketError> {
-        let mut keys = Vec::new();
-        self.walk(&self.root, &mut keys)?;
-        keys.retain(|k| k.starts_with(prefix));
-        keys.sort();
-        Ok(keys)
+        Ok(self.merged(prefix, false)?.into_iter().map(|o| o.key).collect())
     }
 
-    fn walk(&self, dir: &Path, keys: &mut Vec<String>) -> Result<(), BucketError> {
-        let entries = match fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(BucketError::Io {
-                    path: dir.to_owned(),
-                    source,
-                });
-            }
-        };
-        for entry in entries {
-            let entry = entry.map_err(|source| BucketError::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
-            let path = entry.path();
-            if path.is_dir() {
-                self.walk(&path, keys)?;
-            } else if path.extension().is_none_or(|e| e != "partial")
-                && let Ok(rel) = path.strip_prefix(&self.root)
-            {
-                keys.push(rel.to_string_lossy().replace('\\', "/"));
-            }
+    /// Objects under `prefix`, sorted by key, with their size and time.
+    pub fn list_objects(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BucketError> {
+        self.merged(prefix, true)
+    }
+
+    /// Removes the object wherever it is kept; no object is no error.
+    pub fn delete(&self, key: &str) -> Result<(), BucketError> {
+        let path = self.path(key)?;
+        self.pack.delete(key).map_err(|e| self.database(e))?;
+        match fs::remove_file(&path) {
+            Err(e) if !is_missing(&e) => Err(BucketError::Io { path, source: e }),
+            _ => Ok(()),
         }
-        Ok(())
     }
-}
 
-impl LocalBucket {
-    /// A dead-letter sink writing to `key` as letters come: they go to a temporary file that
-    /// replaces the object when finished, so memory stays bounded and a reader never sees half.
+    /// A dead-letter sink writing to `key` as letters come (see [`LocalDeadLetters`]).
     pub fn dead_letter_file(&self, key: &str) -> Result<LocalDeadLetters, BucketError> {
         let path = self.path(key)?;
-        Ok(LocalDeadLetters {
-            partial: path.with_extension("partial"),
-            path,
-            file: None,
-            line: Vec::new(),
-            letters: 0,
-        })
+        Ok(LocalDeadLetters::new(self.clone(), key, path))
     }
-}
 
-/// Dead letters streamed to one object of a [`LocalBucket`] (see
-/// [`LocalBucket::dead_letter_file`]). Nothing is written when no letter comes.
-#[derive(Debug)]
-pub struct LocalDeadLetters {
-    path: PathBuf,
-    partial: PathBuf,
-    file: Option<io::BufWriter<fs::File>>,
-    /// One encoded letter, reused.
-    line: Vec<u8>,
-    letters: u64,
-}
-
-impl LocalDeadLetters {
-    fn io(&self, source: io::Error) -> BucketError {
-        BucketError::Io {
-            path: self.path.clone(),
-            source,
+    /// The packed objects and the files under `prefix`, merged; a key in both is the newer.
+    fn merged(&self, prefix: &str, detailed: bool) -> Result<Vec<ObjectInfo>, BucketError> {
+        // Only the prefix's directory is walked: the older layout has a directory per hour.
+        let dir = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        if !dir.is_empty() && !is_safe(dir) {
+            // No key is under a directory that is not a safe path.
+            return Ok(Vec::new());
         }
-    }
-
-    fn write(&mut self, letter: &DeadLetter) -> Result<(), BucketError> {
-        if self.file.is_none() {
-            if let Some(dir) = self.partial.parent() {
-                fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        let files = files::list(&self.root, dir, prefix, detailed)?;
+        let rows = self.pack.list(prefix).map_err(|e| self.database(e))?;
+        let mut rows = rows.into_iter().peekable();
+        let mut merged = Vec::with_capacity(files.len() + rows.len());
+        for file in files {
+            while let Some(row) = rows.next_if(|row| row.key < file.key) {
+                merged.push(packed_info(row));
             }
-            let file = fs::File::create(&self.partial).map_err(|e| self.io(e))?;
-            self.file = Some(io::BufWriter::new(file));
+            match rows.next_if(|row| row.key == file.key) {
+                Some(row) if file.modified_ms.is_none_or(|f| f <= row.modified_ms) => {
+                    merged.push(packed_info(row));
+                }
+                _ => merged.push(file),
+            }
         }
-        self.line.clear();
-        encode(letter, &mut self.line);
-        let written = match &mut self.file {
-            Some(file) => file.write_all(&self.line),
-            None => Ok(()),
-        };
-        written.map_err(|e| self.io(e))?;
-        self.letters += 1;
-        Ok(())
+        merged.extend(rows.map(packed_info));
+        Ok(merged)
     }
 
-    fn complete(&mut self) -> Result<u64, BucketError> {
-        let Some(file) = self.file.take() else {
-            return Ok(0);
-        };
-        let file = file.into_inner().map_err(|e| self.io(e.into_error()))?;
-        drop(file);
-        fs::rename(&self.partial, &self.path).map_err(|e| self.io(e))?;
-        Ok(self.letters)
-    }
-}
-
-impl DeadLetterSink for LocalDeadLetters {
-    type Error = BucketError;
-
-    async fn push(&mut self, letter: &DeadLetter) -> Result<(), BucketError> {
-        self.write(letter)
-    }
-
-    async fn finish(mut self) -> Result<u64, BucketError> {
-        let done = self.complete();
-        if done.is_err() {
-            let _ = fs::remove_file(&self.partial);
-        }
-        done
-    }
-
-    async fn abort(mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.partial);
+    fn database(&self, error: rusqlite::Error) -> BucketError {
+        BucketError::Database {
+            path: self.pack.path().to_owned(),
+            message: error.to_string(),
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_bucket(name: &str) -> LocalBucket {
-        let dir = std::env::temp_dir().join(format!("metrics-local-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        LocalBucket::open(dir).unwrap()
+fn packed_info(row: pack::Row) -> ObjectInfo {
+    ObjectInfo {
+        key: row.key,
+        size: row.size,
+        modified_ms: Some(row.modified_ms),
     }
+}
 
-    #[test]
-    fn objects_round_trip_and_list_by_prefix() {
-        let bucket = temp_bucket("roundtrip");
-        bucket.put("Data/2026/11/23/10/a.gz", b"a").unwrap();
-        bucket.put("Data/2026/11/23/11/b.gz", b"b").unwrap();
-        bucket.put("Error/processing-failed/x", b"x").unwrap();
-        bucket.put("Data/2026/11/23/10/a.gz", b"a2").unwrap();
-        assert_eq!(bucket.get("Data/2026/11/23/10/a.gz").unwrap(), b"a2");
-        assert_eq!(
-            bucket.list("Data/").unwrap(),
-            ["Data/2026/11/23/10/a.gz", "Data/2026/11/23/11/b.gz"]
-        );
-        assert_eq!(bucket.list("").unwrap().len(), 3);
-        fs::remove_dir_all(bucket.root()).unwrap();
-    }
+/// A relative path that stays under the root, on every platform.
+fn is_safe(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('/')
+        && key
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && !key.contains('\\')
+        && !key.contains('\0')
+}
 
-    fn letter(line: usize) -> DeadLetter {
-        let source = metrics_objects::ObjectRef {
-            bucket: "local".into(),
-            key: "Data/a.gz".into(),
-            size: None,
-            sequencer: None,
-        };
-        DeadLetter::for_record(
-            metrics_schema::Stage::Writer,
-            "not_json",
-            "d",
-            &source,
-            Some(line),
-            Some(b"x"),
-        )
-    }
+fn is_missing(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::IsADirectory | io::ErrorKind::NotADirectory
+    )
+}
 
-    async fn stream(bucket: &LocalBucket, lines: &[usize]) {
-        let mut sink = bucket.dead_letter_file("Error/writer/Data/a.gz.ndjson").unwrap();
-        for &line in lines {
-            sink.push(&letter(line)).await.unwrap();
-        }
-        assert_eq!(sink.finish().await.unwrap(), lines.len() as u64);
-    }
-
-    #[tokio::test]
-    async fn streamed_dead_letters_replace_the_object_whole() {
-        let bucket = temp_bucket("letters");
-        let key = "Error/writer/Data/a.gz.ndjson";
-        stream(&bucket, &[1, 2, 3]).await;
-        let expected = metrics_objects::dead_letter::to_ndjson(&[letter(1), letter(2), letter(3)]);
-        assert_eq!(bucket.get(key).unwrap(), expected);
-        stream(&bucket, &[7]).await;
-        assert_eq!(
-            bucket.get(key).unwrap(),
-            metrics_objects::dead_letter::to_ndjson(&[letter(7)])
-        );
-        // No letters: the object stays as the last run left it.
-        stream(&bucket, &[]).await;
-        assert_eq!(
-            bucket.get(key).unwrap(),
-            metrics_objects::dead_letter::to_ndjson(&[letter(7)])
-        );
-        // Given up half-way: nothing changes and no temporary file is left behind.
-        let mut sink = bucket.dead_letter_file(key).unwrap();
-        sink.push(&letter(9)).await.unwrap();
-        sink.abort().await;
-        assert_eq!(
-            bucket.get(key).unwrap(),
-            metrics_objects::dead_letter::to_ndjson(&[letter(7)])
-        );
-        assert_eq!(bucket.list("").unwrap(), [key]);
-        assert!(!bucket.path(key).unwrap().with_extension("partial").exists());
-        fs::remove_dir_all(bucket.root()).unwrap();
-    }
-
-    #[test]
-    fn keys_cannot_escape_the_root() {
-        let bucket = temp_bucket("escape");
-        for key in ["../x", "/etc/passwd", "a/../../x", "a//b", "", "a\\b", "./a"] {
-            assert!(
-                matches!(bucket.put(key, b""), Err(BucketError::UnsafeKey(_))),
-                "{key:?}"
-            );
-        }
-        fs::remove_dir_all(bucket.root()).unwrap();
-    }
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

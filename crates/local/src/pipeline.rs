@@ -543,7 +543,7 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
     /// Stores an object; a `Data/` object is then read by the store and forward stages.
     async fn deliver(&mut self, object: NewObject) -> Result<(), PipelineError> {
         let started = Instant::now();
-        self.bucket.put(&object.key, &object.bytes)?;
+        self.bucket.put_deferred(&object.key, &object.bytes)?;
         self.times.objects += started.elapsed();
         match object.kind {
             ObjectKind::ProcessingFailed => self.summary.objects.processing_failed += 1,

@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 mod alerts_cli;
+mod bucket_cli;
 mod mappings_cli;
 mod recover_aws;
 mod recover_cli;

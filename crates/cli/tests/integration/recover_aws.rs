@@ -5,7 +5,6 @@
 //! bucket, which is how this test sees it); writer dead letters become a `Replay/writer/`
 //! object, which the writer's own code then stores.
 
-use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use aws_sdk_firehose::types::{DeliveryStreamType, ExtendedS3DestinationConfiguration};
@@ -27,19 +26,6 @@ fn metrics_lake(args: &[&str]) -> Output {
             ("AWS_SECRET_ACCESS_KEY", "testing"),
         ],
     )
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// Records moto's stream wrote to its bucket: the bytes of each record, in order.
@@ -83,10 +69,9 @@ async fn failed_records_in_the_deployed_bucket_go_back_to_the_stream_and_the_wri
     let (bucket, out) = ("ml-recover-data", "ml-recover-stream-out");
     let s3 = moto.s3_with_bucket(bucket).await;
     moto.s3_with_bucket(out).await;
-    let local = state.join("bucket");
-    for file in files(&local.join("Error/processing-failed")) {
-        let key = file.strip_prefix(&local).unwrap().to_string_lossy().into_owned();
-        put(&s3, bucket, &key, std::fs::read(&file).unwrap()).await;
+    let local = metrics_local::bucket::LocalBucket::open(state.join("bucket")).unwrap();
+    for key in local.list("Error/processing-failed/").unwrap() {
+        put(&s3, bucket, &key, local.get(&key).unwrap()).await;
     }
     // A writer dead letter: an enriched event the store refused at the time.
     let record = r#"{"metric_name":"scan_completed","metadata":{"tenant_id":"acme-prod","event_id":"3d1f0f0e-5a57-4d5c-8d7e-2b1e6f5b8a10","tenant_name":"Acme Corp","environment":"prod","scanner":"checkov","repo_name":"api"},"data":{"event_time":"2026-11-23T10:00:00Z","duration_ms":1200},"ingest_time":1795428000000}"#;

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use metrics_local::bucket::LocalBucket;
 use serde_json::Value;
 
 pub(crate) fn repo_root() -> PathBuf {
@@ -121,6 +122,11 @@ impl Case {
     fn bucket(&self) -> PathBuf {
         self.dir.join("state/bucket")
     }
+
+    /// The keys under `prefix` in the run's bucket (most objects are rows of its database).
+    fn objects(&self, prefix: &str) -> Vec<String> {
+        LocalBucket::open(self.bucket()).unwrap().list(prefix).unwrap()
+    }
 }
 
 impl Drop for Case {
@@ -211,7 +217,7 @@ fn unknown_tenant_records_are_listed_then_replayed_once_the_tenant_exists() {
         "{dry:#}"
     );
     assert_eq!(case.stored("globex"), 0);
-    assert!(!case.bucket().join("Replayed").exists());
+    assert!(case.objects("Replayed/").is_empty());
     assert_eq!(case.outbox_events("segment"), outbox_before);
 
     // The replay stores them, with balanced accounting.
@@ -294,10 +300,7 @@ fn an_interrupted_replay_resumes_without_doubles() {
     // And it forwarded exactly what the uninterrupted replay did: no event twice.
     assert_eq!(dedup_ids(&case), dedup_ids(&other));
     // The progress marker is gone once the replay finished.
-    let markers = std::fs::read_dir(case.bucket().join("State/replay"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(markers, 0);
+    assert!(case.objects("State/replay/").is_empty());
 }
 
 #[test]
@@ -386,11 +389,11 @@ fn a_writer_dead_letter_is_stored_by_the_writer_once_replayed() {
     case.run(&[], &[]);
     // A record the store refused at the time (say, while a table was being changed): an
     // enriched event exactly as the writer read it, with an event id of its own.
-    let data = case.bucket().join("Data");
-    let object = walk(&data).into_iter().next().unwrap();
+    let object = case.objects("Data/").into_iter().next().unwrap();
+    let bytes = LocalBucket::open(case.bucket()).unwrap().get(&object).unwrap();
     let mut text = String::new();
     use std::io::Read;
-    flate2::read::MultiGzDecoder::new(std::fs::File::open(&object).unwrap())
+    flate2::read::MultiGzDecoder::new(bytes.as_slice())
         .read_to_string(&mut text)
         .unwrap();
     let mut event: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
@@ -401,6 +404,7 @@ fn a_writer_dead_letter_is_stored_by_the_writer_once_replayed() {
         "source_bucket": "local", "source_key": "Data/2026/x.gz", "line": 1,
         "tenant_id": tenant, "record": event.to_string(),
     });
+    // A plain file, as a bucket of an older run kept every object: replay reads it all the same.
     let dir = case.bucket().join("Error/writer/Data/2026");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("x.gz.ndjson"), format!("{letter}\n")).unwrap();
@@ -410,9 +414,9 @@ fn a_writer_dead_letter_is_stored_by_the_writer_once_replayed() {
     assert_eq!(first["outcomes"], serde_json::json!({"stored": 1}), "{first:#}");
     assert_eq!(case.stored(&tenant), before + 1);
     // The writer read it from a replay object, the way the deployed writer does.
-    let replays: Vec<PathBuf> = walk(&case.bucket().join("Replay/writer"));
+    let replays = case.objects("Replay/writer/");
     assert_eq!(replays.len(), 1);
-    let name = replays[0].file_name().unwrap().to_str().unwrap();
+    let name = replays[0].rsplit('/').next().unwrap();
     assert!(name.starts_with("x.gz-") && name.ends_with(".gz"), "{name}");
     let second = json(&case.cmd("replay", "full", &["--json", "--stage", "writer"], &[]));
     assert_eq!(
@@ -436,20 +440,6 @@ fn dedup_ids(case: &Case) -> Vec<String> {
         .collect();
     ids.sort();
     ids
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -565,12 +555,12 @@ fn a_replay_killed_part_way_resumes_and_stores_nothing_twice() {
         .spawn()
         .unwrap();
     // Kill it once it has replayed something (its progress marker exists), or as it ends.
-    let marker_dir = case.bucket().join("State/replay");
+    let bucket = LocalBucket::open(case.bucket()).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        let started = std::fs::read_dir(&marker_dir)
-            .map(|d| d.count() > 0)
-            .unwrap_or(false);
+        let started = bucket
+            .list("State/replay/")
+            .is_ok_and(|markers| !markers.is_empty());
         if started || child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
             break;
         }

@@ -97,9 +97,9 @@ fn the_sample_run_accounts_for_every_event_and_a_rerun_changes_no_row() {
     assert!(first["forward"]["segment"]["events"].as_u64().unwrap() > 0);
 
     // The bucket is laid out like Firehose's, the outbox holds the request bodies.
-    let bucket = state.0.join("bucket");
-    assert!(bucket.join("Data/2026/10/27").is_dir());
-    assert!(bucket.join("Error/processing-failed").is_dir());
+    let bucket = metrics_local::bucket::LocalBucket::open(state.0.join("bucket")).unwrap();
+    assert!(!bucket.list("Data/2026/10/27/").unwrap().is_empty());
+    assert!(!bucket.list("Error/processing-failed/").unwrap().is_empty());
     let segment = std::fs::read_to_string(state.0.join("outbox/segment/requests.ndjson")).unwrap();
     let first_request: Value = serde_json::from_str(segment.lines().next().unwrap()).unwrap();
     assert_eq!(first_request["path"], "/v1/batch");

@@ -2,11 +2,9 @@
 //! deployed S3 bucket. Both are laid out the same way, so every other part of recovery is
 //! written once against [`Objects`].
 
-use std::path::Path;
-
 use metrics_schema::EventTime;
 
-use crate::bucket::LocalBucket;
+use crate::bucket::{BucketError, LocalBucket};
 
 /// The largest object read (the error objects' read limit).
 const MAX_OBJECT_BYTES: u64 = 256 * 1024 * 1024;
@@ -55,38 +53,21 @@ impl Objects for LocalBucket {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ObjectsError> {
-        // Only the prefix's directory is walked: `Data/` may hold millions of objects.
-        let dir = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
         // Listing never creates anything: a dry run leaves the bucket as it was.
-        if !dir.is_empty() && !self.root().join(dir).is_dir() {
-            return Ok(Vec::new());
-        }
-        let keys = if dir.is_empty() {
-            LocalBucket::list(self, prefix)
-        } else {
-            LocalBucket::open(self.root().join(dir)).and_then(|sub| {
-                Ok(LocalBucket::list(&sub, "")?
-                    .into_iter()
-                    .map(|k| format!("{dir}/{k}"))
-                    .filter(|k| k.starts_with(prefix))
-                    .collect())
-            })
-        }
-        .map_err(|e| self.error(prefix, e))?;
-        Ok(keys
+        let objects = self.list_objects(prefix).map_err(|e| self.error(prefix, e))?;
+        Ok(objects
             .into_iter()
-            .map(|key| {
-                let modified = modified(&self.root().join(&key));
-                Listed { key, modified }
+            .map(|object| Listed {
+                key: object.key,
+                modified: object.modified_ms.map(EventTime::from_millis),
             })
             .collect())
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ObjectsError> {
-        let path = self.path(key).map_err(|e| self.error(key, e))?;
-        match std::fs::read(&path) {
+        match LocalBucket::get(self, key) {
             Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(BucketError::NotFound(_)) => Ok(None),
             Err(e) => Err(self.error(key, e)),
         }
     }
@@ -96,18 +77,8 @@ impl Objects for LocalBucket {
     }
 
     async fn delete(&self, key: &str) -> Result<(), ObjectsError> {
-        let path = self.path(key).map_err(|e| self.error(key, e))?;
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(self.error(key, e)),
-            _ => Ok(()),
-        }
+        LocalBucket::delete(self, key).map_err(|e| self.error(key, e))
     }
-}
-
-fn modified(path: &Path) -> Option<EventTime> {
-    let time = std::fs::metadata(path).ok()?.modified().ok()?;
-    let ms = time.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
-    Some(EventTime::from_millis(i64::try_from(ms).ok()?))
 }
 
 /// The deployed bucket, through the AWS SDK (standard credential chain, `AWS_ENDPOINT_URL`).
