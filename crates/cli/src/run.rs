@@ -110,7 +110,9 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     let store = state.open_store()?;
     // A run writes tens of thousands of objects of a few records: their writes share
     // transactions, committed at the end at the latest.
-    store.batch_writes(STORE_BATCH_WRITES);
+    store
+        .batch_writes(STORE_BATCH_WRITES)
+        .map_err(|e| format!("{}: {e}", state.store_path().display()))?;
     let writer = EmbeddedWriter::new(store, WriteOptions::default());
     let forwarder = forwarding(args.forward, &state, false).await?;
     let firehose = FirehoseConfig {

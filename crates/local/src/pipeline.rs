@@ -519,7 +519,7 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
             let _ = serde_json::to_writer(&mut lines, &self.origins.get(tag));
             lines.push(b'\n');
         }
-        self.bucket.put(&origins_key(&object.key), &lines)?;
+        self.bucket.put_deferred(&origins_key(&object.key), &lines)?;
         Ok(())
     }
 

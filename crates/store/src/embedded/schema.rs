@@ -192,7 +192,21 @@ impl TableSchema {
 
 /// An SQL identifier, quoted: any text is safe inside double quotes once `"` is doubled.
 pub fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
+    let mut quoted = String::with_capacity(identifier.len() + 2);
+    push_quoted(&mut quoted, identifier);
+    quoted
+}
+
+/// [`quote`], onto the end of `sql`.
+pub fn push_quoted(sql: &mut String, identifier: &str) {
+    sql.push('"');
+    for (i, part) in identifier.split('"').enumerate() {
+        if i > 0 {
+            sql.push_str("\"\"");
+        }
+        sql.push_str(part);
+    }
+    sql.push('"');
 }
 
 /// Creates the catalog, and the tenant's table if it does not exist.
@@ -217,4 +231,20 @@ pub fn create_catalog(conn: &Connection) -> rusqlite::Result<()> {
         [],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_with_inner_quotes_doubled() {
+        assert_eq!(quote("tenant/acme"), r#""tenant/acme""#);
+        assert_eq!(quote(r#"a"b""#), r#""a""b""""#);
+        assert_eq!(quote(r#"""#), r#""""""#);
+        assert_eq!(quote(""), r#""""#);
+        let mut sql = String::from("SELECT ");
+        push_quoted(&mut sql, "x\"");
+        assert_eq!(sql, r#"SELECT "x""""#);
+    }
 }

@@ -423,7 +423,7 @@ async fn batched_writes_give_what_single_writes_give_and_others_see_them_once_co
     let single = EmbeddedStore::in_memory().unwrap();
     let path = temp_store_path("batched");
     let batched = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
-    batched.batch_writes(4);
+    batched.batch_writes(4).unwrap();
     let reader = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
     let count = |tenant: &str| reader.records(tenant).map(|r| r.len()).unwrap_or(0);
     for (i, (name, records)) in batch_writes(t).into_iter().enumerate() {
@@ -460,7 +460,7 @@ async fn an_open_batch_is_committed_when_the_store_is_dropped() {
     let t = now_ms() - 60_000;
     let path = temp_store_path("dropped");
     let batched = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
-    batched.batch_writes(100);
+    batched.batch_writes(100).unwrap();
     for (name, records) in batch_writes(t) {
         batched.write(&tenant(name), &records, deadline()).await;
     }
@@ -493,7 +493,7 @@ async fn a_batch_sqlite_rolls_back_is_reported_and_no_later_write_is_taken() {
              BEGIN SELECT RAISE(ROLLBACK, 'the transaction is gone'); END",
         )
         .unwrap();
-    batched.batch_writes(10);
+    batched.batch_writes(10).unwrap();
     for i in 2..4 {
         let report = batched
             .write(
