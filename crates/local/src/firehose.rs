@@ -15,12 +15,11 @@
 //! lays objects out as a month of live traffic would.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use flate2::Compression;
-use flate2::write::GzEncoder;
+use metrics_objects::gzip::Gzip;
 use serde::{Deserialize, Serialize};
 
 use metrics_schema::EventTime;
@@ -207,6 +206,8 @@ pub struct Firehose {
     destination: Vec<u8>,
     destination_records: usize,
     destination_first_arrival: Option<i64>,
+    /// One compressor for every object: a new one per object cost more than compressing it.
+    gzip: Gzip,
 }
 
 impl Firehose {
@@ -219,6 +220,7 @@ impl Firehose {
             destination: Vec::new(),
             destination_records: 0,
             destination_first_arrival: None,
+            gzip: Gzip::new(Compression::default()),
         }
     }
 
@@ -356,7 +358,7 @@ impl Firehose {
         due
     }
 
-    fn failed_object(&self, failed: &[Pending], code: &str, message: &str) -> Option<NewObject> {
+    fn failed_object(&mut self, failed: &[Pending], code: &str, message: &str) -> Option<NewObject> {
         let first = failed.iter().map(|p| p.arrival_ms).min()?;
         let ending = failed.iter().map(|p| p.arrival_ms).max().unwrap_or(first);
         let mut content = Vec::new();
@@ -385,7 +387,7 @@ impl Firehose {
     }
 
     fn object(
-        &self,
+        &mut self,
         kind: ObjectKind,
         prefix: &str,
         first_arrival_ms: i64,
@@ -402,7 +404,7 @@ impl Firehose {
         NewObject {
             kind,
             key,
-            bytes: gzip(content),
+            bytes: self.gzip.compress(content),
             records,
             tags: Vec::new(),
         }
@@ -458,11 +460,4 @@ fn time_parts(ms: i64) -> (String, String) {
         format!("{y:04}/{mo:02}/{d:02}/{h:02}/"),
         format!("{y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02}"),
     )
-}
-
-fn gzip(content: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(content.len() / 4), Compression::default());
-    // Writing to a Vec cannot fail.
-    let _ = encoder.write_all(content);
-    encoder.finish().unwrap_or_default()
 }

@@ -13,10 +13,13 @@
 //!   progress markers) kept within S3's 1,024-byte limit;
 //! - [`sqs`]: the partial-batch response;
 //! - [`deadline`]: how long an invocation may work ([`work_time`]), one rule for both;
+//! - [`gzip`]: GZIP members from one reusable compressor (Mixpanel's request bodies, the local
+//!   Firehose's objects);
 //! - [`s3`]: the S3 client, path-style against a local endpoint ([`s3_client`]).
 
 pub mod dead_letter;
 pub mod deadline;
+pub mod gzip;
 pub mod key;
 pub mod read;
 pub mod s3;

@@ -7,11 +7,9 @@
 //! `ip` is `"0"` so Mixpanel does not geolocate every event to the AWS region the function
 //! runs in. Properties named like the ones above are left out (the reserved value wins).
 
-use std::io::Write;
-
 use bytes::Bytes;
 use flate2::Compression;
-use flate2::write::GzEncoder;
+use metrics_objects::gzip::Gzip;
 use metrics_schema::UnifiedEvent;
 use metrics_schema::json::write_str;
 
@@ -21,6 +19,12 @@ use crate::dedup::mixpanel_insert_id;
 use crate::destination::DestinationKind;
 use crate::policy::{Policy, tenant_identity};
 use crate::reason::Reason;
+
+thread_local! {
+    /// One compressor per thread for every request body: setting one up cost more than
+    /// compressing a body of a few events.
+    static GZIP: std::cell::RefCell<Option<Gzip>> = const { std::cell::RefCell::new(None) };
+}
 
 /// `POST` path.
 pub const PATH: &str = "/import";
@@ -131,13 +135,13 @@ impl Format for MixpanelFormat {
         join_items(&mut json, items);
         json.push(b']');
         let len = json.len();
-        let mut encoder = GzEncoder::new(
-            Vec::with_capacity(len / 4 + 64),
-            Compression::new(self.gzip_level),
-        );
-        // Writing into a Vec cannot fail.
-        let _ = encoder.write_all(&json);
-        let gz = encoder.finish().unwrap_or_default();
+        let level = Compression::new(self.gzip_level);
+        let gz = GZIP.with_borrow_mut(|gzip| {
+            if gzip.as_ref().is_none_or(|g| g.level() != level) {
+                *gzip = Some(Gzip::new(level));
+            }
+            gzip.as_mut().map(|g| g.compress(&json)).unwrap_or_default()
+        });
         (Bytes::from(gz), len)
     }
 }
