@@ -122,9 +122,9 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
         destination_interval_ms: args.buffer_interval_secs * 1000,
         ..FirehoseConfig::default()
     };
-    // The store and forward stages on a second core, behind a short queue.
+    // The store and forward stages on threads of their own, behind short queues.
     let mut pipeline = Pipeline::new(rules, firehose, enricher, bucket.clone(), writer, forwarder)
-        .reading_on_a_thread()
+        .reading_on_threads()
         .map_err(|e| e.to_string())?;
 
     let progress = progress_bar(args);
@@ -163,7 +163,7 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
     progress.set_message("flushing buffers");
     pipeline.flush().await.map_err(|e| e.to_string())?;
     let times = pipeline.times();
-    let threaded = pipeline.reads_on_a_thread();
+    let threaded = pipeline.reads_on_threads();
     let (summary, writer, mut forwarding) = pipeline.finish().await.map_err(|e| e.to_string())?;
     // Objects and store writes are committed in batches: the last ones are committed here,
     // where a failure can still be reported (dropping them would commit them silently).
@@ -281,11 +281,11 @@ pub async fn build_enricher(
 }
 
 /// The stage breakdown (`--timings`): the time each stage was busy, and its share of the run's
-/// wall time. With the readers on their own thread, the shares of the two threads overlap.
+/// wall time. With the readers on their own threads, the shares of the threads overlap.
 fn print_timings(times: &StageTimes, threaded: bool, outbox: Duration, total: Duration) {
     let read = total.saturating_sub(times.pushing(threaded) + outbox);
     let (pushing, reading) = if threaded {
-        ("events thread: ", "readers thread: ")
+        ("events thread: ", "reader threads: ")
     } else {
         ("", "")
     };

@@ -8,10 +8,10 @@
 //! 3. every new `Data/` object goes to the store stage (the writer) and the forward stage
 //!    (the forwarder), as their queues would deliver it.
 //!
-//! The readers of step 3 run where the events are pushed, or on a thread of their own
-//! ([`Pipeline::reading_on_a_thread`]), fed through a short queue, so that the two halves of
-//! a bulk run use two cores. They take the objects in order either way, so the store, the
-//! outbox and the summary come out the same.
+//! The readers of step 3 run where the events are pushed, or each on a thread of its own
+//! ([`Pipeline::reading_on_threads`]), fed through short queues, so that a bulk run uses
+//! every core. They take the objects in order either way, so the store, the outbox and the
+//! summary come out the same.
 //!
 //! Every input event ends with exactly one outcome in the [`Summary`], so the run can prove
 //! that nothing was lost.
@@ -31,7 +31,7 @@ use metrics_objects::dead_letter::{DeadLetter, DeadLetterSink};
 use crate::bucket::{BucketError, LocalBucket, LocalDeadLetters};
 use crate::firehose::{Firehose, FirehoseConfig, Invocation, NewObject, ObjectKind};
 use crate::origin::{INPUT_REJECTS_PREFIX, Origin, origins_key};
-use crate::readers::{ObjectRead, ObjectReaders, ReaderThread, Readers};
+use crate::readers::{ObjectRead, ObjectReader, ReaderThreads, Readers};
 
 /// What the store stage did with one object's records.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -176,7 +176,7 @@ pub struct StageTimes {
     pub store: Duration,
     /// The forwarder's code: reading the object, building requests, the outbox.
     pub forward: Duration,
-    /// The pushing thread waiting for the readers' thread (its queue full, or the end of the
+    /// The pushing thread waiting for the readers' threads (a queue full, or the end of the
     /// input): zero when the readers run on the pushing thread.
     pub waiting: Duration,
 }
@@ -276,11 +276,7 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
             rules,
             firehose: Firehose::new(firehose),
             enricher,
-            readers: Readers::Here(ObjectReaders {
-                bucket: bucket.clone(),
-                store,
-                forward,
-            }),
+            readers: Readers::new(&bucket, store, forward),
             bucket,
             summary: Summary::default(),
             now: EventTime::now(),
@@ -317,7 +313,7 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
     pub fn stages_mut(&mut self) -> Result<(&LocalBucket, &mut S, &mut F), PipelineError> {
         self.readers_here()?;
         match &mut self.readers {
-            Readers::Here(readers) => Ok((&readers.bucket, &mut readers.store, &mut readers.forward)),
+            Readers::Here(store, forward) => Ok((&store.bucket, &mut store.store, &mut forward.forward)),
             _ => Err(PipelineError::Readers("did not stop".to_owned())),
         }
     }
@@ -421,7 +417,7 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
         self.flush().await?;
         self.readers_here()?;
         match self.readers {
-            Readers::Here(readers) => Ok((self.summary, readers.store, readers.forward)),
+            Readers::Here(store, forward) => Ok((self.summary, store.store, forward.forward)),
             _ => Err(PipelineError::Readers("did not stop".to_owned())),
         }
     }
@@ -550,13 +546,17 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
             ObjectKind::Data => {
                 self.summary.objects.data += 1;
                 match &mut self.readers {
-                    Readers::Here(readers) => {
-                        let read = readers.read(object).await;
+                    Readers::Here(store, forward) => {
+                        let read = ObjectRead {
+                            records: object.records,
+                            stored: store.read(&object).await,
+                            forwarded: forward.read(&object).await,
+                        };
                         self.count_read(read)?;
                     }
-                    Readers::OnAThread(thread) => {
+                    Readers::OnThreads(threads) => {
                         let started = Instant::now();
-                        thread.send(object)?;
+                        threads.send(object)?;
                         self.times.waiting += started.elapsed();
                         while let Some(read) = self.readers.try_result() {
                             self.count_read(read?)?;
@@ -571,9 +571,9 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
 
     /// Counts what the readers did with one object.
     fn count_read(&mut self, read: ObjectRead) -> Result<(), PipelineError> {
-        self.times.store += read.store_time;
-        self.times.forward += read.forward_time;
-        match read.stored {
+        self.times.store += read.stored.time;
+        self.times.forward += read.forwarded.time;
+        match read.stored.report {
             Ok(stored) => self.count_stored(stored),
             Err(error) => {
                 let n = read.records as u64;
@@ -583,14 +583,14 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
                 self.summary.stage_errors.push(StageFailure::new(error, n));
             }
         }
-        match read.forwarded {
+        match read.forwarded.report {
             Ok(forwarded) => self.count_forwarded(forwarded),
             Err(error) => {
                 let n = read.records as u64;
                 self.summary.stage_errors.push(StageFailure::new(error, n));
             }
         }
-        read.kept.map_err(PipelineError::from)
+        read.stored.kept.map_err(PipelineError::from)
     }
 
     /// Waits until the readers have read every object given to them, and counts it.
@@ -607,7 +607,10 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
     fn readers_here(&mut self) -> Result<(), PipelineError> {
         self.wait_for_readers()?;
         self.readers = match std::mem::replace(&mut self.readers, Readers::Stopped) {
-            Readers::OnAThread(thread) => Readers::Here(thread.join()?),
+            Readers::OnThreads(threads) => {
+                let (store, forward) = threads.join()?;
+                Readers::Here(store, forward)
+            }
             other => other,
         };
         Ok(())
@@ -644,10 +647,10 @@ where
     S: StoreStage + Send + 'static,
     F: ForwardStage + Send + 'static,
 {
-    /// Runs the store and forward stages on a thread of their own (see the module's docs).
-    pub fn reading_on_a_thread(mut self) -> Result<Self, PipelineError> {
+    /// Runs the store and forward stages each on a thread of its own (see the module's docs).
+    pub fn reading_on_threads(mut self) -> Result<Self, PipelineError> {
         self.readers = match std::mem::replace(&mut self.readers, Readers::Stopped) {
-            Readers::Here(readers) => Readers::OnAThread(ReaderThread::start(readers)?),
+            Readers::Here(store, forward) => Readers::OnThreads(ReaderThreads::start(store, forward)?),
             other => other,
         };
         Ok(self)
@@ -655,9 +658,9 @@ where
 }
 
 impl<S, F> Pipeline<S, F> {
-    /// Whether the store and forward stages run on a thread of their own.
-    pub fn reads_on_a_thread(&self) -> bool {
-        matches!(self.readers, Readers::OnAThread(_))
+    /// Whether the store and forward stages run on threads of their own.
+    pub fn reads_on_threads(&self) -> bool {
+        matches!(self.readers, Readers::OnThreads(_))
     }
 }
 

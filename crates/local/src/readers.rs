@@ -1,8 +1,10 @@
 //! The readers of new `Data/` objects: the store stage and the forward stage, each object
 //! read by both in the order the stream delivered it. They run where the pipeline pushes
-//! events, or on a thread of their own behind a short queue (two cores for a bulk run, and
-//! memory bounded by the queue: the pushing side waits when it is full).
+//! events, or each on a thread of its own behind a short queue (the cores of the machine for a
+//! bulk run, and memory bounded by the queues: the pushing side waits when one is full).
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,202 +18,305 @@ use crate::firehose::NewObject;
 use crate::pipeline::{ForwardReport, ForwardStage, PipelineError, StageError, StoreReport, StoreStage};
 use crate::stages::{LOCAL_BUCKET, WRITER_DEAD_LETTER_PREFIX};
 
-/// Objects waiting for the readers' thread. Each is at most one destination buffer, gzip
-/// compressed: a few MB at worst, so the queue bounds memory at some tens of MB.
+/// Objects waiting for a reader's thread. Each is at most one destination buffer, gzip
+/// compressed: a few MB at worst, so the queues bound memory at some tens of MB.
 const QUEUE: usize = 16;
 
-/// The two stages and the bucket they keep dead letters in.
+/// One of the two stages that read every object, with the bucket it keeps dead letters in.
+#[allow(async_fn_in_trait)] // each reader is driven by one thread's own runtime
+pub(crate) trait ObjectReader {
+    type Output;
+    async fn read(&mut self, object: &NewObject) -> Self::Output;
+}
+
+/// The store stage.
 #[derive(Debug)]
-pub(crate) struct ObjectReaders<S, F> {
+pub(crate) struct StoreSide<S> {
     pub(crate) bucket: LocalBucket,
     pub(crate) store: S,
+}
+
+/// What the store stage did with one object.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub(crate) report: Result<StoreReport, StageError>,
+    /// Whether the records of an object the stage failed were kept as dead letters.
+    pub(crate) kept: Result<(), BucketError>,
+    pub(crate) time: Duration,
+}
+
+impl<S: StoreStage> ObjectReader for StoreSide<S> {
+    type Output = Stored;
+
+    async fn read(&mut self, object: &NewObject) -> Stored {
+        let started = Instant::now();
+        let report = self.store.consume(&self.bucket, &object.key, &object.bytes).await;
+        let kept = match &report {
+            Err(error) => keep_unstored(&self.bucket, object, error).await,
+            Ok(_) => Ok(()),
+        };
+        Stored {
+            report,
+            kept,
+            time: started.elapsed(),
+        }
+    }
+}
+
+/// The forward stage.
+#[derive(Debug)]
+pub(crate) struct ForwardSide<F> {
+    pub(crate) bucket: LocalBucket,
     pub(crate) forward: F,
 }
 
-/// What the readers did with one object.
+/// What the forward stage did with one object.
 #[derive(Debug)]
-pub(crate) struct ObjectRead {
-    pub(crate) records: usize,
-    pub(crate) stored: Result<StoreReport, StageError>,
-    pub(crate) forwarded: Result<ForwardReport, StageError>,
-    /// Whether the records of an object the store stage failed were kept as dead letters.
-    pub(crate) kept: Result<(), BucketError>,
-    pub(crate) store_time: Duration,
-    pub(crate) forward_time: Duration,
+pub(crate) struct Forwarded {
+    pub(crate) report: Result<ForwardReport, StageError>,
+    pub(crate) time: Duration,
 }
 
-impl<S: StoreStage, F: ForwardStage> ObjectReaders<S, F> {
-    pub(crate) async fn read(&mut self, object: NewObject) -> ObjectRead {
+impl<F: ForwardStage> ObjectReader for ForwardSide<F> {
+    type Output = Forwarded;
+
+    async fn read(&mut self, object: &NewObject) -> Forwarded {
         let started = Instant::now();
-        let stored = self.store.consume(&self.bucket, &object.key, &object.bytes).await;
-        let kept = match &stored {
-            Err(error) => self.keep_unstored(&object, error).await,
-            Ok(_) => Ok(()),
-        };
-        let store_time = started.elapsed();
-        let started = Instant::now();
-        let forwarded = self
+        let report = self
             .forward
             .consume(&self.bucket, &object.key, &object.bytes)
             .await;
-        ObjectRead {
-            records: object.records,
-            stored,
-            forwarded,
-            kept,
-            store_time,
-            forward_time: started.elapsed(),
+        Forwarded {
+            report,
+            time: started.elapsed(),
         }
     }
+}
 
-    /// The store stage failed a whole object: a deployed writer would be retried from its
-    /// queue, then the DLQ. A local run has no queue, so each record becomes a writer dead
-    /// letter with the stage's reason, where `metrics-lake errors` finds it and `replay` sends
-    /// it to the store again.
-    async fn keep_unstored(&self, object: &NewObject, error: &StageError) -> Result<(), BucketError> {
-        let source = ObjectRef {
-            bucket: LOCAL_BUCKET.to_owned(),
-            key: object.key.clone(),
-            size: Some(object.bytes.len() as u64),
-            sequencer: None,
-        };
-        let key = dead_letter_key(WRITER_DEAD_LETTER_PREFIX, &source);
-        let mut letters = self.bucket.dead_letter_file(&key)?;
-        for record in metrics_objects::read::records(&object.bytes, &ReadLimits::default()).flatten() {
-            let letter = DeadLetter::for_record(
-                Stage::Writer,
-                error.reason.clone(),
-                error.message.clone(),
-                &source,
-                Some(record.line),
-                Some(&record.bytes),
-            );
-            letters.push(&letter).await?;
-        }
-        letters.finish().await?;
-        Ok(())
+/// The store stage failed a whole object: a deployed writer would be retried from its queue,
+/// then the DLQ. A local run has no queue, so each record becomes a writer dead letter with the
+/// stage's reason, where `metrics-lake errors` finds it and `replay` sends it to the store
+/// again.
+async fn keep_unstored(
+    bucket: &LocalBucket,
+    object: &NewObject,
+    error: &StageError,
+) -> Result<(), BucketError> {
+    let source = ObjectRef {
+        bucket: LOCAL_BUCKET.to_owned(),
+        key: object.key.clone(),
+        size: Some(object.bytes.len() as u64),
+        sequencer: None,
+    };
+    let key = dead_letter_key(WRITER_DEAD_LETTER_PREFIX, &source);
+    let mut letters = bucket.dead_letter_file(&key)?;
+    for record in metrics_objects::read::records(&object.bytes, &ReadLimits::default()).flatten() {
+        let letter = DeadLetter::for_record(
+            Stage::Writer,
+            error.reason.clone(),
+            error.message.clone(),
+            &source,
+            Some(record.line),
+            Some(&record.bytes),
+        );
+        letters.push(&letter).await?;
     }
+    letters.finish().await?;
+    Ok(())
+}
+
+/// What both stages did with one object.
+#[derive(Debug)]
+pub(crate) struct ObjectRead {
+    pub(crate) records: usize,
+    pub(crate) stored: Stored,
+    pub(crate) forwarded: Forwarded,
 }
 
 /// Where the readers are.
 #[derive(Debug)]
 pub(crate) enum Readers<S, F> {
-    Here(ObjectReaders<S, F>),
-    OnAThread(ReaderThread<S, F>),
-    /// Their thread failed; the pipeline cannot go on.
+    Here(StoreSide<S>, ForwardSide<F>),
+    OnThreads(ReaderThreads<S, F>),
+    /// A thread failed; the pipeline cannot go on.
     Stopped,
 }
 
+impl<S: StoreStage, F: ForwardStage> Readers<S, F> {
+    pub(crate) fn new(bucket: &LocalBucket, store: S, forward: F) -> Self {
+        Readers::Here(
+            StoreSide {
+                bucket: bucket.clone(),
+                store,
+            },
+            ForwardSide {
+                bucket: bucket.clone(),
+                forward,
+            },
+        )
+    }
+}
+
 impl<S, F> Readers<S, F> {
-    /// A result the readers' thread has ready, without waiting.
+    /// A result the threads have ready, without waiting.
     pub(crate) fn try_result(&mut self) -> Option<Result<ObjectRead, PipelineError>> {
         match self {
-            Readers::OnAThread(thread) => thread.try_result(),
+            Readers::OnThreads(threads) => threads.result(false),
             _ => None,
         }
     }
 
-    /// The next result of an object given to the readers' thread, waiting for it; `None`
-    /// once every object given has its result.
+    /// The next result of an object given to the threads, waiting for it; `None` once every
+    /// object given has its result.
     pub(crate) fn next_result(&mut self) -> Option<Result<ObjectRead, PipelineError>> {
         match self {
-            Readers::OnAThread(thread) => thread.next_result(),
+            Readers::OnThreads(threads) => threads.result(true),
             _ => None,
         }
     }
 }
 
-/// The readers on their own thread, each with its own single-threaded runtime.
+/// Each stage on its own thread.
 #[derive(Debug)]
-pub(crate) struct ReaderThread<S, F> {
-    objects: Option<SyncSender<NewObject>>,
-    results: Receiver<ObjectRead>,
-    handle: Option<JoinHandle<ObjectReaders<S, F>>>,
-    /// Objects sent whose result has not been received.
-    in_flight: usize,
+pub(crate) struct ReaderThreads<S, F> {
+    store: Worker<StoreSide<S>, Stored>,
+    forward: Worker<ForwardSide<F>, Forwarded>,
+    /// Records of each object sent whose results have not both been taken, in order.
+    in_flight: VecDeque<usize>,
 }
 
-impl<S, F> ReaderThread<S, F>
+impl<S, F> ReaderThreads<S, F>
 where
     S: StoreStage + Send + 'static,
     F: ForwardStage + Send + 'static,
 {
-    /// Starts the thread. On failure the readers are gone with it (the pipeline cannot go on).
-    pub(crate) fn start(mut readers: ObjectReaders<S, F>) -> Result<Self, PipelineError> {
+    /// Starts the threads. On failure the readers are gone with them (the pipeline cannot go on).
+    pub(crate) fn start(store: StoreSide<S>, forward: ForwardSide<F>) -> Result<Self, PipelineError> {
+        Ok(ReaderThreads {
+            store: Worker::start("store-reader", store)?,
+            forward: Worker::start("forward-reader", forward)?,
+            in_flight: VecDeque::new(),
+        })
+    }
+}
+
+impl<S, F> ReaderThreads<S, F> {
+    /// Queues an object for both stages; waits while a queue is full.
+    pub(crate) fn send(&mut self, object: NewObject) -> Result<(), PipelineError> {
+        let records = object.records;
+        let object = Arc::new(object);
+        self.store.send(Arc::clone(&object))?;
+        self.forward.send(object)?;
+        self.in_flight.push_back(records);
+        Ok(())
+    }
+
+    /// The oldest object's results once both stages have them (waiting for them when `wait`).
+    fn result(&mut self, wait: bool) -> Option<Result<ObjectRead, PipelineError>> {
+        let records = *self.in_flight.front()?;
+        let stored = match self.store.output(wait)? {
+            Ok(stored) => stored,
+            Err(e) => return Some(Err(e)),
+        };
+        let forwarded = match self.forward.output(wait) {
+            Some(Ok(forwarded)) => forwarded,
+            Some(Err(e)) => return Some(Err(e)),
+            None => {
+                self.store.put_back(stored);
+                return None;
+            }
+        };
+        self.in_flight.pop_front();
+        Some(Ok(ObjectRead {
+            records,
+            stored,
+            forwarded,
+        }))
+    }
+
+    /// Ends the threads once they have read what they were given, and takes the stages back.
+    pub(crate) fn join(self) -> Result<(StoreSide<S>, ForwardSide<F>), PipelineError> {
+        Ok((self.store.join()?, self.forward.join()?))
+    }
+}
+
+/// One reader on its own thread, with its own single-threaded runtime.
+#[derive(Debug)]
+struct Worker<R, O> {
+    objects: Option<SyncSender<Arc<NewObject>>>,
+    outputs: Receiver<O>,
+    /// An output taken before the other stage's for the same object was ready.
+    early: Option<O>,
+    handle: Option<JoinHandle<R>>,
+}
+
+impl<R, O> Worker<R, O>
+where
+    R: ObjectReader<Output = O> + Send + 'static,
+    O: Send + 'static,
+{
+    fn start(name: &str, mut reader: R) -> Result<Self, PipelineError> {
         let cannot_start = |e: std::io::Error| PipelineError::Readers(format!("could not start: {e}"));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(cannot_start)?;
-        let (objects, queue) = mpsc::sync_channel::<NewObject>(QUEUE);
-        let (done, results) = mpsc::channel();
+        let (objects, queue) = mpsc::sync_channel::<Arc<NewObject>>(QUEUE);
+        let (done, outputs) = mpsc::channel();
         let handle = std::thread::Builder::new()
-            .name("object-readers".to_owned())
+            .name(name.to_owned())
             .spawn(move || {
                 while let Ok(object) = queue.recv() {
-                    let read = runtime.block_on(readers.read(object));
-                    if done.send(read).is_err() {
+                    let output = runtime.block_on(reader.read(&object));
+                    if done.send(output).is_err() {
                         break;
                     }
                 }
-                readers
-            });
-        Ok(ReaderThread {
+                reader
+            })
+            .map_err(cannot_start)?;
+        Ok(Worker {
             objects: Some(objects),
-            results,
-            handle: Some(handle.map_err(cannot_start)?),
-            in_flight: 0,
+            outputs,
+            early: None,
+            handle: Some(handle),
         })
     }
 }
 
-impl<S, F> ReaderThread<S, F> {
-    /// Queues an object; waits while the queue is full.
-    pub(crate) fn send(&mut self, object: NewObject) -> Result<(), PipelineError> {
-        let sent = match &self.objects {
-            Some(objects) => objects.send(object).is_ok(),
-            None => false,
-        };
-        if !sent {
-            return Err(self.stopped());
+impl<R, O> Worker<R, O> {
+    fn send(&mut self, object: Arc<NewObject>) -> Result<(), PipelineError> {
+        match &self.objects {
+            Some(objects) if objects.send(object).is_ok() => Ok(()),
+            _ => Err(self.stopped()),
         }
-        self.in_flight += 1;
-        Ok(())
     }
 
-    fn try_result(&mut self) -> Option<Result<ObjectRead, PipelineError>> {
-        if self.in_flight == 0 {
-            return None;
+    /// The next output: `None` when `wait` is false and none is ready.
+    fn output(&mut self, wait: bool) -> Option<Result<O, PipelineError>> {
+        if let Some(early) = self.early.take() {
+            return Some(Ok(early));
         }
-        match self.results.try_recv() {
-            Ok(read) => {
-                self.in_flight -= 1;
-                Some(Ok(read))
-            }
+        let output = if wait {
+            self.outputs.recv().map_err(|_| TryRecvError::Disconnected)
+        } else {
+            self.outputs.try_recv()
+        };
+        match output {
+            Ok(output) => Some(Ok(output)),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => Some(Err(self.stopped())),
         }
     }
 
-    fn next_result(&mut self) -> Option<Result<ObjectRead, PipelineError>> {
-        if self.in_flight == 0 {
-            return None;
-        }
-        Some(match self.results.recv() {
-            Ok(read) => {
-                self.in_flight -= 1;
-                Ok(read)
-            }
-            Err(_) => Err(self.stopped()),
-        })
+    fn put_back(&mut self, output: O) {
+        self.early = Some(output);
     }
 
-    /// Ends the thread once it has read what it was given, and takes the readers back.
-    pub(crate) fn join(mut self) -> Result<ObjectReaders<S, F>, PipelineError> {
-        self.objects = None; // the thread's loop ends when the queue closes
-        let handle = self.handle.take();
-        match handle.map(JoinHandle::join) {
-            Some(Ok(readers)) => Ok(readers),
+    fn join(mut self) -> Result<R, PipelineError> {
+        self.objects = None; // the thread's loop ends when its queue closes
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(reader)) => Ok(reader),
             _ => Err(PipelineError::Readers(
                 "stopped before the end of the run".to_owned(),
             )),
@@ -221,7 +326,6 @@ impl<S, F> ReaderThread<S, F> {
     /// Why the thread is gone (it panicked: its message went to standard error).
     fn stopped(&mut self) -> PipelineError {
         self.objects = None;
-        self.in_flight = 0;
         PipelineError::Readers("stopped unexpectedly (see the message above)".to_owned())
     }
 }

@@ -198,7 +198,10 @@ impl EmbeddedStore {
         conn.pragma_update(None, "cache_size", BULK_CACHE_KIB)
             .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", BULK_CHECKPOINT_PAGES))
             .map_err(sql_error)?;
-        self.batch.lock().unwrap_or_else(PoisonError::into_inner).max_writes = max_writes.max(1);
+        self.batch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .max_writes = max_writes.max(1);
         Ok(())
     }
 
@@ -486,7 +489,8 @@ fn insert(conn: &Connection, table: &str, record: &StoreRecord) -> rusqlite::Res
     sql.push_str("INSERT INTO ");
     schema::push_quoted(&mut sql, table);
     sql.push_str(" (measure_name, time, ts_series, ts_digest");
-    let mut values: Vec<ToSqlOutput<'_>> = Vec::with_capacity(4 + record.dimensions.len() + record.measures.len());
+    let mut values: Vec<ToSqlOutput<'_>> =
+        Vec::with_capacity(4 + record.dimensions.len() + record.measures.len());
     values.extend([
         text(&record.measure_name),
         ToSqlOutput::Owned(Value::Integer(record.time_ms)),
