@@ -9,3 +9,4 @@ mod firehose;
 mod live;
 mod pipeline;
 mod redrive;
+mod threads;
