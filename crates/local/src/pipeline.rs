@@ -650,7 +650,9 @@ where
     /// Runs the store and forward stages each on a thread of its own (see the module's docs).
     pub fn reading_on_threads(mut self) -> Result<Self, PipelineError> {
         self.readers = match std::mem::replace(&mut self.readers, Readers::Stopped) {
-            Readers::Here(store, forward) => Readers::OnThreads(ReaderThreads::start(store, forward)?),
+            Readers::Here(store, forward) => {
+                Readers::OnThreads(Box::new(ReaderThreads::start(store, forward)?))
+            }
             other => other,
         };
         Ok(self)

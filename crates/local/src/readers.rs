@@ -137,7 +137,7 @@ pub(crate) struct ObjectRead {
 #[derive(Debug)]
 pub(crate) enum Readers<S, F> {
     Here(StoreSide<S>, ForwardSide<F>),
-    OnThreads(ReaderThreads<S, F>),
+    OnThreads(Box<ReaderThreads<S, F>>),
     /// A thread failed; the pipeline cannot go on.
     Stopped,
 }

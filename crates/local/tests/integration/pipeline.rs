@@ -15,7 +15,7 @@ use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_mapping::RuleSet;
 use metrics_schema::Outcome;
 
-fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -50,7 +50,7 @@ impl ForwardStage for NoForward {
     }
 }
 
-async fn enricher() -> Enricher {
+pub(crate) async fn enricher() -> Enricher {
     let tenants = workspace().join("events/sample/tenants.json");
     let config = Config::from_lookup(|name| match name {
         "TENANTS_FILE" => Some(tenants.to_string_lossy().into_owned()),
@@ -63,7 +63,7 @@ async fn enricher() -> Enricher {
         .unwrap()
 }
 
-fn rules() -> RuleSet {
+pub(crate) fn rules() -> RuleSet {
     RuleSet::from_toml(&std::fs::read_to_string(workspace().join("infra/metrics.toml")).unwrap()).unwrap()
 }
 

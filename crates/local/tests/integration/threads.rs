@@ -1,42 +1,21 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 //! The readers on threads of their own give what the readers on the pushing thread give: the
 //! same summary, the same store content, the same outbox requests byte for byte and the same
 //! objects in the bucket, on the sample data set with the real store and outbox.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use metrics_enrich::Enricher;
-use metrics_enrich::config::Config;
 use metrics_local::bucket::LocalBucket;
 use metrics_local::firehose::FirehoseConfig;
 use metrics_local::outbox::{Forwarding, Outbox};
 use metrics_local::pipeline::{Pipeline, Summary};
 use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_local::stages::EmbeddedWriter;
-use metrics_mapping::RuleSet;
 use metrics_store::{EmbeddedSettings, EmbeddedStore, StoreRecord};
 use metrics_writer::write::WriteOptions;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn rules() -> RuleSet {
-    RuleSet::from_toml(&std::fs::read_to_string(workspace().join("infra/metrics.toml")).unwrap()).unwrap()
-}
-
-async fn enricher() -> Enricher {
-    let tenants = workspace().join("events/sample/tenants.json");
-    let config = Config::from_lookup(|name| match name {
-        "TENANTS_FILE" => Some(tenants.to_string_lossy().into_owned()),
-        "ENVIRONMENT" => Some("local".to_owned()),
-        _ => None,
-    })
-    .unwrap();
-    Enricher::from_config(&config, std::sync::Arc::new(rules().into_mapping()))
-        .await
-        .unwrap()
-}
+use crate::pipeline::{enricher, rules};
 
 /// What one run leaves: its summary, every tenant's records, the outbox files and the
 /// bucket's objects.
