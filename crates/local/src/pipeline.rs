@@ -184,9 +184,9 @@ pub struct StageTimes {
 impl StageTimes {
     /// The time the stages on the pushing thread took (the rest of a run's wall time there is
     /// reading or generating the input).
-    pub fn pushing(&self, readers_on_a_thread: bool) -> Duration {
+    pub fn pushing(&self, readers_on_threads: bool) -> Duration {
         let own = self.rules + self.firehose + self.enrich + self.objects + self.waiting;
-        if readers_on_a_thread {
+        if readers_on_threads {
             own
         } else {
             own + self.store + self.forward

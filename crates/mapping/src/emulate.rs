@@ -27,8 +27,17 @@ impl CompiledRule {
 
     /// The rule's output for `event`, or why its pattern does not match.
     pub fn evaluate(&self, event: &RawValue, ingestion_time: EventTime) -> Result<Vec<u8>, Mismatch> {
-        self.rule.pattern.matches(event)?;
-        Ok(self.deliver(&EventView::new(event), ingestion_time))
+        self.evaluate_in(&EventView::new(event), ingestion_time)
+    }
+
+    /// [`CompiledRule::evaluate`] on an event whose top level is already read.
+    pub(crate) fn evaluate_in(
+        &self,
+        event: &EventView<'_>,
+        ingestion_time: EventTime,
+    ) -> Result<Vec<u8>, Mismatch> {
+        self.rule.pattern.matches_in(event)?;
+        Ok(self.deliver(event, ingestion_time))
     }
 
     /// The rule's output when its pattern matches `event` (the reason of a mismatch is not

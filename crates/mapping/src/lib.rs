@@ -160,13 +160,13 @@ impl RuleSet {
         event: &[u8],
         ingestion_time: EventTime,
     ) -> Result<Vec<Evaluation<'_>>, EventError> {
-        let event = emulate::parse_envelope(event)?;
+        let event = path::EventView::new(emulate::parse_envelope(event)?);
         Ok(self
             .rules
             .iter()
             .map(|r| Evaluation {
                 rule: &r.rule,
-                outcome: r.evaluate(event, ingestion_time),
+                outcome: r.evaluate_in(&event, ingestion_time),
             })
             .collect())
     }

@@ -366,9 +366,13 @@ impl Pattern {
 
     /// Whether `event` matches; on a mismatch, the first filter that failed.
     pub fn matches(&self, event: &RawValue) -> Result<(), Mismatch> {
-        let event = EventView::new(event);
+        self.matches_in(&EventView::new(event))
+    }
+
+    /// [`Pattern::matches`] on an event whose top level is already read.
+    pub(crate) fn matches_in(&self, event: &EventView<'_>) -> Result<(), Mismatch> {
         for (path, matchers) in self.flatten() {
-            let leaves = leaves_at(&event, &path);
+            let leaves = leaves_at(event, &path);
             if !matchers.iter().any(|m| m.matches(&leaves)) {
                 return Err(Mismatch {
                     field: path.join("."),
@@ -398,7 +402,7 @@ impl Pattern {
 /// Whether every filter of `fields` matches below `values` (the objects the fields are in).
 fn fields_match(fields: &Fields, values: Vec<&RawValue>) -> bool {
     fields.0.iter().all(|(key, node)| {
-        let below: Vec<&RawValue> = flatten_arrays(values.clone())
+        let below: Vec<&RawValue> = flatten_arrays(&values)
             .into_iter()
             .filter_map(|v| object_entry(v, key))
             .collect();
@@ -543,7 +547,7 @@ fn leaves_at<'a>(event: &EventView<'a>, path: &[String]) -> Vec<&'a RawValue> {
         _ => (vec![event.raw()], path),
     };
     for key in rest {
-        current = flatten_arrays(current)
+        current = flatten_arrays(&current)
             .into_iter()
             .filter_map(|v| object_entry(v, key))
             .collect();
@@ -553,15 +557,15 @@ fn leaves_at<'a>(event: &EventView<'a>, path: &[String]) -> Vec<&'a RawValue> {
 
 /// The scalar leaves of the values at a field: arrays flattened, objects left out.
 fn leaves_below(values: Vec<&RawValue>) -> Vec<&RawValue> {
-    flatten_arrays(values)
+    flatten_arrays(&values)
         .into_iter()
         .filter(|v| !v.get().starts_with('{'))
         .collect()
 }
 
-fn flatten_arrays(values: Vec<&RawValue>) -> Vec<&RawValue> {
+fn flatten_arrays<'a>(values: &[&'a RawValue]) -> Vec<&'a RawValue> {
     let mut out = Vec::with_capacity(values.len());
-    let mut stack: Vec<&RawValue> = values.into_iter().rev().collect();
+    let mut stack: Vec<&RawValue> = values.iter().rev().copied().collect();
     while let Some(v) = stack.pop() {
         match array_items(v) {
             Some(items) => stack.extend(items.into_iter().rev()),
