@@ -8,6 +8,10 @@
 //! that no path needs. A path's steps past an array index, and paths under a member that is
 //! itself kept, are resolved afterwards on the kept raw value, as small as it is.
 //!
+//! Records of the usual shape are read by a scanner instead ([`scan`]), which keeps the same
+//! values without serde's per-value costs; serde reads every other record and says what is
+//! wrong with a malformed one.
+//!
 //! Lookups keep EventBridge's view of a repeated key: the last one counts. A kept value is
 //! overwritten by a later one, and a repeated member that paths go through first forgets what
 //! was read under its earlier occurrence.
@@ -24,6 +28,8 @@ use crate::path::{EventPath, Segment, array_items, object_entry};
 use crate::reason::{MapError, MapReason};
 use crate::wrap::{EVENT, METRIC, short_error};
 use metrics_schema::json::{CowStr, RawObject};
+
+mod scan;
 
 /// The paths one metric reads, as a trie over their leading keys.
 #[derive(Debug, Clone)]
@@ -213,6 +219,14 @@ pub(crate) fn read_wrapped<'m, 'e>(
 ) -> Result<Wrapped<'m, 'e>, MapError> {
     let text = std::str::from_utf8(record)
         .map_err(|_| MapError::new(MapReason::InvalidWrapper, "the record is not UTF-8"))?;
+    if let Some((metric, read)) = scan::scan_wrapped(mapping, text) {
+        return Ok(Wrapped { metric, read, text });
+    }
+    read_wrapped_with_serde(mapping, text)
+}
+
+/// [`read_wrapped`] by serde, for any record: the one that says why a record is malformed.
+fn read_wrapped_with_serde<'m, 'e>(mapping: &'m Mapping, text: &'e str) -> Result<Wrapped<'m, 'e>, MapError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = WrapperSeed { mapping }
         .deserialize(&mut de)
