@@ -346,7 +346,7 @@ impl MetricMapping {
     fn event_time<'a>(&'a self, r: &Read<'a>) -> Result<Mapped<'a>, MapError> {
         let time = &self.event_time;
         match self.value(&time.source, time.path, r) {
-            Some(Value::Raw(raw)) => convert_time(raw, time.format),
+            Some(Value::Raw(raw) | Value::PlainStr(raw)) => convert_time(raw, time.format),
             Some(_) => Err(MapError::new(
                 MapReason::InvalidRfc3339Time,
                 "event_time: the source is not a time",
@@ -369,11 +369,15 @@ impl MetricMapping {
 
     fn value<'a>(&'a self, source: &Source, path: Option<PathId>, r: &Read<'a>) -> Option<Value<'a>> {
         match source {
-            Source::Path(_) => self
-                .trie
-                .resolve(r, path?)
-                .filter(|raw| raw.get() != "null")
-                .map(Value::Raw),
+            Source::Path(_) => {
+                let path = path?;
+                let raw = self.trie.resolve(r, path).filter(|raw| raw.get() != "null")?;
+                Some(if self.trie.is_plain_string(r, path) {
+                    Value::PlainStr(raw)
+                } else {
+                    Value::Raw(raw)
+                })
+            }
             Source::Reserved(Reserved::EventJson) => self.trie.event(r).map(Value::Raw),
             Source::Reserved(Reserved::Event) => self.trie.event(r).map(Value::EventWithoutDetail),
             Source::Reserved(Reserved::RuleName) => Some(Value::Text(&self.name)),

@@ -18,6 +18,8 @@ use metrics_schema::names::has_control_char;
 /// What a field's source gave.
 pub(crate) enum Value<'e> {
     Raw(&'e RawValue),
+    /// A string known to hold no escapes.
+    PlainStr(&'e RawValue),
     /// Text from the mapping itself (the rule's name).
     Text(&'e str),
     /// The event, to be written without `detail`.
@@ -149,8 +151,9 @@ pub(crate) fn convert<'a>(
     at: &str,
     value: Value<'a>,
 ) -> Result<Mapped<'a>, MapError> {
-    let raw = match value {
-        Value::Raw(raw) => raw,
+    let (raw, plain) = match value {
+        Value::Raw(raw) => (raw, false),
+        Value::PlainStr(raw) => (raw, true),
         Value::Text(text) => return Ok(Mapped::Str(Cow::Borrowed(text), None)),
         Value::EventWithoutDetail(event) => return Ok(Mapped::EventWithoutDetail(event)),
     };
@@ -186,7 +189,12 @@ pub(crate) fn convert<'a>(
                 if id && has_control_char(inner) {
                     return fail(MapReason::InvalidId, "an id holds a control character");
                 }
-                match written_escapes(inner) {
+                let escapes = if plain {
+                    Some(Escapes::None)
+                } else {
+                    written_escapes(inner)
+                };
+                match escapes {
                     // A JSON string without escapes holds its characters as they are.
                     Some(Escapes::None) => Mapped::Str(Cow::Borrowed(inner), Some(raw)),
                     Some(Escapes::Control) if id => {

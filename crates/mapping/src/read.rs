@@ -136,7 +136,7 @@ impl PathTrie {
     /// shape.
     pub(crate) fn resolve<'e>(&self, read: &Read<'e>, path: PathId) -> Option<&'e RawValue> {
         let (slot, rest) = &self.paths[path.0 as usize];
-        let mut current = *read.slots.get(*slot as usize)?.as_ref()?;
+        let mut current = read.slots.get(*slot as usize)?.value?;
         for segment in rest {
             current = match segment {
                 Segment::Key(key) => object_entry(current, key)?,
@@ -162,12 +162,20 @@ impl PathTrie {
         if !rest.is_empty() {
             return None;
         }
-        read.keys.get(*slot as usize).copied().flatten()
+        read.slots.get(*slot as usize)?.key
+    }
+
+    /// Whether `path`'s value is a string known to hold no escapes (the scanner found it so).
+    pub(crate) fn is_plain_string(&self, read: &Read<'_>, path: PathId) -> bool {
+        let (slot, rest) = &self.paths[path.0 as usize];
+        rest.is_empty() && read.slots.get(*slot as usize).is_some_and(|kept| kept.plain)
     }
 
     /// The event's own raw value, when it is kept.
     pub(crate) fn event<'e>(&self, read: &Read<'e>) -> Option<&'e RawValue> {
-        self.nodes[0].slot.and_then(|slot| read.slots[slot as usize])
+        self.nodes[0]
+            .slot
+            .and_then(|slot| read.slots.get(slot as usize)?.value)
     }
 }
 
@@ -188,16 +196,46 @@ fn assign(nodes: &mut [Node], ends_here: &[bool], at: usize, next: &mut u32) {
 /// The raw values one record's read kept, by slot.
 #[derive(Debug)]
 pub(crate) struct Read<'e> {
-    slots: Vec<Option<&'e RawValue>>,
-    /// The member name each value was kept under, when it was read without escapes.
-    keys: Vec<Option<&'e str>>,
+    slots: Vec<Kept<'e>>,
+}
+
+/// What a read kept in one slot.
+#[derive(Debug, Clone, Copy, Default)]
+struct Kept<'e> {
+    value: Option<&'e RawValue>,
+    /// The member name the value was kept under, when it was read without escapes.
+    key: Option<&'e str>,
+    /// The value is a string without escapes: the scanner saw it whole, so converting it
+    /// need not look for escapes again (serde's pass leaves this `false`).
+    plain: bool,
 }
 
 impl<'e> Read<'e> {
     fn new(trie: &PathTrie) -> Read<'e> {
         Read {
-            slots: vec![None; trie.slots],
-            keys: vec![None; trie.slots],
+            slots: vec![Kept::default(); trie.slots],
+        }
+    }
+
+    /// Keeps `value`, read under `key`, in `slot`.
+    fn keep(&mut self, slot: u32, value: &'e RawValue, key: Option<&'e str>, plain: bool) {
+        if let Some(kept) = self.slots.get_mut(slot as usize) {
+            *kept = Kept {
+                value: Some(value),
+                key,
+                plain,
+            };
+        }
+    }
+
+    /// Forgets the values of `slots` (their keys stay: a name is the same text wherever it
+    /// was read).
+    fn forget(&mut self, slots: Range<u32>) {
+        for slot in slots {
+            if let Some(kept) = self.slots.get_mut(slot as usize) {
+                kept.value = None;
+                kept.plain = false;
+            }
         }
     }
 }
@@ -261,7 +299,7 @@ fn invalid_wrapper(e: serde_json::Error) -> MapError {
 fn read_event<'e>(trie: &PathTrie, raw: &'e RawValue) -> Result<Read<'e>, serde_json::Error> {
     let mut read = Read::new(trie);
     if let Some(slot) = trie.nodes[0].slot {
-        read.slots[slot as usize] = Some(raw);
+        read.keep(slot, raw, None, false);
         return Ok(read);
     }
     EventSeed {
@@ -320,10 +358,7 @@ impl<'de> Visitor<'de> for WrapperSeed<'_> {
                         Some(None) => {
                             map.next_value_seed(EventSeed {
                                 trie: &PathTrie::empty(),
-                                read: &mut Read {
-                                    slots: Vec::new(),
-                                    keys: Vec::new(),
-                                },
+                                read: &mut Read { slots: Vec::new() },
                             })?;
                             Event::Skipped
                         }
@@ -372,7 +407,8 @@ impl<'de> DeserializeSeed<'de> for EventSeed<'_, '_, 'de> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         if let Some(slot) = self.trie.nodes[0].slot {
-            self.read.slots[slot as usize] = Some(RawObjectSeed.deserialize(deserializer)?);
+            let raw = RawObjectSeed.deserialize(deserializer)?;
+            self.read.keep(slot, raw, None, false);
             return Ok(());
         }
         deserializer.deserialize_map(NodeVisitor {
@@ -426,17 +462,16 @@ impl<'de> Visitor<'de> for NodeVisitor<'_, '_, 'de> {
             let node = &self.trie.nodes[child as usize];
             match node.slot {
                 Some(slot) => {
-                    self.read.slots[slot as usize] = Some(map.next_value::<&'de RawValue>()?);
-                    self.read.keys[slot as usize] = match key {
+                    let value = map.next_value::<&'de RawValue>()?;
+                    let key = match key {
                         Cow::Borrowed(key) => Some(key),
                         Cow::Owned(_) => None,
                     };
+                    self.read.keep(slot, value, key, false);
                 }
                 None => {
                     // A repeated key: only its last occurrence counts.
-                    for slot in node.subtree.clone() {
-                        self.read.slots[slot as usize] = None;
-                    }
+                    self.read.forget(node.subtree.clone());
                     map.next_value_seed(NodeSeed {
                         trie: self.trie,
                         node: child as usize,

@@ -43,7 +43,7 @@ pub(super) fn scan_wrapped<'m, 'e>(
                 return None;
             }
             scan.value()?;
-            read.slots[slot as usize] = Some(raw_value(&text[start..scan.at])?);
+            read.keep(slot, raw_value(&text[start..scan.at])?, None, false);
         }
         None => {
             scan.expect(b'{')?;
@@ -347,15 +347,19 @@ impl<'e> Scanner<'e> {
                     match child_node.slot {
                         Some(slot) => {
                             let start = self.at;
-                            self.value()?;
-                            read.slots[slot as usize] = Some(raw_value(&self.text[start..self.at])?);
-                            read.keys[slot as usize] = Some(key);
+                            let plain = if self.peek() == Some(b'"') {
+                                self.at += 1;
+                                !self.string()?
+                            } else {
+                                self.value()?;
+                                false
+                            };
+                            let value = raw_value(&self.text[start..self.at])?;
+                            read.keep(slot, value, Some(key), plain);
                         }
                         None => {
                             // A repeated key: only its last occurrence counts.
-                            for slot in child_node.subtree.clone() {
-                                read.slots[slot as usize] = None;
-                            }
+                            read.forget(child_node.subtree.clone());
                             // Anything but an object here is left to serde.
                             self.expect(b'{')?;
                             self.members(trie, child as usize, read)?;
@@ -422,10 +426,21 @@ mod tests {
     }
 
     /// What a read kept, as text, for comparing two reads.
-    fn kept(read: &Read<'_>) -> (Vec<Option<String>>, Vec<Option<String>>) {
-        let slots = read.slots.iter().map(|v| v.map(|v| v.get().to_owned())).collect();
-        let keys = read.keys.iter().map(|k| k.map(str::to_owned)).collect();
-        (slots, keys)
+    fn kept(read: &Read<'_>) -> Vec<(Option<String>, Option<String>)> {
+        read.slots
+            .iter()
+            .map(|kept| {
+                // What the scanner says is a string without escapes is one.
+                let text = kept.value.map(|v| v.get().to_owned());
+                if kept.plain {
+                    assert!(
+                        text.as_ref()
+                            .is_some_and(|t| t.starts_with('"') && !t.contains('\\'))
+                    );
+                }
+                (text, kept.key.map(str::to_owned))
+            })
+            .collect()
     }
 
     /// The scanner either leaves the record to serde or reads what serde reads.
