@@ -21,6 +21,8 @@ use metrics_schema::json::write_str;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+mod scan;
+
 /// The event Firehose sends to a transformation Lambda, borrowing from its JSON: record ids
 /// and base64 data hold no escapes, so no record is copied.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -32,7 +34,13 @@ pub struct FirehoseEvent<'a> {
 impl<'a> FirehoseEvent<'a> {
     /// Parses an event. Only the strings kept are checked for UTF-8: record ids by the parser,
     /// `data` as it is read (see `base64_text`).
+    ///
+    /// An event of the usual shape is read by a scanner ([`scan`]) that finds the same
+    /// records without serde's per-member work; serde reads any other.
     pub fn from_json(bytes: &'a [u8]) -> Result<Self, serde_json::Error> {
+        if let Some(event) = scan::scan_event(bytes) {
+            return Ok(event);
+        }
         serde_json::from_slice(bytes)
     }
 
