@@ -400,11 +400,7 @@ pub(crate) fn number_text(text: &str) -> NumberText {
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    // No early exit, so the scan compiles to wide compares: most strings need no escaping.
-    let needs_escape = bytes
-        .iter()
-        .fold(false, |acc, &b| acc | (b == b'"') | (b == b'\\') | (b < 0x20));
-    if !needs_escape {
+    if !needs_escape(bytes) {
         out.reserve(bytes.len() + 2);
         out.push(b'"');
         out.extend_from_slice(bytes);
@@ -413,6 +409,44 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     // Writing into a Vec cannot fail, and a &str is always serialisable.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Whether `bytes` holds a quote, a backslash or a control character. No early exit, so the
+/// scan compiles to wide compares (most strings need no escaping); a short string, as most
+/// names and values are, is checked eight bytes at a time instead, below the width where the
+/// wide compares start.
+fn needs_escape(bytes: &[u8]) -> bool {
+    if bytes.len() >= 32 {
+        return bytes
+            .iter()
+            .fold(false, |acc, &b| acc | (b == b'"') | (b == b'\\') | (b < 0x20));
+    }
+    let mut words = bytes.chunks_exact(8);
+    let mut found = 0;
+    for word in &mut words {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        found |= special_bytes(u64::from_le_bytes(eight));
+    }
+    found != 0
+        || words
+            .remainder()
+            .iter()
+            .any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
+/// The high bit of each byte of `word` (eight bytes of JSON text, little-endian) that is a
+/// quote, a backslash or below 0x20, and maybe of bytes after the first such one: the lowest
+/// set bit marks the first. What a JSON string ends at or must escape.
+pub fn special_bytes(word: u64) -> u64 {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let control = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let quote = quote.wrapping_sub(ONES) & !quote;
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let backslash = backslash.wrapping_sub(ONES) & !backslash;
+    (control | quote | backslash) & HIGH
 }
 
 /// Appends a raw JSON value with the whitespace outside strings removed, so the result is
@@ -449,6 +483,36 @@ pub fn write_raw(out: &mut Vec<u8>, raw: &RawValue) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_escaped_exactly_when_they_need_it() {
+        let long = "x".repeat(40);
+        for text in [
+            "",
+            "plain",
+            "eight by",
+            "nine byte",
+            "a\"b",
+            "tab\tin",
+            "\\",
+            "é😀",
+            &long,
+        ] {
+            let mut written = Vec::new();
+            write_str(&mut written, text);
+            assert_eq!(written, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
+        for at in 0..40 {
+            for special in ['"', '\\', '\u{1}', '\u{1f}'] {
+                let mut text = "y".repeat(40);
+                text.insert(at, special);
+                let text = &text[..(at + 1 + at % 3).min(text.len())];
+                let mut written = Vec::new();
+                write_str(&mut written, text);
+                assert_eq!(written, serde_json::to_vec(text).unwrap(), "{text:?}");
+            }
+        }
+    }
 
     #[test]
     fn raw_objects_keep_order_and_duplicates() {

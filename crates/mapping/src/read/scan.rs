@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 
 use super::{PathTrie, Read};
 use crate::wrap::{EVENT, METRIC};
+use metrics_schema::json::special_bytes;
 
 /// The wrapper's members, the metric's name and what the metric's paths found, when `text` is
 /// a wrapped record of the usual shape whose metric the mapping knows.
@@ -378,19 +379,6 @@ impl<'e> Scanner<'e> {
             }
         }
     }
-}
-
-/// The high bit of each byte of `word` that is a quote, a backslash or below 0x20 (and maybe
-/// of bytes after the first such one: only the lowest is used).
-fn special_bytes(word: u64) -> u64 {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES << 7;
-    let control = word.wrapping_sub(ONES * 0x20) & !word;
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let quote = quote.wrapping_sub(ONES) & !quote;
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (control | quote | backslash) & HIGH
 }
 
 #[cfg(test)]
