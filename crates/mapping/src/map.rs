@@ -35,7 +35,7 @@ use metrics_schema::json::{MaybeObject, MaybeStr, TopLevel, write_str};
 /// Every metric's mapping, by name.
 #[derive(Debug, Clone, Default)]
 pub struct Mapping {
-    /// Sorted by name.
+    /// Sorted by name (names are unique).
     metrics: Vec<MetricMapping>,
 }
 
@@ -90,10 +90,11 @@ impl Mapping {
 
     /// The mapping of one metric.
     pub fn metric(&self, name: &str) -> Option<&MetricMapping> {
+        // A handful of metrics, mostly of different lengths: a scan that compares lengths
+        // first compares few names, where a binary search compares several.
         self.metrics
-            .binary_search_by(|m| m.name.as_str().cmp(name))
-            .ok()
-            .map(|i| &self.metrics[i])
+            .iter()
+            .find(|m| m.name.len() == name.len() && m.name == name)
     }
 
     pub fn len(&self) -> usize {
