@@ -74,6 +74,9 @@ impl<'a> Mapped<'a> {
         match self {
             Mapped::Str(_, raw) => raw,
             Mapped::Raw(raw) | Mapped::Sent(raw) => Some(raw),
+            // A boolean is one of two texts: no parse for them.
+            Mapped::Bare(Cow::Borrowed("true")) => Some(RawValue::TRUE),
+            Mapped::Bare(Cow::Borrowed("false")) => Some(RawValue::FALSE),
             Mapped::Bare(Cow::Borrowed(text)) => serde_json::from_str(text).ok(),
             Mapped::Bare(Cow::Owned(_)) | Mapped::Millis(_) | Mapped::EventWithoutDetail(_) => None,
         }
