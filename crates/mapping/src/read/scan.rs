@@ -160,50 +160,9 @@ impl<'e> Scanner<'e> {
     /// Moves past a string's closing quote (`at` just after its opening one): whether it had
     /// escapes. `None` for a control character, an escape JSON does not have, or no end.
     fn string(&mut self) -> Option<bool> {
-        let bytes = self.bytes();
-        let mut escaped = false;
-        loop {
-            // Eight bytes at a time while none is a quote, a backslash or a control character.
-            while let Some(chunk) = bytes.get(self.at..self.at + 8) {
-                let word = u64::from_le_bytes(chunk.try_into().ok()?);
-                let found = special_bytes(word);
-                if found != 0 {
-                    self.at += (found.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                self.at += 8;
-            }
-            match *bytes.get(self.at)? {
-                b'"' => {
-                    self.at += 1;
-                    return Some(escaped);
-                }
-                b'\\' => {
-                    escaped = true;
-                    self.escape()?;
-                }
-                0..=0x1f => return None,
-                _ => self.at += 1,
-            }
-        }
-    }
-
-    /// An escape (`at` on its backslash): serde_json accepts any four hex digits after `\u`
-    /// in text it skips, unpaired surrogates included.
-    fn escape(&mut self) -> Option<()> {
-        let bytes = self.bytes();
-        match *bytes.get(self.at + 1)? {
-            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 2,
-            b'u' => {
-                let digits = bytes.get(self.at + 2..self.at + 6)?;
-                if !digits.iter().all(u8::is_ascii_hexdigit) {
-                    return None;
-                }
-                self.at += 6;
-            }
-            _ => return None,
-        }
-        Some(())
+        let (end, escaped) = string_end(self.bytes(), self.at)?;
+        self.at = end;
+        Some(escaped)
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?` (`at` on its first byte).
@@ -342,6 +301,11 @@ impl<'e> Scanner<'e> {
             self.expect(b':')?;
             self.skip_whitespace();
             match children.iter().find(|(k, _)| **k == *key) {
+                // Most skipped members are strings: no need for the general step.
+                None if self.peek() == Some(b'"') => {
+                    self.at += 1;
+                    self.string()?;
+                }
                 None => self.value()?,
                 Some(&(_, child)) => {
                     let child_node = &trie.nodes[child as usize];
@@ -378,6 +342,48 @@ impl<'e> Scanner<'e> {
                 _ => return None,
             }
         }
+    }
+}
+
+/// Where a string ends, past its closing quote (`at` just after its opening one), and whether
+/// it had escapes. `None` for a control character, an escape JSON does not have, or no end.
+#[inline]
+fn string_end(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        // Eight bytes at a time while none is a quote, a backslash or a control character.
+        while let Some(chunk) = bytes.get(at..at + 8) {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(chunk);
+            let found = special_bytes(u64::from_le_bytes(eight));
+            if found != 0 {
+                at += (found.trailing_zeros() / 8) as usize;
+                break;
+            }
+            at += 8;
+        }
+        match *bytes.get(at)? {
+            b'"' => return Some((at + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                at = escape_end(bytes, at)?;
+            }
+            0..=0x1f => return None,
+            _ => at += 1,
+        }
+    }
+}
+
+/// Where an escape ends (`at` on its backslash). serde_json accepts any four hex digits after
+/// `\u` in text it skips, unpaired surrogates included.
+fn escape_end(bytes: &[u8], at: usize) -> Option<usize> {
+    match *bytes.get(at + 1)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(at + 2),
+        b'u' => {
+            let digits = bytes.get(at + 2..at + 6)?;
+            digits.iter().all(u8::is_ascii_hexdigit).then_some(at + 6)
+        }
+        _ => None,
     }
 }
 
