@@ -137,10 +137,9 @@ async fn run_pipeline(args: &RunArgs) -> Result<(Summary, f64), String> {
         };
         let input: Arc<str> = Arc::from("sample");
         for (i, e) in SampleEvents::new(sample).enumerate() {
-            let bytes = serde_json::to_vec(&e.event).map_err(|e| e.to_string())?;
             let origin = Origin::new(input.clone(), i as u64 + 1);
             pipeline
-                .push_from(&bytes, Some(origin))
+                .push_from(e.json.as_bytes(), Some(origin))
                 .await
                 .map_err(|e| e.to_string())?;
             progress.inc(1);

@@ -51,10 +51,7 @@ async fn run(forwarder: LiveForwarder, name: &str) -> (metrics_local::pipeline::
         events: 1_500,
         ..SampleConfig::default()
     }) {
-        pipeline
-            .push(&serde_json::to_vec(&e.event).unwrap())
-            .await
-            .unwrap();
+        pipeline.push(e.json.as_bytes()).await.unwrap();
     }
     let (summary, _, _) = pipeline.finish().await.unwrap();
     (summary, bucket)

@@ -90,10 +90,7 @@ async fn every_sample_event_is_accounted_for() {
     });
     let mut read = 0;
     for e in events {
-        pipeline
-            .push(&serde_json::to_vec(&e.event).unwrap())
-            .await
-            .unwrap();
+        pipeline.push(e.json.as_bytes()).await.unwrap();
         read += 1;
     }
     let (summary, store, _) = pipeline.finish().await.unwrap();

@@ -56,10 +56,7 @@ async fn run(dir: &Path, on_threads: bool) -> RunResult {
         ..SampleConfig::default()
     };
     for event in SampleEvents::new(sample) {
-        pipeline
-            .push(&serde_json::to_vec(&event.event).unwrap())
-            .await
-            .unwrap();
+        pipeline.push(event.json.as_bytes()).await.unwrap();
     }
     let (summary, writer, mut outbox) = pipeline.finish().await.unwrap();
     writer.store().commit().unwrap();
