@@ -18,7 +18,7 @@ use metrics_schema::{MeasureValue, UnifiedEvent};
 use sha2::{Digest, Sha256};
 
 use crate::reason::RejectReason;
-use crate::record::{EVENT_ID_DIMENSION, StoreRecord, StoreValue, hex};
+use crate::record::{EVENT_ID_DIMENSION, StoreRecord, StoreValue};
 
 /// Per-record limits of the store (Timestream quotas, `ts-limits`).
 pub mod limits {
@@ -103,7 +103,7 @@ pub fn derived_event_id(record: &StoreRecord) -> String {
     part(&record.time_ms.to_string());
     part(&record.series_key());
     part(&record.value_digest());
-    format!("sha256-{}", hex(&hash.finalize()[..16]))
+    format!("sha256-{}", hex::encode(&hash.finalize()[..16]))
 }
 
 /// Checks a record against the per-record limits.

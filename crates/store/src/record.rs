@@ -1,7 +1,6 @@
 //! The typed multi-measure record every adapter writes.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
@@ -119,16 +118,8 @@ impl StoreRecord {
                 hash.update(part.as_bytes());
             }
         }
-        hex(&hash.finalize()[..16])
+        hex::encode(&hash.finalize()[..16])
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 #[cfg(test)]
