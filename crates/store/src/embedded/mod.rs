@@ -17,10 +17,16 @@
 //! tenant that created it (write the other again from its source objects to separate them).
 //!
 //! Batches: a write is one transaction by default. A bulk loader (`metrics-lake run`) can ask
-//! for [`EmbeddedStore::batch_writes`]: writes then share one transaction, each in its own
-//! savepoint, committed every so many writes, by [`EmbeddedStore::commit`] and when the
-//! store is dropped. A transaction costs a WAL commit and a dozen lock calls, which is most of
-//! the time of a write of a few records; a batch keeps each write all-or-nothing.
+//! for [`EmbeddedStore::batch_writes`]: writes then share one transaction, committed every so
+//! many writes, by [`EmbeddedStore::commit`] and when the store is dropped. A transaction
+//! costs a WAL commit and a dozen lock calls, which is most of the time of a write of a few
+//! records. A write that fails for a transient cause before it changed anything leaves the
+//! batch as it was; one that fails after part of it landed (a full disk in the middle of it)
+//! gives up the whole batch, because only the transaction can take that part back, and
+//! `commit` then names how many earlier writes were lost. SQLite may also roll the whole
+//! transaction back by itself on such errors
+//! (<https://www.sqlite.org/lang_transaction.html>, "Response To Errors Within A
+//! Transaction"), with the same report.
 //!
 //! Semantics, as in Timestream: the primary key is (measure_name, time, ts_series), so writing
 //! the same record again is `AlreadyPresent` and a different value at the same identity is
@@ -46,7 +52,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics_schema::TenantId;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params, params_from_iter};
+use rusqlite::{CachedStatement, Connection, ErrorCode, OptionalExtension, params, params_from_iter};
 
 use crate::port::{Deadline, RecordOutcome, Store, StoreError, WriteReport};
 use crate::reason::RejectReason;
@@ -164,7 +170,7 @@ impl EmbeddedStore {
             .map_err(sql_error)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql_error)?;
-        // Each write is a savepoint, whose journal of the pages it changes stays in memory
+        // A record that adds columns is a savepoint, whose statement journal stays in memory
         // instead of a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sql_error)?;
@@ -312,7 +318,7 @@ impl EmbeddedStore {
 
     fn write_sync(&self, tenant: &str, records: &[StoreRecord]) -> Result<WriteReport, rusqlite::Error> {
         let table = table_name(tenant);
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
         if batch.lost_writes > 0 {
             // Reported by `commit`; writing on would hide that earlier writes are gone.
@@ -329,11 +335,11 @@ impl EmbeddedStore {
         }
         batch.writes += 1;
         let known = batch.schemas.remove(&table);
-        let written = conn.savepoint().and_then(|mut savepoint| {
-            // On an error the savepoint rolls back as it drops: this write leaves nothing.
-            let written = self.write_records(&mut savepoint, &table, known, records)?;
-            savepoint.commit().map(|()| written)
-        });
+        // No savepoint around the write: it would cost a statement journal per write, and a
+        // write only fails as a whole when SQLite refuses for a transient cause, which it
+        // reports before changing anything, or after (then the batch is given up below).
+        let changes_before = conn.total_changes();
+        let written = self.write_records(&conn, &table, known, records);
         match written {
             Ok((report, schema)) => {
                 batch.schemas.insert(table, schema);
@@ -351,19 +357,27 @@ impl EmbeddedStore {
                     // SQLite ended the whole transaction, not just this write.
                     batch.lost_writes += batch.writes - 1;
                     batch.writes = 0;
+                } else if conn.total_changes() != changes_before {
+                    // Part of this write landed before it failed, and nothing but the whole
+                    // transaction can take it back: the batch is given up, and `commit`
+                    // reports the earlier writes it held.
+                    let _ = conn.execute_batch("ROLLBACK");
+                    batch.lost_writes += batch.writes - 1;
+                    batch.writes = 0;
+                    batch.schemas.clear();
                 } else if batch.writes >= batch.max_writes {
-                    batch.end(&conn)?; // this write's savepoint is already rolled back
+                    batch.end(&conn)?; // this write changed nothing
                 }
                 Err(e)
             }
         }
     }
 
-    /// Writes `records` inside the caller's transaction or savepoint; returns the table's
+    /// Writes `records` inside the caller's transaction; returns the table's
     /// schema as it is after them. `known` is the schema when this transaction already has it.
     fn write_records(
         &self,
-        tx: &mut rusqlite::Savepoint<'_>,
+        tx: &Connection,
         table: &str,
         known: Option<TableSchema>,
         records: &[StoreRecord],
@@ -382,6 +396,7 @@ impl EmbeddedStore {
             }
         };
         let mut outcomes = Vec::with_capacity(records.len());
+        let mut inserts = Inserts::new(tx, table);
         for record in records {
             if record.time_ms < oldest || record.time_ms > newest {
                 outcomes.push(rejected(
@@ -404,7 +419,7 @@ impl EmbeddedStore {
             if missing.is_empty() {
                 // One INSERT: SQLite undoes a failed statement by itself, so a refusal leaves
                 // nothing behind and needs no savepoint.
-                match insert(tx, table, record) {
+                match inserts.insert(record) {
                     Ok(outcome) => outcomes.push(outcome),
                     // A trigger's RAISE(ROLLBACK) ends the whole transaction: nothing after it
                     // may run outside one.
@@ -414,23 +429,29 @@ impl EmbeddedStore {
                 continue;
             }
             // New columns and the row in one savepoint: a refusal undoes this record alone.
-            let savepoint = tx.savepoint()?;
+            tx.execute_batch("SAVEPOINT new_columns")?;
             let added = missing
                 .into_iter()
-                .try_for_each(|column| schema.add(&savepoint, table, column));
+                .try_for_each(|column| schema.add(tx, table, column));
             let result = match added {
-                Ok(()) => insert(&savepoint, table, record).map_err(|e| (RejectReason::StoreRejected, e)),
+                Ok(()) => inserts
+                    .insert(record)
+                    .map_err(|e| (RejectReason::StoreRejected, e)),
                 Err(e) => Err((RejectReason::SchemaConflict, e)),
             };
             match result {
                 Ok(outcome) => {
-                    savepoint.commit()?;
+                    tx.execute_batch("RELEASE new_columns")?;
                     outcomes.push(outcome);
                 }
-                // Everything so far is rolled back with the transaction: retry the batch.
-                Err((_, e)) if is_transient(&e) => return Err(e),
+                // Everything so far is rolled back with the transaction: retry the batch. (SQLite
+                // may have ended the transaction, savepoint and all, so this may fail.)
+                Err((_, e)) if is_transient(&e) => {
+                    let _ = tx.execute_batch(UNDO_NEW_COLUMNS);
+                    return Err(e);
+                }
                 Err((reason, e)) => {
-                    drop(savepoint); // rolls back this record's columns and row
+                    tx.execute_batch(UNDO_NEW_COLUMNS)?;
                     schema = TableSchema::load(tx, table)?;
                     outcomes.push(rejected(reason, &e.to_string()));
                 }
@@ -479,62 +500,110 @@ fn text(s: &str) -> ToSqlOutput<'_> {
     ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
 }
 
-/// Inserts one record unless its identity is taken; then compares values.
-fn insert(conn: &Connection, table: &str, record: &StoreRecord) -> rusqlite::Result<RecordOutcome> {
-    let series = record.series_key();
-    let digest = record.value_digest();
-    // Built by pushing, not formatting: this runs for every record of a bulk load, and the
-    // statement cache finds the prepared statement by this text.
-    let mut sql = String::with_capacity(160 + 24 * (record.dimensions.len() + record.measures.len()));
-    sql.push_str("INSERT INTO ");
-    schema::push_quoted(&mut sql, table);
-    sql.push_str(" (measure_name, time, ts_series, ts_digest");
-    let mut values: Vec<ToSqlOutput<'_>> =
-        Vec::with_capacity(4 + record.dimensions.len() + record.measures.len());
-    values.extend([
-        text(&record.measure_name),
-        ToSqlOutput::Owned(Value::Integer(record.time_ms)),
-        text(&series),
-        text(&digest),
-    ]);
-    for (name, value) in &record.dimensions {
-        sql.push_str(", ");
-        schema::push_quoted(&mut sql, name);
-        values.push(text(value));
+/// Rolls back and ends the savepoint of a record that adds columns.
+const UNDO_NEW_COLUMNS: &str = "ROLLBACK TO new_columns; RELEASE new_columns";
+
+/// The INSERTs of one write. The statement of the last record's columns is kept: the records
+/// of a bulk load mostly share their columns, so its SQL is built, and found in the
+/// statement cache, once per run of such records instead of once per record.
+struct Inserts<'c> {
+    conn: &'c Connection,
+    table: &'c str,
+    /// The columns of `statement`, in its order (dimensions, then measures, as in the record).
+    columns: Vec<String>,
+    statement: Option<CachedStatement<'c>>,
+}
+
+impl<'c> Inserts<'c> {
+    fn new(conn: &'c Connection, table: &'c str) -> Self {
+        Inserts {
+            conn,
+            table,
+            columns: Vec::new(),
+            statement: None,
+        }
     }
-    for (name, value) in &record.measures {
-        sql.push_str(", ");
-        schema::push_quoted(&mut sql, name);
-        values.push(match value {
+
+    /// Inserts one record unless its identity is taken; then compares values.
+    fn insert(&mut self, record: &StoreRecord) -> rusqlite::Result<RecordOutcome> {
+        let series = record.series_key();
+        let digest = record.value_digest();
+        let names = record
+            .dimensions
+            .iter()
+            .map(|(name, _)| name)
+            .chain(record.measures.iter().map(|(name, _)| name));
+        let statement = match &mut self.statement {
+            Some(statement) if names.eq(self.columns.iter()) => statement,
+            _ => {
+                self.statement = None;
+                self.columns = record_columns(record);
+                self.statement
+                    .insert(self.conn.prepare_cached(&insert_sql(self.table, &self.columns))?)
+            }
+        };
+        let mut values: Vec<ToSqlOutput<'_>> =
+            Vec::with_capacity(4 + record.dimensions.len() + record.measures.len());
+        values.extend([
+            text(&record.measure_name),
+            ToSqlOutput::Owned(Value::Integer(record.time_ms)),
+            text(&series),
+            text(&digest),
+        ]);
+        values.extend(record.dimensions.iter().map(|(_, value)| text(value)));
+        values.extend(record.measures.iter().map(|(_, value)| match value {
             StoreValue::BigInt(i) => ToSqlOutput::Owned(Value::Integer(*i)),
             StoreValue::Double(f) => ToSqlOutput::Owned(Value::Real(*f)),
             StoreValue::Boolean(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
             StoreValue::Varchar(s) => text(s),
-        });
+        }));
+        if statement.execute(params_from_iter(values))? == 1 {
+            return Ok(RecordOutcome::Written);
+        }
+        let existing: Option<String> = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT ts_digest FROM {} WHERE measure_name = ?1 AND time = ?2 AND ts_series = ?3",
+                quote(self.table)
+            ))?
+            .query_row(params![record.measure_name, record.time_ms, series], |r| r.get(0))
+            .optional()?;
+        Ok(match existing {
+            Some(d) if d == digest => RecordOutcome::AlreadyPresent,
+            _ => rejected(
+                RejectReason::VersionConflict,
+                "a record with the same dimensions, measure name and time has different values",
+            ),
+        })
     }
-    sql.push_str(") VALUES (?");
-    for _ in 1..values.len() {
+}
+
+/// A record's columns besides the identity's: its dimensions, then its measures.
+fn record_columns(record: &StoreRecord) -> Vec<String> {
+    record
+        .dimensions
+        .iter()
+        .map(|(name, _)| name.clone())
+        .chain(record.measures.iter().map(|(name, _)| name.clone()))
+        .collect()
+}
+
+/// The INSERT of a record with these columns that does nothing when its identity is taken.
+fn insert_sql(table: &str, columns: &[String]) -> String {
+    let mut sql = String::with_capacity(160 + 24 * columns.len());
+    sql.push_str("INSERT INTO ");
+    schema::push_quoted(&mut sql, table);
+    sql.push_str(" (measure_name, time, ts_series, ts_digest");
+    for name in columns {
+        sql.push_str(", ");
+        schema::push_quoted(&mut sql, name);
+    }
+    sql.push_str(") VALUES (?, ?, ?, ?");
+    for _ in columns {
         sql.push_str(", ?");
     }
     sql.push_str(") ON CONFLICT (measure_name, time, ts_series) DO NOTHING");
-    let inserted = conn.prepare_cached(&sql)?.execute(params_from_iter(values))?;
-    if inserted == 1 {
-        return Ok(RecordOutcome::Written);
-    }
-    let existing: Option<String> = conn
-        .prepare_cached(&format!(
-            "SELECT ts_digest FROM {} WHERE measure_name = ?1 AND time = ?2 AND ts_series = ?3",
-            quote(table)
-        ))?
-        .query_row(params![record.measure_name, record.time_ms, series], |r| r.get(0))
-        .optional()?;
-    Ok(match existing {
-        Some(d) if d == digest => RecordOutcome::AlreadyPresent,
-        _ => rejected(
-            RejectReason::VersionConflict,
-            "a record with the same dimensions, measure name and time has different values",
-        ),
-    })
+    sql
 }
 
 impl Store for EmbeddedStore {

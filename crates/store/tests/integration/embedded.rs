@@ -528,3 +528,71 @@ async fn a_batch_sqlite_rolls_back_is_reported_and_no_later_write_is_taken() {
     assert_eq!(reader.records("acme").unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+/// Lets the store's file grow no further, as a full disk would: SQLite fails with
+/// `SQLITE_FULL` as soon as a statement needs a new page.
+fn fill_the_disk(store: &EmbeddedStore) {
+    let conn = store.connection().unwrap();
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+        .unwrap();
+}
+
+fn oversize(event_id: &str, time_ms: i64) -> StoreRecord {
+    rec(
+        event_id,
+        time_ms,
+        vec![
+            ("n", StoreValue::BigInt(1)),
+            ("note", StoreValue::Varchar("x".repeat(200_000))),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn a_full_disk_in_the_middle_of_a_write_gives_up_its_batch_and_commit_says_so() {
+    let t = now_ms() - 60_000;
+    let path = temp_store_path("part-landed");
+    let batched = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
+    let acme = tenant("acme");
+    // Written before batching, with the column the later records use.
+    let first = [rec(
+        "a",
+        t,
+        vec![
+            ("n", StoreValue::BigInt(1)),
+            ("note", StoreValue::Varchar("x".into())),
+        ],
+    )];
+    assert_eq!(
+        reasons(&batched.write(&acme, &first, deadline()).await.outcomes),
+        ["written"]
+    );
+    batched.batch_writes(10).unwrap();
+    let held = [rec("b", t - 1, vec![("n", StoreValue::BigInt(2))])];
+    assert_eq!(
+        reasons(&batched.write(&acme, &held, deadline()).await.outcomes),
+        ["written"]
+    );
+    fill_the_disk(&batched);
+    // The small record fits in a page the table has; the large one needs new pages. Part of
+    // the write landed, so the batch cannot be kept (SQLite itself ends the transaction here).
+    let mixed = [
+        rec("c", t - 2, vec![("n", StoreValue::BigInt(3))]),
+        oversize("d", t - 3),
+    ];
+    let report = batched.write(&acme, &mixed, deadline()).await;
+    assert_eq!(reasons(&report.outcomes), ["retryable", "retryable"]);
+    let error = batched.commit().unwrap_err().to_string();
+    assert!(error.contains("1 write(s)"), "{error}");
+    drop(batched);
+    let reader = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
+    let ids: Vec<String> = reader
+        .records("acme")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.dimensions[0].1.clone())
+        .collect();
+    assert_eq!(ids, ["a"]);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
