@@ -327,11 +327,13 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
     /// `metrics-lake errors` shows for the event if it fails before the bucket.
     pub async fn push_from(&mut self, event: &[u8], origin: Option<Origin>) -> Result<(), PipelineError> {
         self.summary.events_read += 1;
-        let arrival_ms = envelope_time(event).unwrap_or(self.last_arrival_ms);
-        self.last_arrival_ms = self.last_arrival_ms.max(arrival_ms);
         let started = Instant::now();
-        let applied = self.rules.apply(event, EventTime::from_millis(arrival_ms));
+        let (time, applied) = self
+            .rules
+            .apply_on_arrival(event, EventTime::from_millis(self.last_arrival_ms));
         self.times.rules += started.elapsed();
+        let arrival_ms = time.map_or(self.last_arrival_ms, EventTime::as_millis);
+        self.last_arrival_ms = self.last_arrival_ms.max(arrival_ms);
         let matches = match applied {
             Ok(matches) => matches,
             Err(error) => {
@@ -691,17 +693,4 @@ fn run_stamp(now: EventTime) -> String {
         c.second,
         std::process::id()
     )
-}
-
-/// The EventBridge envelope's `time`, which the local run uses as the arrival time.
-fn envelope_time(event: &[u8]) -> Option<i64> {
-    #[derive(serde::Deserialize)]
-    struct Envelope<'a> {
-        #[serde(borrow)]
-        time: std::borrow::Cow<'a, str>,
-    }
-    let envelope: Envelope<'_> = serde_json::from_slice(event).ok()?;
-    EventTime::parse_rfc3339(&envelope.time)
-        .ok()
-        .map(EventTime::as_millis)
 }

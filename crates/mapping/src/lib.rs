@@ -175,17 +175,40 @@ impl RuleSet {
     /// EventBridge delivers to Firehose, the wrapped event ([`Mapping::map_record`] maps it).
     pub fn apply(&self, event: &[u8], ingestion_time: EventTime) -> Result<Vec<Match<'_>>, EventError> {
         let event = path::EventView::new(emulate::parse_envelope(event)?);
-        Ok(self
-            .rules
+        Ok(self.matches(&event, ingestion_time))
+    }
+
+    /// [`RuleSet::apply`] to an event that arrives at its envelope's `time` (RFC 3339), or at
+    /// `otherwise` when it has no such member, has it twice, or has one that does not parse:
+    /// how the local pipeline replays a stream of events. Returns that envelope time too; the
+    /// envelope is read once for both.
+    pub fn apply_on_arrival(
+        &self,
+        event: &[u8],
+        otherwise: EventTime,
+    ) -> (Option<EventTime>, Result<Vec<Match<'_>>, EventError>) {
+        let event = match emulate::parse_envelope(event) {
+            Ok(raw) => path::EventView::new(raw),
+            Err(error) => return (None, Err(error)),
+        };
+        let time = event
+            .get_once("time")
+            .and_then(|raw| serde_json::from_str::<metrics_schema::json::CowStr<'_>>(raw.get()).ok())
+            .and_then(|time| EventTime::parse_rfc3339(&time.0).ok());
+        (time, Ok(self.matches(&event, time.unwrap_or(otherwise))))
+    }
+
+    fn matches(&self, event: &path::EventView<'_>, ingestion_time: EventTime) -> Vec<Match<'_>> {
+        self.rules
             .iter()
             .filter_map(|r| {
-                let output = r.output(&event, ingestion_time)?;
+                let output = r.output(event, ingestion_time)?;
                 Some(Match {
                     rule: &r.rule,
                     output,
                 })
             })
-            .collect())
+            .collect()
     }
 }
 

@@ -2,6 +2,7 @@
 //! indices), parsed once and resolved against the raw event text so extracted objects keep
 //! their original bytes.
 
+use std::cell::OnceCell;
 use std::fmt;
 
 use serde_json::value::RawValue;
@@ -140,21 +141,44 @@ impl fmt::Display for EventPath {
 pub(crate) struct EventView<'a> {
     raw: &'a RawValue,
     top: RawObject<'a>,
+    /// `detail`'s members, read the first time a pattern looks into it: a pattern filters on
+    /// several of them, and reading the object again for each filter cost more than the rest
+    /// of the match.
+    detail: OnceCell<RawObject<'a>>,
 }
 
 impl<'a> EventView<'a> {
     /// `raw` is a JSON object (an empty view otherwise: every lookup finds nothing).
     pub(crate) fn new(raw: &'a RawValue) -> EventView<'a> {
-        let top = if raw.get().starts_with('{') {
-            serde_json::from_str(raw.get()).unwrap_or_default()
-        } else {
-            RawObject::default()
-        };
-        EventView { raw, top }
+        let top = read_object(raw);
+        EventView {
+            raw,
+            top,
+            detail: OnceCell::new(),
+        }
+    }
+
+    /// [`object_entry`] of `object`, a value of this event: `detail`'s members are read once.
+    pub(crate) fn entry(&self, object: &'a RawValue, key: &str) -> Option<&'a RawValue> {
+        match self.get("detail") {
+            Some(detail) if std::ptr::eq(detail, object) => {
+                let members = self.detail.get_or_init(|| read_object(object));
+                last_entry(members, key)
+            }
+            _ => object_entry(object, key),
+        }
     }
 
     pub(crate) fn raw(&self) -> &'a RawValue {
         self.raw
+    }
+
+    /// The value of a top-level member that appears exactly once (a typed reader refuses a
+    /// repeated member).
+    pub(crate) fn get_once(&self, key: &str) -> Option<&'a RawValue> {
+        let mut found = self.top.0.iter().filter(|(k, _)| k == key);
+        let (_, value) = found.next()?;
+        found.next().is_none().then_some(*value)
     }
 
     /// The value of a top-level member, as [`object_entry`] finds it.
@@ -166,10 +190,20 @@ impl<'a> EventView<'a> {
 /// The value of `key` in a raw object (the last one when the key repeats, as a JSON parser
 /// that keeps one value per key would see it).
 pub(crate) fn object_entry<'a>(raw: &'a RawValue, key: &str) -> Option<&'a RawValue> {
-    if !raw.get().starts_with('{') {
-        return None;
+    last_entry(&read_object(raw), key)
+}
+
+/// The members of a raw object (none when it is not one).
+fn read_object(raw: &RawValue) -> RawObject<'_> {
+    if raw.get().starts_with('{') {
+        serde_json::from_str(raw.get()).unwrap_or_default()
+    } else {
+        RawObject::default()
     }
-    let object: RawObject<'a> = serde_json::from_str(raw.get()).ok()?;
+}
+
+/// The value of the last member named `key`.
+fn last_entry<'a>(object: &RawObject<'a>, key: &str) -> Option<&'a RawValue> {
     object.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
 }
 

@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::path::{EventView, array_items, object_entry};
+use crate::path::{EventView, array_items};
 
 /// Operators the file accepts, in the words of the error messages.
 pub const OPERATORS: &str = "exact values, prefix, anything-but, exists and numeric";
@@ -395,23 +395,23 @@ impl Pattern {
         };
         top("source", &self.source)
             && top("detail-type", &self.detail_type)
-            && fields_match(&self.detail, event.get("detail").into_iter().collect())
+            && fields_match(event, &self.detail, event.get("detail").into_iter().collect())
     }
 }
 
 /// Whether every filter of `fields` matches below `values` (the objects the fields are in).
-fn fields_match(fields: &Fields, values: Vec<&RawValue>) -> bool {
+fn fields_match<'a>(event: &EventView<'a>, fields: &Fields, values: Vec<&'a RawValue>) -> bool {
     fields.0.iter().all(|(key, node)| {
         let below: Vec<&RawValue> = flatten_arrays(&values)
             .into_iter()
-            .filter_map(|v| object_entry(v, key))
+            .filter_map(|v| event.entry(v, key))
             .collect();
         match node {
             Node::Matchers(matchers) => {
                 let leaves = leaves_below(below);
                 matchers.iter().any(|m| m.matches(&leaves))
             }
-            Node::Nested(inner) => fields_match(inner, below),
+            Node::Nested(inner) => fields_match(event, inner, below),
         }
     })
 }
@@ -549,7 +549,7 @@ fn leaves_at<'a>(event: &EventView<'a>, path: &[String]) -> Vec<&'a RawValue> {
     for key in rest {
         current = flatten_arrays(&current)
             .into_iter()
-            .filter_map(|v| object_entry(v, key))
+            .filter_map(|v| event.entry(v, key))
             .collect();
     }
     leaves_below(current)

@@ -353,6 +353,45 @@ fn input_that_is_not_an_event_is_an_error_not_a_panic() {
     assert_eq!(rules.apply(&[0xff, 0xfe], NOW).unwrap_err(), EventError::NotJson);
 }
 
+#[test]
+fn an_event_arrives_at_its_envelope_time_or_else_at_the_time_given() {
+    let rules = rule_with_detail_filter(r#"a = ["x"]"#);
+    let arrival = |event: &str| {
+        let (time, applied) = rules.apply_on_arrival(event.as_bytes(), NOW);
+        let expected = rules.apply(event.as_bytes(), time.unwrap_or(NOW));
+        let outputs = |r: Result<Vec<metrics_mapping::Match<'_>>, EventError>| {
+            r.map(|ms| ms.into_iter().map(|m| m.output).collect::<Vec<_>>())
+        };
+        assert_eq!(outputs(applied), outputs(expected), "{event}");
+        time.map(EventTime::as_millis)
+    };
+    let at = |time: &str| EventTime::parse_rfc3339(time).unwrap().as_millis();
+    let event = event_with_detail(r#"{"a":"x"}"#);
+    assert_eq!(arrival(&event), Some(at("2026-11-25T10:00:00Z")));
+    let escaped = event.replace(
+        r#""time":"2026-11-25T10:00:00Z""#,
+        r#""time":"2026-11-25T10:00:01Z""#,
+    );
+    assert_eq!(arrival(&escaped), Some(at("2026-11-25T10:00:01Z")));
+    for no_time in [
+        event.replace(r#""time":"2026-11-25T10:00:00Z","#, ""),
+        event.replace(r#""time":"2026-11-25T10:00:00Z""#, r#""time":1795651200"#),
+        event.replace(r#""time":"2026-11-25T10:00:00Z""#, r#""time":"yesterday""#),
+        event.replace(
+            r#""time":"2026-11-25T10:00:00Z""#,
+            r#""time":"2026-11-25T10:00:00Z","time":"2026-11-25T11:00:00Z""#,
+        ),
+        r#"{"detail":{"time":"2026-11-25T10:00:00Z"}}"#.to_owned(),
+    ] {
+        assert_eq!(arrival(&no_time), None, "{no_time}");
+    }
+    for not_an_event in ["not json", r#"["2026-11-25T10:00:00Z"]"#] {
+        let (time, applied) = rules.apply_on_arrival(not_an_event.as_bytes(), NOW);
+        assert_eq!(time, None);
+        assert!(applied.is_err(), "{not_an_event}");
+    }
+}
+
 /// Rules with every operator, nested filters and overlapping patterns.
 const MIXED_RULES: &str = r#"
 [[metric]]
