@@ -353,18 +353,16 @@ impl EmbeddedStore {
                 Ok(report)
             }
             Err(e) => {
-                if conn.is_autocommit() {
-                    // SQLite ended the whole transaction, not just this write.
-                    batch.lost_writes += batch.writes - 1;
-                    batch.writes = 0;
-                } else if conn.total_changes() != changes_before {
+                if !conn.is_autocommit() && conn.total_changes() != changes_before {
                     // Part of this write landed before it failed, and nothing but the whole
-                    // transaction can take it back: the batch is given up, and `commit`
-                    // reports the earlier writes it held.
+                    // transaction can take it back.
                     let _ = conn.execute_batch("ROLLBACK");
+                }
+                if conn.is_autocommit() {
+                    // The whole transaction is gone, not just this write: `commit` reports the
+                    // earlier writes it held.
                     batch.lost_writes += batch.writes - 1;
                     batch.writes = 0;
-                    batch.schemas.clear();
                 } else if batch.writes >= batch.max_writes {
                     batch.end(&conn)?; // this write changed nothing
                 }
@@ -528,16 +526,11 @@ impl<'c> Inserts<'c> {
     fn insert(&mut self, record: &StoreRecord) -> rusqlite::Result<RecordOutcome> {
         let series = record.series_key();
         let digest = record.value_digest();
-        let names = record
-            .dimensions
-            .iter()
-            .map(|(name, _)| name)
-            .chain(record.measures.iter().map(|(name, _)| name));
         let statement = match &mut self.statement {
-            Some(statement) if names.eq(self.columns.iter()) => statement,
+            Some(statement) if column_names(record).eq(self.columns.iter()) => statement,
             _ => {
                 self.statement = None;
-                self.columns = record_columns(record);
+                self.columns = column_names(record).cloned().collect();
                 self.statement
                     .insert(self.conn.prepare_cached(&insert_sql(self.table, &self.columns))?)
             }
@@ -579,13 +572,12 @@ impl<'c> Inserts<'c> {
 }
 
 /// A record's columns besides the identity's: its dimensions, then its measures.
-fn record_columns(record: &StoreRecord) -> Vec<String> {
+fn column_names(record: &StoreRecord) -> impl Iterator<Item = &String> {
     record
         .dimensions
         .iter()
-        .map(|(name, _)| name.clone())
-        .chain(record.measures.iter().map(|(name, _)| name.clone()))
-        .collect()
+        .map(|(name, _)| name)
+        .chain(record.measures.iter().map(|(name, _)| name))
 }
 
 /// The INSERT of a record with these columns that does nothing when its identity is taken.
