@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 use serde_json::value::RawValue;
 
 use crate::trigger::ObjectRef;
@@ -161,6 +161,9 @@ pub fn is_transient_answer(status: u16, code: Option<&str>) -> bool {
     status >= 500 || status == 408 || status == 429 || code.is_some_and(|c| TRANSIENT_CODES.contains(&c))
 }
 
+/// How much decompressed content is read at a time.
+const DECOMPRESSED_WINDOW_BYTES: usize = 16 * 1024;
+
 /// One record of an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRecord {
@@ -177,13 +180,19 @@ pub struct SourceRecord {
 /// ([`ReadError::is_record_error`]) and the records after it follow; after any other error it
 /// yields nothing more.
 pub fn records<'a>(bytes: &'a [u8], limits: &ReadLimits) -> Records<'a> {
-    let source: Box<dyn Read + 'a> = if bytes.starts_with(&[0x1f, 0x8b]) {
-        Box::new(MultiGzDecoder::new(bytes))
+    // Plain bytes are read in place. gzip is decompressed a window at a time into one buffer
+    // (the decoder reads the bytes in place, so no second buffer): a buffer is zeroed before its
+    // first use, and objects of a few records are common, so it is kept small.
+    let reader: Box<dyn BufRead + 'a> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(BufReader::with_capacity(
+            DECOMPRESSED_WINDOW_BYTES,
+            MultiGzDecoder::new(bytes),
+        ))
     } else {
         Box::new(bytes)
     };
     Records {
-        reader: BufReader::with_capacity(64 * 1024, source),
+        reader,
         limits: *limits,
         line: 0,
         ordinal: 0,
@@ -196,7 +205,7 @@ pub fn records<'a>(bytes: &'a [u8], limits: &ReadLimits) -> Records<'a> {
 
 /// Iterator returned by [`records`].
 pub struct Records<'a> {
-    reader: BufReader<Box<dyn Read + 'a>>,
+    reader: Box<dyn BufRead + 'a>,
     limits: ReadLimits,
     line: usize,
     ordinal: usize,
