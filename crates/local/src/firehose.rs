@@ -96,6 +96,10 @@ pub enum ObjectKind {
     ProcessingFailed,
 }
 
+/// The largest object content kept beside its compressed bytes ([`NewObject::content`]): the
+/// readers' queues hold some thirty objects, so at most some thirty MiB.
+const MAX_KEPT_CONTENT_BYTES: usize = 1024 * 1024;
+
 /// An object to store in the bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewObject {
@@ -103,6 +107,11 @@ pub struct NewObject {
     pub key: String,
     /// GZIP-compressed content.
     pub bytes: Vec<u8>,
+    /// The content before compression, kept for a small object: the stages that read every
+    /// new object read these records without decompressing what was just compressed (for an
+    /// object of a few records, setting up the decompression costs more than reading them).
+    /// Larger objects are read from `bytes`, which bounds what the readers' queues hold.
+    pub content: Option<Vec<u8>>,
     pub records: usize,
     /// For a processing-failed object, the tag of the record on each line, in order (empty for
     /// `Data/` objects, whose records the transform has rewritten).
@@ -353,7 +362,7 @@ impl Firehose {
         let first = self.destination_first_arrival.take()?;
         let content = std::mem::take(&mut self.destination);
         let records = std::mem::take(&mut self.destination_records);
-        Some(self.object(ObjectKind::Data, "Data/", first, &content, records))
+        Some(self.object(ObjectKind::Data, "Data/", first, content, records))
     }
 
     fn deliver(&mut self, data: &[u8], arrival_ms: i64) -> Option<NewObject> {
@@ -391,7 +400,7 @@ impl Firehose {
             ObjectKind::ProcessingFailed,
             "Error/processing-failed/",
             first,
-            &content,
+            content,
             failed.len(),
         );
         object.tags = failed.iter().map(|p| p.tag).collect();
@@ -403,7 +412,7 @@ impl Firehose {
         kind: ObjectKind,
         prefix: &str,
         first_arrival_ms: i64,
-        content: &[u8],
+        content: Vec<u8>,
         records: usize,
     ) -> NewObject {
         let (path, stamp) = time_parts(first_arrival_ms);
@@ -411,12 +420,13 @@ impl Firehose {
             "{prefix}{path}{}-{}-{stamp}-{}.gz",
             self.config.stream_name,
             self.config.stream_version,
-            content_uuid(content)
+            content_uuid(&content)
         );
         NewObject {
             kind,
             key,
-            bytes: self.gzip.compress(content),
+            bytes: self.gzip.compress(&content),
+            content: (content.len() <= MAX_KEPT_CONTENT_BYTES).then_some(content),
             records,
             tags: Vec::new(),
         }

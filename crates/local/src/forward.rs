@@ -20,7 +20,7 @@ use metrics_objects::{ObjectRef, ReadLimits};
 use metrics_schema::{EventTime, ReasonCode, Stage};
 
 use crate::bucket::{LocalBucket, LocalDeadLetters};
-use crate::pipeline::{DestinationCounts, ForwardReport, StageError};
+use crate::pipeline::{DestinationCounts, ForwardReport, ObjectInput, StageError};
 use crate::stages::LOCAL_BUCKET;
 
 /// How long one object may take to deliver (the deployed function has its Lambda timeout).
@@ -31,14 +31,14 @@ pub async fn forward_local(
     destinations: &[&dyn Destination],
     config: &Config,
     bucket: &LocalBucket,
-    key: &str,
-    bytes: &[u8],
+    object: ObjectInput<'_>,
     now: EventTime,
 ) -> Result<ForwardReport, StageError> {
+    let key = object.key;
     let source = ObjectRef {
         bucket: LOCAL_BUCKET.to_owned(),
         key: key.to_owned(),
-        size: Some(bytes.len() as u64),
+        size: Some(object.size),
         sequencer: None,
     };
     let options = ForwardOptions {
@@ -56,7 +56,7 @@ pub async fn forward_local(
         bucket,
         prefix: &config.dead_letter_prefix,
     };
-    let fetch = std::future::ready(Ok::<_, metrics_objects::ReadError>(bytes));
+    let fetch = std::future::ready(Ok::<_, metrics_objects::ReadError>(object.records));
     let report = forward_object(destinations, &ledger, &source, fetch, &options).await;
     counts(report).map_err(|(reason, message)| StageError {
         stage: Stage::Forwarder,

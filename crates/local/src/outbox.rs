@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::bucket::{BucketError, LocalBucket};
 use crate::forward::forward_local;
-use crate::pipeline::{ForwardReport, ForwardStage, StageError};
+use crate::pipeline::{ForwardReport, ForwardStage, ObjectInput, StageError};
 
 /// One request of the outbox.
 #[derive(Serialize)]
@@ -221,10 +221,9 @@ impl ForwardStage for Forwarding {
     async fn consume(
         &mut self,
         bucket: &LocalBucket,
-        key: &str,
-        bytes: &[u8],
+        object: ObjectInput<'_>,
     ) -> Result<ForwardReport, StageError> {
-        self.consume_to(None, bucket, key, bytes).await
+        self.consume_to(None, bucket, object).await
     }
 }
 
@@ -235,23 +234,21 @@ impl Forwarding {
         &mut self,
         only: Option<&str>,
         bucket: &LocalBucket,
-        key: &str,
-        bytes: &[u8],
+        object: ObjectInput<'_>,
     ) -> Result<ForwardReport, StageError> {
         match self {
             Forwarding::Outbox(outbox) => {
-                let outboxes = outbox.destinations(key, only);
+                let outboxes = outbox.destinations(object.key, only);
                 let destinations: Vec<&dyn Destination> =
                     outboxes.iter().map(|d| d as &dyn Destination).collect();
-                let report =
-                    forward_local(&destinations, &outbox.config, bucket, key, bytes, outbox.now).await?;
-                outbox.write_failure(&outboxes, key)?;
+                let report = forward_local(&destinations, &outbox.config, bucket, object, outbox.now).await?;
+                outbox.write_failure(&outboxes, object.key)?;
                 Ok(report)
             }
             Forwarding::Live(live) => {
                 let mut enabled = live.enabled();
                 enabled.retain(|d| only.is_none_or(|name| name == d.name()));
-                forward_local(&enabled, &live.config, bucket, key, bytes, live.now).await
+                forward_local(&enabled, &live.config, bucket, object, live.now).await
             }
         }
     }

@@ -59,14 +59,43 @@ pub struct DestinationCounts {
     pub dead_lettered: BTreeMap<ReasonCode, u64>,
 }
 
+/// An object of the local bucket, as the store and forward stages read it.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectInput<'a> {
+    pub key: &'a str,
+    /// The object's size in the bucket (its dead letters name the object with its size).
+    pub size: u64,
+    /// Its records: the object's bytes as stored, or the plain content they decompress to
+    /// (the same records; see [`crate::firehose::NewObject::content`]).
+    pub records: &'a [u8],
+}
+
+impl<'a> ObjectInput<'a> {
+    /// An object read from its bytes as stored.
+    pub fn stored(key: &'a str, bytes: &'a [u8]) -> Self {
+        ObjectInput {
+            key,
+            size: bytes.len() as u64,
+            records: bytes,
+        }
+    }
+
+    /// A new object, read from its content when the Firehose emulation kept it.
+    pub fn new_object(object: &'a NewObject) -> Self {
+        ObjectInput {
+            records: object.content.as_deref().unwrap_or(&object.bytes),
+            ..ObjectInput::stored(&object.key, &object.bytes)
+        }
+    }
+}
+
 /// The store writer, reading one new object. The bucket is where its dead letters go.
 #[allow(async_fn_in_trait)] // used in one process, never across threads
 pub trait StoreStage {
     async fn consume(
         &mut self,
         bucket: &LocalBucket,
-        key: &str,
-        bytes: &[u8],
+        object: ObjectInput<'_>,
     ) -> Result<StoreReport, StageError>;
 }
 
@@ -76,8 +105,7 @@ pub trait ForwardStage {
     async fn consume(
         &mut self,
         bucket: &LocalBucket,
-        key: &str,
-        bytes: &[u8],
+        object: ObjectInput<'_>,
     ) -> Result<ForwardReport, StageError>;
 }
 

@@ -15,7 +15,9 @@ use metrics_schema::Stage;
 
 use crate::bucket::{BucketError, LocalBucket};
 use crate::firehose::NewObject;
-use crate::pipeline::{ForwardReport, ForwardStage, PipelineError, StageError, StoreReport, StoreStage};
+use crate::pipeline::{
+    ForwardReport, ForwardStage, ObjectInput, PipelineError, StageError, StoreReport, StoreStage,
+};
 use crate::stages::{LOCAL_BUCKET, WRITER_DEAD_LETTER_PREFIX};
 
 /// Objects waiting for a reader's thread. Each is at most one destination buffer, gzip
@@ -50,7 +52,10 @@ impl<S: StoreStage> ObjectReader for StoreSide<S> {
 
     async fn read(&mut self, object: &NewObject) -> Stored {
         let started = Instant::now();
-        let report = self.store.consume(&self.bucket, &object.key, &object.bytes).await;
+        let report = self
+            .store
+            .consume(&self.bucket, ObjectInput::new_object(object))
+            .await;
         let kept = match &report {
             Err(error) => keep_unstored(&self.bucket, object, error).await,
             Ok(_) => Ok(()),
@@ -84,7 +89,7 @@ impl<F: ForwardStage> ObjectReader for ForwardSide<F> {
         let started = Instant::now();
         let report = self
             .forward
-            .consume(&self.bucket, &object.key, &object.bytes)
+            .consume(&self.bucket, ObjectInput::new_object(object))
             .await;
         Forwarded {
             report,
@@ -110,7 +115,8 @@ async fn keep_unstored(
     };
     let key = dead_letter_key(WRITER_DEAD_LETTER_PREFIX, &source);
     let mut letters = bucket.dead_letter_file(&key)?;
-    for record in metrics_objects::read::records(&object.bytes, &ReadLimits::default()).flatten() {
+    let records = ObjectInput::new_object(object).records;
+    for record in metrics_objects::read::records(records, &ReadLimits::default()).flatten() {
         let letter = DeadLetter::for_record(
             Stage::Writer,
             error.reason.clone(),

@@ -11,7 +11,7 @@ use metrics_store::EmbeddedStore;
 use metrics_writer::write::{WriteOptions, write_object};
 
 use crate::bucket::LocalBucket;
-use crate::pipeline::{StageError, StoreReport, StoreStage};
+use crate::pipeline::{ObjectInput, StageError, StoreReport, StoreStage};
 
 /// The bucket name objects carry in dead letters of a local run.
 pub const LOCAL_BUCKET: &str = "local";
@@ -44,13 +44,13 @@ impl StoreStage for EmbeddedWriter {
     async fn consume(
         &mut self,
         bucket: &LocalBucket,
-        key: &str,
-        bytes: &[u8],
+        object: ObjectInput<'_>,
     ) -> Result<StoreReport, StageError> {
+        let key = object.key;
         let source = ObjectRef {
             bucket: LOCAL_BUCKET.to_owned(),
             key: key.to_owned(),
-            size: Some(bytes.len() as u64),
+            size: Some(object.size),
             sequencer: None,
         };
         let deadline = Instant::now() + Duration::from_secs(300);
@@ -66,7 +66,7 @@ impl StoreStage for EmbeddedWriter {
         let report = write_object(
             &self.store,
             &source,
-            bytes,
+            object.records,
             &self.options,
             self.now,
             deadline,

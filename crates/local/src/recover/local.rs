@@ -13,7 +13,7 @@ use super::replay::{ReplayError, ReplayTarget, route};
 use super::scan::{ErrorObject, FORWARDER_PREFIX, WRITER_PREFIX};
 use crate::origin::Origin;
 use crate::outbox::Forwarding;
-use crate::pipeline::{ForwardReport, Pipeline, StageError, StoreReport, StoreStage};
+use crate::pipeline::{ForwardReport, ObjectInput, Pipeline, StageError, StoreReport, StoreStage};
 use crate::stages::EmbeddedWriter;
 
 /// Where replays put the records they send to one consumer: an object like the `Data/` ones,
@@ -104,7 +104,7 @@ impl LocalTarget {
         let bytes = gzip_lines(lines);
         let (bucket, store, _) = self.pipeline.stages_mut().map_err(pipeline_failed)?;
         bucket.put(&key, &bytes).map_err(|e| bucket_error(&key, e))?;
-        let report = store.consume(bucket, &key, &bytes).await;
+        let report = store.consume(bucket, ObjectInput::stored(&key, &bytes)).await;
         Ok(match report {
             Ok(report) => store_outcomes(report),
             Err(error) => failed(error, lines.len()),
@@ -127,7 +127,9 @@ impl LocalTarget {
         let bytes = gzip_lines(lines);
         let (bucket, _, forward) = self.pipeline.stages_mut().map_err(pipeline_failed)?;
         bucket.put(&key, &bytes).map_err(|e| bucket_error(&key, e))?;
-        let report = forward.consume_to(Some(destination), bucket, &key, &bytes).await;
+        let report = forward
+            .consume_to(Some(destination), bucket, ObjectInput::stored(&key, &bytes))
+            .await;
         Ok(match report {
             Ok(report) => forward_outcomes(report, destination, lines.len() as u64),
             Err(error) => failed(error, lines.len()),

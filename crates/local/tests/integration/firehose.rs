@@ -122,6 +122,8 @@ fn ok_records_become_one_gzip_object_named_like_firehose() {
     assert_eq!(data.kind, ObjectKind::Data);
     assert_eq!(data.records, 2);
     assert_eq!(gunzip(&data.bytes), "ok-a\nok-d\n");
+    // The readers of a run read a small object's content as it was before compression.
+    assert_eq!(data.content.as_deref(), Some(&b"ok-a\nok-d\n"[..]));
     let name = data
         .key
         .strip_prefix("Data/2026/11/23/10/metrics-lake-1-2026-11-23-10-00-00-")
@@ -198,4 +200,29 @@ fn the_same_records_always_give_the_same_object() {
         firehose.flush().unwrap()
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn only_a_small_objects_content_is_kept_beside_its_bytes() {
+    let config = FirehoseConfig {
+        destination_buffer_bytes: 8 * 1024 * 1024,
+        ..FirehoseConfig::default()
+    };
+    let object_of = |record_bytes: usize| {
+        let mut firehose = Firehose::new(config.clone());
+        // The transform adds a newline: two records make an object of `2 * record_bytes`.
+        let record = format!("ok-{}", "x".repeat(record_bytes - 4));
+        for i in 0..2 {
+            firehose.put(record.clone().into_bytes(), T0 + i);
+            let invocation = firehose.drain().unwrap();
+            let response = transform(&invocation);
+            firehose.complete(invocation, &response);
+        }
+        firehose.flush().unwrap()
+    };
+    let small = object_of(1000);
+    assert_eq!(small.content.as_deref(), Some(gunzip(&small.bytes).as_bytes()));
+    let large = object_of(600 * 1024);
+    assert_eq!(gunzip(&large.bytes).len(), 2 * 600 * 1024);
+    assert_eq!(large.content, None, "read from its bytes");
 }

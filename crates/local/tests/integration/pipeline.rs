@@ -10,7 +10,9 @@ use metrics_enrich::Enricher;
 use metrics_enrich::config::Config;
 use metrics_local::bucket::LocalBucket;
 use metrics_local::firehose::FirehoseConfig;
-use metrics_local::pipeline::{ForwardReport, ForwardStage, Pipeline, StageError, StoreReport, StoreStage};
+use metrics_local::pipeline::{
+    ForwardReport, ForwardStage, ObjectInput, Pipeline, StageError, StoreReport, StoreStage,
+};
 use metrics_local::sample::{SampleConfig, SampleEvents};
 use metrics_mapping::RuleSet;
 use metrics_schema::Outcome;
@@ -26,10 +28,10 @@ struct CountingStore {
 }
 
 impl StoreStage for CountingStore {
-    async fn consume(&mut self, _: &LocalBucket, key: &str, bytes: &[u8]) -> Result<StoreReport, StageError> {
-        self.objects.push(key.to_owned());
+    async fn consume(&mut self, _: &LocalBucket, object: ObjectInput<'_>) -> Result<StoreReport, StageError> {
+        self.objects.push(object.key.to_owned());
         let mut written = BTreeMap::new();
-        for record in metrics_objects::read::records(bytes, &Default::default()) {
+        for record in metrics_objects::read::records(object.records, &Default::default()) {
             let record = record.unwrap();
             let event: serde_json::Value = serde_json::from_slice(&record.bytes).unwrap();
             let tenant = event["metadata"]["tenant_id"].as_str().unwrap().to_owned();
@@ -45,7 +47,7 @@ impl StoreStage for CountingStore {
 struct NoForward;
 
 impl ForwardStage for NoForward {
-    async fn consume(&mut self, _: &LocalBucket, _: &str, _: &[u8]) -> Result<ForwardReport, StageError> {
+    async fn consume(&mut self, _: &LocalBucket, _: ObjectInput<'_>) -> Result<ForwardReport, StageError> {
         Ok(ForwardReport::default())
     }
 }
@@ -184,11 +186,11 @@ async fn input_that_is_not_an_event_is_counted_not_fatal() {
 struct BrokenStore;
 
 impl StoreStage for BrokenStore {
-    async fn consume(&mut self, _: &LocalBucket, key: &str, _: &[u8]) -> Result<StoreReport, StageError> {
+    async fn consume(&mut self, _: &LocalBucket, object: ObjectInput<'_>) -> Result<StoreReport, StageError> {
         Err(StageError {
             stage: metrics_schema::Stage::Writer,
             reason: metrics_schema::ReasonCode::new("store_failed"),
-            key: key.to_owned(),
+            key: object.key.to_owned(),
             message: "the database is locked".into(),
         })
     }
