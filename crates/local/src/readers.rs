@@ -52,12 +52,10 @@ impl<S: StoreStage> ObjectReader for StoreSide<S> {
 
     async fn read(&mut self, object: &NewObject) -> Stored {
         let started = Instant::now();
-        let report = self
-            .store
-            .consume(&self.bucket, ObjectInput::new_object(object))
-            .await;
+        let input = ObjectInput::new_object(object);
+        let report = self.store.consume(&self.bucket, input).await;
         let kept = match &report {
-            Err(error) => keep_unstored(&self.bucket, object, error).await,
+            Err(error) => keep_unstored(&self.bucket, input, error).await,
             Ok(_) => Ok(()),
         };
         Stored {
@@ -104,19 +102,18 @@ impl<F: ForwardStage> ObjectReader for ForwardSide<F> {
 /// again.
 async fn keep_unstored(
     bucket: &LocalBucket,
-    object: &NewObject,
+    object: ObjectInput<'_>,
     error: &StageError,
 ) -> Result<(), BucketError> {
     let source = ObjectRef {
         bucket: LOCAL_BUCKET.to_owned(),
-        key: object.key.clone(),
-        size: Some(object.bytes.len() as u64),
+        key: object.key.to_owned(),
+        size: Some(object.size),
         sequencer: None,
     };
     let key = dead_letter_key(WRITER_DEAD_LETTER_PREFIX, &source);
     let mut letters = bucket.dead_letter_file(&key)?;
-    let records = ObjectInput::new_object(object).records;
-    for record in metrics_objects::read::records(records, &ReadLimits::default()).flatten() {
+    for record in metrics_objects::read::records(object.records, &ReadLimits::default()).flatten() {
         let letter = DeadLetter::for_record(
             Stage::Writer,
             error.reason.clone(),
