@@ -30,7 +30,34 @@ fn valid_event() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
+/// Any JSON value, with strings full of what a minifier must leave alone.
+fn any_json() -> impl Strategy<Value = serde_json::Value> {
+    let text = "[ \t\n\r\"\\\\a-z/{}\\[\\],:é😀]{0,12}";
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        text.prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(text, inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
 proptest! {
+    #[test]
+    fn raw_values_are_written_as_serde_json_writes_them_compactly(value in any_json()) {
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        let raw: &serde_json::value::RawValue = serde_json::from_str(&pretty).unwrap();
+        let mut out = Vec::new();
+        metrics_schema::json::write_raw(&mut out, raw);
+        prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&value).unwrap());
+    }
+
     #[test]
     fn raw_strings_decode_as_serde_json_decodes_them(s in any::<String>(), slashes in any::<bool>()) {
         // serde_json writes `/` as it is; producers may escape it.
