@@ -10,6 +10,7 @@ use crate::model::DEFAULT_EVENT_BUS;
 use crate::path::EventView;
 use crate::pattern::Mismatch;
 use crate::render::Rule;
+use crate::source::Reserved;
 use crate::transform::{CompiledTransformer, RuleContext};
 use metrics_schema::time::EventTime;
 
@@ -18,11 +19,30 @@ use metrics_schema::time::EventTime;
 pub struct CompiledRule {
     pub rule: Rule,
     transformer: CompiledTransformer,
+    /// Which of the context's values the template uses: only those are worked out for each
+    /// event (the rule ARN alone reads the envelope twice and formats a string).
+    uses: ContextUse,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ContextUse {
+    rule_name: bool,
+    rule_arn: bool,
+    ingestion_time: bool,
 }
 
 impl CompiledRule {
     pub(crate) fn new(rule: Rule, transformer: CompiledTransformer) -> Self {
-        CompiledRule { rule, transformer }
+        let uses = ContextUse {
+            rule_name: transformer.uses(Reserved::RuleName),
+            rule_arn: transformer.uses(Reserved::RuleArn),
+            ingestion_time: transformer.uses(Reserved::IngestionTime),
+        };
+        CompiledRule {
+            rule,
+            transformer,
+            uses,
+        }
     }
 
     /// The rule's output for `event`, or why its pattern does not match.
@@ -51,10 +71,23 @@ impl CompiledRule {
 
     /// The target input for an event that matched.
     fn deliver(&self, event: &EventView<'_>, ingestion_time: EventTime) -> Vec<u8> {
+        let uses = self.uses;
         let context = RuleContext {
-            rule_name: self.rule.metric_name.clone(),
-            rule_arn: rule_arn(&self.rule, event),
-            ingestion_time: ingestion_time.to_rfc3339(),
+            rule_name: if uses.rule_name {
+                self.rule.metric_name.clone()
+            } else {
+                String::new()
+            },
+            rule_arn: if uses.rule_arn {
+                rule_arn(&self.rule, event)
+            } else {
+                String::new()
+            },
+            ingestion_time: if uses.ingestion_time {
+                ingestion_time.to_rfc3339()
+            } else {
+                String::new()
+            },
         };
         self.transformer.apply_in(event, &context)
     }
@@ -140,5 +173,51 @@ impl fmt::Display for Match<'_> {
             self.rule.metric_name,
             String::from_utf8_lossy(&self.output)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::transform::InputTransformer;
+
+    fn rule(template: &str) -> CompiledRule {
+        let transformer = InputTransformer {
+            input_paths_map: vec![("s".to_owned(), "$.detail.s".to_owned())],
+            input_template: template.to_owned(),
+        };
+        let rule = Rule {
+            metric_name: "my-rule".to_owned(),
+            description: None,
+            event_bus: "default".to_owned(),
+            pattern: serde_json::from_str(r#"{"source": ["app"], "detail-type": ["t"]}"#).unwrap(),
+            transformer: transformer.clone(),
+        };
+        CompiledRule::new(rule, CompiledTransformer::new(&transformer).unwrap())
+    }
+
+    const EVENT: &str = r#"{"id": "e-1", "detail-type": "t", "source": "app", "account": "123456789012",
+        "region": "eu-west-1", "time": "2026-11-25T10:00:00Z", "detail": {"s": "x"}}"#;
+
+    fn output(template: &str) -> String {
+        let event = RawValue::from_string(EVENT.to_owned()).unwrap();
+        let at = EventTime::parse_rfc3339("2026-11-25T10:00:01Z").unwrap();
+        String::from_utf8(rule(template).evaluate(&event, at).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_rule_context_is_filled_for_the_variables_a_template_uses() {
+        assert_eq!(
+            output(
+                r#"{"n": <aws.events.rule-name>, "a": "<aws.events.rule-arn>", "t": <aws.events.event.ingestion-time>, "s": <s>}"#
+            ),
+            r#"{"n": "my-rule", "a": "arn:aws:events:eu-west-1:123456789012:rule/my-rule", "t": "2026-11-25T10:00:01.000Z", "s": "x"}"#
+        );
+        assert_eq!(
+            output(r#"{"a": "<aws.events.rule-arn>"}"#),
+            r#"{"a": "arn:aws:events:eu-west-1:123456789012:rule/my-rule"}"#
+        );
+        assert_eq!(output(r#"{"s": <s>}"#), r#"{"s": "x"}"#);
     }
 }

@@ -84,6 +84,14 @@ impl CompiledTransformer {
         Ok(CompiledTransformer { paths, parts })
     }
 
+    /// Whether the template uses the reserved variable `reserved`. (No path can shadow it: a
+    /// path's variable name is letters and digits only.)
+    pub fn uses(&self, reserved: Reserved) -> bool {
+        self.parts
+            .iter()
+            .any(|part| matches!(part, Part::Var { name, .. } if name == reserved.name()))
+    }
+
     /// The bytes EventBridge would deliver to the target for `event`.
     pub fn apply(&self, event: &RawValue, rule: &RuleContext) -> Vec<u8> {
         self.apply_in(&EventView::new(event), rule)
