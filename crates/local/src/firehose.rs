@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use metrics_schema::EventTime;
 use metrics_schema::time::Civil;
 
+use crate::digits::{push_civil, push_decimal};
 use crate::ids::content_uuid;
 
 /// Buffering and naming, with the deployed stack's values as defaults.
@@ -280,7 +281,11 @@ impl Firehose {
         self.next_record += 1;
         self.processor_bytes += data.len();
         self.processor.push(Pending {
-            record_id: format!("{:020}", self.next_record),
+            record_id: {
+                let mut id = String::with_capacity(20);
+                push_decimal(&mut id, self.next_record, 20);
+                id
+            },
             arrival_ms,
             data,
             tag,
@@ -415,12 +420,12 @@ impl Firehose {
         content: Vec<u8>,
         records: usize,
     ) -> NewObject {
-        let (path, stamp) = time_parts(first_arrival_ms);
-        let key = format!(
-            "{prefix}{path}{}-{}-{stamp}-{}.gz",
-            self.config.stream_name,
+        let key = object_key(
+            prefix,
+            first_arrival_ms,
+            &self.config.stream_name,
             self.config.stream_version,
-            content_uuid(&content)
+            &content_uuid(&content),
         );
         NewObject {
             kind,
@@ -476,12 +481,26 @@ fn check_response(sent: &[Pending], response_json: &[u8]) -> Result<Vec<RecordRe
         .collect()
 }
 
-/// (`YYYY/MM/DD/HH/`, `YYYY-MM-DD-HH-MM-SS`) in UTC.
-fn time_parts(ms: i64) -> (String, String) {
-    let c = EventTime::from_millis(ms).civil().unwrap_or(Civil::EPOCH);
-    let (y, mo, d, h, mi, s) = (c.year, c.month, c.day, c.hour, c.minute, c.second);
-    (
-        format!("{y:04}/{mo:02}/{d:02}/{h:02}/"),
-        format!("{y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02}"),
-    )
+/// `<prefix>YYYY/MM/DD/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<id>.gz`, the time in UTC.
+fn object_key(prefix: &str, first_arrival_ms: i64, stream: &str, version: u32, id: &str) -> String {
+    let c = EventTime::from_millis(first_arrival_ms)
+        .civil()
+        .unwrap_or(Civil::EPOCH);
+    let mut key = String::with_capacity(prefix.len() + stream.len() + id.len() + 48);
+    key.push_str(prefix);
+    push_decimal(&mut key, u64::try_from(c.year).unwrap_or(0), 4);
+    for part in [c.month, c.day, c.hour] {
+        key.push('/');
+        push_decimal(&mut key, u64::from(part), 2);
+    }
+    key.push('/');
+    key.push_str(stream);
+    key.push('-');
+    push_decimal(&mut key, u64::from(version), 1);
+    key.push('-');
+    push_civil(&mut key, &c, ['-', '-', '-']);
+    key.push('-');
+    key.push_str(id);
+    key.push_str(".gz");
+    key
 }

@@ -1,6 +1,8 @@
 //! Deterministic object ids: the same records always get the same object name, so running
 //! the local pipeline twice over the same input rewrites the same objects.
 
+use crate::digits::push_hex;
+
 /// A UUID-shaped id from a 128-bit FNV-1a hash of `bytes` (not a random UUID: stable).
 pub fn content_uuid(bytes: &[u8]) -> String {
     const PRIME: u128 = 0x0000000001000000000000000000013B;
@@ -9,15 +11,21 @@ pub fn content_uuid(bytes: &[u8]) -> String {
         hash ^= u128::from(b);
         hash = hash.wrapping_mul(PRIME);
     }
-    let h = format!("{hash:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut id = String::with_capacity(36);
+    for (i, digits) in [8, 4, 4, 4, 12].into_iter().enumerate() {
+        if i > 0 {
+            id.push('-');
+        }
+        let shift = 4 * match i {
+            0 => 24,
+            1 => 20,
+            2 => 16,
+            3 => 12,
+            _ => 0,
+        };
+        push_hex(&mut id, hash >> shift, digits);
+    }
+    id
 }
 
 #[cfg(test)]
@@ -31,5 +39,7 @@ mod tests {
         assert_ne!(a, content_uuid(b"records!"));
         assert_eq!(a.len(), 36);
         assert_eq!(a.matches('-').count(), 4);
+        // The hash's 32 hex digits, most significant first, grouped 8-4-4-4-12.
+        assert_eq!(content_uuid(b""), "6c62272e-07bb-0142-62b8-21756295c58d");
     }
 }

@@ -16,6 +16,7 @@
 //! - [`sample`]: the bundled sample data, generated deterministically.
 
 pub mod bucket;
+mod digits;
 pub mod firehose;
 pub mod forward;
 mod ids;

@@ -7,6 +7,8 @@
 
 use metrics_schema::EventTime;
 use metrics_schema::time::Civil;
+
+use crate::digits::{push_civil, push_hex};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Tenants of the sample, with their share of the traffic. The last one is not in the tenant
@@ -98,20 +100,27 @@ impl SplitMix64 {
     }
 
     fn uuid(&mut self) -> String {
-        let (a, b) = (self.next(), self.next());
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            ((b >> 48) & 0x3fff) | 0x8000,
-            b & 0xffff_ffff_ffff
-        )
+        let (a, b) = (u128::from(self.next()), u128::from(self.next()));
+        let mut id = String::with_capacity(36);
+        push_hex(&mut id, a >> 32, 8);
+        id.push('-');
+        push_hex(&mut id, a >> 16, 4);
+        id.push_str("-4");
+        push_hex(&mut id, a, 3);
+        id.push('-');
+        push_hex(&mut id, ((b >> 48) & 0x3fff) | 0x8000, 4);
+        id.push('-');
+        push_hex(&mut id, b, 12);
+        id
     }
 
-    fn hex(&mut self, len: usize) -> String {
-        let s = format!("{:016x}", self.next());
-        s[..len.min(16)].to_owned()
+    /// `prefix` and the first `len` of the 16 hex digits of the next number.
+    fn id(&mut self, prefix: &str, len: usize) -> String {
+        let len = len.min(16);
+        let mut id = String::with_capacity(prefix.len() + len);
+        id.push_str(prefix);
+        push_hex(&mut id, u128::from(self.next() >> (4 * (16 - len))), len);
+        id
     }
 }
 
@@ -224,10 +233,10 @@ const CONTROLS: [&str; 5] = ["sast", "sca", "secrets", "iac", "container"];
 /// RFC 3339 in UTC, second precision, as services usually publish it.
 fn rfc3339(ms: i64) -> String {
     let c = EventTime::from_millis(ms).civil().unwrap_or(Civil::EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    let mut time = String::with_capacity(20);
+    push_civil(&mut time, &c, ['-', 'T', ':']);
+    time.push('Z');
+    time
 }
 
 /// A JSON value of the sample, built in the order its parts are drawn from the generator and
@@ -303,7 +312,7 @@ fn domain_event(rng: &mut SplitMix64, arrival_ms: i64) -> String {
             "findings-uploaded",
             "created_at",
             vec![
-                ("upload_id", Json::Text(format!("upl_{}", rng.hex(10)))),
+                ("upload_id", Json::Text(rng.id("upl_", 10))),
                 (
                     "scanner",
                     Json::Str(*rng.pick(&["semgrep", "trivy", "gitleaks", "checkov", "kics"])),
@@ -318,7 +327,7 @@ fn domain_event(rng: &mut SplitMix64, arrival_ms: i64) -> String {
             "scan-completed",
             "finished_at",
             vec![
-                ("scan_id", Json::Text(format!("scn_{}", rng.hex(6)))),
+                ("scan_id", Json::Text(rng.id("scn_", 6))),
                 ("repo_name", Json::Str(repo)),
                 (
                     "branch",
@@ -339,7 +348,7 @@ fn domain_event(rng: &mut SplitMix64, arrival_ms: i64) -> String {
             "finding-fixed",
             "fixed_at",
             vec![
-                ("finding_id", Json::Text(format!("fnd_{}", rng.hex(8)))),
+                ("finding_id", Json::Text(rng.id("fnd_", 8))),
                 ("title", Json::Str("SQL injection in \"orders\" query")),
                 ("severity", Json::Str(*rng.weighted(&SEVERITIES))),
                 ("control", Json::Str(*rng.pick(&CONTROLS))),
@@ -359,7 +368,7 @@ fn domain_event(rng: &mut SplitMix64, arrival_ms: i64) -> String {
             "pr-check-completed",
             "completed_at",
             vec![
-                ("check_id", Json::Text(format!("chk_{}", rng.hex(6)))),
+                ("check_id", Json::Text(rng.id("chk_", 6))),
                 ("repo_name", Json::Str(repo)),
                 ("pr_number", Json::Int(1 + rng.below(3_000))),
                 ("pr_title", Json::Str("Bump lodash to 4.17.21")),
@@ -387,7 +396,7 @@ fn domain_event(rng: &mut SplitMix64, arrival_ms: i64) -> String {
             "policy-violation-detected",
             "detected_at",
             vec![
-                ("violation_id", Json::Text(format!("vio_{}", rng.hex(6)))),
+                ("violation_id", Json::Text(rng.id("vio_", 6))),
                 (
                     "policy_id",
                     Json::Str(*rng.pick(&[
@@ -466,7 +475,7 @@ fn domain_event(rng: &mut SplitMix64, arrival_ms: i64) -> String {
             "secret-detected",
             "detected_at",
             vec![
-                ("detection_id", Json::Text(format!("sec_{}", rng.hex(4)))),
+                ("detection_id", Json::Text(rng.id("sec_", 4))),
                 ("repo_name", Json::Str(repo)),
                 (
                     "secret_type",
@@ -482,7 +491,7 @@ fn domain_event(rng: &mut SplitMix64, arrival_ms: i64) -> String {
             "user-signed-in",
             "signed_in_at",
             vec![
-                ("user_id", Json::Text(format!("usr_{}", rng.hex(8)))),
+                ("user_id", Json::Text(rng.id("usr_", 8))),
                 ("method", Json::Str("sso")),
             ],
         ),
