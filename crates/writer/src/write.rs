@@ -242,20 +242,12 @@ fn account(
 ) {
     let sent = batch.lines.len();
     let store_answered = outcomes.len();
+    // Counted for the batch, then added once: a batch is one tenant's.
+    let (mut written, mut already_present) = (0, 0);
     for (j, outcome) in outcomes.into_iter().enumerate().take(sent) {
         match outcome {
-            RecordOutcome::Written => {
-                report.written += 1;
-                *report
-                    .written_by_tenant
-                    .entry(batch.tenant.to_string())
-                    .or_default() += 1;
-                report.count(Fate::Written, "", 1);
-            }
-            RecordOutcome::AlreadyPresent => {
-                report.already_present += 1;
-                report.count(Fate::AlreadyPresent, "", 1);
-            }
+            RecordOutcome::Written => written += 1,
+            RecordOutcome::AlreadyPresent => already_present += 1,
             RecordOutcome::Rejected { reason, detail } => {
                 report.count(Fate::Rejected, reason.code(), 1);
                 rejected.push(Rejected {
@@ -272,6 +264,18 @@ fn account(
                 report.retry_cause.get_or_insert(cause);
             }
         }
+    }
+    if written > 0 {
+        report.written += written;
+        *report
+            .written_by_tenant
+            .entry(batch.tenant.to_string())
+            .or_default() += written as u64;
+        report.count(Fate::Written, "", written as u64);
+    }
+    if already_present > 0 {
+        report.already_present += already_present;
+        report.count(Fate::AlreadyPresent, "", already_present as u64);
     }
     // A store that answered for fewer records than it was given: the rest are not known to be
     // written, so they are retried.

@@ -17,7 +17,9 @@ pub struct LocalDeadLetters {
     bucket: LocalBucket,
     key: String,
     path: PathBuf,
-    partial: PathBuf,
+    /// Where the letters are written until they are finished: named when the first letter
+    /// comes (most objects have none, and naming it is a visible part of a sink's cost).
+    partial: Option<PathBuf>,
     file: Option<io::BufWriter<fs::File>>,
     /// One encoded letter, reused.
     line: Vec<u8>,
@@ -29,7 +31,7 @@ impl LocalDeadLetters {
         LocalDeadLetters {
             bucket,
             key: key.to_owned(),
-            partial: path.with_extension("partial"),
+            partial: None,
             path,
             file: None,
             line: Vec::new(),
@@ -46,10 +48,12 @@ impl LocalDeadLetters {
 
     fn write(&mut self, letter: &DeadLetter) -> Result<(), BucketError> {
         if self.file.is_none() {
-            if let Some(dir) = self.partial.parent() {
+            let partial = self.path.with_extension("partial");
+            if let Some(dir) = partial.parent() {
                 fs::create_dir_all(dir).map_err(|e| self.io(e))?;
             }
-            let file = fs::File::create(&self.partial).map_err(|e| self.io(e))?;
+            let file = fs::File::create(&partial).map_err(|e| self.io(e))?;
+            self.partial = Some(partial);
             self.file = Some(io::BufWriter::new(file));
         }
         self.line.clear();
@@ -64,14 +68,14 @@ impl LocalDeadLetters {
     }
 
     fn complete(&mut self) -> Result<u64, BucketError> {
-        let Some(file) = self.file.take() else {
+        let (Some(file), Some(partial)) = (self.file.take(), self.partial.clone()) else {
             return Ok(0);
         };
         let file = file.into_inner().map_err(|e| self.io(e.into_error()))?;
         drop(file);
         // The objects these letters point at (deferred puts) are stored before the letters.
         self.bucket.sync()?;
-        fs::rename(&self.partial, &self.path).map_err(|e| self.io(e))?;
+        fs::rename(&partial, &self.path).map_err(|e| self.io(e))?;
         // A packed object of the same key is older than the file, which is the object either
         // way (see `LocalBucket::get`): removing the row only frees its space.
         let _ = self.bucket.pack.delete(&self.key);
@@ -88,15 +92,19 @@ impl DeadLetterSink for LocalDeadLetters {
 
     async fn finish(mut self) -> Result<u64, BucketError> {
         let done = self.complete();
-        if done.is_err() {
-            let _ = fs::remove_file(&self.partial);
+        if done.is_err()
+            && let Some(partial) = &self.partial
+        {
+            let _ = fs::remove_file(partial);
         }
         done
     }
 
     async fn abort(mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.partial);
+        if self.file.take().is_some()
+            && let Some(partial) = &self.partial
+        {
+            let _ = fs::remove_file(partial);
         }
     }
 }
