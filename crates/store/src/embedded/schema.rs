@@ -215,7 +215,7 @@ pub fn create_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
         &format!(
             "CREATE TABLE IF NOT EXISTS {} (measure_name TEXT NOT NULL, time INTEGER NOT NULL, \
              ts_series TEXT NOT NULL, ts_digest TEXT NOT NULL, \
-             PRIMARY KEY (measure_name, time, ts_series))",
+             PRIMARY KEY (measure_name, time, ts_series)) WITHOUT ROWID",
             quote(table)
         ),
         [],

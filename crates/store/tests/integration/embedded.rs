@@ -327,6 +327,19 @@ async fn a_store_written_with_tables_named_as_tenants_is_migrated_on_open() {
     let reopened = EmbeddedStore::open(EmbeddedSettings::new(&path)).unwrap();
     assert_eq!(reopened.tables().unwrap(), ["ACME", "acme"]);
     assert_eq!(reopened.records("acme").unwrap().len(), 2);
+    // A new table has no rowid (its key is its only b-tree); the migrated one keeps its own.
+    let sql = |tenant: &str| -> String {
+        let table = metrics_store::embedded::names::table_name(tenant);
+        reopened
+            .connection()
+            .unwrap()
+            .query_row("SELECT sql FROM sqlite_master WHERE name = ?1", [table], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    assert!(sql("ACME").ends_with("WITHOUT ROWID"), "{}", sql("ACME"));
+    assert!(!sql("acme").contains("WITHOUT ROWID"), "{}", sql("acme"));
     let _ = std::fs::remove_dir_all(dir);
 }
 
