@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use metrics_schema::json::write_str;
 use sha2::{Digest, Sha256};
 
 /// The dimension that carries the event's identity.
@@ -99,7 +100,24 @@ impl StoreRecord {
     pub fn series_key(&self) -> String {
         let mut dims: Vec<&(String, String)> = self.dimensions.iter().collect();
         dims.sort();
-        serde_json::to_string(&dims).unwrap_or_default()
+        // serde_json's text of `dims`, written directly: the key is stored, so it must stay
+        // byte for byte what serde_json writes (`write_str` escapes exactly as serde_json).
+        let size: usize = dims.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
+        let mut json = Vec::with_capacity(2 + size);
+        json.push(b'[');
+        for (i, (name, value)) in dims.into_iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            json.push(b'[');
+            write_str(&mut json, name);
+            json.push(b',');
+            write_str(&mut json, value);
+            json.push(b']');
+        }
+        json.push(b']');
+        // Only `&str`s and ASCII punctuation went in.
+        String::from_utf8(json).unwrap_or_default()
     }
 
     /// A digest of the measure values (names, types and values, sorted by name): two records
@@ -145,6 +163,21 @@ mod tests {
         }
         assert_eq!(StoreValue::BigInt(i64::MIN).to_text(), "-9223372036854775808");
         assert_eq!(StoreValue::Boolean(true).to_text(), "true");
+    }
+
+    #[test]
+    fn series_keys_are_what_serde_json_writes() {
+        use proptest::prelude::*;
+        let text = "[ a-z\"\\\\\u{0}-\u{1f}/é😀]{0,8}";
+        proptest!(|(dims in prop::collection::vec((text, text), 0..6))| {
+            let r = StoreRecord {
+                dimensions: dims,
+                ..record(&[], Vec::new())
+            };
+            let mut sorted: Vec<&(String, String)> = r.dimensions.iter().collect();
+            sorted.sort();
+            prop_assert_eq!(r.series_key(), serde_json::to_string(&sorted).unwrap());
+        });
     }
 
     #[test]

@@ -217,6 +217,12 @@ impl<'a> Converter<'a> {
 
     /// Hands out every partial batch, in the order tenants were first seen.
     fn flush(&mut self) {
+        if self.finished {
+            // Nothing more comes: the batches go as they are, with no empty ones in their place.
+            self.tenants.clear();
+            let partial = self.pending.drain(..).filter(|batch| !batch.records.is_empty());
+            self.ready.extend(partial);
+        }
         for batch in &mut self.pending {
             if !batch.records.is_empty() {
                 let partial = std::mem::replace(batch, Batch::new(batch.tenant.clone()));
@@ -241,12 +247,14 @@ impl Iterator for Converter<'_> {
 }
 
 impl Batch {
+    /// An empty batch, grown as records come: most objects of a busy stream hold a few
+    /// records per tenant, far fewer than a full batch.
     fn new(tenant: TenantId<'static>) -> Self {
         Batch {
             tenant,
-            records: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
-            lines: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
-            ordinals: Vec::with_capacity(MAX_RECORDS_PER_WRITE),
+            records: Vec::new(),
+            lines: Vec::new(),
+            ordinals: Vec::new(),
         }
     }
 }
