@@ -2,26 +2,19 @@
 //! event (record ids, object keys, the sample's ids and times), and the formatting machinery
 //! was a visible part of its profile.
 
+use metrics_schema::json::decimal_digits;
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `n` in decimal, zero-padded on the left to at least `width` digits.
 pub(crate) fn push_decimal(out: &mut String, n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut start = digits.len();
-    let mut rest = n;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    for _ in (digits.len() - start)..width {
+    let mut buf = [0u8; 20];
+    let digits = decimal_digits(n, &mut buf);
+    for _ in digits.len()..width {
         out.push('0');
     }
     // ASCII digits only.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 /// Appends the last `width` hex digits of `n` (lower case, zero-padded), most significant

@@ -12,18 +12,14 @@ pub fn content_uuid(bytes: &[u8]) -> String {
         hash = hash.wrapping_mul(PRIME);
     }
     let mut id = String::with_capacity(36);
-    for (i, digits) in [8, 4, 4, 4, 12].into_iter().enumerate() {
-        if i > 0 {
+    // The 32 hex digits, most significant first, grouped 8-4-4-4-12.
+    let mut after = 32;
+    for digits in [8, 4, 4, 4, 12] {
+        if after < 32 {
             id.push('-');
         }
-        let shift = 4 * match i {
-            0 => 24,
-            1 => 20,
-            2 => 16,
-            3 => 12,
-            _ => 0,
-        };
-        push_hex(&mut id, hash >> shift, digits);
+        after -= digits;
+        push_hex(&mut id, hash >> (4 * after), digits);
     }
     id
 }

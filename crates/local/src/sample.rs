@@ -7,9 +7,9 @@
 
 use metrics_schema::EventTime;
 use metrics_schema::time::Civil;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::digits::{push_civil, push_hex};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Tenants of the sample, with their share of the traffic. The last one is not in the tenant
 /// directory (`events/sample/tenants.json`): its events fail enrichment as `unknown_tenant`.

@@ -7,8 +7,8 @@ use serde_json::value::RawValue;
 
 use crate::echo::Echo;
 use crate::json::{
-    MaybeObject, MaybeStr, NumberText, TopLevel, first_duplicate, name_bit, number_text, raw_str, write_raw,
-    write_str,
+    MaybeObject, MaybeStr, NumberText, TopLevel, decimal_digits, first_duplicate, name_bit, number_text,
+    raw_str, write_raw, write_str,
 };
 use crate::limits::{EVENT_ID_BYTES, MAX_DIMENSIONS, MAX_MEASURES, MAX_VALUE_BYTES};
 use crate::names::{MetricName, TenantId, check_dimension_name, check_measure_name};
@@ -459,20 +459,8 @@ fn write_value(echo: &mut Echo<'_, '_>, raw: &RawValue) {
 
 /// Writes an integer's decimal digits, without allocating.
 fn write_integer(echo: &mut Echo<'_, '_>, value: i64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = value.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
     if value < 0 {
-        at -= 1;
-        digits[at] = b'-';
+        echo.literal(b"-");
     }
-    echo.literal(&digits[at..]);
+    echo.literal(decimal_digits(value.unsigned_abs(), &mut [0u8; 20]));
 }

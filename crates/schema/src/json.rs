@@ -397,6 +397,21 @@ pub(crate) fn number_text(text: &str) -> NumberText {
     NumberText::Integer(Some(if text.starts_with('-') { -value } else { value }))
 }
 
+/// The decimal digits of `n`, written into the end of `buf` without allocating.
+pub fn decimal_digits(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    &buf[at..]
+}
+
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
