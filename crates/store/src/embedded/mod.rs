@@ -55,7 +55,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics_schema::TenantId;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use rusqlite::{CachedStatement, Connection, ErrorCode, OptionalExtension, params, params_from_iter};
+use rusqlite::{CachedStatement, Connection, ErrorCode, OptionalExtension, params};
 
 use crate::port::{Deadline, RecordOutcome, Store, StoreError, WriteReport};
 use crate::reason::RejectReason;
@@ -406,6 +406,18 @@ impl EmbeddedStore {
                 ));
                 continue;
             }
+            if schema.places(record, &mut inserts.places) {
+                // One INSERT: SQLite undoes a failed statement by itself, so a refusal leaves
+                // nothing behind and needs no savepoint.
+                match inserts.insert(&schema, record) {
+                    Ok(outcome) => outcomes.push(outcome),
+                    // A trigger's RAISE(ROLLBACK) ends the whole transaction: nothing after it
+                    // may run outside one.
+                    Err(e) if is_transient(&e) || tx.is_autocommit() => return Err(e),
+                    Err(e) => outcomes.push(rejected(RejectReason::StoreRejected, &e.to_string())),
+                }
+                continue;
+            }
             let missing = match schema.missing_columns(record) {
                 Err(Misfit::Conflict(detail)) => {
                     outcomes.push(rejected(RejectReason::SchemaConflict, &detail));
@@ -417,27 +429,20 @@ impl EmbeddedStore {
                 }
                 Ok(missing) => missing,
             };
-            if missing.is_empty() {
-                // One INSERT: SQLite undoes a failed statement by itself, so a refusal leaves
-                // nothing behind and needs no savepoint.
-                match inserts.insert(record) {
-                    Ok(outcome) => outcomes.push(outcome),
-                    // A trigger's RAISE(ROLLBACK) ends the whole transaction: nothing after it
-                    // may run outside one.
-                    Err(e) if is_transient(&e) || tx.is_autocommit() => return Err(e),
-                    Err(e) => outcomes.push(rejected(RejectReason::StoreRejected, &e.to_string())),
-                }
-                continue;
-            }
             // New columns and the row in one savepoint: a refusal undoes this record alone.
             tx.execute_batch("SAVEPOINT new_columns")?;
+            inserts.schema_changed();
             let added = missing
                 .into_iter()
                 .try_for_each(|column| schema.add(tx, table, column));
             let result = match added {
-                Ok(()) => inserts
-                    .insert(record)
+                Ok(()) if schema.places(record, &mut inserts.places) => inserts
+                    .insert(&schema, record)
                     .map_err(|e| (RejectReason::StoreRejected, e)),
+                Ok(()) => Err((
+                    RejectReason::SchemaConflict,
+                    rusqlite::Error::InvalidColumnName("a column the record needs was not added".to_owned()),
+                )),
                 Err(e) => Err((RejectReason::SchemaConflict, e)),
             };
             match result {
@@ -454,6 +459,7 @@ impl EmbeddedStore {
                 Err((reason, e)) => {
                     tx.execute_batch(UNDO_NEW_COLUMNS)?;
                     schema = TableSchema::load(tx, table)?;
+                    inserts.schema_changed();
                     outcomes.push(rejected(reason, &e.to_string()));
                 }
             }
@@ -504,56 +510,70 @@ fn text(s: &str) -> ToSqlOutput<'_> {
 /// Rolls back and ends the savepoint of a record that adds columns.
 const UNDO_NEW_COLUMNS: &str = "ROLLBACK TO new_columns; RELEASE new_columns";
 
-/// The INSERTs of one write. The statement of the last record's columns is kept: the records
-/// of a bulk load mostly share their columns, so its SQL is built, and found in the
-/// statement cache, once per run of such records instead of once per record.
+/// The INSERTs of one write: one statement of every column of the table (see
+/// [`TableSchema::insert_sql`]), prepared (found in the statement cache) once per write and
+/// again only when a record adds columns.
 struct Inserts<'c> {
     conn: &'c Connection,
     table: &'c str,
-    /// The columns of `statement`, in its order (dimensions, then measures, as in the record).
-    columns: Vec<String>,
+    /// The statement of the schema as it is, once prepared.
     statement: Option<CachedStatement<'c>>,
+    /// The places of the record being inserted's columns ([`TableSchema::places`]).
+    places: Vec<usize>,
 }
+
+/// The parameters before a record's own columns: measure_name, time, ts_series, ts_digest.
+const IDENTITY_PARAMETERS: usize = 4;
 
 impl<'c> Inserts<'c> {
     fn new(conn: &'c Connection, table: &'c str) -> Self {
         Inserts {
             conn,
             table,
-            columns: Vec::new(),
             statement: None,
+            places: Vec::new(),
         }
     }
 
-    /// Inserts one record unless its identity is taken; then compares values.
-    fn insert(&mut self, record: &StoreRecord) -> rusqlite::Result<RecordOutcome> {
+    /// Columns were added or the schema loaded again: the statement names other columns.
+    fn schema_changed(&mut self) {
+        self.statement = None;
+    }
+
+    /// Inserts one record, whose columns' places `self.places` holds, unless its identity is
+    /// taken; then compares values.
+    fn insert(&mut self, schema: &TableSchema, record: &StoreRecord) -> rusqlite::Result<RecordOutcome> {
         let series = record.series_key();
         let digest = record.value_digest();
         let statement = match &mut self.statement {
-            Some(statement) if column_names(record).eq(self.columns.iter()) => statement,
-            _ => {
-                self.statement = None;
-                self.columns = column_names(record).cloned().collect();
-                self.statement
-                    .insert(self.conn.prepare_cached(&insert_sql(self.table, &self.columns))?)
-            }
+            Some(statement) => statement,
+            None => self
+                .statement
+                .insert(self.conn.prepare_cached(schema.insert_sql(self.table))?),
         };
-        let mut values: Vec<ToSqlOutput<'_>> =
-            Vec::with_capacity(4 + record.dimensions.len() + record.measures.len());
-        values.extend([
-            text(&record.measure_name),
-            ToSqlOutput::Owned(Value::Integer(record.time_ms)),
-            text(&series),
-            text(&digest),
-        ]);
-        values.extend(record.dimensions.iter().map(|(_, value)| text(value)));
-        values.extend(record.measures.iter().map(|(_, value)| match value {
-            StoreValue::BigInt(i) => ToSqlOutput::Owned(Value::Integer(*i)),
-            StoreValue::Double(f) => ToSqlOutput::Owned(Value::Real(*f)),
-            StoreValue::Boolean(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
-            StoreValue::Varchar(s) => text(s),
-        }));
-        if statement.execute(params_from_iter(values))? == 1 {
+        // The last record's values are still bound: every column not this record's is NULL.
+        statement.clear_bindings();
+        statement.raw_bind_parameter(1, text(&record.measure_name))?;
+        statement.raw_bind_parameter(2, record.time_ms)?;
+        statement.raw_bind_parameter(3, text(&series))?;
+        statement.raw_bind_parameter(4, text(&digest))?;
+        let values =
+            record
+                .dimensions
+                .iter()
+                .map(|(_, value)| text(value))
+                .chain(record.measures.iter().map(|(_, value)| match value {
+                    StoreValue::BigInt(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+                    StoreValue::Double(f) => ToSqlOutput::Owned(Value::Real(*f)),
+                    StoreValue::Boolean(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
+                    StoreValue::Varchar(s) => text(s),
+                }));
+        // Bound last to first: SQLite keeps the first value of a column an INSERT names twice,
+        // and so does this (the schema's events never repeat a name; other records might).
+        for (place, value) in self.places.iter().rev().zip(values.rev()) {
+            statement.raw_bind_parameter(IDENTITY_PARAMETERS + place + 1, value)?;
+        }
+        if statement.raw_execute()? == 1 {
             return Ok(RecordOutcome::Written);
         }
         let existing: Option<String> = self
@@ -572,33 +592,6 @@ impl<'c> Inserts<'c> {
             ),
         })
     }
-}
-
-/// A record's columns besides the identity's: its dimensions, then its measures.
-fn column_names(record: &StoreRecord) -> impl Iterator<Item = &String> {
-    record
-        .dimensions
-        .iter()
-        .map(|(name, _)| name)
-        .chain(record.measures.iter().map(|(name, _)| name))
-}
-
-/// The INSERT of a record with these columns that does nothing when its identity is taken.
-fn insert_sql(table: &str, columns: &[String]) -> String {
-    let mut sql = String::with_capacity(160 + 24 * columns.len());
-    sql.push_str("INSERT INTO ");
-    schema::push_quoted(&mut sql, table);
-    sql.push_str(" (measure_name, time, ts_series, ts_digest");
-    for name in columns {
-        sql.push_str(", ");
-        schema::push_quoted(&mut sql, name);
-    }
-    sql.push_str(") VALUES (?, ?, ?, ?");
-    for _ in columns {
-        sql.push_str(", ?");
-    }
-    sql.push_str(") ON CONFLICT (measure_name, time, ts_series) DO NOTHING");
-    sql
 }
 
 impl Store for EmbeddedStore {

@@ -2,6 +2,7 @@
 //! are measures, with their types. Kept in `ts_schema` next to the tables, so a query engine
 //! can check every identifier of a request against the tenant's own schema.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
@@ -55,6 +56,13 @@ pub struct Column {
 #[derive(Debug, Default, Clone)]
 pub struct TableSchema {
     by_folded_name: HashMap<String, Column>,
+    /// Each column by its exact name, with its kind and its place in [`TableSchema::insert_sql`]:
+    /// a record whose columns are all here needs no folding, no new column and no SQL built.
+    by_name: foldhash::HashMap<String, (usize, ColumnKind)>,
+    /// The exact names, in their places.
+    in_place: Vec<String>,
+    /// The INSERT of a row of every column, built once per schema.
+    insert_sql: OnceCell<String>,
     dimensions: usize,
     measures: usize,
 }
@@ -94,7 +102,59 @@ impl TableSchema {
             ColumnKind::Dimension => self.dimensions += 1,
             ColumnKind::Measure(_) => self.measures += 1,
         }
+        self.by_name
+            .insert(column.name.clone(), (self.in_place.len(), column.kind));
+        self.in_place.push(column.name.clone());
+        self.insert_sql = OnceCell::new();
         self.by_folded_name.insert(column.name.to_lowercase(), column);
+    }
+
+    /// The place in [`TableSchema::insert_sql`] of each of the record's columns (its
+    /// dimensions, then its measures), into `places`; false when one is not a column of this
+    /// kind yet (then [`TableSchema::missing_columns`] says what to add, or why not).
+    pub fn places(&self, record: &StoreRecord, places: &mut Vec<usize>) -> bool {
+        places.clear();
+        let wanted = record
+            .dimensions
+            .iter()
+            .map(|(n, _)| (n, ColumnKind::Dimension))
+            .chain(
+                record
+                    .measures
+                    .iter()
+                    .map(|(n, v)| (n, ColumnKind::Measure(v.measure_type()))),
+            );
+        for (name, kind) in wanted {
+            match self.by_name.get(name) {
+                Some(&(place, existing)) if existing == kind => places.push(place),
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// `INSERT INTO table (measure_name, time, ts_series, ts_digest, <every column in its
+    /// place>) VALUES (?, …) ON CONFLICT (measure_name, time, ts_series) DO NOTHING`: a record
+    /// binds its own columns and leaves the others NULL, as an INSERT of just its columns
+    /// would (the row is the same), with one statement per table instead of one per set of
+    /// columns.
+    pub fn insert_sql(&self, table: &str) -> &str {
+        self.insert_sql.get_or_init(|| {
+            let mut sql = String::with_capacity(160 + 24 * self.in_place.len());
+            sql.push_str("INSERT INTO ");
+            push_quoted(&mut sql, table);
+            sql.push_str(" (measure_name, time, ts_series, ts_digest");
+            for name in &self.in_place {
+                sql.push_str(", ");
+                push_quoted(&mut sql, name);
+            }
+            sql.push_str(") VALUES (?, ?, ?, ?");
+            for _ in &self.in_place {
+                sql.push_str(", ?");
+            }
+            sql.push_str(") ON CONFLICT (measure_name, time, ts_series) DO NOTHING");
+            sql
+        })
     }
 
     pub fn columns(&self) -> impl Iterator<Item = &Column> {

@@ -82,6 +82,81 @@ async fn writes_typed_rows_that_read_back_field_by_field() {
     assert_eq!(store.tables().unwrap(), ["acme-prod"]);
 }
 
+/// Every record is inserted by one statement of all the table's columns: a record leaves the
+/// columns it lacks NULL however the records before it bound them, columns added in the middle
+/// of a write are bound in their places, and a name a record repeats keeps its first value, as
+/// an INSERT naming the column twice keeps it.
+#[tokio::test]
+async fn records_of_different_columns_in_one_write_keep_only_their_own_values() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let t = now_ms() - 60_000;
+    let wide = rec(
+        "wide",
+        t,
+        vec![
+            ("count", StoreValue::BigInt(7)),
+            ("label", StoreValue::Varchar("x".into())),
+        ],
+    );
+    let narrow = rec("narrow", t, vec![("count", StoreValue::BigInt(8))]);
+    let mut newer = rec("newer", t, vec![("ratio", StoreValue::Double(0.5))]);
+    newer.dimensions.push(("region".into(), "eu".into()));
+    let after = rec("after", t, vec![("count", StoreValue::BigInt(9))]);
+    let first = vec![wide.clone(), narrow.clone(), newer.clone(), after.clone()];
+    let report = store.write(&tenant("acme"), &first, deadline()).await;
+    assert_eq!(reasons(&report.outcomes), ["written"; 4]);
+    let mut repeated = rec("repeated", t, vec![("count", StoreValue::BigInt(1))]);
+    repeated.dimensions.push(("repo".into(), "second".into()));
+    let report = store
+        .write(&tenant("acme"), &[wide.clone(), repeated], deadline())
+        .await;
+    assert_eq!(reasons(&report.outcomes), ["already_present", "written"]);
+
+    let conn = store.connection().unwrap();
+    type Row = (
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<f64>,
+        Option<String>,
+        String,
+    );
+    let rows: Vec<Row> = conn
+        .prepare(r#"SELECT event_id, count, label, ratio, region, repo FROM "tenant/acme" ORDER BY event_id"#)
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let row = |id: &str,
+               count: Option<i64>,
+               label: Option<&str>,
+               ratio: Option<f64>,
+               region: Option<&str>,
+               repo: &str| {
+        (
+            id.to_owned(),
+            count,
+            label.map(str::to_owned),
+            ratio,
+            region.map(str::to_owned),
+            repo.to_owned(),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            row("after", Some(9), None, None, None, "api"),
+            row("narrow", Some(8), None, None, None, "api"),
+            row("newer", None, None, Some(0.5), Some("eu"), "api"),
+            row("repeated", Some(1), None, None, None, "api"),
+            row("wide", Some(7), Some("x"), None, None, "api"),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_replay_is_already_present_and_a_different_value_is_a_version_conflict() {
     let store = EmbeddedStore::in_memory().unwrap();
