@@ -73,18 +73,21 @@ impl CompiledRule {
     fn deliver(&self, event: &EventView<'_>, ingestion_time: EventTime) -> Vec<u8> {
         let uses = self.uses;
         let context = RuleContext {
-            rule_name: uses
-                .rule_name
-                .then(|| self.rule.metric_name.clone())
-                .unwrap_or_default(),
-            rule_arn: uses
-                .rule_arn
-                .then(|| rule_arn(&self.rule, event))
-                .unwrap_or_default(),
-            ingestion_time: uses
-                .ingestion_time
-                .then(|| ingestion_time.to_rfc3339())
-                .unwrap_or_default(),
+            rule_name: if uses.rule_name {
+                self.rule.metric_name.clone()
+            } else {
+                String::new()
+            },
+            rule_arn: if uses.rule_arn {
+                rule_arn(&self.rule, event)
+            } else {
+                String::new()
+            },
+            ingestion_time: if uses.ingestion_time {
+                ingestion_time.to_rfc3339()
+            } else {
+                String::new()
+            },
         };
         self.transformer.apply_in(event, &context)
     }
