@@ -114,17 +114,7 @@ impl TableSchema {
     /// kind yet (then [`TableSchema::missing_columns`] says what to add, or why not).
     pub fn places(&self, record: &StoreRecord, places: &mut Vec<usize>) -> bool {
         places.clear();
-        let wanted = record
-            .dimensions
-            .iter()
-            .map(|(n, _)| (n, ColumnKind::Dimension))
-            .chain(
-                record
-                    .measures
-                    .iter()
-                    .map(|(n, v)| (n, ColumnKind::Measure(v.measure_type()))),
-            );
-        for (name, kind) in wanted {
+        for (name, kind) in wanted_columns(record) {
             match self.by_name.get(name) {
                 Some(&(place, existing)) if existing == kind => places.push(place),
                 _ => return false,
@@ -170,17 +160,7 @@ impl TableSchema {
     /// The columns `record` needs that the table lacks, or why it cannot have them.
     pub fn missing_columns(&self, record: &StoreRecord) -> Result<Vec<Column>, Misfit> {
         let mut missing: Vec<Column> = Vec::new();
-        let wanted = record
-            .dimensions
-            .iter()
-            .map(|(n, _)| (n.as_str(), ColumnKind::Dimension))
-            .chain(
-                record
-                    .measures
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), ColumnKind::Measure(v.measure_type()))),
-            );
-        for (name, kind) in wanted {
+        for (name, kind) in wanted_columns(record) {
             let folded = name.to_lowercase();
             if [TIME, MEASURE_NAME, SERIES, DIGEST].contains(&folded.as_str()) {
                 return Err(Misfit::Conflict(format!("{name:?} is a reserved column")));
@@ -248,6 +228,21 @@ impl TableSchema {
         self.insert(column);
         Ok(())
     }
+}
+
+/// The columns a record needs, with their kinds: its dimensions, then its measures (the order
+/// of [`TableSchema::places`]).
+fn wanted_columns(record: &StoreRecord) -> impl Iterator<Item = (&str, ColumnKind)> {
+    record
+        .dimensions
+        .iter()
+        .map(|(n, _)| (n.as_str(), ColumnKind::Dimension))
+        .chain(
+            record
+                .measures
+                .iter()
+                .map(|(n, v)| (n.as_str(), ColumnKind::Measure(v.measure_type()))),
+        )
 }
 
 /// An SQL identifier, quoted: any text is safe inside double quotes once `"` is doubled.
