@@ -97,8 +97,9 @@ pub enum ObjectKind {
     ProcessingFailed,
 }
 
-/// The largest object content kept beside its compressed bytes ([`NewObject::content`]): the
-/// readers' queues hold some thirty objects, so at most some thirty MiB.
+/// The largest object content kept beside its compressed bytes ([`NewObject::content`]). The
+/// readers' window counts it with the compressed bytes, so memory stays bounded either way; a
+/// larger object is read from its gzip bytes, which take less room while it waits.
 const MAX_KEPT_CONTENT_BYTES: usize = 1024 * 1024;
 
 /// An object to store in the bucket.
@@ -111,7 +112,7 @@ pub struct NewObject {
     /// The content before compression, kept for a small object: the stages that read every
     /// new object read these records without decompressing what was just compressed (for an
     /// object of a few records, setting up the decompression costs more than reading them).
-    /// Larger objects are read from `bytes`, which bounds what the readers' queues hold.
+    /// Larger objects are read from `bytes`.
     pub content: Option<Vec<u8>>,
     pub records: usize,
     /// For a processing-failed object, the tag of the record on each line, in order (empty for

@@ -9,8 +9,8 @@
 //!    (the forwarder), as their queues would deliver it.
 //!
 //! The readers of step 3 run where the events are pushed, or each on a thread of its own
-//! ([`Pipeline::reading_on_threads`]), fed through short queues, so that a bulk run uses
-//! every core. They take the objects in order either way, so the store, the outbox and the
+//! ([`Pipeline::reading_on_threads`]), given a bounded window of objects, so that a bulk run
+//! uses every core. They take the objects in order either way, so the store, the outbox and the
 //! summary come out the same.
 //!
 //! Every input event ends with exactly one outcome in the [`Summary`], so the run can prove
@@ -204,8 +204,8 @@ pub struct StageTimes {
     pub store: Duration,
     /// The forwarder's code: reading the object, building requests, the outbox.
     pub forward: Duration,
-    /// The pushing thread waiting for the readers' threads (a queue full, or the end of the
-    /// input): zero when the readers run on the pushing thread.
+    /// The pushing thread waiting for the readers' threads (their window of objects full, or
+    /// the end of the input): zero when the readers run on the pushing thread.
     pub waiting: Duration,
 }
 
@@ -585,12 +585,18 @@ impl<S: StoreStage, F: ForwardStage> Pipeline<S, F> {
                         self.count_read(read)?;
                     }
                     Readers::OnThreads(threads) => {
-                        let started = Instant::now();
                         threads.send(object)?;
-                        self.times.waiting += started.elapsed();
                         while let Some(read) = self.readers.try_result() {
                             self.count_read(read?)?;
                         }
+                        let started = Instant::now();
+                        while self.readers.full() {
+                            match self.readers.next_result() {
+                                Some(read) => self.count_read(read?)?,
+                                None => break,
+                            }
+                        }
+                        self.times.waiting += started.elapsed();
                     }
                     Readers::Stopped => return Err(PipelineError::Readers("stopped".to_owned())),
                 }
