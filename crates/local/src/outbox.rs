@@ -48,6 +48,12 @@ struct RequestLine<'a> {
     body_base64: Option<String>,
 }
 
+/// What each request index gathers before writing to its file. The file grows by hundreds of
+/// MB in a bulk run, and the kernel clears each new page-cache page before copying into it:
+/// large writes leave less of that to do (the default 8 KiB cost the forward stage's thread
+/// about a fifth of its time in the kernel).
+const INDEX_BUFFER_BYTES: usize = 1 << 20;
+
 /// Writes the forwarder's requests to an outbox directory.
 #[derive(Debug)]
 pub struct Outbox {
@@ -88,7 +94,10 @@ impl Outbox {
                 .truncate(!append)
                 .open(path.join("requests.ndjson"))
                 .map_err(io)?;
-            indexes.insert(kind.name(), Mutex::new(BufWriter::new(file)));
+            indexes.insert(
+                kind.name(),
+                Mutex::new(BufWriter::with_capacity(INDEX_BUFFER_BYTES, file)),
+            );
         }
         Ok(Outbox {
             config,
