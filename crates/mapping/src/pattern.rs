@@ -3,6 +3,7 @@
 //! matcher does (all fields must match, any value of a field may match, arrays in the event
 //! are flattened, exact values compare as JSON text).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -389,31 +390,56 @@ impl Pattern {
     /// [`Pattern::matches`] without the reason, for the hot path: `source` and `detail-type`
     /// first (they tell most rules apart), nothing allocated for a rule that does not match.
     pub(crate) fn is_match(&self, event: &EventView<'_>) -> bool {
-        let top = |key: &str, matchers: &[Matcher]| {
-            let leaves = leaves_below(event.get(key).into_iter().collect());
-            matchers.iter().any(|m| m.matches(&leaves))
-        };
+        let top = |key: &str, matchers: &[Matcher]| any_matches(matchers, event.get(key));
         top("source", &self.source)
             && top("detail-type", &self.detail_type)
             && fields_match(event, &self.detail, event.get("detail").into_iter().collect())
     }
 }
 
+/// Whether any of `matchers` accepts the field whose value is `value` (`None`: absent). A
+/// scalar is its own only leaf, so the usual case needs no list of leaves.
+fn any_matches(matchers: &[Matcher], value: Option<&RawValue>) -> bool {
+    match value {
+        None => matchers.iter().any(|m| m.matches(&[])),
+        Some(scalar) if !starts_array_or_object(scalar) => {
+            matchers.iter().any(|m| m.matches(std::slice::from_ref(&scalar)))
+        }
+        Some(value) => {
+            let leaves = leaves_below(vec![value]);
+            matchers.iter().any(|m| m.matches(&leaves))
+        }
+    }
+}
+
+fn starts_array_or_object(value: &RawValue) -> bool {
+    matches!(value.get().as_bytes().first(), Some(b'[' | b'{'))
+}
+
 /// Whether every filter of `fields` matches below `values` (the objects the fields are in).
 fn fields_match<'a>(event: &EventView<'a>, fields: &Fields, values: Vec<&'a RawValue>) -> bool {
-    fields.0.iter().all(|(key, node)| {
-        let below: Vec<&RawValue> = flatten_arrays(&values)
-            .into_iter()
-            .filter_map(|v| event.entry(v, key))
-            .collect();
-        match node {
-            Node::Matchers(matchers) => {
-                let leaves = leaves_below(below);
-                matchers.iter().any(|m| m.matches(&leaves))
+    fields
+        .0
+        .iter()
+        .all(|(key, node)| match (node, values.as_slice()) {
+            // The usual case, a field of one object (`detail`): its value is looked up directly.
+            (Node::Matchers(matchers), [object]) if !object.get().starts_with('[') => {
+                any_matches(matchers, event.entry(object, key))
             }
-            Node::Nested(inner) => fields_match(event, inner, below),
-        }
-    })
+            _ => {
+                let below: Vec<&RawValue> = flatten_arrays(&values)
+                    .into_iter()
+                    .filter_map(|v| event.entry(v, key))
+                    .collect();
+                match node {
+                    Node::Matchers(matchers) => {
+                        let leaves = leaves_below(below);
+                        matchers.iter().any(|m| m.matches(&leaves))
+                    }
+                    Node::Nested(inner) => fields_match(event, inner, below),
+                }
+            }
+        })
 }
 
 fn is_lower_then_upper(first: Comparison, second: Comparison) -> bool {
@@ -465,7 +491,7 @@ impl Literal {
     /// EventBridge's matcher does (strings by their decoded value).
     fn equals(&self, leaf: &RawValue) -> bool {
         match self {
-            Literal::Str(s) => decoded_string(leaf).is_some_and(|v| v == *s),
+            Literal::Str(s) => decoded_string(leaf).is_some_and(|v| *v == **s),
             Literal::Num(n) => leaf.get() == n,
             Literal::Bool(b) => leaf.get() == if *b { "true" } else { "false" },
         }
@@ -519,11 +545,15 @@ fn bound_json(bound: f64) -> Value {
     serde_json::Number::from_f64(bound).map_or(Value::Null, Value::Number)
 }
 
-fn decoded_string(leaf: &RawValue) -> Option<String> {
-    if leaf.get().starts_with('"') {
-        serde_json::from_str(leaf.get()).ok()
+/// A string leaf's value: borrowed when it has no escapes (the leaf was read by serde_json,
+/// so it holds no raw control character either, and its text between the quotes is its value).
+fn decoded_string(leaf: &RawValue) -> Option<Cow<'_, str>> {
+    let text = leaf.get();
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
     } else {
-        None
+        Some(Cow::Borrowed(inner))
     }
 }
 

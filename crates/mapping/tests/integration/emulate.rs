@@ -224,6 +224,16 @@ fn exact_strings_are_case_sensitive_and_typed() {
 }
 
 #[test]
+fn strings_compare_by_their_decoded_value_with_or_without_escapes() {
+    let rules = rule_with_detail_filter(r#"state = ["ab", 'say "hi"'], repo = [{ prefix = "pay" }]"#);
+    assert!(matches(&rules, r#"{"state":"ab","repo":"payments"}"#));
+    assert!(matches(&rules, r#"{"state":"a\u0062","repo":"p\u0061yments"}"#));
+    assert!(matches(&rules, r#"{"state":"say \"hi\"","repo":"pay"}"#));
+    assert!(!matches(&rules, r#"{"state":"a\\b","repo":"payments"}"#));
+    assert!(!matches(&rules, r#"{"state":"ab","repo":"p\u0061"}"#), "pa does not start with pay");
+}
+
+#[test]
 fn exact_numbers_and_booleans_compare_as_json_text() {
     let rules = rule_with_detail_filter(r#"n = [5], b = [true]"#);
     assert!(matches(&rules, r#"{"n":5,"b":true}"#));
